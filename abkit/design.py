@@ -1,0 +1,615 @@
+"""Experiment design: sample size, power, minimum detectable effect (MDE) and duration.
+
+One pure power function per method, and :func:`solve_design`, which solves for whichever one of
+``n_total``, ``mde`` or ``power`` is left out and returns all of them in a :class:`Design`
+(the idea of statsmodels' ``solve_power``, with errors instead of warnings).
+
+Methods for a proportion (task completion, escalation ...):
+
+- ``pooled``: the normal approximation with the pooled variance under the null, the formula R's
+  ``power.prop.test`` solves (default ``strict = FALSE``), generalised to unequal allocation
+  (Fleiss, Levin & Paik, *Statistical Methods for Rates and Proportions*, 3rd ed., §4.2).
+- ``cohen_h``: Cohen's arcsine effect size h = 2·asin(√p2) − 2·asin(√p1) with statsmodels'
+  ``NormalIndPower`` (R ``pwr.2p2n.test``).
+- ``seed``: the seed document's shortcut, d = MDE / sqrt(p(1 − p)) fed to statsmodels'
+  ``TTestIndPower``; kept for teaching and labelled as the seed's.
+
+Methods for a mean (CSAT, turns, tokens ...):
+
+- ``z``: normal approximation with two variances, n = (z₁₋α/₂ + z₁₋β)²·(σ_C²/r_C + σ_T²/r_T)/δ²
+  (both tails counted, as R ``pwr.norm.test``).
+- ``t``: Student's t with a common standard deviation, statsmodels ``TTestIndPower``
+  (R ``pwr.t2n.test``); only when the two standard deviations are equal.
+
+``split`` is always the treatment's share of the experiment's units: 0.2 means an 80/20 split.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+from scipy.stats import norm
+from statsmodels.stats.power import NormalIndPower, TTestIndPower
+
+from abkit.params import check_choice, check_integer, check_number, check_probability
+
+__all__ = [
+    "METHODS",
+    "Design",
+    "MetricGoal",
+    "compare_methods",
+    "design_effect",
+    "duration_days",
+    "mde_by_duration",
+    "plan_clustered",
+    "power_curve",
+    "sample_size_for_metrics",
+    "solve_design",
+]
+
+MetricKind = Literal["proportion", "mean"]
+Unknown = Literal["n_total", "mde", "power"]
+
+METHODS: dict[str, tuple[str, ...]] = {
+    "proportion": ("pooled", "cohen_h", "seed"),
+    "mean": ("z", "t"),
+}
+METHOD_LABELS: dict[str, str] = {
+    "pooled": "two proportions, pooled null (R power.prop.test)",
+    "cohen_h": "Cohen's h, normal (statsmodels NormalIndPower)",
+    "seed": "seed's shortcut: d = MDE/sqrt(p(1-p)), t-test power",
+    "z": "two means, normal, two variances",
+    "t": "two means, Student t, common SD (statsmodels TTestIndPower)",
+}
+
+# Each arm needs at least this many units for the t-based methods to have degrees of freedom.
+_MIN_ARM = 2.0
+_MAX_TOTAL = 1e12
+
+
+@dataclass(frozen=True)
+class Design:
+    """A solved design: every one of n, MDE and power filled in.
+
+    Attributes:
+        metric: ``"proportion"`` or ``"mean"``.
+        method: key of :data:`METHODS`.
+        solved_for: which quantity was solved: ``"n_total"``, ``"mde"`` or ``"power"``.
+        baseline: control rate (proportion) or control mean.
+        mde: absolute minimum detectable effect, treatment minus control.
+        alpha: two-sided significance level.
+        power: probability of a significant result when the true effect is ``mde``.
+        split: treatment share of units.
+        n_control, n_treatment: units per arm (rounded up when n was solved for).
+        n_total_exact: the continuous solution for the total before rounding.
+        sd_control, sd_treatment: standard deviations (mean metrics only).
+    """
+
+    metric: str
+    method: str
+    solved_for: str
+    baseline: float
+    mde: float
+    alpha: float
+    power: float
+    split: float
+    n_control: int
+    n_treatment: int
+    n_total_exact: float
+    sd_control: float | None = None
+    sd_treatment: float | None = None
+
+    @property
+    def n_total(self) -> int:
+        return self.n_control + self.n_treatment
+
+    @property
+    def relative_mde(self) -> float:
+        """MDE as a share of the baseline (NaN when the baseline is 0)."""
+        return self.mde / self.baseline if self.baseline != 0 else math.nan
+
+    def to_dict(self) -> dict[str, object]:
+        """All fields plus ``n_total`` and ``relative_mde``, for tables and JSON."""
+        record = asdict(self)
+        record["n_total"] = self.n_total
+        record["relative_mde"] = self.relative_mde
+        return record
+
+
+# --------------------------------------------------------------------------- power functions
+
+
+def _power_pooled(p1: float, p2: float, n_c: float, n_t: float, alpha: float) -> float:
+    """Power of the pooled two-proportion z-test, one tail only (R ``power.prop.test``).
+
+    power = Φ((|p2 − p1| − z₁₋α/₂·sqrt(p̄q̄(1/n_C + 1/n_T))) / sqrt(p1q1/n_C + p2q2/n_T)),
+    p̄ = (n_C·p1 + n_T·p2)/(n_C + n_T).
+    """
+    p_bar = (n_c * p1 + n_t * p2) / (n_c + n_t)
+    se_null = math.sqrt(p_bar * (1 - p_bar) * (1 / n_c + 1 / n_t))
+    se_alt = math.sqrt(p1 * (1 - p1) / n_c + p2 * (1 - p2) / n_t)
+    z_crit = norm.isf(alpha / 2)
+    return float(norm.cdf((abs(p2 - p1) - z_crit * se_null) / se_alt))
+
+
+def _power_cohen_h(p1: float, p2: float, n_c: float, n_t: float, alpha: float) -> float:
+    """Power from Cohen's h = 2·asin(√p2) − 2·asin(√p1), normal test (Cohen 1988, §6.2)."""
+    h = 2 * math.asin(math.sqrt(p2)) - 2 * math.asin(math.sqrt(p1))
+    return float(NormalIndPower().power(effect_size=abs(h), nobs1=n_c, alpha=alpha, ratio=n_t / n_c))
+
+
+def _power_seed(p1: float, p2: float, n_c: float, n_t: float, alpha: float) -> float:
+    """The seed's t-approximation: d = (p2 − p1)/sqrt(p1(1 − p1)), Student t power."""
+    d = abs(p2 - p1) / math.sqrt(p1 * (1 - p1))
+    return float(TTestIndPower().power(effect_size=d, nobs1=n_c, alpha=alpha, ratio=n_t / n_c))
+
+
+def _power_mean_z(delta: float, sd_c: float, sd_t: float, n_c: float, n_t: float, alpha: float) -> float:
+    """Two-sided normal power, both tails: Φ(λ − z) + Φ(−λ − z), λ = |δ|/sqrt(σ_C²/n_C + σ_T²/n_T)."""
+    lam = abs(delta) / math.sqrt(sd_c**2 / n_c + sd_t**2 / n_t)
+    z_crit = norm.isf(alpha / 2)
+    return float(norm.cdf(lam - z_crit) + norm.cdf(-lam - z_crit))
+
+
+def _power_mean_t(delta: float, sd_c: float, sd_t: float, n_c: float, n_t: float, alpha: float) -> float:
+    """Student t power with a common SD σ: d = |δ|/σ, df = n_C + n_T − 2 (R ``pwr.t2n.test``)."""
+    d = abs(delta) / sd_c
+    return float(TTestIndPower().power(effect_size=d, nobs1=n_c, alpha=alpha, ratio=n_t / n_c))
+
+
+_PROPORTION_POWER: dict[str, Callable[[float, float, float, float, float], float]] = {
+    "pooled": _power_pooled,
+    "cohen_h": _power_cohen_h,
+    "seed": _power_seed,
+}
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """A validated design problem: what every solver needs except the unknown."""
+
+    metric: str
+    method: str
+    baseline: float
+    alpha: float
+    split: float
+    sd_control: float | None
+    sd_treatment: float | None
+
+    def power(self, mde: float, n_total: float) -> float:
+        n_c, n_t = n_total * (1 - self.split), n_total * self.split
+        if self.metric == "proportion":
+            p2 = self.baseline + mde
+            return _PROPORTION_POWER[self.method](self.baseline, p2, n_c, n_t, self.alpha)
+        assert self.sd_control is not None and self.sd_treatment is not None
+        power_of = _power_mean_z if self.method == "z" else _power_mean_t
+        return power_of(mde, self.sd_control, self.sd_treatment, n_c, n_t, self.alpha)
+
+    def smallest_total(self) -> float:
+        return _MIN_ARM / min(self.split, 1 - self.split)
+
+    def largest_mde(self) -> float:
+        """Upper end of the MDE search: up to a rate of 1, or 50 SDs for a mean."""
+        if self.metric == "proportion":
+            return (1 - self.baseline) * (1 - 1e-9)
+        assert self.sd_control is not None and self.sd_treatment is not None
+        return 50 * max(self.sd_control, self.sd_treatment)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_mde(metric: str, baseline: float, mde: object, relative: bool) -> float:
+    """Validate the MDE and return it as an absolute difference."""
+    value = check_number("mde", mde)
+    if value == 0:
+        raise ValueError("mde == 0, must be non-zero (the smallest effect worth detecting)")
+    if relative and baseline == 0:
+        raise ValueError("relative mde needs a non-zero baseline, got baseline == 0")
+    absolute = baseline * value if relative else value
+    if metric == "proportion":
+        treated = baseline + absolute
+        if not 0 < treated < 1:
+            kind = "relative " if relative else ""
+            raise ValueError(
+                f"mde == {value!r} ({kind}MDE) with baseline == {baseline!r} gives a treatment rate "
+                f"of {treated:.4g}, must be in (0, 1)"
+            )
+    return absolute
+
+
+def _problem(
+    metric: str,
+    baseline: object,
+    alpha: object,
+    split: object,
+    method: str | None,
+    sd_control: object,
+    sd_treatment: object,
+) -> _Problem:
+    metric = check_choice("metric", metric, tuple(METHODS))
+    if metric == "proportion":
+        base = check_probability("baseline", baseline)
+        sd_c = sd_t = None
+        if sd_control is not None or sd_treatment is not None:
+            raise ValueError("sd_control / sd_treatment apply to metric == 'mean' only")
+    else:
+        base = check_number("baseline", baseline)
+        if sd_control is None:
+            raise ValueError("sd_control == None, a mean metric needs its standard deviation (> 0)")
+        sd_c = check_number("sd_control", sd_control, low=0.0)
+        sd_t = sd_c if sd_treatment is None else check_number("sd_treatment", sd_treatment, low=0.0)
+    chosen = METHODS[metric][0] if method is None else check_choice("method", method, METHODS[metric])
+    if chosen == "t" and sd_c != sd_t:
+        raise ValueError(
+            f"method == 't' assumes one common SD, got sd_control == {sd_c!r} and "
+            f"sd_treatment == {sd_t!r}; use method == 'z' for two variances"
+        )
+    return _Problem(
+        metric=metric,
+        method=chosen,
+        baseline=base,
+        alpha=check_probability("alpha", alpha),
+        split=check_probability("split", split),
+        sd_control=sd_c,
+        sd_treatment=sd_t,
+    )
+
+
+def _arms_for_total(n_total: int, split: float) -> tuple[int, int]:
+    """Split a given total into whole arms, treatment = round(n_total·split)."""
+    n_t = round(n_total * split)
+    n_c = n_total - n_t
+    if min(n_c, n_t) < _MIN_ARM:
+        raise ValueError(
+            f"n_total == {n_total} with split == {split!r} leaves {n_c} control and {n_t} "
+            f"treatment units, each arm needs at least {int(_MIN_ARM)}"
+        )
+    return n_c, n_t
+
+
+def _ceil(x: float) -> int:
+    """Round up, forgiving floating-point noise just above a whole number."""
+    return math.ceil(x - 1e-9)
+
+
+# --------------------------------------------------------------------------- solvers
+
+
+def _root_of_increasing(gap: Callable[[float], float], start: float, limit: float) -> float | None:
+    """Root of an increasing function on [start, limit], or None when it stays below zero.
+
+    The upper bracket doubles from ``start``: staying near the root avoids evaluating power
+    far out where it is ~1 and statsmodels' noncentral t returns NaN.
+    """
+    if gap(start) >= 0:
+        return start
+    low, high = start, min(2 * start, limit)
+    while not gap(high) >= 0:  # also steps over a NaN
+        if high >= limit:
+            return None
+        low, high = high, min(2 * high, limit)
+    return float(optimize.brentq(gap, low, high, xtol=1e-12, rtol=1e-12))
+
+
+def _solve_n(problem: _Problem, mde: float, power: float) -> tuple[float, int, int]:
+    n_exact = _root_of_increasing(
+        lambda n_total: problem.power(mde, n_total) - power, problem.smallest_total(), _MAX_TOTAL
+    )
+    if n_exact is None:
+        raise ValueError(f"power == {power!r} cannot be reached with mde == {mde!r}")
+    return n_exact, _ceil(n_exact * (1 - problem.split)), _ceil(n_exact * problem.split)
+
+
+def _solve_mde(problem: _Problem, n_total: float, power: float) -> float:
+    top = problem.largest_mde()
+    mde = _root_of_increasing(lambda m: problem.power(m, n_total) - power, top * 2.0**-30, top)
+    if mde is None:
+        raise ValueError(
+            f"power == {power!r} cannot be reached with n_total == {n_total:g}: even an effect of "
+            f"{top:.4g} gives power {problem.power(top, n_total):.3f}"
+        )
+    return mde
+
+
+def solve_design(
+    metric: MetricKind,
+    baseline: float,
+    *,
+    mde: float | None = None,
+    n_total: int | None = None,
+    power: float | None = None,
+    alpha: float = 0.05,
+    split: float = 0.5,
+    method: str | None = None,
+    relative: bool = False,
+    sd_control: float | None = None,
+    sd_treatment: float | None = None,
+) -> Design:
+    """Solve for exactly one of ``n_total``, ``mde`` or ``power`` (the one given as ``None``).
+
+    Args:
+        metric: ``"proportion"`` or ``"mean"``.
+        baseline: control rate in (0, 1), or control mean.
+        mde: effect to detect (treatment − control); relative to the baseline if ``relative``.
+            When solved for, the positive (improvement) direction is returned.
+        n_total: units in both arms together.
+        power: target power, in (alpha, 1).
+        alpha: two-sided significance level.
+        split: treatment share of units, in (0, 1).
+        method: one of ``METHODS[metric]``; default ``pooled`` / ``z``.
+        relative: read ``mde`` as a share of the baseline (δ = baseline × mde).
+        sd_control, sd_treatment: standard deviations of a mean metric (treatment defaults to
+            control).
+
+    Returns:
+        A :class:`Design` with every quantity filled in.
+
+    Raises:
+        ValueError / TypeError: naming the parameter, the value and what is allowed.
+
+    References:
+        R ``power.prop.test``; statsmodels ``NormalIndPower``, ``TTestIndPower``;
+        Chow, Shao & Wang, *Sample Size Calculations in Clinical Research*, §3.2 and §4.2.
+
+    Examples:
+        >>> solve_design("proportion", 0.03, mde=-0.01, power=0.8).n_total_exact / 2
+        3825.15...
+    """
+    problem = _problem(metric, baseline, alpha, split, method, sd_control, sd_treatment)
+    unknowns = [name for name, value in (("mde", mde), ("n_total", n_total), ("power", power)) if value is None]
+    if len(unknowns) != 1:
+        raise ValueError(
+            "exactly one of mde, n_total, power must be None (the one to solve for), "
+            f"got {len(unknowns)} missing: {unknowns or 'none'}"
+        )
+    if power is not None:
+        power = check_probability("power", power)
+        if power <= problem.alpha:
+            raise ValueError(f"power == {power!r}, must be greater than alpha == {problem.alpha!r}")
+    mde_abs = None if mde is None else _check_mde(problem.metric, problem.baseline, mde, relative)
+    common = {
+        "metric": problem.metric,
+        "method": problem.method,
+        "baseline": problem.baseline,
+        "alpha": problem.alpha,
+        "split": problem.split,
+        "sd_control": problem.sd_control,
+        "sd_treatment": problem.sd_treatment,
+    }
+    if n_total is None:
+        assert mde_abs is not None and power is not None
+        n_exact, n_c, n_t = _solve_n(problem, mde_abs, power)
+        return Design(**common, solved_for="n_total", mde=mde_abs, power=power,
+                      n_control=n_c, n_treatment=n_t, n_total_exact=n_exact)
+    total = check_integer("n_total", n_total, minimum=1)
+    n_c, n_t = _arms_for_total(total, problem.split)
+    if mde_abs is None:
+        assert power is not None
+        solved_mde = _solve_mde(problem, total, power)
+        return Design(**common, solved_for="mde", mde=solved_mde, power=power,
+                      n_control=n_c, n_treatment=n_t, n_total_exact=float(total))
+    achieved = problem.power(mde_abs, total)
+    return Design(**common, solved_for="power", mde=mde_abs, power=achieved,
+                  n_control=n_c, n_treatment=n_t, n_total_exact=float(total))
+
+
+def compare_methods(
+    metric: MetricKind,
+    baseline: float,
+    *,
+    mde: float | None = None,
+    n_total: int | None = None,
+    power: float | None = None,
+    alpha: float = 0.05,
+    split: float = 0.5,
+    relative: bool = False,
+    sd_control: float | None = None,
+    sd_treatment: float | None = None,
+) -> pd.DataFrame:
+    """:func:`solve_design` for every method of the metric, one row each.
+
+    Columns: method, label, n_control, n_treatment, n_total, mde, relative_mde, power,
+    n_total_exact. For a mean metric with two different SDs the ``t`` method (one common SD) is
+    left out rather than computed on a wrong assumption.
+    """
+    rows = []
+    for method in METHODS[check_choice("metric", metric, tuple(METHODS))]:
+        if method == "t" and sd_treatment is not None and sd_treatment != sd_control:
+            continue
+        design = solve_design(
+            metric, baseline, mde=mde, n_total=n_total, power=power, alpha=alpha, split=split,
+            method=method, relative=relative, sd_control=sd_control, sd_treatment=sd_treatment,
+        )
+        rows.append({"method": method, "label": METHOD_LABELS[method], **design.to_dict()})
+    columns = ["method", "label", "n_control", "n_treatment", "n_total", "mde", "relative_mde",
+               "power", "n_total_exact"]
+    return pd.DataFrame(rows)[columns]
+
+
+# --------------------------------------------------------------------------- clustering and time
+
+
+def design_effect(dialogs_per_user: float, intra_user_correlation: float) -> float:
+    """Kish's design effect of clustered observations: DE = 1 + (m̄ − 1)·ρ.
+
+    With m̄ dialogs per user and intra-user correlation ρ, a dialog-level metric analysed with
+    the user as the randomization unit has variance DE times what independent dialogs would
+    have, so it needs DE times as many dialogs (Kish, *Survey Sampling*, 1965, §5.4; Deng,
+    Knoblich & Lu, KDD 2018). Uses the mean cluster size; unequal sizes inflate DE further.
+    """
+    m = check_number("dialogs_per_user", dialogs_per_user, low=1.0, low_inclusive=True)
+    rho = check_number("intra_user_correlation", intra_user_correlation, low=0.0, high=1.0,
+                       low_inclusive=True, high_inclusive=True)
+    return 1 + (m - 1) * rho
+
+
+def duration_days(n_total: float, daily_eligible: float, traffic_share: float = 1.0) -> int:
+    """Days to collect ``n_total`` units: ceil(n_total / (daily_eligible × traffic_share)).
+
+    Args:
+        n_total: units (dialogs) needed in both arms together.
+        daily_eligible: eligible units arriving per day.
+        traffic_share: share of eligible traffic that enters the experiment, in (0, 1].
+    """
+    total = check_number("n_total", n_total, low=0.0)
+    daily = check_number("daily_eligible", daily_eligible, low=0.0)
+    share = check_number("traffic_share", traffic_share, low=0.0, high=1.0, high_inclusive=True)
+    return _ceil(total / (daily * share))
+
+
+@dataclass(frozen=True)
+class ClusteredPlan:
+    """What a design asks of clustered traffic.
+
+    Attributes:
+        design_effect: DE = 1 + (m̄ − 1)·ρ.
+        dialogs_control, dialogs_treatment: dialogs per arm, the independent-unit n times DE.
+        users_total: users needed, dialogs / m̄.
+        days: days to collect the dialogs at the given daily traffic and share.
+    """
+
+    design_effect: float
+    dialogs_control: int
+    dialogs_treatment: int
+    users_total: int
+    days: int
+
+    @property
+    def dialogs_total(self) -> int:
+        return self.dialogs_control + self.dialogs_treatment
+
+
+def plan_clustered(
+    design: Design,
+    *,
+    dialogs_per_user: float = 1.0,
+    intra_user_correlation: float = 0.0,
+    daily_dialogs: float,
+    traffic_share: float = 1.0,
+) -> ClusteredPlan:
+    """Inflate a design's n by the design effect and turn it into users and days."""
+    de = design_effect(dialogs_per_user, intra_user_correlation)
+    d_c, d_t = _ceil(design.n_control * de), _ceil(design.n_treatment * de)
+    return ClusteredPlan(
+        design_effect=de,
+        dialogs_control=d_c,
+        dialogs_treatment=d_t,
+        users_total=_ceil((d_c + d_t) / dialogs_per_user),
+        days=duration_days(d_c + d_t, daily_dialogs, traffic_share),
+    )
+
+
+# --------------------------------------------------------------------------- several metrics
+
+
+@dataclass(frozen=True)
+class MetricGoal:
+    """One primary metric's design inputs, for :func:`sample_size_for_metrics`."""
+
+    name: str
+    metric: MetricKind
+    baseline: float
+    mde: float
+    relative: bool = False
+    sd_control: float | None = None
+    sd_treatment: float | None = None
+    method: str | None = None
+
+
+def sample_size_for_metrics(
+    goals: Sequence[MetricGoal], *, alpha: float = 0.05, power: float = 0.8, split: float = 0.5
+) -> pd.DataFrame:
+    """Sample size for several primary metrics at once; the experiment needs the largest.
+
+    Returns one row per metric (name, metric, method, baseline, mde, n_control, n_treatment,
+    n_total) and a boolean column ``binding`` marking the metric that sets the size. ``alpha``
+    is used as given: divide it by the number of metrics yourself for a Bonferroni design.
+    """
+    if not goals:
+        raise ValueError("goals == [], give at least one MetricGoal")
+    rows = []
+    for goal in goals:
+        design = solve_design(
+            goal.metric, goal.baseline, mde=goal.mde, power=power, alpha=alpha, split=split,
+            method=goal.method, relative=goal.relative, sd_control=goal.sd_control,
+            sd_treatment=goal.sd_treatment,
+        )
+        rows.append({"name": goal.name, **design.to_dict()})
+    table = pd.DataFrame(rows)[["name", "metric", "method", "baseline", "mde", "n_control",
+                                "n_treatment", "n_total"]]
+    table["binding"] = table["n_total"] == table["n_total"].max()
+    return table
+
+
+# --------------------------------------------------------------------------- curves
+
+
+def power_curve(
+    metric: MetricKind,
+    baseline: float,
+    mde: float,
+    n_totals: Sequence[int] | np.ndarray,
+    *,
+    alpha: float = 0.05,
+    split: float = 0.5,
+    methods: Sequence[str] | None = None,
+    relative: bool = False,
+    sd_control: float | None = None,
+    sd_treatment: float | None = None,
+) -> pd.DataFrame:
+    """Power against total n, tidy: columns method, n_total, power."""
+    rows = []
+    for method in methods or METHODS[metric]:
+        for n in n_totals:
+            design = solve_design(
+                metric, baseline, mde=mde, n_total=int(n), alpha=alpha, split=split, method=method,
+                relative=relative, sd_control=sd_control, sd_treatment=sd_treatment,
+            )
+            rows.append({"method": method, "n_total": design.n_total, "power": design.power})
+    return pd.DataFrame(rows)
+
+
+def mde_by_duration(
+    metric: MetricKind,
+    baseline: float,
+    days: Sequence[int] | np.ndarray,
+    *,
+    daily_dialogs: float,
+    traffic_share: float = 1.0,
+    power: float = 0.8,
+    alpha: float = 0.05,
+    split: float = 0.5,
+    dialogs_per_user: float = 1.0,
+    intra_user_correlation: float = 0.0,
+    method: str | None = None,
+    sd_control: float | None = None,
+    sd_treatment: float | None = None,
+) -> pd.DataFrame:
+    """Smallest detectable effect after each number of days, tidy.
+
+    Dialogs collected after t days are t × daily_dialogs × traffic_share; dividing by the design
+    effect gives the effective number of independent units the MDE is solved for.
+    Columns: days, dialogs, effective_n, mde, relative_mde.
+    """
+    daily = check_number("daily_dialogs", daily_dialogs, low=0.0)
+    share = check_number("traffic_share", traffic_share, low=0.0, high=1.0, high_inclusive=True)
+    de = design_effect(dialogs_per_user, intra_user_correlation)
+    rows = []
+    for day in days:
+        whole_days = check_integer("days", day, minimum=1)
+        dialogs = whole_days * daily * share
+        effective = math.floor(dialogs / de)
+        design = solve_design(
+            metric, baseline, n_total=effective, power=power, alpha=alpha, split=split,
+            method=method, sd_control=sd_control, sd_treatment=sd_treatment,
+        )
+        rows.append({"days": whole_days, "dialogs": dialogs, "effective_n": effective,
+                     "mde": design.mde, "relative_mde": design.relative_mde})
+    return pd.DataFrame(rows)

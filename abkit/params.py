@@ -1,0 +1,152 @@
+"""Validation of user-supplied parameters (package calls, CLI flags, notebook parameter cells).
+
+Every check raises ``TypeError`` (wrong kind of value) or ``ValueError`` (right kind, outside
+what is allowed) with a message of the form ``alpha == 1.2, must be in (0, 1)``: the parameter's
+name, the value received and what is allowed. Values are never clipped or coerced silently;
+the only conversion is an integer given where a real number is expected (``1`` -> ``1.0``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import fields
+from numbers import Integral, Real
+from typing import Any, TypeVar
+
+__all__ = [
+    "check_choice",
+    "check_integer",
+    "check_number",
+    "check_probability",
+    "check_text",
+    "notebook_parameters",
+    "unknown_names",
+]
+
+T = TypeVar("T")
+
+# Names IPython adds to a kernel's namespace on its own while cells run (_, __, _i3, _5, _ih ...).
+_IPYTHON_CACHE_NAME = re.compile(r"^(_+|_i+|_i\d+|_\d+|_ih|_oh|_dh|In|Out)$")
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = False,
+    high_inclusive: bool = False,
+) -> float:
+    """Return ``value`` as a float after checking that it is a finite real number in range.
+
+    Args:
+        name: the parameter's name, used in the error message.
+        value: what the user gave. ``bool`` and strings are refused, not parsed.
+        low, high: bounds; ``None`` leaves that side open.
+        low_inclusive, high_inclusive: whether the bound itself is allowed.
+
+    Raises:
+        TypeError: ``value`` is not a real number (a string, a bool, None, ...).
+        ValueError: ``value`` is NaN, infinite or outside the bounds.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} == {_describe(value)}, must be a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} == {value!r}, must be a finite number")
+    below = low is not None and (number < low if low_inclusive else number <= low)
+    above = high is not None and (number > high if high_inclusive else number >= high)
+    if below or above:
+        left = "-inf" if low is None else f"{low:g}"
+        right = "inf" if high is None else f"{high:g}"
+        interval = (
+            ("[" if low_inclusive else "(") + f"{left}, {right}" + ("]" if high_inclusive else ")")
+        )
+        raise ValueError(f"{name} == {value!r}, must be in {interval}")
+    return number
+
+
+def check_probability(name: str, value: Any) -> float:
+    """Check a share, rate or probability that must lie strictly inside (0, 1)."""
+    return check_number(name, value, low=0.0, high=1.0)
+
+
+def check_integer(name: str, value: Any, *, minimum: int | None = None) -> int:
+    """Return ``value`` as an int after checking it is a whole number ``>= minimum``.
+
+    A float with no fractional part (``1000.0``, as YAML or JSON may deliver) is accepted;
+    ``1000.5`` is refused rather than rounded.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name} == {_describe(value)}, must be an integer")
+    if isinstance(value, Integral):
+        whole = int(value)
+    elif isinstance(value, Real) and math.isfinite(float(value)) and float(value).is_integer():
+        whole = int(value)
+    else:
+        raise TypeError(f"{name} == {_describe(value)}, must be an integer")
+    if minimum is not None and whole < minimum:
+        raise ValueError(f"{name} == {value!r}, must be an integer >= {minimum}")
+    return whole
+
+
+def check_choice(name: str, value: Any, allowed: Collection[T]) -> T:
+    """Check that ``value`` is one of ``allowed`` and return it."""
+    if value not in allowed:
+        options = ", ".join(repr(option) for option in allowed)
+        raise ValueError(f"{name} == {value!r}, must be one of {options}")
+    return value
+
+
+def check_text(name: str, value: Any) -> str:
+    """Check a non-empty string (after stripping whitespace) and return it unchanged."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} == {_describe(value)}, must be a string")
+    if not value.strip():
+        raise ValueError(f"{name} == {value!r}, must be a non-empty string")
+    return value
+
+
+def unknown_names(given: Iterable[str], allowed: Collection[str]) -> list[str]:
+    """Names in ``given`` that are not in ``allowed``, in the order given."""
+    return [name for name in given if name not in allowed]
+
+
+def notebook_parameters(
+    namespace: Mapping[str, Any], names_before: Collection[str], settings_type: type[T]
+) -> T:
+    """Build a notebook's validated settings from the names its parameter cells defined.
+
+    A template records ``names_before = set(globals())`` in the cell before its ``parameters``
+    cell. Everything defined after that point (the defaults, plus whatever papermill injected)
+    must be a field of ``settings_type``, a frozen dataclass whose ``__post_init__`` validates
+    the values. papermill itself only warns about an unknown name; here it is an error, so a
+    misspelt parameter never leaves the default silently in force.
+
+    Raises:
+        ValueError: a name that is not a parameter of the template, or a value out of range.
+        TypeError: a value of the wrong type.
+    """
+    allowed = [field.name for field in fields(settings_type)]  # type: ignore[arg-type]
+    defined = [
+        name
+        for name in namespace
+        if name not in names_before and not _IPYTHON_CACHE_NAME.match(name)
+    ]
+    unknown = unknown_names(defined, allowed)
+    if unknown:
+        shown = ", ".join(f"{name} == {namespace[name]!r}" for name in unknown)
+        raise ValueError(
+            f"unknown parameter(s) {shown}; this template's parameters are: {', '.join(allowed)}"
+        )
+    missing = [name for name in allowed if name not in namespace]
+    if missing:
+        raise ValueError(f"parameter(s) {', '.join(missing)} not defined in the parameters cell")
+    return settings_type(**{name: namespace[name] for name in allowed})
