@@ -182,8 +182,8 @@ class _Problem:
     sd_control: float | None
     sd_treatment: float | None
 
-    def power(self, mde: float, n_total: float) -> float:
-        n_c, n_t = n_total * (1 - self.split), n_total * self.split
+    def power(self, mde: float, n_c: float, n_t: float) -> float:
+        """Power to detect ``mde`` with ``n_c`` control and ``n_t`` treatment units."""
         if self.metric == "proportion":
             p2 = self.baseline + mde
             return _PROPORTION_POWER[self.method](self.baseline, p2, n_c, n_t, self.alpha)
@@ -299,21 +299,24 @@ def _root_of_increasing(gap: Callable[[float], float], start: float, limit: floa
 
 
 def _solve_n(problem: _Problem, mde: float, power: float) -> tuple[float, int, int]:
+    share = problem.split
     n_exact = _root_of_increasing(
-        lambda n_total: problem.power(mde, n_total) - power, problem.smallest_total(), _MAX_TOTAL
+        lambda n: problem.power(mde, n * (1 - share), n * share) - power,
+        problem.smallest_total(),
+        _MAX_TOTAL,
     )
     if n_exact is None:
         raise ValueError(f"power == {power!r} cannot be reached with mde == {mde!r}")
     return n_exact, _ceil(n_exact * (1 - problem.split)), _ceil(n_exact * problem.split)
 
 
-def _solve_mde(problem: _Problem, n_total: float, power: float) -> float:
+def _solve_mde(problem: _Problem, n_c: int, n_t: int, power: float) -> float:
     top = problem.largest_mde()
-    mde = _root_of_increasing(lambda m: problem.power(m, n_total) - power, top * 2.0**-30, top)
+    mde = _root_of_increasing(lambda m: problem.power(m, n_c, n_t) - power, top * 2.0**-30, top)
     if mde is None:
         raise ValueError(
-            f"power == {power!r} cannot be reached with n_total == {n_total:g}: even an effect of "
-            f"{top:.4g} gives power {problem.power(top, n_total):.3f}"
+            f"power == {power!r} cannot be reached with n_total == {n_c + n_t}: even an effect of "
+            f"{top:.4g} gives power {problem.power(top, n_c, n_t):.3f}"
         )
     return mde
 
@@ -392,10 +395,10 @@ def solve_design(
     n_c, n_t = _arms_for_total(total, problem.split)
     if mde_abs is None:
         assert power is not None
-        solved_mde = _solve_mde(problem, total, power)
+        solved_mde = _solve_mde(problem, n_c, n_t, power)
         return Design(**common, solved_for="mde", mde=solved_mde, power=power,
                       n_control=n_c, n_treatment=n_t, n_total_exact=float(total))
-    achieved = problem.power(mde_abs, total)
+    achieved = problem.power(mde_abs, n_c, n_t)
     return Design(**common, solved_for="power", mde=mde_abs, power=achieved,
                   n_control=n_c, n_treatment=n_t, n_total_exact=float(total))
 

@@ -2,6 +2,8 @@
 # Regenerate with:  Rscript tests/reference/design_reference.R > tests/reference/design_reference.csv
 # CI does not need R: the CSV output is committed beside this script.
 suppressPackageStartupMessages(library(pwr))
+# uniroot tolerance: the default (eps^0.25 ~ 1.2e-4) is too loose for a 1e-6 comparison.
+tol <- 1e-10
 
 rows <- list()
 add <- function(case, quantity, value) {
@@ -18,13 +20,13 @@ n_cases <- list(
   list(id = "prop_n_0713_0789", p1 = 0.713, p2 = 0.789, power = 0.8, sig = 0.05)
 )
 for (k in n_cases) {
-  add(k$id, "n_per_group", power.prop.test(p1 = k$p1, p2 = k$p2, power = k$power, sig.level = k$sig)$n)
+  add(k$id, "n_per_group", power.prop.test(p1 = k$p1, p2 = k$p2, power = k$power, sig.level = k$sig, tol = tol)$n)
 }
 # help(power.prop.test) examples: power for n = 50, p1 = .5, p2 = .75; and p2 for n = 50, power = .9
 add("prop_power_help", "power", power.prop.test(n = 50, p1 = .50, p2 = .75)$power)
-add("prop_p2_help", "p2", power.prop.test(n = 50, p1 = .5, power = .90)$p2)
+add("prop_p2_help", "p2", power.prop.test(n = 50, p1 = .5, power = .90, tol = tol)$p2)
 add("prop_power_075_n1000", "power", power.prop.test(n = 1000, p1 = .75, p2 = .80)$power)
-add("prop_p2_075_n1500", "p2", power.prop.test(n = 1500, p1 = .75, power = .80)$p2)
+add("prop_p2_075_n1500", "p2", power.prop.test(n = 1500, p1 = .75, power = .80, tol = tol)$p2)
 
 # pwr.2p2n.test: Cohen's h with unequal groups (n1 = control, n2 = treatment).
 h <- ES.h(0.80, 0.75)
