@@ -42,15 +42,18 @@ from abkit.params import check_choice, check_integer, check_number, check_probab
 __all__ = [
     "METHODS",
     "Design",
+    "DesignSettings",
     "MetricGoal",
     "compare_methods",
     "design_effect",
     "duration_days",
+    "duration_table",
     "mde_by_duration",
     "plan_clustered",
     "power_curve",
     "sample_size_for_metrics",
     "solve_design",
+    "split_cost",
 ]
 
 MetricKind = Literal["proportion", "mean"]
@@ -141,7 +144,9 @@ def _power_pooled(p1: float, p2: float, n_c: float, n_t: float, alpha: float) ->
 def _power_cohen_h(p1: float, p2: float, n_c: float, n_t: float, alpha: float) -> float:
     """Power from Cohen's h = 2·asin(√p2) − 2·asin(√p1), normal test (Cohen 1988, §6.2)."""
     h = 2 * math.asin(math.sqrt(p2)) - 2 * math.asin(math.sqrt(p1))
-    return float(NormalIndPower().power(effect_size=abs(h), nobs1=n_c, alpha=alpha, ratio=n_t / n_c))
+    return float(
+        NormalIndPower().power(effect_size=abs(h), nobs1=n_c, alpha=alpha, ratio=n_t / n_c)
+    )
 
 
 def _power_seed(p1: float, p2: float, n_c: float, n_t: float, alpha: float) -> float:
@@ -150,14 +155,21 @@ def _power_seed(p1: float, p2: float, n_c: float, n_t: float, alpha: float) -> f
     return float(TTestIndPower().power(effect_size=d, nobs1=n_c, alpha=alpha, ratio=n_t / n_c))
 
 
-def _power_mean_z(delta: float, sd_c: float, sd_t: float, n_c: float, n_t: float, alpha: float) -> float:
-    """Two-sided normal power, both tails: Φ(λ − z) + Φ(−λ − z), λ = |δ|/sqrt(σ_C²/n_C + σ_T²/n_T)."""
+def _power_mean_z(
+    delta: float, sd_c: float, sd_t: float, n_c: float, n_t: float, alpha: float
+) -> float:
+    """Two-sided normal power, both tails counted (R ``pwr.norm.test``).
+
+    power = Φ(λ − z₁₋α/₂) + Φ(−λ − z₁₋α/₂), λ = |δ| / sqrt(σ_C²/n_C + σ_T²/n_T).
+    """
     lam = abs(delta) / math.sqrt(sd_c**2 / n_c + sd_t**2 / n_t)
     z_crit = norm.isf(alpha / 2)
     return float(norm.cdf(lam - z_crit) + norm.cdf(-lam - z_crit))
 
 
-def _power_mean_t(delta: float, sd_c: float, sd_t: float, n_c: float, n_t: float, alpha: float) -> float:
+def _power_mean_t(
+    delta: float, sd_c: float, sd_t: float, n_c: float, n_t: float, alpha: float
+) -> float:
     """Student t power with a common SD σ: d = |δ|/σ, df = n_C + n_T − 2 (R ``pwr.t2n.test``)."""
     d = abs(delta) / sd_c
     return float(TTestIndPower().power(effect_size=d, nobs1=n_c, alpha=alpha, ratio=n_t / n_c))
@@ -218,8 +230,8 @@ def _check_mde(metric: str, baseline: float, mde: object, relative: bool) -> flo
         if not 0 < treated < 1:
             kind = "relative " if relative else ""
             raise ValueError(
-                f"mde == {value!r} ({kind}MDE) with baseline == {baseline!r} gives a treatment rate "
-                f"of {treated:.4g}, must be in (0, 1)"
+                f"mde == {value!r} ({kind}MDE) with baseline == {baseline!r} gives a "
+                f"treatment rate of {treated:.4g}, must be in (0, 1)"
             )
     return absolute
 
@@ -245,7 +257,9 @@ def _problem(
             raise ValueError("sd_control == None, a mean metric needs its standard deviation (> 0)")
         sd_c = check_number("sd_control", sd_control, low=0.0)
         sd_t = sd_c if sd_treatment is None else check_number("sd_treatment", sd_treatment, low=0.0)
-    chosen = METHODS[metric][0] if method is None else check_choice("method", method, METHODS[metric])
+    chosen = (
+        METHODS[metric][0] if method is None else check_choice("method", method, METHODS[metric])
+    )
     if chosen == "t" and sd_c != sd_t:
         raise ValueError(
             f"method == 't' assumes one common SD, got sd_control == {sd_c!r} and "
@@ -366,7 +380,11 @@ def solve_design(
         3825.15...
     """
     problem = _problem(metric, baseline, alpha, split, method, sd_control, sd_treatment)
-    unknowns = [name for name, value in (("mde", mde), ("n_total", n_total), ("power", power)) if value is None]
+    unknowns = [
+        name
+        for name, value in (("mde", mde), ("n_total", n_total), ("power", power))
+        if value is None
+    ]
     if len(unknowns) != 1:
         raise ValueError(
             "exactly one of mde, n_total, power must be None (the one to solve for), "
@@ -389,18 +407,47 @@ def solve_design(
     if n_total is None:
         assert mde_abs is not None and power is not None
         n_exact, n_c, n_t = _solve_n(problem, mde_abs, power)
-        return Design(**common, solved_for="n_total", mde=mde_abs, power=power,
-                      n_control=n_c, n_treatment=n_t, n_total_exact=n_exact)
+        return Design(
+            **common,
+            solved_for="n_total",
+            mde=mde_abs,
+            power=power,
+            n_control=n_c,
+            n_treatment=n_t,
+            n_total_exact=n_exact,
+        )
     total = check_integer("n_total", n_total, minimum=1)
     n_c, n_t = _arms_for_total(total, problem.split)
     if mde_abs is None:
         assert power is not None
         solved_mde = _solve_mde(problem, n_c, n_t, power)
-        return Design(**common, solved_for="mde", mde=solved_mde, power=power,
-                      n_control=n_c, n_treatment=n_t, n_total_exact=float(total))
+        return Design(
+            **common,
+            solved_for="mde",
+            mde=solved_mde,
+            power=power,
+            n_control=n_c,
+            n_treatment=n_t,
+            n_total_exact=float(total),
+        )
     achieved = problem.power(mde_abs, n_c, n_t)
-    return Design(**common, solved_for="power", mde=mde_abs, power=achieved,
-                  n_control=n_c, n_treatment=n_t, n_total_exact=float(total))
+    return Design(
+        **common,
+        solved_for="power",
+        mde=mde_abs,
+        power=achieved,
+        n_control=n_c,
+        n_treatment=n_t,
+        n_total_exact=float(total),
+    )
+
+
+def _applicable_methods(metric: str, sd_control: object, sd_treatment: object) -> tuple[str, ...]:
+    """The metric's methods, less ``t`` when the two SDs differ (it assumes one common SD)."""
+    methods = METHODS[check_choice("metric", metric, tuple(METHODS))]
+    if sd_treatment is not None and sd_treatment != sd_control:
+        return tuple(method for method in methods if method != "t")
+    return methods
 
 
 def compare_methods(
@@ -423,16 +470,32 @@ def compare_methods(
     left out rather than computed on a wrong assumption.
     """
     rows = []
-    for method in METHODS[check_choice("metric", metric, tuple(METHODS))]:
-        if method == "t" and sd_treatment is not None and sd_treatment != sd_control:
-            continue
+    for method in _applicable_methods(metric, sd_control, sd_treatment):
         design = solve_design(
-            metric, baseline, mde=mde, n_total=n_total, power=power, alpha=alpha, split=split,
-            method=method, relative=relative, sd_control=sd_control, sd_treatment=sd_treatment,
+            metric,
+            baseline,
+            mde=mde,
+            n_total=n_total,
+            power=power,
+            alpha=alpha,
+            split=split,
+            method=method,
+            relative=relative,
+            sd_control=sd_control,
+            sd_treatment=sd_treatment,
         )
         rows.append({"method": method, "label": METHOD_LABELS[method], **design.to_dict()})
-    columns = ["method", "label", "n_control", "n_treatment", "n_total", "mde", "relative_mde",
-               "power", "n_total_exact"]
+    columns = [
+        "method",
+        "label",
+        "n_control",
+        "n_treatment",
+        "n_total",
+        "mde",
+        "relative_mde",
+        "power",
+        "n_total_exact",
+    ]
     return pd.DataFrame(rows)[columns]
 
 
@@ -448,8 +511,14 @@ def design_effect(dialogs_per_user: float, intra_user_correlation: float) -> flo
     Knoblich & Lu, KDD 2018). Uses the mean cluster size; unequal sizes inflate DE further.
     """
     m = check_number("dialogs_per_user", dialogs_per_user, low=1.0, low_inclusive=True)
-    rho = check_number("intra_user_correlation", intra_user_correlation, low=0.0, high=1.0,
-                       low_inclusive=True, high_inclusive=True)
+    rho = check_number(
+        "intra_user_correlation",
+        intra_user_correlation,
+        low=0.0,
+        high=1.0,
+        low_inclusive=True,
+        high_inclusive=True,
+    )
     return 1 + (m - 1) * rho
 
 
@@ -540,13 +609,21 @@ def sample_size_for_metrics(
     rows = []
     for goal in goals:
         design = solve_design(
-            goal.metric, goal.baseline, mde=goal.mde, power=power, alpha=alpha, split=split,
-            method=goal.method, relative=goal.relative, sd_control=goal.sd_control,
+            goal.metric,
+            goal.baseline,
+            mde=goal.mde,
+            power=power,
+            alpha=alpha,
+            split=split,
+            method=goal.method,
+            relative=goal.relative,
+            sd_control=goal.sd_control,
             sd_treatment=goal.sd_treatment,
         )
         rows.append({"name": goal.name, **design.to_dict()})
-    table = pd.DataFrame(rows)[["name", "metric", "method", "baseline", "mde", "n_control",
-                                "n_treatment", "n_total"]]
+    table = pd.DataFrame(rows)[
+        ["name", "metric", "method", "baseline", "mde", "n_control", "n_treatment", "n_total"]
+    ]
     table["binding"] = table["n_total"] == table["n_total"].max()
     return table
 
@@ -572,8 +649,16 @@ def power_curve(
     for method in methods or METHODS[metric]:
         for n in n_totals:
             design = solve_design(
-                metric, baseline, mde=mde, n_total=int(n), alpha=alpha, split=split, method=method,
-                relative=relative, sd_control=sd_control, sd_treatment=sd_treatment,
+                metric,
+                baseline,
+                mde=mde,
+                n_total=int(n),
+                alpha=alpha,
+                split=split,
+                method=method,
+                relative=relative,
+                sd_control=sd_control,
+                sd_treatment=sd_treatment,
             )
             rows.append({"method": method, "n_total": design.n_total, "power": design.power})
     return pd.DataFrame(rows)
@@ -610,9 +695,133 @@ def mde_by_duration(
         dialogs = whole_days * daily * share
         effective = math.floor(dialogs / de)
         design = solve_design(
-            metric, baseline, n_total=effective, power=power, alpha=alpha, split=split,
-            method=method, sd_control=sd_control, sd_treatment=sd_treatment,
+            metric,
+            baseline,
+            n_total=effective,
+            power=power,
+            alpha=alpha,
+            split=split,
+            method=method,
+            sd_control=sd_control,
+            sd_treatment=sd_treatment,
         )
-        rows.append({"days": whole_days, "dialogs": dialogs, "effective_n": effective,
-                     "mde": design.mde, "relative_mde": design.relative_mde})
+        rows.append(
+            {
+                "days": whole_days,
+                "dialogs": dialogs,
+                "effective_n": effective,
+                "mde": design.mde,
+                "relative_mde": design.relative_mde,
+            }
+        )
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- notebook settings
+
+
+@dataclass(frozen=True)
+class DesignSettings:
+    """The parameters of notebook ``01_design_sample_size``, validated on construction.
+
+    The same names as the notebook's ``parameters`` cell; see there for what each means.
+    """
+
+    metric: str
+    baseline: float
+    mde: float
+    relative_mde: bool
+    sd_control: float | None
+    sd_treatment: float | None
+    alpha: float
+    power: float
+    split: float
+    daily_dialogs: float
+    traffic_share: float
+    dialogs_per_user: float
+    intra_user_correlation: float
+    max_days: int
+    output_dir: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.relative_mde, bool):
+            raise TypeError(f"relative_mde == {self.relative_mde!r}, must be True or False")
+        if not isinstance(self.output_dir, str) or not self.output_dir.strip():
+            raise ValueError(f"output_dir == {self.output_dir!r}, must be a non-empty path string")
+        check_number("daily_dialogs", self.daily_dialogs, low=0.0)
+        check_number("traffic_share", self.traffic_share, low=0.0, high=1.0, high_inclusive=True)
+        check_integer("max_days", self.max_days, minimum=1)
+        design_effect(self.dialogs_per_user, self.intra_user_correlation)
+        # Solving once checks metric, baseline, MDE, alpha, power, split and SDs together.
+        solve_design(**self.solve_arguments())
+
+    def solve_arguments(self) -> dict[str, object]:
+        """Keyword arguments for :func:`solve_design` / :func:`compare_methods` (n unknown)."""
+        return {
+            "metric": self.metric,
+            "baseline": self.baseline,
+            "mde": self.mde,
+            "power": self.power,
+            "alpha": self.alpha,
+            "split": self.split,
+            "relative": self.relative_mde,
+            "sd_control": self.sd_control,
+            "sd_treatment": self.sd_treatment,
+        }
+
+
+def duration_table(settings: DesignSettings) -> pd.DataFrame:
+    """For each method, what the design asks of clustered traffic and how long it takes.
+
+    Columns: method, n_total (independent units), design_effect, dialogs_total, users_total,
+    days (see :func:`plan_clustered`).
+    """
+    rows = []
+    for method in _applicable_methods(settings.metric, settings.sd_control, settings.sd_treatment):
+        design = solve_design(**settings.solve_arguments(), method=method)
+        plan = plan_clustered(
+            design,
+            dialogs_per_user=settings.dialogs_per_user,
+            intra_user_correlation=settings.intra_user_correlation,
+            daily_dialogs=settings.daily_dialogs,
+            traffic_share=settings.traffic_share,
+        )
+        rows.append(
+            {
+                "method": method,
+                "n_total": design.n_total,
+                "design_effect": plan.design_effect,
+                "dialogs_total": plan.dialogs_total,
+                "users_total": plan.users_total,
+                "days": plan.days,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def split_cost(
+    settings: DesignSettings, splits: Sequence[float] = (0.5, 0.3, 0.2, 0.1)
+) -> pd.DataFrame:
+    """Total n of the default method at several splits, and its ratio to a 50/50 split.
+
+    For equal variances the ratio is 1/(4·s·(1 − s)): 1.56 at 80/20, 2.78 at 90/10.
+    Columns: split, n_control, n_treatment, n_total, ratio_to_even.
+    """
+    chosen = sorted({*splits, settings.split}, reverse=True)
+    arguments = settings.solve_arguments()
+    rows = []
+    for share in chosen:
+        design = solve_design(**{**arguments, "split": share})
+        rows.append(
+            {
+                "split": share,
+                "n_control": design.n_control,
+                "n_treatment": design.n_treatment,
+                "n_total": design.n_total,
+                "n_total_exact": design.n_total_exact,
+            }
+        )
+    table = pd.DataFrame(rows)
+    even = solve_design(**{**arguments, "split": 0.5}).n_total_exact
+    table["ratio_to_even"] = table["n_total_exact"] / even
+    return table.drop(columns="n_total_exact")

@@ -137,8 +137,11 @@ def notebook_parameters(
     allowed = [field.name for field in fields(settings_type)]  # type: ignore[arg-type]
     defined = [
         name
-        for name in namespace
-        if name not in names_before and not _IPYTHON_CACHE_NAME.match(name)
+        for name, value in namespace.items()
+        if name not in names_before
+        and value is not names_before  # the snapshot itself
+        and not _IPYTHON_CACHE_NAME.match(name)
+        and not (name.startswith("__") and name.endswith("__"))  # __annotations__ and kin
     ]
     unknown = unknown_names(defined, allowed)
     if unknown:

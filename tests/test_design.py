@@ -56,7 +56,9 @@ def test_d1_normal_power_matches_r_pwr() -> None:
     ("p1", "p2", "expected_per_group"),
     [(0.03, 0.02, 3825.15), (0.10, 0.105, 57763)],
 )
-def test_d2_pooled_n_matches_power_prop_test(p1: float, p2: float, expected_per_group: float) -> None:
+def test_d2_pooled_n_matches_power_prop_test(
+    p1: float, p2: float, expected_per_group: float
+) -> None:
     design = solve_design("proportion", p1, mde=p2 - p1, power=0.8, method="pooled")
     assert design.n_total_exact / 2 == pytest.approx(expected_per_group, abs=0.6)
     assert design.n_control == design.n_treatment == math.ceil(expected_per_group - 1e-9)
@@ -93,8 +95,10 @@ def test_pooled_power_matches_r_help_example() -> None:
     assert design.power == pytest.approx(R_VALUES["prop_power_075_n1000"], abs=1e-9)
 
 
-@pytest.mark.parametrize(("case", "p1", "n_per_group", "power"),
-                         [("prop_p2_help", 0.5, 50, 0.9), ("prop_p2_075_n1500", 0.75, 1500, 0.8)])
+@pytest.mark.parametrize(
+    ("case", "p1", "n_per_group", "power"),
+    [("prop_p2_help", 0.5, 50, 0.9), ("prop_p2_075_n1500", 0.75, 1500, 0.8)],
+)
 def test_pooled_mde_matches_r_p2(case: str, p1: float, n_per_group: int, power: float) -> None:
     design = solve_design("proportion", p1, n_total=2 * n_per_group, power=power)
     assert p1 + design.mde == pytest.approx(R_VALUES[case], abs=1e-6)
@@ -112,7 +116,9 @@ def test_cohen_h_equal_n_matches_pwr_2p() -> None:
 
 
 def test_t_unequal_groups_matches_pwr_t2n() -> None:
-    design = solve_design("mean", 3.0, mde=0.15, n_total=2000, split=0.2, sd_control=1.0, method="t")
+    design = solve_design(
+        "mean", 3.0, mde=0.15, n_total=2000, split=0.2, sd_control=1.0, method="t"
+    )
     assert design.power == pytest.approx(R_VALUES["t_unequal_power"], abs=1e-9)
 
 
@@ -129,15 +135,20 @@ def test_normal_power_matches_pwr_norm() -> None:
 # ----------------------------------------------------------------- statsmodels cross-checks
 
 
-@pytest.mark.parametrize(("baseline", "mde", "split", "n_total"),
-                         [(0.75, 0.05, 0.2, 3479), (0.30, -0.04, 0.5, 4000), (0.05, 0.01, 0.1, 50000)])
+@pytest.mark.parametrize(
+    ("baseline", "mde", "split", "n_total"),
+    [(0.75, 0.05, 0.2, 3479), (0.30, -0.04, 0.5, 4000), (0.05, 0.01, 0.1, 50000)],
+)
 def test_pooled_unequal_allocation_matches_statsmodels(
     baseline: float, mde: float, split: float, n_total: int
 ) -> None:
     design = solve_design("proportion", baseline, mde=mde, n_total=n_total, split=split)
     reference = power_proportions_2indep(
-        diff=mde, prop2=baseline, nobs1=design.n_treatment,
-        ratio=design.n_control / design.n_treatment, alpha=0.05,
+        diff=mde,
+        prop2=baseline,
+        nobs1=design.n_treatment,
+        ratio=design.n_control / design.n_treatment,
+        alpha=0.05,
     )
     # statsmodels adds the far tail, which R's power.prop.test (strict = FALSE) leaves out.
     assert design.power == pytest.approx(reference.power, abs=1e-5)
@@ -145,8 +156,11 @@ def test_pooled_unequal_allocation_matches_statsmodels(
 
 def test_seed_method_reproduces_the_seed_function() -> None:
     # The seed: effect_size = mde / sqrt(p(1-p)); TTestIndPower().solve_power(...); ceil.
-    expected = math.ceil(TTestIndPower().solve_power(effect_size=0.05 / math.sqrt(0.75 * 0.25),
-                                                     alpha=0.05, power=0.8))
+    expected = math.ceil(
+        TTestIndPower().solve_power(
+            effect_size=0.05 / math.sqrt(0.75 * 0.25), alpha=0.05, power=0.8
+        )
+    )
     design = solve_design("proportion", 0.75, mde=0.05, power=0.8, method="seed")
     assert design.n_control == design.n_treatment == expected == 1179
 
@@ -155,7 +169,9 @@ def test_seed_worked_example_is_above_the_stated_range() -> None:
     # The seed claims "~500-1000 per group" for 75 % -> 80 %: every method needs more.
     table = compare_methods("proportion", 0.75, mde=0.05, power=0.8)
     assert table.set_index("method")["n_control"].to_dict() == {
-        "pooled": 1094, "cohen_h": 1092, "seed": 1179,
+        "pooled": 1094,
+        "cohen_h": 1092,
+        "seed": 1179,
     }
 
 
@@ -171,7 +187,9 @@ def test_two_variances_mean_formula() -> None:
     # far tail, which the solver counts (as R pwr.norm.test), hence a relative gap of ~2e-6.
     z = 1.959963984540054 + 0.8416212335729143
     expected = z**2 * (1.0**2 / 0.7 + 1.5**2 / 0.3) / 0.2**2
-    design = solve_design("mean", 4.0, mde=0.2, power=0.8, split=0.3, sd_control=1.0, sd_treatment=1.5)
+    design = solve_design(
+        "mean", 4.0, mde=0.2, power=0.8, split=0.3, sd_control=1.0, sd_treatment=1.5
+    )
     assert design.n_total_exact == pytest.approx(expected, rel=1e-5)
     assert design.n_total_exact < expected
 
@@ -200,8 +218,13 @@ def test_design_effect_kish() -> None:
 
 def test_clustered_plan_inflates_dialogs_and_counts_days() -> None:
     design = solve_design("proportion", 0.75, mde=0.05, power=0.8, split=0.2)
-    plan = plan_clustered(design, dialogs_per_user=3, intra_user_correlation=0.2,
-                          daily_dialogs=1000, traffic_share=0.5)
+    plan = plan_clustered(
+        design,
+        dialogs_per_user=3,
+        intra_user_correlation=0.2,
+        daily_dialogs=1000,
+        traffic_share=0.5,
+    )
     assert plan.design_effect == pytest.approx(1.4)
     assert plan.dialogs_control == math.ceil(design.n_control * 1.4)
     assert plan.dialogs_treatment == math.ceil(design.n_treatment * 1.4)
@@ -216,21 +239,32 @@ def test_duration_days() -> None:
 
 def test_several_metrics_take_the_largest() -> None:
     table = sample_size_for_metrics(
-        [MetricGoal("completion", "proportion", 0.75, 0.05),
-         MetricGoal("csat", "mean", 3.8, 0.1, sd_control=1.1)],
+        [
+            MetricGoal("completion", "proportion", 0.75, 0.05),
+            MetricGoal("csat", "mean", 3.8, 0.1, sd_control=1.1),
+        ],
         split=0.2,
     )
     assert table.loc[table["binding"], "name"].tolist() == ["csat"]
-    assert table["n_total"].max() == solve_design("mean", 3.8, mde=0.1, power=0.8, split=0.2,
-                                                  sd_control=1.1).n_total
+    assert (
+        table["n_total"].max()
+        == solve_design("mean", 3.8, mde=0.1, power=0.8, split=0.2, sd_control=1.1).n_total
+    )
 
 
 def test_power_curve_increases_and_mde_shrinks_with_days() -> None:
     curve = power_curve("proportion", 0.75, 0.05, [500, 1000, 2000, 4000], split=0.2)
     for _, group in curve.groupby("method"):
         assert np.all(np.diff(group["power"]) > 0)
-    by_days = mde_by_duration("proportion", 0.75, [7, 14, 28], daily_dialogs=500, split=0.2,
-                              dialogs_per_user=3, intra_user_correlation=0.2)
+    by_days = mde_by_duration(
+        "proportion",
+        0.75,
+        [7, 14, 28],
+        daily_dialogs=500,
+        split=0.2,
+        dialogs_per_user=3,
+        intra_user_correlation=0.2,
+    )
     assert np.all(np.diff(by_days["mde"]) < 0)
     # 28 days of 500 dialogs / DE 1.4 = 10,000 effective units
     assert by_days["effective_n"].iloc[-1] == 10_000
@@ -274,7 +308,9 @@ def test_bad_input_elsewhere() -> None:
         solve_design("mean", 3.0, mde=0.1, power=0.8, sd_control=-1.0)
     with pytest.raises(ValueError, match=r"method == 't' assumes one common SD"):
         solve_design("mean", 3.0, mde=0.1, power=0.8, sd_control=1.0, sd_treatment=2.0, method="t")
-    with pytest.raises(ValueError, match=r"n_total == 10 with split == 0.05 leaves 10 control and 0"):
+    with pytest.raises(
+        ValueError, match=r"n_total == 10 with split == 0.05 leaves 10 control and 0"
+    ):
         solve_design("proportion", 0.75, mde=0.05, n_total=10, split=0.05)
     with pytest.raises(TypeError, match=r"n_total == 100.5 \(float\), must be an integer"):
         solve_design("proportion", 0.75, mde=0.05, n_total=100.5)
@@ -286,3 +322,24 @@ def test_bad_input_elsewhere() -> None:
         design_effect(3, 1.5)
     with pytest.raises(ValueError, match=r"dialogs_per_user == 0.5, must be in \[1, inf\)"):
         design_effect(0.5, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("case", "baseline", "mde", "split", "method"),
+    [
+        ("cohen_h_80_20_total", 0.75, 0.05, 0.2, "cohen_h"),
+        ("pooled_80_20_total", 0.75, 0.05, 0.2, "pooled"),
+        ("pooled_90_10_total_0713", 0.713, 0.076, 0.1, "pooled"),
+    ],
+)
+def test_unequal_split_totals_match_r(
+    case: str, baseline: float, mde: float, split: float, method: str
+) -> None:
+    # R: uniroot over pwr.2p2n.test, and Fleiss, Levin & Paik eq. 4.19 written out in R.
+    design = solve_design("proportion", baseline, mde=mde, power=0.8, split=split, method=method)
+    assert design.n_total_exact == pytest.approx(R_VALUES[case], rel=1e-8)
+
+
+def test_t_csat_matches_pwr_t() -> None:
+    design = solve_design("mean", 3.8, mde=0.1, power=0.8, sd_control=1.1, method="t")
+    assert design.n_total_exact / 2 == pytest.approx(R_VALUES["t_csat_n"], rel=1e-8)

@@ -39,5 +39,26 @@ add("t_equal_n", "n_per_group", pwr.t.test(d = 0.2, sig.level = 0.05, power = 0.
 # pwr.norm.test: one-sample normal, both tails; d scaled for two groups below in the test.
 add("norm_power", "power", pwr.norm.test(d = 0.3 / sqrt(2), n = 80, sig.level = 0.05)$power)
 
+# 80/20 split (treatment share 0.2, n1 = control = 4 * n2), 75 % -> 80 %, power 0.8:
+# Cohen's h by pwr.2p2n.test, solved for the total with uniroot.
+h_seed <- ES.h(0.80, 0.75)
+n2 <- uniroot(function(n2) pwr.2p2n.test(h = h_seed, n1 = 4 * n2, n2 = n2)$power - 0.8,
+              c(10, 1e6), tol = tol)$root
+add("cohen_h_80_20_total", "n_total", 5 * n2)
+# Pooled two-proportion test with unequal allocation, written out from Fleiss, Levin & Paik
+# (2003) eq. 4.19 with r = n_C / n_T: n_T = [z_a sqrt((r+1) pbar qbar) + z_b sqrt(r p_T q_T + p_C q_C)]^2 / (r d^2)
+fleiss_total <- function(pc, pt, share, alpha = 0.05, power = 0.8) {
+  r <- (1 - share) / share
+  pbar <- (r * pc + pt) / (r + 1)
+  za <- qnorm(1 - alpha / 2); zb <- qnorm(power)
+  nt <- (za * sqrt((r + 1) * pbar * (1 - pbar)) + zb * sqrt(r * pt * (1 - pt) + pc * (1 - pc)))^2 /
+    (r * (pt - pc)^2)
+  nt * (r + 1)
+}
+add("pooled_80_20_total", "n_total", fleiss_total(0.75, 0.80, 0.2))
+add("pooled_90_10_total_0713", "n_total", fleiss_total(0.713, 0.789, 0.1))
+# Two means, common SD: CSAT 3.8 vs 3.9 with SD 1.1, equal groups.
+add("t_csat_n", "n_per_group", pwr.t.test(d = 0.1 / 1.1, sig.level = 0.05, power = 0.8)$n)
+
 out <- do.call(rbind, rows)
 write.csv(out, stdout(), row.names = FALSE, quote = FALSE)

@@ -1,0 +1,59 @@
+# abkit: `make run` and `make test` are the two commands a user needs; both set up .venv first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+EXP ?=
+
+# Kernels started by papermill / nbval inherit these: this venv's python, stable set ordering.
+export PATH := $(BIN):$(PATH)
+export PYTHONHASHSEED := 0
+
+.PHONY: help setup run test lab notebooks new clean distclean lint
+
+help: ## list the targets
+	@echo "abkit: A/B testing kit for fine-tuned LLMs"
+	@echo
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
+	@echo
+	@echo "  make run EXP=name   run experiments/name/ with its params.yaml"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install the kit with its dev tools (idempotent)
+
+run: setup ## execute every template with its defaults into reports/ (or EXP=name)
+ifeq ($(strip $(EXP)),)
+	$(BIN)/abkit run
+else
+	$(BIN)/abkit run experiments/$(EXP)
+endif
+
+test: setup ## run every test: unit, references, papermill matrix, nbval over notebooks/
+	$(BIN)/python -m pytest
+
+lab: setup ## open JupyterLab on the notebooks
+	$(BIN)/jupyter lab notebooks
+
+notebooks: setup ## re-execute the committed templates in place and strip noisy metadata
+	$(BIN)/abkit notebooks
+
+new: setup ## copy the templates into experiments/EXP with a params.yaml (EXP=name)
+	@test -n "$(EXP)" || { echo "usage: make new EXP=name"; exit 2; }
+	$(BIN)/abkit new $(EXP)
+
+lint: setup ## ruff over the package and tests
+	$(BIN)/ruff check abkit tests benchmarks
+
+clean: ## remove reports and caches (keeps .venv)
+	rm -rf reports .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean ## also remove .venv
+	rm -rf $(VENV)

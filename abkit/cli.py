@@ -1,0 +1,259 @@
+"""The ``abkit`` command line: quick designs, per-experiment copies and template runs.
+
+Run ``abkit --help`` or ``abkit COMMAND --help``. Errors in what the user typed exit with
+status 2 and one line naming the parameter, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from abkit import design, experiments
+from abkit.paths import EXPERIMENTS_DIR, REPORTS_DIR
+from abkit.reports import to_jsonable
+
+__all__ = ["main"]
+
+_EPILOG_DESIGN = """\
+examples:
+  abkit design --metric proportion --baseline 0.75 --mde 0.05 --split 0.2
+      n per arm for +5 points on a 75 % completion rate, 80/20 split
+  abkit design --metric proportion --baseline 0.75 --mde 0.05 --relative
+      the same with a relative MDE: +5 % of 75 % = +3.75 points
+  abkit design --metric proportion --baseline 0.75 --mde 0.05 --n-total 3000 --split 0.2
+      power at that MDE, and the MDE reachable at --power, with 3,000 units
+  abkit design --metric mean --baseline 3.8 --sd-control 1.1 --mde 0.1 --json
+      CSAT (1-5) mean, machine-readable output
+
+units are what the metric is measured on (dialogs, users); with several dialogs per user,
+inflate dialogs by the design effect 1 + (m - 1) * rho (see notebook 01).
+"""
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _add_design(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "design",
+        help="sample size, power or MDE for two arms, by several methods",
+        description="Sample size (or, with --n-total, power and MDE) for an A/B test of two "
+        "proportions or two means, with an unequal split if asked. Prints one row per method.",
+        epilog=_EPILOG_DESIGN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--metric",
+        choices=tuple(design.METHODS),
+        default="proportion",
+        help="proportion (rates: completion, escalation) or mean (CSAT, turns); "
+        "default: %(default)s",
+    )
+    parser.add_argument(
+        "--baseline", type=_number, required=True, help="control rate in (0, 1), or control mean"
+    )
+    parser.add_argument(
+        "--mde",
+        type=_number,
+        help="smallest effect worth detecting, treatment minus control "
+        "(absolute unless --relative); required unless --n-total is given",
+    )
+    parser.add_argument(
+        "--relative",
+        action="store_true",
+        help="read --mde as a share of the baseline (0.05 = +5 %%)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=_number,
+        default=0.05,
+        help="two-sided significance level; default: %(default)s",
+    )
+    parser.add_argument(
+        "--power", type=_number, default=0.8, help="target power; default: %(default)s"
+    )
+    parser.add_argument(
+        "--split",
+        type=_number,
+        default=0.5,
+        help="treatment share of units, 0.2 for an 80/20 split; default: %(default)s",
+    )
+    parser.add_argument(
+        "--n-total",
+        type=_whole,
+        dest="n_total",
+        help="units in both arms together: solve power (at --mde) and the MDE "
+        "(at --power) instead of n",
+    )
+    parser.add_argument(
+        "--sd-control",
+        type=_number,
+        dest="sd_control",
+        help="standard deviation of a mean metric in control",
+    )
+    parser.add_argument(
+        "--sd-treatment",
+        type=_number,
+        dest="sd_treatment",
+        help="standard deviation in treatment (default: same as control)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print {method: {n_control, n_treatment, n_total, mde, power}}",
+    )
+    parser.set_defaults(handler=_run_design)
+
+
+def _design_tables(args: argparse.Namespace) -> pd.DataFrame:
+    common = {
+        "metric": args.metric,
+        "baseline": args.baseline,
+        "alpha": args.alpha,
+        "split": args.split,
+        "relative": args.relative,
+        "sd_control": args.sd_control,
+        "sd_treatment": args.sd_treatment,
+    }
+    if args.n_total is None:
+        if args.mde is None:
+            raise ValueError("mde == None: give --mde, or --n-total to solve for the MDE")
+        return design.compare_methods(**common, mde=args.mde, power=args.power)
+    reachable = design.compare_methods(**common, n_total=args.n_total, power=args.power)
+    if args.mde is None:
+        return reachable
+    achieved = design.compare_methods(**common, n_total=args.n_total, mde=args.mde)
+    # power at the given MDE beside the MDE reachable at the target power
+    achieved["mde"] = reachable["mde"].to_numpy()
+    achieved["relative_mde"] = reachable["relative_mde"].to_numpy()
+    return achieved
+
+
+def _run_design(args: argparse.Namespace) -> int:
+    table = _design_tables(args)
+    if args.json:
+        keys = ["n_control", "n_treatment", "n_total", "mde", "power"]
+        payload = {
+            row["method"]: {key: row[key] for key in keys}
+            for row in table.to_dict(orient="records")
+        }
+        print(json.dumps(to_jsonable(payload), indent=2))
+        return 0
+    shown = table[
+        ["method", "n_control", "n_treatment", "n_total", "mde", "relative_mde", "power", "label"]
+    ]
+    with pd.option_context("display.width", 200, "display.max_colwidth", 70):
+        print(shown.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    return 0
+
+
+def _add_new(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "new",
+        help="copy the templates into experiments/NAME with a params.yaml",
+        description="Create a folder for one experiment: a copy of every template notebook and "
+        "params.yaml with their default parameters, one section per notebook. Edit "
+        "params.yaml, then run the folder with 'abkit run'.",
+    )
+    parser.add_argument("name", help="experiment name, used as the folder name")
+    parser.add_argument(
+        "--dir", type=Path, default=EXPERIMENTS_DIR, help="parent folder; default: %(default)s"
+    )
+    parser.set_defaults(handler=_run_new)
+
+
+def _run_new(args: argparse.Namespace) -> int:
+    folder = experiments.new_experiment(args.name, args.dir)
+    print(
+        f"created {folder}: edit {folder / experiments.PARAMS_FILE}, then "
+        f"'abkit run {folder}' (or 'make run EXP={args.name}')"
+    )
+    return 0
+
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "run",
+        help="execute the templates (or an experiment folder) with papermill",
+        description="Without FOLDER: execute every template in notebooks/ with its default "
+        "parameters into reports/. With FOLDER (made by 'abkit new'): execute its notebooks "
+        "with its params.yaml into FOLDER/reports/. Each notebook gets an executed copy, an "
+        "HTML export and a summary.json.",
+    )
+    parser.add_argument("folder", nargs="?", type=Path, help="an experiment folder")
+    parser.add_argument(
+        "--reports",
+        type=Path,
+        default=REPORTS_DIR,
+        help="where template runs go when no FOLDER is given; default: %(default)s",
+    )
+    parser.set_defaults(handler=_run_run)
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    if args.folder is None:
+        runs = experiments.run_templates(args.reports)
+    else:
+        if not args.folder.is_dir():
+            raise ValueError(f"folder == '{args.folder}', no such experiment folder")
+        runs = experiments.run_experiment(args.folder)
+    for run in runs:
+        print(f"{run.notebook.name}: {run.executed}  {run.html.name}  {run.summary}")
+    return 0
+
+
+def _add_notebooks(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "notebooks",
+        help="re-execute the committed templates in place (maintainers)",
+        description="Re-execute every template in notebooks/ with its defaults, in place, and "
+        "strip run-specific metadata, so the committed outputs match what nbval will see.",
+    )
+    parser.set_defaults(handler=lambda args: (experiments.refresh_templates(), 0)[1])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``abkit`` argument parser with all its commands."""
+    parser = argparse.ArgumentParser(
+        prog="abkit",
+        description="A/B testing kit for fine-tuned LLMs: design an experiment, copy and run the "
+        "notebook templates.",
+    )
+    commands = parser.add_subparsers(title="commands", dest="command", required=True)
+    _add_design(commands)
+    _add_new(commands)
+    _add_run(commands)
+    _add_notebooks(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``abkit`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (ValueError, TypeError) as error:
+        parser.exit(2, f"abkit {args.command}: error: {error}\n")
+    return 2  # pragma: no cover - parser.exit does not return
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""Templates, per-experiment copies, and runs with papermill (``make run``, ``abkit run``).
+
+A template is a notebook ``notebooks/NN_name.ipynb``. ``new_experiment`` copies every template
+into ``experiments/<name>/`` beside a ``params.yaml`` holding their default parameters, one
+section per notebook; ``run_notebooks`` executes notebooks with papermill into a reports folder,
+each beside its HTML export and the ``summary.json`` the notebook writes.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import yaml
+
+from abkit.paths import EXPERIMENTS_DIR, KIT_ROOT, NOTEBOOKS_DIR, REPORTS_DIR
+
+__all__ = [
+    "PARAMS_FILE",
+    "NotebookRun",
+    "new_experiment",
+    "read_params_file",
+    "refresh_templates",
+    "run_experiment",
+    "run_notebooks",
+    "run_templates",
+    "strip_noisy_metadata",
+    "template_defaults",
+    "template_paths",
+]
+
+PARAMS_FILE = "params.yaml"
+KERNEL = "python3"
+EXECUTION_TIMEOUT_S = 1800
+_TEMPLATE_NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
+_EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def template_paths(directory: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """The templates in ``directory`` (``NN_name.ipynb``), in their numbered order."""
+    return sorted(path for path in directory.glob("*.ipynb") if _TEMPLATE_NAME.match(path.name))
+
+
+def template_defaults(notebook: Path) -> dict[str, Any]:
+    """A template's parameters and their default values, read by ``papermill.inspect_notebook``."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook))
+    return {name: ast.literal_eval(spec["default"]) for name, spec in declared.items()}
+
+
+def _relative_to_kit(path: Path) -> str:
+    """``path`` relative to the kit root when inside it (portable in params.yaml), else absolute."""
+    try:
+        return str(path.resolve().relative_to(KIT_ROOT))
+    except ValueError:
+        return str(path.resolve())
+
+
+def new_experiment(name: str, parent: Path = EXPERIMENTS_DIR) -> Path:
+    """Create ``parent/name/`` with a copy of every template and a ``params.yaml`` of defaults.
+
+    Each notebook's ``output_dir`` in ``params.yaml`` points at ``parent/name/reports/<stem>``.
+
+    Raises:
+        ValueError: the name is not a plain folder name, or the folder exists already (nothing
+            is overwritten).
+    """
+    if not isinstance(name, str) or not _EXPERIMENT_NAME.match(name):
+        raise ValueError(
+            f"experiment name == {name!r}, must be a folder name of letters, digits, '.', '_' "
+            "or '-' (starting with a letter or digit)"
+        )
+    target = Path(parent) / name
+    if target.exists():
+        raise ValueError(f"experiment folder {target} exists already; choose another name")
+    templates = template_paths()
+    target.mkdir(parents=True)
+    sections: dict[str, dict[str, Any]] = {}
+    for template in templates:
+        shutil.copy2(template, target / template.name)
+        defaults = template_defaults(template)
+        defaults["output_dir"] = _relative_to_kit(target / "reports" / template.stem)
+        sections[template.stem] = defaults
+    header = (
+        f"# Parameters of experiment '{name}', one section per notebook.\n"
+        "# Edit the values, then: make run EXP=<name>  (or: abkit run <this folder>)\n"
+    )
+    (target / PARAMS_FILE).write_text(header + yaml.safe_dump(sections, sort_keys=False))
+    return target
+
+
+def read_params_file(path: Path, notebooks: Sequence[Path]) -> dict[str, dict[str, Any]]:
+    """Read a ``params.yaml`` and check that every section names one of ``notebooks``."""
+    loaded = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path} must hold a mapping of notebook name -> parameters")
+    stems = {notebook.stem for notebook in notebooks}
+    for section, values in loaded.items():
+        if section not in stems:
+            raise ValueError(
+                f"{path}: section {section!r} names no notebook here; expected one of "
+                f"{', '.join(sorted(stems))}"
+            )
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: section {section!r} must be a mapping of parameters")
+    return loaded
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    """Where one executed notebook's outputs went."""
+
+    notebook: Path
+    executed: Path
+    html: Path
+    summary: Path
+
+
+def _export_html(executed: Path) -> Path:
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    html = executed.with_suffix(".html")
+    html.write_text(body, encoding="utf-8")
+    return html
+
+
+def _kernel_environment() -> None:
+    """Make the ``python3`` kernel start with this interpreter and deterministic hashing."""
+    here = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != here:
+        os.environ["PATH"] = here + os.pathsep + os.environ.get("PATH", "")
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+
+
+def run_notebooks(
+    notebooks: Sequence[Path],
+    parameters: Mapping[str, Mapping[str, Any]],
+    reports_dir: Path,
+    *,
+    progress: bool = True,
+) -> list[NotebookRun]:
+    """Execute each notebook with its section of ``parameters`` into ``reports_dir/<stem>/``.
+
+    The executed copy, its HTML export and the notebook's ``summary.json`` land in one folder
+    per notebook. A notebook whose parameters set no ``output_dir`` writes to that same folder.
+    """
+    import papermill
+
+    _kernel_environment()
+    runs = []
+    for notebook in notebooks:
+        folder = Path(reports_dir) / notebook.stem
+        folder.mkdir(parents=True, exist_ok=True)
+        values = dict(parameters.get(notebook.stem, {}))
+        values.setdefault("output_dir", str(folder.resolve()))
+        executed = folder / notebook.name
+        if progress:
+            print(f"running {notebook.name} -> {executed}", flush=True)
+        papermill.execute_notebook(
+            str(notebook),
+            str(executed),
+            parameters=values,
+            kernel_name=KERNEL,
+            execution_timeout=EXECUTION_TIMEOUT_S,
+            progress_bar=progress,
+            cwd=str(KIT_ROOT),
+        )
+        summary = Path(values["output_dir"])
+        summary = (summary if summary.is_absolute() else KIT_ROOT / summary) / "summary.json"
+        runs.append(NotebookRun(notebook, executed, _export_html(executed), summary))
+    return runs
+
+
+def run_templates(reports_dir: Path = REPORTS_DIR, *, progress: bool = True) -> list[NotebookRun]:
+    """Run every template with its default parameters into ``reports_dir`` (``make run``)."""
+    return run_notebooks(template_paths(), {}, reports_dir, progress=progress)
+
+
+def run_experiment(directory: Path, *, progress: bool = True) -> list[NotebookRun]:
+    """Run the notebooks of an experiment folder with its ``params.yaml`` (``make run EXP=...``)."""
+    folder = Path(directory)
+    notebooks = template_paths(folder)
+    if not notebooks:
+        raise ValueError(f"experiment folder {folder} holds no NN_name.ipynb notebooks")
+    params_path = folder / PARAMS_FILE
+    parameters = read_params_file(params_path, notebooks) if params_path.exists() else {}
+    return run_notebooks(notebooks, parameters, folder / "reports", progress=progress)
+
+
+_NOISY_NOTEBOOK_KEYS = ("papermill", "widgets")
+_NOISY_CELL_KEYS = ("papermill", "execution")
+
+
+def strip_noisy_metadata(notebook: Path) -> None:
+    """Drop run-specific metadata (papermill timings, Python patch version) but keep outputs.
+
+    What ``nbstripout --keep-output --keep-count --extra-keys "metadata.papermill
+    cell.metadata.papermill metadata.language_info.version"`` does, so committed templates
+    change only when their content does.
+    """
+    document = nbformat.read(notebook, as_version=4)
+    for key in _NOISY_NOTEBOOK_KEYS:
+        document.metadata.pop(key, None)
+    document.metadata.get("language_info", {}).pop("version", None)
+    for cell in document.cells:
+        for key in _NOISY_CELL_KEYS:
+            cell.metadata.pop(key, None)
+    nbformat.write(document, notebook)
+
+
+def refresh_templates(*, progress: bool = True) -> list[Path]:
+    """Re-execute every template in place with its defaults and strip noisy metadata."""
+    import tempfile
+
+    import papermill
+
+    _kernel_environment()
+    refreshed = []
+    for template in template_paths():
+        if progress:
+            print(f"re-executing {template.name}", flush=True)
+        with tempfile.TemporaryDirectory() as scratch:
+            executed = Path(scratch) / template.name
+            papermill.execute_notebook(
+                str(template),
+                str(executed),
+                kernel_name=KERNEL,
+                execution_timeout=EXECUTION_TIMEOUT_S,
+                progress_bar=progress,
+                cwd=str(KIT_ROOT),
+            )
+            strip_noisy_metadata(executed)
+            shutil.copyfile(executed, template)
+        refreshed.append(template)
+    return refreshed

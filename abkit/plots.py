@@ -1,0 +1,94 @@
+"""Figures from abkit's tidy tables (seaborn / matplotlib). Imports nothing else of abkit.
+
+Each function takes a tidy DataFrame as the module that made it documents, draws on a new
+figure (or a given ``ax``) and returns the ``Axes``; the notebook calls ``plt.show()``.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.ticker import PercentFormatter
+
+__all__ = ["mde_duration_plot", "power_curve_plot"]
+
+
+def _axes(ax: Axes | None, size: tuple[float, float] = (7.0, 4.0)) -> Axes:
+    if ax is not None:
+        return ax
+    _, new_ax = plt.subplots(figsize=size)
+    return new_ax
+
+
+def power_curve_plot(
+    curve: pd.DataFrame,
+    *,
+    target_power: float,
+    required_n: float | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Power against total sample size, one line per method.
+
+    Args:
+        curve: columns method, n_total, power (``abkit.design.power_curve``).
+        target_power: drawn as a horizontal reference line.
+        required_n: the design's n, drawn as a vertical line when given.
+    """
+    ax = _axes(ax)
+    sns.lineplot(data=curve, x="n_total", y="power", hue="method", ax=ax)
+    ax.axhline(
+        target_power,
+        color="grey",
+        linestyle="--",
+        linewidth=1,
+        label=f"target power {target_power:.0%}",
+    )
+    if required_n is not None:
+        ax.axvline(
+            required_n,
+            color="black",
+            linestyle=":",
+            linewidth=1,
+            label=f"required n = {required_n:,.0f}",
+        )
+    ax.set(
+        xlabel="total units in the experiment (both arms)",
+        ylabel="power",
+        ylim=(0, 1.02),
+        title="Power against sample size",
+    )
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.legend(loc="lower right")
+    return ax
+
+
+def mde_duration_plot(
+    by_days: pd.DataFrame, *, target_mde: float | None = None, ax: Axes | None = None
+) -> Axes:
+    """Smallest detectable relative effect after each day of the experiment.
+
+    Args:
+        by_days: columns days, relative_mde (``abkit.design.mde_by_duration``).
+        target_mde: the relative MDE the experiment aims at, drawn as a horizontal line.
+    """
+    ax = _axes(ax)
+    sns.lineplot(data=by_days, x="days", y="relative_mde", marker="o", ax=ax)
+    if target_mde is not None:
+        ax.axhline(
+            target_mde,
+            color="grey",
+            linestyle="--",
+            linewidth=1,
+            label=f"target MDE {target_mde:.1%}",
+        )
+        ax.legend(loc="upper right")
+    ax.set(
+        xlabel="days running",
+        ylabel="detectable lift (relative to baseline)",
+        title="Minimum detectable effect against duration",
+        ylim=(0, None),
+    )
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    return ax

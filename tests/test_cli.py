@@ -1,0 +1,146 @@
+"""The ``abkit`` command line: in-process through ``main`` (fast), and once as a subprocess of
+the installed console script, as a user runs it."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from abkit.cli import main
+
+ABKIT = shutil.which("abkit", path=str(Path(sys.executable).parent))
+
+
+@dataclass(frozen=True)
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def abkit(*args: str) -> Done:
+    """Run ``abkit ARGS`` in-process, capturing what it prints and its exit status."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as stop:
+            code = int(stop.code or 0)
+    return Done(code, out.getvalue(), err.getvalue())
+
+
+def test_console_script_is_installed_and_runs() -> None:
+    assert ABKIT, "the console script is installed with the package"
+    done = subprocess.run(
+        [ABKIT, "design", "--baseline", "1.2", "--mde", "0.05"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "abkit design: error: baseline == 1.2, must be in (0, 1)"
+    )
+
+
+def test_design_json_for_the_issue_example() -> None:
+    done = abkit(
+        "design",
+        "--metric",
+        "proportion",
+        "--baseline",
+        "0.75",
+        "--mde",
+        "0.05",
+        "--split",
+        "0.2",
+        "--alpha",
+        "0.05",
+        "--power",
+        "0.8",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result) == {"pooled", "cohen_h", "seed"}
+    for method in result.values():
+        assert {"n_control", "n_treatment", "n_total"} <= set(method)
+        assert method["n_total"] == method["n_control"] + method["n_treatment"]
+    # Fleiss eq. 4.19 in R (tests/reference/design_reference.R): total 3477.78 at 80/20
+    assert result["pooled"]["n_total"] == 3479
+    assert (result["pooled"]["n_control"], result["pooled"]["n_treatment"]) == (2783, 696)
+
+
+def test_design_table_lists_the_methods() -> None:
+    done = abkit("design", "--baseline", "0.75", "--mde", "0.05")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:4] == ["method", "n_control", "n_treatment", "n_total"]
+    assert [line.split()[0] for line in lines[1:]] == ["pooled", "cohen_h", "seed"]
+    # 50/50: ceil of R power.prop.test n = 1093.74 per group
+    assert lines[1].split()[1:4] == ["1094", "1094", "2188"]
+
+
+def test_design_with_n_total_solves_power_and_mde() -> None:
+    done = abkit("design", "--baseline", "0.75", "--mde", "0.05", "--n-total", "2000", "--json")
+    assert done.returncode == 0, done.stderr
+    pooled = json.loads(done.stdout)["pooled"]
+    # R: power.prop.test(n = 1000, p1 = .75, p2 = .80)$power = 0.763844185836
+    assert pooled["power"] == pytest.approx(0.763844185836, abs=1e-9)
+    # R: power.prop.test(n = 1000, p1 = .75, power = .8, tol = 1e-10)$p2 - 0.75
+    assert 0.75 < 0.75 + pooled["mde"] < 0.81
+    assert pooled["n_total"] == 2000
+
+
+def test_design_relative_mde() -> None:
+    done = abkit("design", "--baseline", "0.4", "--mde", "0.2", "--relative", "--json")
+    assert json.loads(done.stdout)["cohen_h"]["n_control"] == 603  # public_cases.md D3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--baseline", "1.2", "--mde", "0.05"], "baseline == 1.2, must be in (0, 1)"),
+        (["--baseline", "0.75", "--mde", "0.3"], "mde == 0.3 (MDE) with baseline == 0.75"),
+        (
+            ["--baseline", "0.75", "--mde", "0.05", "--alpha", "1.5"],
+            "alpha == 1.5, must be in (0, 1)",
+        ),
+        (
+            ["--baseline", "0.75", "--mde", "0.05", "--split", "0"],
+            "split == 0.0, must be in (0, 1)",
+        ),
+        (["--baseline", "abc", "--mde", "0.05"], "argument --baseline: 'abc' is not a number"),
+        (["--baseline", "0.75"], "mde == None: give --mde, or --n-total"),
+        (
+            ["--baseline", "0.75", "--mde", "0.05", "--n-total", "-5"],
+            "n_total == -5, must be an integer >= 1",
+        ),
+        (
+            ["--baseline", "0.75", "--mde", "0.05", "--metric", "ratio"],
+            "argument --metric: invalid choice",
+        ),
+    ],
+)
+def test_design_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
+    done = abkit("design", *args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_help_explains_commands() -> None:
+    done = abkit("--help")
+    assert done.returncode == 0
+    for command in ("design", "new", "run"):
+        assert command in done.stdout
+    design_help = abkit("design", "--help").stdout
+    assert "80/20" in design_help and "examples:" in design_help
