@@ -1,0 +1,267 @@
+"""Synthetic traffic for an LLM support bot: a dialog log with known true effects.
+
+Vectorized and seeded (one ``numpy.random.Generator``). The generative model, per user u:
+
+- activity: dialogs_u = 1 + Poisson(λ_u), λ_u ~ Gamma(shape k, mean m̄ − 1): a negative-binomial,
+  heavy-tailed count (smaller k, heavier tail);
+- arm: the seed's md5 router on the user id (or weighted A/B/n), so the log behaves like one
+  routed by :mod:`abkit.routing`;
+- propensities shared by all of the user's dialogs, which makes outcomes of one user
+  correlated with intra-user correlation ρ:
+  completion p_u ~ Beta(μ·(1/ρ − 1), (1 − μ)·(1/ρ − 1)) (beta-binomial, ICC exactly ρ);
+  log-latency, CSAT and turns get a user effect carrying a share ρ of their variance.
+
+Per dialog: completed ~ Bernoulli(p_u); escalated ~ Bernoulli(escalation_given_failure) when
+not completed; CSAT 1–5 (rated with probability ``csat_rate``), rounded from a normal around
+``csat_mean`` + a completion bonus; turns = 1 + Poisson; latency lognormal (an arm may get a
+heavier tail); tokens out ~ Poisson; a like or dislike on a share of dialogs; return within 7
+days; model errors. True effects per arm and metric are parameters (see :data:`EFFECT_KEYS`).
+
+Injectable logging bug: ``unlogged_error_arm`` drops, in that arm, every user whose first
+dialog hit a model error (the exposure was logged only after a successful answer) — a real
+cause of sample ratio mismatch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from abkit.params import check_integer, check_number, check_probability, check_text
+from abkit.routing import assign_many, assign_weighted
+
+__all__ = ["EFFECT_KEYS", "SimulationConfig", "simulate_dialogs"]
+
+EFFECT_KEYS: dict[str, str] = {
+    "completion": "absolute change of the task completion rate",
+    "csat": "absolute change of the CSAT mean (1-5 scale)",
+    "turns": "absolute change of the mean number of turns",
+    "latency": "relative change of median latency (0.1 = +10 %)",
+    "latency_tail": "added to the lognormal sigma of latency (a heavier tail)",
+    "tokens": "relative change of tokens out",
+    "like": "absolute change of the like share among rated dialogs",
+    "return_7d": "absolute change of the 7-day return rate",
+    "error_rate": "absolute change of the model error rate",
+}
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Parameters of :func:`simulate_dialogs`; validated on construction.
+
+    Defaults resemble the seed's support bot: 71.3 % completion, CSAT 3.8, 3.2 turns, an 80/20
+    split over 14 days.
+    """
+
+    n_users: int = 10_000
+    days: int = 14
+    split: float = 0.2
+    weights: Mapping[str, float] | None = None
+    experiment: str = "fine-tuned-v2-test"
+    seed: int = 0
+    start: str = "2026-01-05"
+    dialogs_per_user: float = 3.0
+    activity_shape: float = 0.8
+    intra_user_correlation: float = 0.3
+    completion_rate: float = 0.713
+    escalation_given_failure: float = 0.9
+    csat_rate: float = 0.3
+    csat_mean: float = 3.8
+    turns_mean: float = 3.2
+    latency_median_ms: float = 900.0
+    latency_sigma: float = 0.45
+    tokens_mean: float = 180.0
+    feedback_rate: float = 0.25
+    like_rate: float = 0.7
+    return_rate: float = 0.45
+    error_rate: float = 0.01
+    effects: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    unlogged_error_arm: str | None = None
+
+    def __post_init__(self) -> None:
+        check_integer("n_users", self.n_users, minimum=1)
+        check_integer("days", self.days, minimum=1)
+        check_integer("seed", self.seed, minimum=0)
+        check_text("experiment", self.experiment)
+        check_number("dialogs_per_user", self.dialogs_per_user, low=1.0, low_inclusive=True)
+        check_number("activity_shape", self.activity_shape, low=0.0)
+        check_number("intra_user_correlation", self.intra_user_correlation, low=0.0, high=1.0)
+        for name in ("completion_rate", "csat_rate", "feedback_rate", "like_rate", "return_rate"):
+            check_probability(name, getattr(self, name))
+        check_number(
+            "escalation_given_failure",
+            self.escalation_given_failure,
+            low=0.0,
+            high=1.0,
+            low_inclusive=True,
+            high_inclusive=True,
+        )
+        check_number("error_rate", self.error_rate, low=0.0, high=1.0, low_inclusive=True)
+        check_number("csat_mean", self.csat_mean, low=1.0, high=5.0)
+        check_number("turns_mean", self.turns_mean, low=1.0, low_inclusive=True)
+        check_number("latency_median_ms", self.latency_median_ms, low=0.0)
+        check_number("latency_sigma", self.latency_sigma, low=0.0)
+        check_number("tokens_mean", self.tokens_mean, low=0.0)
+        pd.Timestamp(self.start)  # raises on an unreadable date
+        arms = self.arms
+        for arm, effects in self.effects.items():
+            if arm not in arms:
+                raise ValueError(f"effects has arm {arm!r}, the arms are {arms}")
+            unknown = sorted(set(effects) - set(EFFECT_KEYS))
+            if unknown:
+                raise ValueError(
+                    f"effects[{arm!r}] has unknown key(s) {unknown}, allowed: {list(EFFECT_KEYS)}"
+                )
+            for key, value in effects.items():
+                check_number(f"effects[{arm!r}][{key!r}]", value)
+        if self.unlogged_error_arm is not None and self.unlogged_error_arm not in arms:
+            raise ValueError(
+                f"unlogged_error_arm == {self.unlogged_error_arm!r}, must be one of {arms} or None"
+            )
+
+    @property
+    def arms(self) -> list[str]:
+        return list(self.weights) if self.weights is not None else ["control", "treatment"]
+
+    def effect(self, arm: str, key: str) -> float:
+        return float(self.effects.get(arm, {}).get(key, 0.0))
+
+
+def _prefixed_ids(prefix: str, count: int) -> pa.Array:
+    """ "u0", "u1", ... built in Arrow (fast for millions)."""
+    digits = pc.cast(pa.array(np.arange(count, dtype=np.int64)), pa.string())
+    return pc.binary_join_element_wise(prefix, digits, "")
+
+
+def _per_arm(config: SimulationConfig, arm_index: np.ndarray, key: str, base: float) -> np.ndarray:
+    """base + effect of each row's arm for ``key``."""
+    offsets = np.array([config.effect(arm, key) for arm in config.arms])
+    return base + offsets[arm_index]
+
+
+def simulate_dialogs(config: SimulationConfig | None = None, **overrides: object) -> pd.DataFrame:
+    """Simulate a dialog log (:data:`abkit.events.DIALOG_SCHEMA`), one row per dialog.
+
+    Args:
+        config: the parameters; keyword ``overrides`` replace single fields.
+
+    Returns:
+        Columns dialog_id, user_id, variant, timestamp, experiment, model_version, turns,
+        completed, escalated, csat (NaN when not rated), latency_ms, tokens_out, likes,
+        dislikes, returned_7d, error; sorted by timestamp.
+    """
+    if config is None:
+        config = SimulationConfig(**overrides)  # type: ignore[arg-type]
+    elif overrides:
+        config = SimulationConfig(**{**config.__dict__, **overrides})  # type: ignore[arg-type]
+    rng = np.random.default_rng(config.seed)
+    rho = config.intra_user_correlation
+    n_users = config.n_users
+
+    # users: ids, arms, activity, propensities
+    user_ids = _prefixed_ids("u", n_users)
+    if config.weights is None:
+        arm_labels = assign_many(config.experiment, user_ids, config.split)
+    else:
+        arm_labels = assign_weighted(config.experiment, user_ids, config.weights)
+    arm_index_user = pd.Categorical(arm_labels, categories=config.arms).codes.astype(np.int64)
+    extra = config.dialogs_per_user - 1
+    rate = rng.gamma(config.activity_shape, extra / config.activity_shape, n_users) if extra else 0
+    dialogs_user = 1 + rng.poisson(rate, n_users)
+
+    concentration = 1 / rho - 1
+    completion_mean = np.clip(
+        _per_arm(config, arm_index_user, "completion", config.completion_rate), 1e-6, 1 - 1e-6
+    )
+    completion_user = rng.beta(
+        completion_mean * concentration, (1 - completion_mean) * concentration
+    )
+    latency_user = rng.normal(0, math.sqrt(rho), n_users)
+    csat_user = rng.normal(0, math.sqrt(rho), n_users)
+    turns_user = rng.normal(0, math.sqrt(rho), n_users)
+    return_user = np.clip(
+        _per_arm(config, arm_index_user, "return_7d", config.return_rate)
+        + rng.normal(0, 0.15, n_users),
+        0,
+        1,
+    )
+
+    # dialogs: repeat the user arrays
+    owner = np.repeat(np.arange(n_users), dialogs_user)
+    n = owner.size
+    arm = arm_index_user[owner]
+    completed = rng.random(n) < completion_user[owner]
+    escalated = ~completed & (rng.random(n) < config.escalation_given_failure)
+    error_p = np.clip(_per_arm(config, arm, "error_rate", config.error_rate), 0, 1)
+    error = rng.random(n) < error_p
+    completed &= ~error
+
+    csat_centre = _per_arm(config, arm, "csat", config.csat_mean) + 1.2 * (
+        completed - config.completion_rate
+    )
+    csat_noise = rng.normal(0, math.sqrt(1 - rho), n) + csat_user[owner]
+    csat = np.clip(np.rint(csat_centre + csat_noise), 1, 5)
+    csat[rng.random(n) >= config.csat_rate] = np.nan
+
+    turns_extra = np.maximum(_per_arm(config, arm, "turns", config.turns_mean) - 1, 0.01)
+    turns = 1 + rng.poisson(turns_extra * np.exp(0.4 * turns_user[owner] - 0.08))
+
+    sigma = np.maximum(_per_arm(config, arm, "latency_tail", config.latency_sigma), 1e-6)
+    log_median = math.log(config.latency_median_ms) + np.log1p(_per_arm(config, arm, "latency", 0))
+    latency = np.exp(
+        log_median + sigma * (latency_user[owner] + rng.normal(0, math.sqrt(1 - rho), n))
+    )
+    tokens = rng.poisson(config.tokens_mean * (1 + _per_arm(config, arm, "tokens", 0)))
+
+    rated = rng.random(n) < config.feedback_rate
+    like_p = np.clip(
+        _per_arm(config, arm, "like", config.like_rate)
+        + 0.3 * (completed - config.completion_rate),
+        0,
+        1,
+    )
+    liked = rated & (rng.random(n) < like_p)
+    returned = rng.random(n) < return_user[owner]
+
+    offsets = rng.random(n) * config.days * 86_400
+    timestamps = pd.Timestamp(config.start, tz="UTC") + pd.to_timedelta(np.round(offsets), "s")
+
+    frame = pd.DataFrame(
+        {
+            "dialog_id": pd.array(_prefixed_ids("d", n), dtype="string"),
+            "user_id": pd.array(user_ids.take(pa.array(owner)), dtype="string"),
+            "variant": pd.Categorical.from_codes(arm, categories=config.arms).astype("string"),
+            "timestamp": timestamps,
+            "experiment": config.experiment,
+            "model_version": pd.Categorical.from_codes(
+                arm, categories=[f"{config.experiment}-{a}" for a in config.arms]
+            ).astype("string"),
+            "turns": turns.astype(np.int64),
+            "completed": completed.astype(np.int64),
+            "escalated": escalated.astype(np.int64),
+            "csat": csat,
+            "latency_ms": latency,
+            "tokens_out": tokens.astype(float),
+            "likes": liked.astype(np.int64),
+            "dislikes": (rated & ~liked).astype(np.int64),
+            "returned_7d": returned.astype(np.int64),
+            "error": error.astype(np.int64),
+        }
+    )
+    frame = frame.sort_values("timestamp", kind="stable", ignore_index=True)
+    if config.unlogged_error_arm is not None:
+        frame = _drop_users_with_failed_first_dialog(frame, config.unlogged_error_arm)
+    return frame
+
+
+def _drop_users_with_failed_first_dialog(frame: pd.DataFrame, arm: str) -> pd.DataFrame:
+    """The injected bug: in ``arm``, users whose first dialog errored never reach the log."""
+    first = frame.drop_duplicates("user_id", keep="first")
+    lost = first.loc[(first["variant"] == arm) & (first["error"] == 1), "user_id"]
+    return frame[~frame["user_id"].isin(lost)].reset_index(drop=True)
