@@ -51,11 +51,10 @@ __all__ = [
 
 BUCKETS = 10_000
 SRM_THRESHOLD = 0.001
-# 2**64 mod 10000: joins the two 64-bit halves of an md5 digest modulo 10000 in SQL.
-_TWO_POW_64_MOD = pow(2, 64, BUCKETS)
 # Below this many ids a Python loop beats starting a DuckDB query.
 _VECTOR_THRESHOLD = 2_000
 Variant = Literal["control", "treatment"]
+_LABELS = np.array(["control", "treatment"], dtype=object)
 
 
 # --------------------------------------------------------------------------- id checks
@@ -82,23 +81,34 @@ def _user_ids_array(user_ids: Any) -> pa.Array:
     elif isinstance(user_ids, pa.Array):
         array = user_ids
     else:
-        values = user_ids.to_numpy() if isinstance(user_ids, pd.Series | pd.Index) else user_ids
-        values = np.asarray(values) if not isinstance(values, np.ndarray) else values
-        if values.dtype == object:
+        if isinstance(user_ids, pd.Series | pd.Index):
+            if isinstance(user_ids.dtype, pd.StringDtype | pd.ArrowDtype):
+                return _user_ids_array(pa.array(user_ids))  # Arrow-backed: no Python objects
+            values = user_ids.to_numpy()
+        elif isinstance(user_ids, np.ndarray):
+            values = user_ids
+        else:  # a list or other sequence: keep Python objects (numpy's "<U" drops trailing NULs)
+            values = np.empty(len(user_ids), dtype=object)
+            values[:] = list(user_ids)
+        if values.dtype.kind == "f":
+            raise TypeError(
+                f"user_ids have dtype {values.dtype}, must be strings or integers: a float id "
+                "hashes as '123.0', not '123' (cast to int or str first)"
+            )
+        try:  # Arrow's C conversion; infers string or integer for clean input
+            source = user_ids if isinstance(user_ids, list) else values
+            array = pa.array(source, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            array = None
+        if array is None or not (pa.types.is_string(array.type) or pa.types.is_integer(array.type)):
             missing = pd.isna(values)
             if missing.any():
                 raise ValueError(
                     f"user_ids contain {int(missing.sum())} null value(s) (first at position "
                     f"{int(np.flatnonzero(missing)[0])}), every user needs an id"
                 )
-            texts = [_user_id_text(value) for value in values]
-            return pa.array(texts, type=pa.string())
-        if values.dtype.kind == "f":
-            raise TypeError(
-                f"user_ids have dtype {values.dtype}, must be strings or integers: a float id "
-                "hashes as '123.0', not '123' (cast to int or str first)"
-            )
-        array = pa.array(values)
+            # mixed strings and integers pass; anything else raises with the scalar's message
+            array = pa.array([_user_id_text(value) for value in values], type=pa.string())
     if array.null_count:
         first = array.is_null().index(True).as_py()
         raise ValueError(
@@ -134,11 +144,31 @@ def bucket_of(key: str, user_id: Any) -> int:
     return int.from_bytes(digest, "big") % BUCKETS
 
 
+def _bucket_sql() -> str:
+    """SQL for the seed's bucket from DuckDB's ``md5_number``.
+
+    ``md5_number`` reads the 16 digest bytes b₀…b₁₅ little-endian; the seed's
+    int(hexdigest, 16) reads them big-endian: Σ bᵢ·256^(15−i). Modulo 10000 each power is a
+    constant, so bucket = (Σ bᵢ·(256^(15−i) mod 10000)) mod 10000. The bytes are taken from the
+    two 64-bit halves (cheaper shifts than on the 128-bit value): bᵢ = (half >> 8j) & 255.
+    """
+    low = [f"((lo >> {8 * i}) & 255)::INTEGER * {pow(256, 15 - i, BUCKETS)}" for i in range(8)]
+    high = [f"((hi >> {8 * i}) & 255)::INTEGER * {pow(256, 7 - i, BUCKETS)}" for i in range(8)]
+    return (
+        f"SELECT ({' + '.join(low + high)}) % {BUCKETS} AS bucket FROM ("
+        "SELECT (n & 18446744073709551615)::UBIGINT AS lo, (n >> 64)::UBIGINT AS hi FROM ("
+        "SELECT md5_number($prefix || user_id) AS n FROM ids))"
+    )
+
+
+_BUCKET_SQL = _bucket_sql()
+
+
 def buckets_of(key: str, user_ids: Any) -> np.ndarray:
     """:func:`bucket_of` for many ids at once, as an int64 array (DuckDB's md5 above ~2,000 ids).
 
-    The 128-bit digest is split into two 64-bit halves h, l (hex, big-endian) and
-    (h·2⁶⁴ + l) mod 10000 = ((h mod 10000)·(2⁶⁴ mod 10000) + l mod 10000) mod 10000.
+    Row order is kept (DuckDB preserves insertion order for a projection); the tests compare
+    100,000 ids with hashlib.
     """
     key = _check_experiment(key)
     ids = _user_ids_array(user_ids)
@@ -153,14 +183,9 @@ def buckets_of(key: str, user_ids: Any) -> np.ndarray:
             dtype=np.int64,
             count=len(ids),
         )
-    query = f"""
-        SELECT ((('0x' || left(h, 16))::UBIGINT % {BUCKETS}) * {_TWO_POW_64_MOD}
-                + ('0x' || right(h, 16))::UBIGINT % {BUCKETS}) % {BUCKETS} AS bucket
-        FROM (SELECT md5($prefix || user_id) AS h FROM ids)
-    """
     with duckdb.connect() as connection:
         connection.register("ids", pa.table({"user_id": ids}))
-        result = connection.execute(query, {"prefix": f"{key}:"}).fetchnumpy()
+        result = connection.execute(_BUCKET_SQL, {"prefix": f"{key}:"}).fetchnumpy()
     return result["bucket"].astype(np.int64)
 
 
@@ -184,12 +209,12 @@ def assign_variant(experiment: str, user_id: Any, split: float) -> Variant:
 def assign_many(experiment: str, user_ids: Any, split: float) -> np.ndarray:
     """:func:`assign_variant` for a list, array, Series or Arrow column of ids.
 
-    Returns an array of "control" / "treatment", element for element what the scalar function
-    returns, computed in DuckDB (md5 in C++, on all cores) instead of a Python loop.
+    Returns an object array of the strings "control" / "treatment", element for element what
+    the scalar function returns, with the hashing done in DuckDB instead of a Python loop.
     """
     share = _check_split(split)
     buckets = buckets_of(experiment, user_ids)
-    return np.where(buckets / BUCKETS < share, "treatment", "control")
+    return _LABELS[(buckets / BUCKETS < share).astype(np.intp)]
 
 
 # --------------------------------------------------------------------------- A/B/n
