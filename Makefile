@@ -12,7 +12,7 @@ EXP ?=
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup run test lab notebooks new clean distclean lint
+.PHONY: help setup run test lab notebooks new clean distclean lint data
 
 help: ## list the targets
 	@echo "abkit: A/B testing kit for fine-tuned LLMs"
@@ -47,6 +47,9 @@ notebooks: setup ## re-execute the committed templates in place and strip noisy 
 new: setup ## copy the templates into experiments/EXP with a params.yaml (EXP=name)
 	@test -n "$(EXP)" || { echo "usage: make new EXP=name"; exit 2; }
 	$(BIN)/abkit new $(EXP)
+
+data: setup ## regenerate the bundled example log in data/ (fixed seed)
+	$(BIN)/abkit simulate --example
 
 lint: setup ## ruff over the package and tests
 	$(BIN)/ruff check abkit tests benchmarks

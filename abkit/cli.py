@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from abkit import design, experiments
-from abkit.paths import EXPERIMENTS_DIR, REPORTS_DIR
+from abkit import design, experiments, simulate
+from abkit.events import write_log
+from abkit.paths import DATA_DIR, EXPERIMENTS_DIR, REPORTS_DIR
 from abkit.reports import to_jsonable
 
 __all__ = ["main"]
@@ -229,6 +230,63 @@ def _add_notebooks(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=lambda args: (experiments.refresh_templates(), 0)[1])
 
 
+EXAMPLE_LOG = DATA_DIR / "example_dialogs.parquet"
+
+
+def _add_simulate(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "simulate",
+        help="write a synthetic support-bot dialog log (Parquet, CSV or DuckDB)",
+        description="Simulate an LLM support bot's dialog log, routed by the seed's md5 router, "
+        "with users of heavy-tailed activity and correlated outcomes. --example writes the "
+        f"bundled log ({EXAMPLE_LOG.name}) exactly as committed.",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help=f"output file: .parquet, .csv or .duckdb (default with --example: {EXAMPLE_LOG})",
+    )
+    parser.add_argument(
+        "--example",
+        action="store_true",
+        help="the bundled example's settings (ignores the options below)",
+    )
+    parser.add_argument("--users", type=_whole, default=10_000, help="default: %(default)s")
+    parser.add_argument("--days", type=_whole, default=14, help="default: %(default)s")
+    parser.add_argument("--split", type=_number, default=0.2, help="default: %(default)s")
+    parser.add_argument("--experiment", default="fine-tuned-v2-test", help="default: %(default)s")
+    parser.add_argument("--seed", type=_whole, default=0, help="default: %(default)s")
+    parser.add_argument(
+        "--completion-effect",
+        type=_number,
+        default=0.0,
+        dest="completion",
+        help="true absolute change of task completion in treatment",
+    )
+    parser.set_defaults(handler=_run_simulate)
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    if args.example:
+        config, target = simulate.EXAMPLE_CONFIG, args.out or EXAMPLE_LOG
+    else:
+        if args.out is None:
+            raise ValueError("out == None: give --out FILE (or --example)")
+        config = simulate.SimulationConfig(
+            n_users=args.users,
+            days=args.days,
+            split=args.split,
+            experiment=args.experiment,
+            seed=args.seed,
+            effects={"treatment": {"completion": args.completion}},
+        )
+        target = args.out
+    dialogs = simulate.simulate_dialogs(config)
+    path = write_log(dialogs, target)
+    print(f"wrote {len(dialogs):,} dialogs from {dialogs['user_id'].nunique():,} users to {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``abkit`` argument parser with all its commands."""
     parser = argparse.ArgumentParser(
@@ -241,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_new(commands)
     _add_run(commands)
     _add_notebooks(commands)
+    _add_simulate(commands)
     return parser
 
 

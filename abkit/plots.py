@@ -12,7 +12,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-__all__ = ["mde_duration_plot", "power_curve_plot"]
+__all__ = ["mde_duration_plot", "power_curve_plot", "ramp_plot", "srm_plot", "traffic_plot"]
 
 
 def _axes(ax: Axes | None, size: tuple[float, float] = (7.0, 4.0)) -> Axes:
@@ -91,4 +91,56 @@ def mde_duration_plot(
         ylim=(0, None),
     )
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    return ax
+
+
+def srm_plot(tables: dict[str, pd.DataFrame], *, ax: Axes | None = None) -> Axes:
+    """Observed against planned share of units per variant, one group of bars per log.
+
+    Args:
+        tables: label -> ``SrmResult.table`` (columns variant, observed_share, expected_share).
+    """
+    ax = _axes(ax)
+    frames = [table.assign(log=label) for label, table in tables.items()]
+    data = pd.concat(frames, ignore_index=True)
+    sns.barplot(data=data, x="variant", y="observed_share", hue="log", ax=ax)
+    for variant, planned in data.groupby("variant", sort=False)["expected_share"].first().items():
+        position = list(data["variant"].unique()).index(variant)
+        ax.hlines(
+            planned,
+            position - 0.4,
+            position + 0.4,
+            color="black",
+            linestyle="--",
+            linewidth=1.5,
+            label="planned" if position == 0 else None,
+        )
+    ax.set(xlabel="", ylabel="share of users", title="Observed split against the plan")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.legend(loc="upper right")
+    return ax
+
+
+def ramp_plot(switches: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Users who changed arm at each ramp step, per design.
+
+    Args:
+        switches: columns design, step ("5% -> 20%"), switched.
+    """
+    ax = _axes(ax)
+    sns.barplot(data=switches, x="step", y="switched", hue="design", ax=ax)
+    ax.set(xlabel="ramp step", ylabel="users who changed arm", title="Arm switches during a ramp")
+    return ax
+
+
+def traffic_plot(daily: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Dialogs per day per variant.
+
+    Args:
+        daily: columns day, variant, dialogs.
+    """
+    ax = _axes(ax)
+    sns.lineplot(data=daily, x="day", y="dialogs", hue="variant", marker="o", ax=ax)
+    ax.set(xlabel="day", ylabel="dialogs", title="Traffic over time", ylim=(0, None))
+    ax.tick_params(axis="x", rotation=30)
     return ax

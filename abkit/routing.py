@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
 
 from abkit.params import check_number, check_text
 
@@ -45,7 +46,9 @@ __all__ = [
     "assign_weighted",
     "bucket_of",
     "buckets_of",
+    "ramp_comparison",
     "ramp_switches",
+    "observed_split",
     "srm_check",
 ]
 
@@ -395,6 +398,31 @@ def ramp_switches(assignments: Sequence[np.ndarray], stage_names: Sequence[str])
     return pd.DataFrame(rows)
 
 
+def ramp_comparison(experiment: str, user_ids: Any, schedule: Sequence[float]) -> pd.DataFrame:
+    """Arm switches of the seed's router and of the two-stage design over one ramp schedule.
+
+    The seed router ramps its ``split`` through ``schedule``; the two-stage design ramps its
+    coverage through the same values with arms fixed at 50/50.
+    Columns: design, step, in_both, switched, control_to_treatment.
+    """
+    if len(schedule) < 2 or list(schedule) != sorted(schedule):
+        raise ValueError(f"schedule == {list(schedule)}, must be at least two increasing shares")
+    names = [f"{share:.0%}" for share in schedule]
+    two_stage = TwoStageDesign(experiment)
+    tables = {
+        "seed router (split ramps)": ramp_switches(
+            [assign_many(experiment, user_ids, share) for share in schedule], names
+        ),
+        "two-stage (coverage ramps)": ramp_switches(
+            [two_stage.with_coverage(share).assign_many(user_ids) for share in schedule], names
+        ),
+    }
+    frames = [table.assign(design=design) for design, table in tables.items()]
+    result = pd.concat(frames, ignore_index=True)
+    result.insert(0, "step", result.pop("from_stage") + " -> " + result.pop("to_stage"))
+    return result[["design", "step", "in_both", "switched", "control_to_treatment"]]
+
+
 # --------------------------------------------------------------------------- SRM
 
 
@@ -503,3 +531,37 @@ def srm_check(
         threshold,
         table,
     )
+
+
+def observed_split(
+    counts: Mapping[str, int], planned_shares: Mapping[str, float], *, alpha: float = 0.05
+) -> pd.DataFrame:
+    """Observed share of units per variant with a Wilson confidence interval, beside the plan.
+
+    Columns: variant, units, observed_share, ci_low, ci_high, planned_share, planned_in_ci.
+    The Wilson score interval (Wilson 1927; statsmodels ``proportion_confint(method="wilson")``)
+    treats each variant's count as binomial out of the total.
+    """
+    check_number("alpha", alpha, low=0.0, high=1.0)
+    unknown = sorted(set(counts) - set(planned_shares))
+    if unknown:
+        raise ValueError(f"counts has variant(s) {unknown} not in planned_shares")
+    total = sum(counts.values())
+    if total <= 0:
+        raise ValueError("counts are all 0, nothing to compare")
+    rows = []
+    for variant, planned in planned_shares.items():
+        units = int(counts.get(variant, 0))
+        low, high = proportion_confint(units, total, alpha=alpha, method="wilson")
+        rows.append(
+            {
+                "variant": variant,
+                "units": units,
+                "observed_share": units / total,
+                "ci_low": float(low),
+                "ci_high": float(high),
+                "planned_share": planned,
+                "planned_in_ci": bool(low <= planned <= high),
+            }
+        )
+    return pd.DataFrame(rows)

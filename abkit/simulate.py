@@ -36,7 +36,15 @@ import pyarrow.compute as pc
 from abkit.params import check_integer, check_number, check_probability, check_text
 from abkit.routing import assign_many, assign_weighted
 
-__all__ = ["EFFECT_KEYS", "SimulationConfig", "simulate_dialogs"]
+__all__ = [
+    "EFFECT_KEYS",
+    "EXAMPLE_CONFIG",
+    "RoutingSettings",
+    "SimulationConfig",
+    "daily_dialogs",
+    "simulate_dialogs",
+    "users_per_variant",
+]
 
 EFFECT_KEYS: dict[str, str] = {
     "completion": "absolute change of the task completion rate",
@@ -265,3 +273,72 @@ def _drop_users_with_failed_first_dialog(frame: pd.DataFrame, arm: str) -> pd.Da
     first = frame.drop_duplicates("user_id", keep="first")
     lost = first.loc[(first["variant"] == arm) & (first["error"] == 1), "user_id"]
     return frame[~frame["user_id"].isin(lost)].reset_index(drop=True)
+
+
+# The bundled example log (data/example_dialogs.parquet, `make data`): the seed's support bot
+# with a candidate that clearly wins on completion, CSAT and turns at +5 % latency.
+EXAMPLE_CONFIG = SimulationConfig(
+    n_users=12_000,
+    days=14,
+    split=0.2,
+    experiment="support-bot-v2",
+    seed=20260105,
+    effects={
+        "treatment": {"completion": 0.07, "csat": 0.3, "turns": -0.3, "latency": 0.05, "like": 0.05}
+    },
+)
+
+
+def users_per_variant(dialogs: pd.DataFrame) -> dict[str, int]:
+    """Distinct users per variant in a dialog log."""
+    return {str(k): int(v) for k, v in dialogs.groupby("variant")["user_id"].nunique().items()}
+
+
+def daily_dialogs(dialogs: pd.DataFrame) -> pd.DataFrame:
+    """Dialogs per calendar day (UTC) and variant; columns day, variant, dialogs."""
+    days = dialogs["timestamp"].dt.floor("D").dt.tz_localize(None)
+    counts = dialogs.assign(day=days).groupby(["day", "variant"]).size()
+    return counts.rename("dialogs").reset_index()
+
+
+@dataclass(frozen=True)
+class RoutingSettings:
+    """The parameters of notebook ``02_routing_simulation``, validated on construction."""
+
+    experiment: str
+    split: float
+    n_users: int
+    days: int
+    dialogs_per_user: float
+    intra_user_correlation: float
+    ramp_schedule: list[float]
+    bug_error_rate: float
+    seed: int
+    output_dir: str
+
+    def __post_init__(self) -> None:
+        check_text("output_dir", self.output_dir)
+        check_number("bug_error_rate", self.bug_error_rate, low=0.0, high=1.0, low_inclusive=True)
+        if not isinstance(self.ramp_schedule, list) or len(self.ramp_schedule) < 2:
+            raise ValueError(
+                f"ramp_schedule == {self.ramp_schedule!r}, must be a list of at least two shares"
+            )
+        for step, share in enumerate(self.ramp_schedule):
+            check_number(f"ramp_schedule[{step}]", share, low=0.0, high=1.0, high_inclusive=True)
+        if self.ramp_schedule != sorted(self.ramp_schedule):
+            raise ValueError(f"ramp_schedule == {self.ramp_schedule!r}, must increase")
+        self.simulation()  # checks experiment, split, n_users, days, seed, ...
+
+    def simulation(self, **overrides: object) -> SimulationConfig:
+        """The simulation these settings describe (the clean log); ``overrides`` change fields."""
+        fields = {
+            "experiment": self.experiment,
+            "n_users": self.n_users,
+            "days": self.days,
+            "split": self.split,
+            "seed": self.seed,
+            "dialogs_per_user": self.dialogs_per_user,
+            "intra_user_correlation": self.intra_user_correlation,
+        }
+        check_number("split", self.split, low=0.0, high=1.0)
+        return SimulationConfig(**{**fields, **overrides})  # type: ignore[arg-type]

@@ -144,3 +144,17 @@ def test_help_explains_commands() -> None:
         assert command in done.stdout
     design_help = abkit("design", "--help").stdout
     assert "80/20" in design_help and "examples:" in design_help
+
+
+def test_simulate_writes_a_valid_log(tmp_path) -> None:
+    from abkit.events import read_log
+
+    target = tmp_path / "log.duckdb"
+    done = abkit("simulate", "--users", "500", "--seed", "3", "--out", str(target))
+    assert done.returncode == 0, done.stderr
+    log = read_log(target)
+    assert log["user_id"].nunique() == 500
+    missing = abkit("simulate", "--users", "5")
+    assert missing.returncode == 2 and "give --out FILE" in missing.stderr
+    bad = abkit("simulate", "--users", "0", "--out", str(tmp_path / "x.csv"))
+    assert bad.returncode == 2 and "n_users == 0, must be an integer >= 1" in bad.stderr

@@ -7,7 +7,9 @@ and scipy's chisquare.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,8 @@ from abkit.routing import (
     assign_many,
     assign_variant,
     assign_weighted,
+    observed_split,
+    ramp_comparison,
     ramp_switches,
     srm_check,
 )
@@ -197,3 +201,43 @@ def test_srm_matches_published_and_scipy_values() -> None:
 def test_bad_input_gives_a_clear_error(call, error: type, pattern: str) -> None:
     with pytest.raises(error, match=pattern):
         call()
+
+
+R_ROUTING = {
+    (row["case"], row["quantity"]): float(row["value"])
+    for row in csv.DictReader(
+        (Path(__file__).parent / "reference" / "routing_reference.csv").open()
+    )
+}
+
+
+def test_srm_matches_r_chisq_test() -> None:
+    two = srm_check([8200, 1800], [0.8, 0.2])
+    assert two.statistic == pytest.approx(R_ROUTING[("srm_8200_1800", "statistic")], rel=1e-12)
+    assert two.p_value == pytest.approx(R_ROUTING[("srm_8200_1800", "p_value")], rel=1e-9)
+    three = srm_check({"a": 510, "b": 260, "c": 230}, {"a": 0.5, "b": 0.25, "c": 0.25})
+    assert three.df == 2
+    assert three.p_value == pytest.approx(R_ROUTING[("srm_abn", "p_value")], rel=1e-9)
+
+
+def test_observed_split_wilson_interval_matches_r_prop_test() -> None:
+    table = observed_split(
+        {"control": 16006, "treatment": 3994}, {"control": 0.8, "treatment": 0.2}
+    ).set_index("variant")
+    assert table.loc["treatment", "ci_low"] == pytest.approx(
+        R_ROUTING[("wilson_3994_20000", "low")], rel=1e-9
+    )
+    assert table.loc["treatment", "ci_high"] == pytest.approx(
+        R_ROUTING[("wilson_3994_20000", "high")], rel=1e-9
+    )
+    assert table["planned_in_ci"].all()
+
+
+def test_ramp_comparison_counts_switches_per_design() -> None:
+    table = ramp_comparison("exp", IDS[:20000], [0.05, 0.2, 0.5])
+    by_design = table.groupby("design")["switched"].sum()
+    assert by_design["two-stage (coverage ramps)"] == 0
+    # expected (0.20 - 0.05) + (0.50 - 0.20) = 45 % of users switch; binomial sd ~ 0.35 %
+    assert by_design["seed router (split ramps)"] / 20000 == pytest.approx(0.45, abs=0.015)
+    with pytest.raises(ValueError, match=r"must be at least two increasing shares"):
+        ramp_comparison("exp", IDS[:10], [0.5, 0.2])

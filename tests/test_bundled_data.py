@@ -1,0 +1,28 @@
+"""The bundled example log is what `make data` regenerates, and the data dictionary covers it."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from abkit.events import DIALOG_SCHEMA, EVENT_SCHEMA, read_log
+from abkit.paths import DATA_DIR
+from abkit.simulate import EXAMPLE_CONFIG, simulate_dialogs
+
+
+def test_committed_example_log_is_up_to_date() -> None:
+    committed = read_log(DATA_DIR / "example_dialogs.parquet")
+    regenerated = simulate_dialogs(EXAMPLE_CONFIG)
+    assert 20_000 <= len(committed) <= 60_000
+    pd.testing.assert_frame_equal(
+        committed.reset_index(drop=True),
+        regenerated.reset_index(drop=True),
+        check_dtype=False,
+        check_exact=False,
+        rtol=1e-12,
+    )
+
+
+def test_data_dictionary_documents_every_column() -> None:
+    text = (DATA_DIR / "README.md").read_text()
+    for column in DIALOG_SCHEMA.columns + EVENT_SCHEMA.columns:
+        assert f"| `{column.name}` |" in text, column.name
