@@ -1,6 +1,6 @@
 """Write the analysis benchmark's log: ~10M dialogs from 1M users in one Parquet file (seeded).
 
-Run: .venv/bin/python benchmarks/make_bench_data.py [--users 1000000] [--out benchmarks/output/dialogs_10m.parquet]
+Run: .venv/bin/python benchmarks/make_bench_data.py [--users 1000000] [--out FILE]
 Users average 10 dialogs (heavy-tailed), 80/20 split, a modest true effect.
 """
 
