@@ -48,8 +48,8 @@ new: setup ## copy the templates into experiments/EXP with a params.yaml (EXP=na
 	@test -n "$(EXP)" || { echo "usage: make new EXP=name"; exit 2; }
 	$(BIN)/abkit new $(EXP)
 
-data: setup ## regenerate the bundled example log in data/ (fixed seed)
-	$(BIN)/abkit simulate --example
+data: setup ## regenerate the bundled logs in data/ (fixed seeds)
+	$(BIN)/abkit simulate --bundled
 
 lint: setup ## ruff over the package and tests
 	$(BIN)/ruff check abkit tests benchmarks

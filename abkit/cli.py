@@ -251,6 +251,11 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="the bundled example's settings (ignores the options below)",
     )
+    parser.add_argument(
+        "--bundled",
+        action="store_true",
+        help="regenerate every bundled log in data/ (the example and the scenario logs)",
+    )
     parser.add_argument("--users", type=_whole, default=10_000, help="default: %(default)s")
     parser.add_argument("--days", type=_whole, default=14, help="default: %(default)s")
     parser.add_argument("--split", type=_number, default=0.2, help="default: %(default)s")
@@ -267,6 +272,12 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
+    if args.bundled:
+        for name, config in simulate.SCENARIOS.items():
+            dialogs = simulate.simulate_dialogs(config)
+            path = write_log(dialogs, DATA_DIR / f"{name}.parquet")
+            print(f"wrote {len(dialogs):,} dialogs to {path}")
+        return 0
     if args.example:
         config, target = simulate.EXAMPLE_CONFIG, args.out or EXAMPLE_LOG
     else:
@@ -287,6 +298,95 @@ def _run_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+_EPILOG_ANALYZE = """\
+examples:
+  abkit analyze data/example_dialogs.parquet --split 0.2
+  abkit analyze events.duckdb --table dialogs --split 0.5 --metrics task_completion csat --json
+  abkit analyze log.csv --split 0.2 --control v1 --treatment v2 --correction bh
+
+exit status: 0 when the analysis ran (whatever the decision), 2 on bad input.
+"""
+
+
+def _add_analyze(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "analyze",
+        help="test every metric of a dialog log and decide: ship or not",
+        description="Analyse an experiment's dialog log (Parquet, CSV or a DuckDB table): the "
+        "sample-ratio-mismatch gate, one row per metric (effect, CI, p-value, Holm-adjusted "
+        "p-value, method) and the decision with its reasons. Files are aggregated in DuckDB.",
+        epilog=_EPILOG_ANALYZE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("events", type=Path, help="dialog log: .parquet, .csv or .duckdb")
+    parser.add_argument(
+        "--split",
+        type=_number,
+        required=True,
+        help="planned treatment share of users (0.2 for 80/20), for the SRM check",
+    )
+    parser.add_argument(
+        "--metrics",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="metric names (default: every default metric the columns allow)",
+    )
+    parser.add_argument("--control", default="control", help="control label; default: %(default)s")
+    parser.add_argument(
+        "--treatment", default="treatment", help="treatment label; default: %(default)s"
+    )
+    parser.add_argument("--alpha", type=_number, default=0.05, help="default: %(default)s")
+    parser.add_argument(
+        "--correction",
+        choices=("holm", "bh", "none"),
+        default="holm",
+        help="multiple-testing correction of the success metrics; default: %(default)s",
+    )
+    parser.add_argument(
+        "--table", default="dialogs", help="table name in a DuckDB database; default: %(default)s"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"results": [...], "decision": {...}, "srm": {...}}',
+    )
+    parser.set_defaults(handler=_run_analyze)
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    from abkit.analysis import analyze
+    from abkit.metrics import metrics_by_name
+    from abkit.report import RESULT_COLUMNS, result_to_json
+
+    if not args.events.exists():
+        raise ValueError(f"events == '{args.events}': no such file")
+    metrics = None
+    if args.metrics:
+        metrics = metrics_by_name(args.metrics)
+    result = analyze(
+        args.events,
+        split=args.split,
+        metrics=metrics,
+        control=args.control,
+        treatment=args.treatment,
+        alpha=args.alpha,
+        correction=args.correction,
+        table=args.table,
+    )
+    if args.json:
+        print(json.dumps(result_to_json(result), indent=2))
+        return 0
+    shown = result.table[
+        [c for c in RESULT_COLUMNS if c not in ("note", "margin", "non_inferiority_p")]
+    ]
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        print(result.srm.verdict)
+        print(shown.round(4).to_string(index=False))
+    print(f"\n{result.decision}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``abkit`` argument parser with all its commands."""
     parser = argparse.ArgumentParser(
@@ -300,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(commands)
     _add_notebooks(commands)
     _add_simulate(commands)
+    _add_analyze(commands)
     return parser
 
 
@@ -309,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, FileNotFoundError) as error:
         parser.exit(2, f"abkit {args.command}: error: {error}\n")
     return 2  # pragma: no cover - parser.exit does not return
 

@@ -7,12 +7,22 @@ figure (or a given ``ax``) and returns the ``Axes``; the notebook calls ``plt.sh
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import NullFormatter, PercentFormatter
 
-__all__ = ["mde_duration_plot", "power_curve_plot", "ramp_plot", "srm_plot", "traffic_plot"]
+__all__ = [
+    "cumulative_effect_plot",
+    "forest_plot",
+    "latency_plot",
+    "mde_duration_plot",
+    "power_curve_plot",
+    "ramp_plot",
+    "srm_plot",
+    "traffic_plot",
+]
 
 
 def _axes(ax: Axes | None, size: tuple[float, float] = (7.0, 4.0)) -> Axes:
@@ -142,5 +152,113 @@ def traffic_plot(daily: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax = _axes(ax)
     sns.lineplot(data=daily, x="day", y="dialogs", hue="variant", marker="o", ax=ax)
     ax.set(xlabel="day", ylabel="dialogs", title="Traffic over time", ylim=(0, None))
+    ax.tick_params(axis="x", rotation=30)
+    return ax
+
+
+_ROLE_COLOURS = {
+    "primary": "#1f77b4",
+    "secondary": "#7f7f7f",
+    "guardrail": "#d62728",
+    "monitor": "#bcbd22",
+}
+
+
+def forest_plot(results: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Relative effect of each metric with its confidence interval; guardrail margins drawn.
+
+    Args:
+        results: the analysis table (columns metric, role, relative_effect, relative_ci_low,
+            relative_ci_high, higher_is_better, margin, control). Rows without a relative
+            effect (NaN) are left out; rank-test check rows too.
+    """
+    rows = results[(results["role"] != "check") & results["relative_effect"].notna()]
+    rows = rows.iloc[::-1].reset_index(drop=True)
+    ax = _axes(ax, (7.5, 0.45 * len(rows) + 1.5))
+    for position, row in rows.iterrows():
+        colour = _ROLE_COLOURS.get(row["role"], "black")
+        ax.errorbar(
+            row["relative_effect"],
+            position,
+            xerr=[
+                [row["relative_effect"] - row["relative_ci_low"]],
+                [row["relative_ci_high"] - row["relative_effect"]],
+            ],
+            fmt="o",
+            color=colour,
+            capsize=3,
+        )
+        if row["role"] == "guardrail" and np.isfinite(row["margin"]) and row["control"]:
+            bound = row["margin"] / abs(row["control"])
+            bound = -bound if row["higher_is_better"] else bound
+            ax.plot([bound, bound], [position - 0.35, position + 0.35], color=colour, linewidth=2.5)
+    ax.axvline(0, color="black", linewidth=0.8)
+    labels = [
+        f"{m} ({'higher' if h else 'lower'} is better)"
+        for m, h in zip(rows["metric"], rows["higher_is_better"], strict=True)
+    ]
+    ax.set_yticks(range(len(rows)), labels)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set(
+        xlabel="relative effect, treatment vs control (95 % CI)",
+        title="Effects by metric (bars at guardrails: allowed margin)",
+    )
+    handles = [
+        plt.Line2D([], [], color=c, marker="o", linestyle="", label=r)
+        for r, c in _ROLE_COLOURS.items()
+        if r in set(rows["role"])
+    ]
+    ax.legend(handles=handles, loc="lower right", fontsize="small")
+    return ax
+
+
+def latency_plot(log: pd.DataFrame, *, column: str = "latency_ms", ax: Axes | None = None) -> Axes:
+    """Latency distribution per arm (log scale) with its P50 / P95 / P99 marked."""
+    ax = _axes(ax)
+    data = log[["variant", column]].dropna()
+    sns.histplot(
+        data=data,
+        x=column,
+        hue="variant",
+        log_scale=True,
+        element="step",
+        stat="density",
+        common_norm=False,
+        ax=ax,
+    )
+    palette = dict(zip(sorted(data["variant"].unique()), sns.color_palette(), strict=False))
+    for variant, values in data.groupby("variant")[column]:
+        for level, style in ((0.5, ":"), (0.95, "--"), (0.99, "-.")):
+            ax.axvline(
+                np.quantile(values, level, method="inverted_cdf"),
+                linestyle=style,
+                color=palette[variant],
+                linewidth=1,
+            )
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set(
+        xlabel=f"{column} (log scale); lines: P50 dotted, P95 dashed, P99 dash-dot",
+        title="Latency per arm",
+    )
+    return ax
+
+
+def cumulative_effect_plot(
+    cumulative: pd.DataFrame, *, metric: str, ax: Axes | None = None
+) -> Axes:
+    """Effect and CI of one metric on the data up to each day.
+
+    Args:
+        cumulative: columns day, effect, ci_low, ci_high.
+    """
+    ax = _axes(ax)
+    ax.plot(cumulative["day"], cumulative["effect"], marker="o")
+    ax.fill_between(cumulative["day"], cumulative["ci_low"], cumulative["ci_high"], alpha=0.25)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set(
+        xlabel="day",
+        ylabel=f"{metric}: treatment − control",
+        title=f"Cumulative effect on {metric} (not a stopping rule)",
+    )
     ax.tick_params(axis="x", rotation=30)
     return ax

@@ -39,6 +39,7 @@ from abkit.routing import assign_many, assign_weighted
 __all__ = [
     "EFFECT_KEYS",
     "EXAMPLE_CONFIG",
+    "SCENARIOS",
     "RoutingSettings",
     "SimulationConfig",
     "daily_dialogs",
@@ -287,6 +288,32 @@ EXAMPLE_CONFIG = SimulationConfig(
         "treatment": {"completion": 0.07, "csat": 0.3, "turns": -0.3, "latency": 0.05, "like": 0.05}
     },
 )
+
+
+# Scenario logs bundled beside the example (`make data`), for notebook 03's parameter matrix:
+# the same bot, one with a latency guardrail breach, one with an SRM from a logging bug.
+SCENARIOS: dict[str, SimulationConfig] = {
+    "example_dialogs": EXAMPLE_CONFIG,
+    "scenario_guardrail_breach": SimulationConfig(
+        n_users=12_000,
+        days=14,
+        split=0.2,
+        experiment="support-bot-v3",
+        seed=20260106,
+        effects={
+            "treatment": {"completion": 0.07, "csat": 0.3, "latency": 0.35, "latency_tail": 0.1}
+        },
+    ),
+    "scenario_srm": SimulationConfig(
+        n_users=12_000,
+        days=14,
+        split=0.2,
+        experiment="support-bot-v4",
+        seed=20260107,
+        effects={"treatment": {"completion": 0.07, "error_rate": 0.12}},
+        unlogged_error_arm="treatment",
+    ),
+}
 
 
 def users_per_variant(dialogs: pd.DataFrame) -> dict[str, int]:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from abkit.events import DIALOG_SCHEMA, EVENT_SCHEMA, read_log
 from abkit.paths import DATA_DIR
-from abkit.simulate import EXAMPLE_CONFIG, simulate_dialogs
+from abkit.simulate import SCENARIOS, simulate_dialogs
 
 
-def test_committed_example_log_is_up_to_date() -> None:
-    committed = read_log(DATA_DIR / "example_dialogs.parquet")
-    regenerated = simulate_dialogs(EXAMPLE_CONFIG)
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_committed_logs_are_up_to_date(name: str) -> None:
+    committed = read_log(DATA_DIR / f"{name}.parquet")
+    regenerated = simulate_dialogs(SCENARIOS[name])
     assert 20_000 <= len(committed) <= 60_000
     pd.testing.assert_frame_equal(
         committed.reset_index(drop=True),
