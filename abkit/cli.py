@@ -277,6 +277,11 @@ def _run_simulate(args: argparse.Namespace) -> int:
             dialogs = simulate.simulate_dialogs(config)
             path = write_log(dialogs, DATA_DIR / f"{name}.parquet")
             print(f"wrote {len(dialogs):,} dialogs to {path}")
+        from abkit.casestudy import CASE_STUDY_LOG, SEED_CASE, reconstruct_dialogs
+
+        dialogs = reconstruct_dialogs(SEED_CASE, seed=0)
+        path = write_log(dialogs, DATA_DIR / CASE_STUDY_LOG)
+        print(f"wrote {len(dialogs):,} reconstructed case-study dialogs to {path}")
         return 0
     if args.example:
         config, target = simulate.EXAMPLE_CONFIG, args.out or EXAMPLE_LOG

@@ -28,3 +28,16 @@ def test_data_dictionary_documents_every_column() -> None:
     text = (DATA_DIR / "README.md").read_text()
     for column in DIALOG_SCHEMA.columns + EVENT_SCHEMA.columns:
         assert f"| `{column.name}` |" in text, column.name
+
+
+def test_case_study_reconstruction_is_up_to_date() -> None:
+    from abkit.casestudy import CASE_STUDY_LOG, SEED_CASE, reconstruct_dialogs
+
+    committed = read_log(DATA_DIR / CASE_STUDY_LOG)
+    pd.testing.assert_frame_equal(
+        committed.reset_index(drop=True),
+        reconstruct_dialogs(SEED_CASE, seed=0).reset_index(drop=True),
+        check_dtype=False,
+        check_exact=False,
+        rtol=1e-12,
+    )
