@@ -12,7 +12,7 @@ EXP ?=
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup run test lab notebooks new clean distclean lint data
+.PHONY: help setup run test lab notebooks new clean distclean lint data exercises
 
 help: ## list the targets
 	@echo "abkit: A/B testing kit for fine-tuned LLMs"
@@ -41,8 +41,12 @@ test: setup ## run every test: unit, references, papermill matrix, nbval over no
 lab: setup ## open JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks
 
-notebooks: setup ## re-execute the committed templates in place and strip noisy metadata
+notebooks: setup ## re-execute the committed templates and workshop solutions in place
 	$(BIN)/abkit notebooks
+	$(BIN)/abkit workshop
+
+exercises: setup ## derive the workshop exercises from their solutions
+	$(BIN)/abkit workshop
 
 new: setup ## copy the templates into experiments/EXP with a params.yaml (EXP=name)
 	@test -n "$(EXP)" || { echo "usage: make new EXP=name"; exit 2; }

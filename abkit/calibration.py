@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 from scipy import stats as sps
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from abkit.analysis import analyze
 from abkit.metrics import Metric, metrics_by_name

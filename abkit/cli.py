@@ -392,6 +392,25 @@ def _run_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_workshop(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "workshop",
+        help="derive the workshop exercises from their solution notebooks",
+        description="Write notebooks/workshop/exercises/ from notebooks/workshop/solutions/: "
+        "cells tagged 'solution' become '# YOUR CODE HERE' stubs (keeping their task comment), "
+        "outputs are cleared. Run after editing a solution (make exercises).",
+    )
+    parser.set_defaults(handler=_run_workshop)
+
+
+def _run_workshop(args: argparse.Namespace) -> int:
+    from abkit.workshop import write_exercises
+
+    for path in write_exercises():
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``abkit`` argument parser with all its commands."""
     parser = argparse.ArgumentParser(
@@ -406,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_notebooks(commands)
     _add_simulate(commands)
     _add_analyze(commands)
+    _add_workshop(commands)
     return parser
 
 

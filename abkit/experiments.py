@@ -220,14 +220,16 @@ def strip_noisy_metadata(notebook: Path) -> None:
 
 
 def refresh_templates(*, progress: bool = True) -> list[Path]:
-    """Re-execute every template in place with its defaults and strip noisy metadata."""
+    """Re-execute every template and workshop solution in place; strip noisy metadata."""
     import tempfile
 
     import papermill
 
     _kernel_environment()
     refreshed = []
-    for template in template_paths():
+    from abkit.workshop import SOLUTIONS_DIR
+
+    for template in [*template_paths(), *sorted(SOLUTIONS_DIR.glob("*.ipynb"))]:
         if progress:
             print(f"re-executing {template.name}", flush=True)
         with tempfile.TemporaryDirectory() as scratch:

@@ -1,0 +1,72 @@
+"""abkit.sequential: spending against public_cases.md Q1 (expan), boundaries against R rpact
+(tests/reference/sequential_reference.R), and the peeking simulation's rates against binomial
+intervals."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import slow_scale
+
+from abkit.calibration import binomial_interval
+from abkit.sequential import alpha_spending, boundaries, peeking_simulation
+
+RPACT: dict[str, list[float]] = {}
+for row in csv.DictReader(
+    (Path(__file__).parent / "reference" / "sequential_reference.csv").open()
+):
+    RPACT.setdefault(row["case"], []).append(float(row["value"]))
+
+
+def test_q1_obrien_fleming_spending() -> None:
+    # public_cases.md Q1 (expan test_early_stopping.py)
+    assert alpha_spending(0.5) == pytest.approx(0.005574596680784305, rel=1e-12)
+    assert alpha_spending(0.2) == pytest.approx(1.17264468e-05, rel=1e-8)
+    assert alpha_spending(0.8) == pytest.approx(2.84296308e-02, rel=1e-8)
+    assert alpha_spending(1.0) == pytest.approx(0.05)
+
+
+def test_other_spending_functions() -> None:
+    assert alpha_spending(0.5, kind="pocock") == pytest.approx(0.05 * np.log(1 + (np.e - 1) / 2))
+    assert alpha_spending(0.5, kind="power", rho=2) == pytest.approx(0.0125)
+    np.testing.assert_allclose(alpha_spending([0.0, 1.0], kind="power"), [0.0, 0.05])
+
+
+@pytest.mark.parametrize(
+    ("case", "fractions", "kind", "rho"),
+    [
+        ("pocock_4", [0.25, 0.5, 0.75, 1.0], "pocock", 3.0),
+        ("power3_5", [0.2, 0.4, 0.6, 0.8, 1.0], "power", 3.0),
+        ("power2_uneven", [0.3, 0.7, 1.0], "power", 2.0),
+    ],
+)
+def test_boundaries_match_rpact(case: str, fractions: list[float], kind: str, rho: float) -> None:
+    table = boundaries(fractions, alpha=0.05, kind=kind, rho=rho)  # type: ignore[arg-type]
+    np.testing.assert_allclose(table["z_boundary"], RPACT[case], rtol=1e-6)
+
+
+def test_single_look_is_the_fixed_horizon_test() -> None:
+    assert boundaries([1.0])["z_boundary"].item() == pytest.approx(1.959963985, rel=1e-8)
+
+
+def test_bad_input() -> None:
+    with pytest.raises(ValueError, match=r"information_fractions == \[0.5, 0.4\], must increase"):
+        boundaries([0.5, 0.4])
+    with pytest.raises(ValueError, match=r"kind == 'haybittle', must be one of"):
+        alpha_spending(0.5, kind="haybittle")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"t == 1.5, information fractions must lie in \[0, 1\]"):
+        alpha_spending(1.5)
+
+
+@pytest.mark.slow
+def test_peeking_inflates_and_the_sequential_design_holds_alpha() -> None:
+    n = max(4000, int(40_000 * slow_scale()))
+    rates = peeking_simulation(n, 14, seed=7).set_index("method")["rejections"]
+    low, high = binomial_interval(n, 0.05)
+    assert low <= rates["fixed horizon (one look)"] <= high
+    assert low <= rates["group-sequential obrien-fleming (14 looks)"] <= high
+    # daily peeking: far above alpha (about 0.2 with 14 looks)
+    assert rates["naive peeking (14 looks)"] / n > 0.15
