@@ -123,7 +123,7 @@ def boundaries(
         if spend <= 0:
             c_k = math.inf
         else:
-            c_k = optimize.brentq(lambda c: crossing(c) - spend, 1e-6, 40.0, xtol=1e-12)
+            c_k = optimize.brentq(lambda c, s=spend: crossing(c) - s, 1e-6, 40.0, xtol=1e-12)
         z_bounds.append(c_k)
         # the sub-density of S(t_k) on the new continuation region, on Simpson nodes
         edge = min(c_k, 12.0) * root
