@@ -64,6 +64,33 @@ __all__ = [
 
 Correction = Literal["holm", "bh", "none"]
 Verdict = Literal["ship", "don't ship", "keep running", "invalid"]
+# Columns of AnalysisResult.table, in order.
+TABLE_COLUMNS = [
+    "metric",
+    "role",
+    "kind",
+    "control",
+    "treatment",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "relative_effect",
+    "relative_ci_low",
+    "relative_ci_high",
+    "p_value",
+    "p_adjusted",
+    "significant",
+    "improved",
+    "higher_is_better",
+    "method",
+    "n_control",
+    "n_treatment",
+    "margin",
+    "non_inferiority_p",
+    "guardrail",
+    "se",
+    "note",
+]
 # Fisher's exact test replaces the z-test when an expected cell count is below this.
 _FISHER_BELOW = 5
 
@@ -711,33 +738,7 @@ def analyze(
     sign = np.where(result["higher_is_better"], 1.0, -1.0)
     result["improved"] = result["effect"] * sign > 0
     result = _add_ordinal_checks(result, metrics, arms[control], arms[treatment], alpha)
-    order = [
-        "metric",
-        "role",
-        "kind",
-        "control",
-        "treatment",
-        "effect",
-        "ci_low",
-        "ci_high",
-        "relative_effect",
-        "relative_ci_low",
-        "relative_ci_high",
-        "p_value",
-        "p_adjusted",
-        "significant",
-        "improved",
-        "higher_is_better",
-        "method",
-        "n_control",
-        "n_treatment",
-        "margin",
-        "non_inferiority_p",
-        "guardrail",
-        "se",
-        "note",
-    ]
-    result = result[order]
+    result = result[TABLE_COLUMNS]
     return AnalysisResult(
         result, srm, _decide(result, srm, alpha), control, treatment, alpha, correction
     )

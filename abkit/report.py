@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from abkit.analysis import AnalysisResult, analyze
+from abkit.analysis import TABLE_COLUMNS, AnalysisResult, analyze
 from abkit.events import DIALOG_SCHEMA, read_log
 from abkit.metrics import Metric, default_metrics, metrics_by_name
 from abkit.params import check_choice, check_number, check_text
@@ -24,27 +24,9 @@ __all__ = [
     "result_to_json",
 ]
 
+# The table columns reported by notebook 03 and `abkit analyze --json`.
 RESULT_COLUMNS = [
-    "metric",
-    "role",
-    "control",
-    "treatment",
-    "effect",
-    "ci_low",
-    "ci_high",
-    "relative_effect",
-    "relative_ci_low",
-    "relative_ci_high",
-    "p_value",
-    "p_adjusted",
-    "significant",
-    "method",
-    "n_control",
-    "n_treatment",
-    "margin",
-    "non_inferiority_p",
-    "guardrail",
-    "note",
+    c for c in TABLE_COLUMNS if c not in ("kind", "improved", "higher_is_better", "se")
 ]
 
 
