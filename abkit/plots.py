@@ -42,7 +42,7 @@ def power_curve_plot(
     """Power against total sample size, one line per method.
 
     Args:
-        curve: columns method, n_total, power (``abkit.design.power_curve``).
+        curve: columns method, n_total, power (``abkit.planning.power_curve``).
         target_power: drawn as a horizontal reference line.
         required_n: the design's n, drawn as a vertical line when given.
     """
@@ -80,7 +80,7 @@ def mde_duration_plot(
     """Smallest detectable relative effect after each day of the experiment.
 
     Args:
-        by_days: columns days, relative_mde (``abkit.design.mde_by_duration``).
+        by_days: columns days, relative_mde (``abkit.planning.mde_by_duration``).
         target_mde: the relative MDE the experiment aims at, drawn as a horizontal line.
     """
     ax = _axes(ax)

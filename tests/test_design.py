@@ -20,16 +20,13 @@ from statsmodels.stats.power import TTestIndPower
 from statsmodels.stats.proportion import power_proportions_2indep
 
 from abkit.design import (
-    MetricGoal,
     compare_methods,
     design_effect,
     duration_days,
-    mde_by_duration,
     plan_clustered,
-    power_curve,
-    sample_size_for_metrics,
     solve_design,
 )
+from abkit.planning import MetricGoal, mde_by_duration, power_curve, sample_size_for_metrics
 
 R_VALUES = {
     row["case"]: float(row["value"])

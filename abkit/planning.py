@@ -1,0 +1,285 @@
+"""Planning on top of :mod:`abkit.design`: several metrics, curves, and notebook 01's tables.
+
+- :func:`sample_size_for_metrics`: several primary metrics at once (the largest n binds);
+- :func:`power_curve` (power against n) and :func:`mde_by_duration` (MDE against days);
+- :class:`DesignSettings`, :func:`duration_table`, :func:`split_cost`: what notebook
+  ``01_design_sample_size`` shows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from abkit.design import (
+    METHODS,
+    MetricKind,
+    _applicable_methods,
+    design_effect,
+    plan_clustered,
+    solve_design,
+)
+from abkit.params import check_integer, check_number
+
+__all__ = [
+    "DesignSettings",
+    "MetricGoal",
+    "duration_table",
+    "mde_by_duration",
+    "power_curve",
+    "sample_size_for_metrics",
+    "split_cost",
+]
+
+
+# --------------------------------------------------------------------------- several metrics
+
+
+@dataclass(frozen=True)
+class MetricGoal:
+    """One primary metric's design inputs, for :func:`sample_size_for_metrics`."""
+
+    name: str
+    metric: MetricKind
+    baseline: float
+    mde: float
+    relative: bool = False
+    sd_control: float | None = None
+    sd_treatment: float | None = None
+    method: str | None = None
+
+
+def sample_size_for_metrics(
+    goals: Sequence[MetricGoal], *, alpha: float = 0.05, power: float = 0.8, split: float = 0.5
+) -> pd.DataFrame:
+    """Sample size for several primary metrics at once; the experiment needs the largest.
+
+    Returns one row per metric (name, metric, method, baseline, mde, n_control, n_treatment,
+    n_total) and a boolean column ``binding`` marking the metric that sets the size. ``alpha``
+    is used as given: divide it by the number of metrics yourself for a Bonferroni design.
+    """
+    if not goals:
+        raise ValueError("goals == [], give at least one MetricGoal")
+    rows = []
+    for goal in goals:
+        design = solve_design(
+            goal.metric,
+            goal.baseline,
+            mde=goal.mde,
+            power=power,
+            alpha=alpha,
+            split=split,
+            method=goal.method,
+            relative=goal.relative,
+            sd_control=goal.sd_control,
+            sd_treatment=goal.sd_treatment,
+        )
+        rows.append({"name": goal.name, **design.to_dict()})
+    table = pd.DataFrame(rows)[
+        ["name", "metric", "method", "baseline", "mde", "n_control", "n_treatment", "n_total"]
+    ]
+    table["binding"] = table["n_total"] == table["n_total"].max()
+    return table
+
+
+# --------------------------------------------------------------------------- curves
+
+
+def power_curve(
+    metric: MetricKind,
+    baseline: float,
+    mde: float,
+    n_totals: Sequence[int] | np.ndarray,
+    *,
+    alpha: float = 0.05,
+    split: float = 0.5,
+    methods: Sequence[str] | None = None,
+    relative: bool = False,
+    sd_control: float | None = None,
+    sd_treatment: float | None = None,
+) -> pd.DataFrame:
+    """Power against total n, tidy: columns method, n_total, power."""
+    rows = []
+    for method in methods or METHODS[metric]:
+        for n in n_totals:
+            design = solve_design(
+                metric,
+                baseline,
+                mde=mde,
+                n_total=int(n),
+                alpha=alpha,
+                split=split,
+                method=method,
+                relative=relative,
+                sd_control=sd_control,
+                sd_treatment=sd_treatment,
+            )
+            rows.append({"method": method, "n_total": design.n_total, "power": design.power})
+    return pd.DataFrame(rows)
+
+
+def mde_by_duration(
+    metric: MetricKind,
+    baseline: float,
+    days: Sequence[int] | np.ndarray,
+    *,
+    daily_dialogs: float,
+    traffic_share: float = 1.0,
+    power: float = 0.8,
+    alpha: float = 0.05,
+    split: float = 0.5,
+    dialogs_per_user: float = 1.0,
+    intra_user_correlation: float = 0.0,
+    method: str | None = None,
+    sd_control: float | None = None,
+    sd_treatment: float | None = None,
+) -> pd.DataFrame:
+    """Smallest detectable effect after each number of days, tidy.
+
+    Dialogs collected after t days are t × daily_dialogs × traffic_share; dividing by the design
+    effect gives the effective number of independent units the MDE is solved for.
+    Columns: days, dialogs, effective_n, mde, relative_mde.
+    """
+    daily = check_number("daily_dialogs", daily_dialogs, low=0.0)
+    share = check_number("traffic_share", traffic_share, low=0.0, high=1.0, high_inclusive=True)
+    de = design_effect(dialogs_per_user, intra_user_correlation)
+    rows = []
+    for day in days:
+        whole_days = check_integer("days", day, minimum=1)
+        dialogs = whole_days * daily * share
+        effective = math.floor(dialogs / de)
+        design = solve_design(
+            metric,
+            baseline,
+            n_total=effective,
+            power=power,
+            alpha=alpha,
+            split=split,
+            method=method,
+            sd_control=sd_control,
+            sd_treatment=sd_treatment,
+        )
+        rows.append(
+            {
+                "days": whole_days,
+                "dialogs": dialogs,
+                "effective_n": effective,
+                "mde": design.mde,
+                "relative_mde": design.relative_mde,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- notebook settings
+
+
+@dataclass(frozen=True)
+class DesignSettings:
+    """The parameters of notebook ``01_design_sample_size``, validated on construction.
+
+    The same names as the notebook's ``parameters`` cell; see there for what each means.
+    """
+
+    metric: str
+    baseline: float
+    mde: float
+    relative_mde: bool
+    sd_control: float | None
+    sd_treatment: float | None
+    alpha: float
+    power: float
+    split: float
+    daily_dialogs: float
+    traffic_share: float
+    dialogs_per_user: float
+    intra_user_correlation: float
+    max_days: int
+    output_dir: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.relative_mde, bool):
+            raise TypeError(f"relative_mde == {self.relative_mde!r}, must be True or False")
+        if not isinstance(self.output_dir, str) or not self.output_dir.strip():
+            raise ValueError(f"output_dir == {self.output_dir!r}, must be a non-empty path string")
+        check_number("daily_dialogs", self.daily_dialogs, low=0.0)
+        check_number("traffic_share", self.traffic_share, low=0.0, high=1.0, high_inclusive=True)
+        check_integer("max_days", self.max_days, minimum=1)
+        design_effect(self.dialogs_per_user, self.intra_user_correlation)
+        # Solving once checks metric, baseline, MDE, alpha, power, split and SDs together.
+        solve_design(**self.solve_arguments())
+
+    def solve_arguments(self) -> dict[str, object]:
+        """Keyword arguments for :func:`solve_design` / :func:`compare_methods` (n unknown)."""
+        return {
+            "metric": self.metric,
+            "baseline": self.baseline,
+            "mde": self.mde,
+            "power": self.power,
+            "alpha": self.alpha,
+            "split": self.split,
+            "relative": self.relative_mde,
+            "sd_control": self.sd_control,
+            "sd_treatment": self.sd_treatment,
+        }
+
+
+def duration_table(settings: DesignSettings) -> pd.DataFrame:
+    """For each method, what the design asks of clustered traffic and how long it takes.
+
+    Columns: method, n_total (independent units), design_effect, dialogs_total, users_total,
+    days (see :func:`plan_clustered`).
+    """
+    rows = []
+    for method in _applicable_methods(settings.metric, settings.sd_control, settings.sd_treatment):
+        design = solve_design(**settings.solve_arguments(), method=method)
+        plan = plan_clustered(
+            design,
+            dialogs_per_user=settings.dialogs_per_user,
+            intra_user_correlation=settings.intra_user_correlation,
+            daily_dialogs=settings.daily_dialogs,
+            traffic_share=settings.traffic_share,
+        )
+        rows.append(
+            {
+                "method": method,
+                "n_total": design.n_total,
+                "design_effect": plan.design_effect,
+                "dialogs_total": plan.dialogs_total,
+                "users_total": plan.users_total,
+                "days": plan.days,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def split_cost(
+    settings: DesignSettings, splits: Sequence[float] = (0.5, 0.3, 0.2, 0.1)
+) -> pd.DataFrame:
+    """Total n of the default method at several splits, and its ratio to a 50/50 split.
+
+    For equal variances the ratio is 1/(4·s·(1 − s)): 1.56 at 80/20, 2.78 at 90/10.
+    Columns: split, n_control, n_treatment, n_total, ratio_to_even.
+    """
+    chosen = sorted({*splits, settings.split}, reverse=True)
+    arguments = settings.solve_arguments()
+    rows = []
+    for share in chosen:
+        design = solve_design(**{**arguments, "split": share})
+        rows.append(
+            {
+                "split": share,
+                "n_control": design.n_control,
+                "n_treatment": design.n_treatment,
+                "n_total": design.n_total,
+                "n_total_exact": design.n_total_exact,
+            }
+        )
+    table = pd.DataFrame(rows)
+    even = solve_design(**{**arguments, "split": 0.5}).n_total_exact
+    table["ratio_to_even"] = table["n_total_exact"] / even
+    return table.drop(columns="n_total_exact")
