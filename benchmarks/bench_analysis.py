@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -77,7 +76,11 @@ def child(name: str, path: Path, repeat: int) -> None:
         started = time.perf_counter()
         action(path)
         times.append(time.perf_counter() - started)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+    # VmHWM: this process's own peak resident memory (ru_maxrss would carry over the
+    # parent's peak across fork + exec on Linux)
+    status = Path("/proc/self/status").read_text().splitlines()
+    peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    peak = peak_kib / 2**20  # KiB -> GiB
     print(json.dumps({"seconds": min(times), "peak_gib": peak}))
 
 
