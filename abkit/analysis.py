@@ -1,15 +1,21 @@
-"""From a dialog log to a results table and a ship decision.
+"""From a dialog log and a plan to a results table and a ship decision.
 
-dialog log -> per-user aggregates -> per-variant sufficient statistics -> tests -> table.
+plan + log -> engine (health gates, per-arm sums; :mod:`abkit.engine`) -> each metric kind's
+test (:mod:`abkit.metric_kinds`) -> corrections -> decision.
 
-- Aggregation (:mod:`abkit.aggregate`): pandas for a DataFrame, DuckDB for a Parquet / CSV
-  file or a DuckDB table; both give the same numbers (tested).
-- The user is the randomization unit: dialog-level metrics are ratios over users (delta
-  method), quantiles get cluster-adjusted variances.
-- Holm or Benjamini–Hochberg across the success metrics (primary and secondary); one-sided
-  non-inferiority tests for guardrails; the SRM gate first; then the decision rule: ship iff a
-  primary metric improves significantly, every guardrail passes and there is no SRM
-  (Spotify's rule, arXiv 2402.11609).
+The decision family (stated in the plan before the data are seen):
+
+- **primary** metrics: ``plan.correction`` (Holm by default) over the primaries only; the
+  decision rests on them;
+- **secondary** metrics: ``plan.secondary_correction`` (Benjamini–Hochberg) among themselves,
+  reported, never in the decision;
+- **guardrails**: one-sided non-inferiority tests at α each against their margins;
+- **monitors**: reported, unadjusted.
+
+The rule (Spotify's, Schultzberg et al., arXiv 2402.11609): ship iff every health gate passes,
+a primary improves significantly, no primary gets significantly worse and every guardrail is
+shown within its margin. Relative effects are (T − C)/|C|: positive means the treatment's value
+is higher, whatever the sign of the control's.
 """
 
 from __future__ import annotations
@@ -18,51 +24,47 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
 
-from abkit.aggregate import ArmStatistics, arm_statistics, file_columns, log_variants
-from abkit.metrics import Metric, default_metrics
-from abkit.params import check_choice, check_number, check_text
-from abkit.routing import SrmResult, srm_check
+from abkit.engine import EngineResult, aggregate
+from abkit.health import HealthReport
+from abkit.metric_kinds import KINDS
+from abkit.plan import ExperimentPlan, Metric, load_plan
+from abkit.routing import SrmResult
 from abkit.stats import (
-    TestResult,
     adjust_p_values,
-    clustered_quantile_se,
-    delta_method_ratio,
     fisher_exact_test,
     mann_whitney_test,
     non_inferiority_p_value,
-    quantile_difference,
-    ratio_difference_test,
     relative_lift,
     two_proportion_z_test,
     welch_t_test,
-    welch_t_test_from_stats,
 )
+from abkit.summary import to_jsonable
 
 __all__ = [
+    "TABLE_COLUMNS",
     "AnalysisResult",
-    "ArmStatistics",
     "Decision",
     "ab_significance_test",
     "analyze",
-    "arm_statistics",
+    "cumulative_effects",
     "fisher_exact_test",
     "mann_whitney_test",
     "two_proportion_z_test",
     "welch_t_test",
 ]
 
-Correction = Literal["holm", "bh", "none"]
 Verdict = Literal["ship", "don't ship", "keep running", "invalid"]
-# Columns of AnalysisResult.table, in order.
-TABLE_COLUMNS = [
+GuardrailStatus = Literal["pass", "inconclusive", "breach", "no data", ""]
+ResultColumn = Literal[
     "metric",
     "role",
     "kind",
+    "unit",
     "control",
     "treatment",
     "effect",
@@ -85,16 +87,13 @@ TABLE_COLUMNS = [
     "se",
     "note",
 ]
-# Fisher's exact test replaces the z-test when an expected cell count is below this.
-_FISHER_BELOW = 5
-
-
-# --------------------------------------------------------------------------- the analysis
+# Columns of AnalysisResult.table, in order: declared once, in ResultColumn.
+TABLE_COLUMNS: list[str] = list(get_args(ResultColumn))
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The verdict and why: ship, don't ship, keep running, or invalid (SRM)."""
+    """The verdict and why: ship, don't ship, keep running, or invalid (a health gate failed)."""
 
     verdict: Verdict
     reasons: tuple[str, ...]
@@ -105,15 +104,29 @@ class Decision:
 
 @dataclass(frozen=True)
 class AnalysisResult:
-    """The results table (one row per metric), the SRM check and the decision."""
+    """The results table (one row per metric), the health report, the decision and the plan."""
 
     table: pd.DataFrame
-    srm: SrmResult
+    health: HealthReport
     decision: Decision
-    control: str
-    treatment: str
-    alpha: float
-    correction: str
+    plan: ExperimentPlan
+    engine: EngineResult
+
+    @property
+    def srm(self) -> SrmResult:
+        return self.health.srm
+
+    @property
+    def control(self) -> str:
+        return self.plan.control
+
+    @property
+    def treatment(self) -> str:
+        return self.plan.treatment
+
+    @property
+    def alpha(self) -> float:
+        return self.plan.alpha
 
     def to_pandas(self) -> pd.DataFrame:
         return self.table.copy()
@@ -122,93 +135,78 @@ class AnalysisResult:
         """The seed document's columns: metric, control, treatment, p-value, significant."""
         return self.table[["metric", "control", "treatment", "p_value", "significant"]].copy()
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values: results, decision, health, srm, plan, counts."""
+        shown = [c for c in TABLE_COLUMNS if c not in ("kind", "higher_is_better", "se")]
+        return to_jsonable(
+            {
+                "results": self.table[shown].to_dict(orient="records"),
+                "decision": {"verdict": self.decision.verdict,
+                             "reasons": list(self.decision.reasons)},
+                "health": self.health.table.to_dict(orient="records"),
+                "srm": {
+                    "p_value": self.srm.p_value,
+                    "statistic": self.srm.statistic,
+                    "mismatch": self.srm.mismatch,
+                    "verdict": self.srm.verdict,
+                    "table": self.srm.table,
+                },
+                "plan": self.plan.to_dict(),
+                "users": dict(zip(self.plan.labels, self.engine.users, strict=True)),
+                "dialogs": dict(zip(self.plan.labels, self.engine.dialogs, strict=True)),
+                "n_rows": self.engine.rows,
+            }
+        )
+
     def _repr_html_(self) -> str:
         shown = self.table[
-            [
-                "metric",
-                "role",
-                "control",
-                "treatment",
-                "effect",
-                "ci_low",
-                "ci_high",
-                "relative_effect",
-                "p_value",
-                "p_adjusted",
-                "significant",
-                "method",
-            ]
+            ["metric", "role", "control", "treatment", "effect", "ci_low", "ci_high",
+             "relative_effect", "p_value", "p_adjusted", "significant", "method"]
         ].round(4)
         return (
             f"<p><b>{self.decision.verdict}</b>: {' '.join(self.decision.reasons)}</p>"
+            + self.health.table.to_html(index=False)
             + shown.to_html(index=False)
         )
 
 
-def _relative(
-    test: TestResult, var_c: float, var_t: float, df: float, alpha: float
-) -> tuple[float, float, float, str]:
-    """Relative effect and CI, or NaNs with the reason."""
-    if test.control == 0 or not math.isfinite(test.control):
-        return math.nan, math.nan, math.nan, "relative effect undefined: control value is 0"
-    lift = relative_lift(test.control, var_c, test.treatment, var_t, df=df, alpha=alpha)
-    return lift.estimate, lift.ci_low, lift.ci_high, ""
-
-
-def _metric_row(metric: Metric, c: ArmStatistics, t: ArmStatistics, alpha: float) -> dict[str, Any]:
-    note = ""
-    if metric.kind == "ratio":
-        rc, rt = c.ratios[metric.name], t.ratios[metric.name]
-        test = ratio_difference_test(rc, rt, alpha=alpha)
-        var_c, var_t, df = delta_method_ratio(rc)[1], delta_method_ratio(rt)[1], math.inf
-        n_c, n_t = rc.n, rt.n
-        if rc.sum_x == 0 or rt.sum_x == 0:
-            note = f"no data: the denominator of {metric.name} is 0 in an arm (all missing?)"
-    elif metric.kind == "user_proportion":
-        (k_c, n_c), (k_t, n_t) = c.user_counts[metric.name], t.user_counts[metric.name]
-        pooled = (k_c + k_t) / (n_c + n_t) if n_c + n_t else 0
-        expected_min = min(n_c, n_t) * min(pooled, 1 - pooled)
-        chooser = fisher_exact_test if expected_min < _FISHER_BELOW else two_proportion_z_test
-        test = chooser(k_c, n_c, k_t, n_t, alpha=alpha)
-        var_c = test.control * (1 - test.control) / n_c if n_c else math.nan
-        var_t = test.treatment * (1 - test.treatment) / n_t if n_t else math.nan
-        df = math.inf
-    elif metric.kind == "user_mean":
-        mc, mt = c.user_means[metric.name], t.user_means[metric.name]
-        test = welch_t_test_from_stats(mc, mt, alpha=alpha)
-        var_c, var_t, df, n_c, n_t = mc.variance / mc.n, mt.variance / mt.n, test.df, mc.n, mt.n
-    else:
-        (order_c, ind_c), (order_t, ind_t) = c.quantiles[metric.name], t.quantiles[metric.name]
-        se_c, se_t = clustered_quantile_se(order_c, ind_c), clustered_quantile_se(order_t, ind_t)
-        test = quantile_difference((order_c.estimate, se_c), (order_t.estimate, se_t), alpha=alpha)
-        var_c, var_t, df, n_c, n_t = se_c**2, se_t**2, math.inf, ind_c.n, ind_t.n
-        if not (math.isfinite(se_c) and math.isfinite(se_t)):
-            note = (
-                f"too few values for a P{metric.quantile * 100:g} variance "
-                f"(needs more than {4 * metric.quantile / (1 - metric.quantile):.0f})"
-            )
+def _metric_row(metric: Metric, engine: EngineResult, alpha: float) -> dict[str, Any]:
+    control, treatment = engine.sums[metric.name]
+    estimate = KINDS[metric.kind].estimate(metric, control, treatment, alpha, engine.context)
+    test, note = estimate.test, estimate.note
     if not note and not test.se > 0:
         note = "zero variance in both arms: no test possible"
-    relative, rel_low, rel_high, rel_note = _relative(test, var_c, var_t, df, alpha)
+    relative = (math.nan,) * 3
+    if test.control == 0 or not math.isfinite(test.control):
+        note = "; ".join(x for x in (note, "relative effect undefined: control value is 0") if x)
+    else:
+        df = test.df if metric.kind == "user_mean" else math.inf
+        lift = relative_lift(test.control, estimate.var_control, test.treatment,
+                             estimate.var_treatment, df=df, alpha=alpha)
+        relative = (lift.estimate, lift.ci_low, lift.ci_high)
     return {
         "metric": metric.name,
         "role": metric.role,
         "kind": metric.kind,
+        "unit": metric.unit,
         "higher_is_better": metric.higher_is_better,
         "control": test.control,
         "treatment": test.treatment,
         "effect": test.estimate,
         "ci_low": test.ci_low,
         "ci_high": test.ci_high,
-        "relative_effect": relative,
-        "relative_ci_low": rel_low,
-        "relative_ci_high": rel_high,
+        "relative_effect": relative[0],
+        "relative_ci_low": relative[1],
+        "relative_ci_high": relative[2],
         "p_value": test.p_value,
         "se": test.se,
         "method": test.method,
-        "n_control": n_c,
-        "n_treatment": n_t,
-        "note": "; ".join(x for x in (note, rel_note) if x),
+        "n_control": estimate.n_control,
+        "n_treatment": estimate.n_treatment,
+        "margin": math.nan,
+        "non_inferiority_p": math.nan,
+        "guardrail": "",
+        "note": note,
     }
 
 
@@ -219,6 +217,7 @@ def _guardrail(row: dict[str, Any], metric: Metric, alpha: float) -> dict[str, A
         row["effect"], row["se"], margin, higher_is_better=metric.higher_is_better
     )
     harm = -row["effect"] if metric.higher_is_better else row["effect"]
+    status: GuardrailStatus
     if not math.isfinite(p_ni):
         status = "no data"
     elif p_ni < alpha:
@@ -230,11 +229,28 @@ def _guardrail(row: dict[str, Any], metric: Metric, alpha: float) -> dict[str, A
     return {"margin": margin, "non_inferiority_p": p_ni, "guardrail": status}
 
 
-def _decide(table: pd.DataFrame, srm: SrmResult, alpha: float) -> Decision:
-    if srm.mismatch:
+def _adjust(table: pd.DataFrame, plan: ExperimentPlan) -> pd.DataFrame:
+    """p_adjusted per family: primaries with plan.correction, secondaries with
+    plan.secondary_correction; guardrails and monitors keep their raw p."""
+    adjusted = table["p_value"].to_numpy(float).copy()
+    for role, method in (("primary", plan.correction),
+                         ("secondary", plan.secondary_correction)):
+        members = (table["role"] == role).to_numpy()
+        if members.any():
+            adjusted[members] = adjust_p_values(table.loc[members, "p_value"].to_numpy(), method)
+    table["p_adjusted"] = adjusted
+    table["significant"] = table["p_adjusted"] < plan.alpha
+    sign = np.where(table["higher_is_better"], 1.0, -1.0)
+    table["improved"] = table["effect"] * sign > 0
+    return table
+
+
+def _decide(table: pd.DataFrame, health: HealthReport) -> Decision:
+    if health.failed:
         return Decision(
             "invalid",
-            (srm.verdict + ". Fix the assignment or logging first; no metric is interpreted.",),
+            tuple(f"{c.gate}: {c.detail}." for c in health.failed)
+            + ("Fix the assignment or logging first; no metric is interpreted.",),
         )
     reasons = []
     primary = table[table["role"] == "primary"]
@@ -244,157 +260,168 @@ def _decide(table: pd.DataFrame, srm: SrmResult, alpha: float) -> Decision:
     breaches = guards[guards["guardrail"] == "breach"]
     unsure = guards[guards["guardrail"].isin(["inconclusive", "no data"])]
     for row in wins.itertuples():
-        reasons.append(
-            f"{row.metric} improved significantly ({row.control:.4g} -> "
-            f"{row.treatment:.4g}, adjusted p = {row.p_adjusted:.2g})."
-        )
+        reasons.append(f"{row.metric} improved significantly ({row.control:.4g} -> "
+                       f"{row.treatment:.4g}, adjusted p = {row.p_adjusted:.2g}).")
     for row in losses.itertuples():
-        reasons.append(
-            f"{row.metric} got significantly worse ({row.control:.4g} -> {row.treatment:.4g})."
-        )
+        reasons.append(f"{row.metric} got significantly worse ({row.control:.4g} -> "
+                       f"{row.treatment:.4g}).")
     for row in breaches.itertuples():
-        reasons.append(
-            f"guardrail {row.metric} breached: {row.control:.4g} -> "
-            f"{row.treatment:.4g}, worse than the allowed margin {row.margin:.4g}."
-        )
+        reasons.append(f"guardrail {row.metric} breached: {row.control:.4g} -> "
+                       f"{row.treatment:.4g}, worse than the allowed margin {row.margin:.4g}.")
     for row in unsure.itertuples():
-        reasons.append(
-            f"guardrail {row.metric} not yet shown within its margin "
-            f"(non-inferiority p = {row.non_inferiority_p:.2g})."
-        )
+        reasons.append(f"guardrail {row.metric} not yet shown within its margin "
+                       f"(non-inferiority p = {row.non_inferiority_p:.2g}).")
+    warnings = tuple(f"Warning: {c.gate}: {c.detail}." for c in health.warnings)
     if len(losses) or len(breaches):
-        return Decision("don't ship", tuple(reasons))
+        return Decision("don't ship", (*reasons, *warnings))
     if len(wins) and not len(unsure):
         passed = ", ".join(guards["metric"]) or "none defined"
-        return Decision("ship", (*reasons, f"All guardrails passed ({passed}); no SRM."))
+        return Decision("ship", (*reasons, f"All guardrails passed ({passed}); every health "
+                                 "gate passed.", *warnings))
     if not len(wins):
         reasons.insert(0, "No primary metric improved significantly yet.")
-    return Decision("keep running", tuple(reasons))
+    return Decision("keep running", (*reasons, *warnings))
+
+
+def _ordinal_rows(engine: EngineResult, alpha: float) -> list[dict[str, Any]]:
+    """A Mann–Whitney row under each ordinal metric (per-user means; role "check")."""
+    rows = []
+    for metric in engine.plan.metrics or ():
+        values = engine.ordinal.get(metric.name)
+        if values is None or values[0].size == 0 or values[1].size == 0:
+            continue
+        test = mann_whitney_test(*values)
+        rows.append({
+            "metric": f"{metric.name} (rank test)",
+            "role": "check",
+            "kind": "ordinal",
+            "unit": metric.unit,
+            "higher_is_better": metric.higher_is_better,
+            "control": test.control,
+            "treatment": test.treatment,
+            "effect": test.estimate,
+            "p_value": test.p_value,
+            "p_adjusted": test.p_value,
+            "significant": test.p_value < alpha,
+            "improved": test.estimate * (1 if metric.higher_is_better else -1) > 0,
+            "method": "Mann-Whitney U on per-user means",
+            "n_control": values[0].size,
+            "n_treatment": values[1].size,
+            "guardrail": "",
+            "note": "cross-check of the delta-method row above; not in the decision",
+        })
+    return rows
+
+
+def analyze_plan(
+    events: pd.DataFrame | str | Path, plan: ExperimentPlan, *, table: str = "dialogs",
+    until: Any = None,
+) -> AnalysisResult:
+    """Analyse ``events`` under ``plan``: health gates, one row per metric, the decision."""
+    engine = aggregate(events, plan, table=table, until=until)
+    plan = engine.plan
+    rows = []
+    for metric in plan.metrics or ():
+        row = _metric_row(metric, engine, plan.alpha)
+        if metric.role == "guardrail":
+            row.update(_guardrail(row, metric, plan.alpha))
+        rows.append(row)
+    result = _adjust(pd.DataFrame(rows), plan)
+    extra = _ordinal_rows(engine, plan.alpha)
+    if extra:
+        result = pd.concat([result, pd.DataFrame(extra)], ignore_index=True)
+    result = result.reindex(columns=TABLE_COLUMNS)
+    return AnalysisResult(result, engine.health, _decide(result, engine.health), plan, engine)
 
 
 def analyze(
     events: pd.DataFrame | str | Path,
     *,
-    split: float,
+    plan: ExperimentPlan | str | Path | Mapping[str, Any] | None = None,
+    split: float | None = None,
     metrics: Sequence[Metric] | None = None,
-    control: str = "control",
-    treatment: str = "treatment",
-    alpha: float = 0.05,
-    correction: Correction = "holm",
-    table: str = "dialogs",
+    control: str | None = None,
+    treatment: str | None = None,
+    alpha: float | None = None,
+    correction: str | None = None,
+    experiment: str | None = None,
+    primary: str | None = None,
     column_map: Mapping[str, str] | None = None,
+    table: str = "dialogs",
 ) -> AnalysisResult:
-    """Analyse an experiment's dialog log: SRM, one row per metric, and the decision.
+    """Analyse an experiment's dialog log: health gates, one row per metric, and the decision.
 
     Args:
-        events: a DataFrame (aggregated with pandas), or a .parquet / .csv file or a .duckdb
-            database (aggregated in DuckDB).
-        split: the planned treatment share of users, for the SRM check.
+        events: a DataFrame, or a .parquet file or folder, a .csv file or a .duckdb database;
+            all are validated and aggregated by the same DuckDB engine.
+        plan: an :class:`~abkit.plan.ExperimentPlan`, a plan YAML file or a mapping; the
+            keyword arguments below override its settings (None leaves them).
+        split: the planned treatment share of users, for the SRM gate.
         metrics: what to analyse; default: every default metric whose columns the log has.
         control, treatment: the variant labels to compare.
-        alpha: significance level; also the guardrails' one-sided level.
-        correction: "holm" (family-wise), "bh" (false discovery rate) or "none", applied across
-            the primary and secondary metrics.
+        alpha: significance level of each family; one-sided level of each guardrail.
+        correction: over the primary metrics: "holm", "bonferroni", "bh" or "none".
+        experiment: analyse only rows of this experiment (needed when the log holds several).
+        primary: make this metric the primary one.
+        column_map: your column name -> the dialog log's.
         table: the table name in a DuckDB database.
-        column_map: your column name -> the schema's, for a DataFrame with other names.
 
     Returns:
-        :class:`AnalysisResult`; its ``table`` has columns metric, role, kind, control,
-        treatment, effect, ci_low, ci_high, relative_effect, relative_ci_low, relative_ci_high,
-        p_value, p_adjusted, significant, improved, method, n_control, n_treatment (users),
-        margin, non_inferiority_p, guardrail, note.
+        :class:`AnalysisResult`: ``table`` (columns :data:`TABLE_COLUMNS`), ``health``,
+        ``decision``, and the resolved ``plan``.
 
     Raises:
-        ValueError / LogValidationError: bad parameters, unknown variant labels, an empty arm,
-            a missing column or a log that fails validation.
+        ValueError / LogValidationError / FileNotFoundError: bad parameters or a log that
+            cannot be analysed, with the parameter, column or file named.
     """
-    check_number("split", split, low=0.0, high=1.0)
-    check_number("alpha", alpha, low=0.0, high=0.5)
-    check_choice("correction", correction, ("holm", "bh", "none"))
-    check_text("control", control)
-    check_text("treatment", treatment)
-    if control == treatment:
-        raise ValueError(f"control == treatment == {control!r}, compare two different variants")
-    labels = log_variants(events, table, column_map)
-    for name, label in (("control", control), ("treatment", treatment)):
-        if label not in labels:
-            raise ValueError(
-                f"{name} == {label!r}: no rows with that variant label; the log has {labels}"
-            )
-    if metrics is None:
-        columns = (
-            events.rename(columns=dict(column_map or {})).columns
-            if isinstance(events, pd.DataFrame)
-            else file_columns(events, table)
-        )
-        metrics = default_metrics(columns)
-    if not metrics:
+    base = plan if isinstance(plan, ExperimentPlan) else load_plan(plan)
+    overrides = {
+        "split": split, "control": control, "treatment": treatment, "alpha": alpha,
+        "correction": correction, "experiment": experiment, "primary": primary,
+        "column_map": dict(column_map) if column_map else None,
+        "metrics": tuple(metrics) if metrics is not None else None,
+    }
+    if metrics is not None and not metrics:
         raise ValueError("metrics == [], nothing to analyse")
-    arms = arm_statistics(
-        events, metrics, [control, treatment], table=table, alpha=alpha, column_map=column_map
-    )
-    srm = srm_check(
-        {control: arms[control].users, treatment: arms[treatment].users},
-        {control: 1 - split, treatment: split},
-    )
-    rows = []
-    for metric in metrics:
-        row = _metric_row(metric, arms[control], arms[treatment], alpha)
-        row.update({"margin": math.nan, "non_inferiority_p": math.nan, "guardrail": ""})
-        if metric.role == "guardrail":
-            row.update(_guardrail(row, metric, alpha))
-        rows.append(row)
-    result = pd.DataFrame(rows)
-    family = result["role"].isin(["primary", "secondary"]).to_numpy()
-    adjusted = np.full(len(result), np.nan)
-    adjusted[family] = adjust_p_values(result.loc[family, "p_value"].to_numpy(), correction)
-    result["p_adjusted"] = np.where(family, adjusted, result["p_value"])
-    result["significant"] = result["p_adjusted"] < alpha
-    sign = np.where(result["higher_is_better"], 1.0, -1.0)
-    result["improved"] = result["effect"] * sign > 0
-    result = _add_ordinal_checks(result, metrics, arms[control], arms[treatment], alpha)
-    result = result[TABLE_COLUMNS]
-    return AnalysisResult(
-        result, srm, _decide(result, srm, alpha), control, treatment, alpha, correction
-    )
+    merged = load_plan({**base.to_dict(), **{k: v for k, v in overrides.items()
+                                              if v is not None}})
+    return analyze_plan(events, merged, table=table)
 
 
-def _add_ordinal_checks(
-    table: pd.DataFrame, metrics: Sequence[Metric], c: ArmStatistics, t: ArmStatistics, alpha: float
+def cumulative_effects(
+    events: pd.DataFrame | str | Path, plan: ExperimentPlan, metric: str, *,
+    table: str = "dialogs",
 ) -> pd.DataFrame:
-    """A Mann–Whitney row under each ordinal metric (per-user means; role "check")."""
+    """The metric's effect and CI on the data up to the end of each day.
+
+    Columns: day, effect, ci_low, ci_high, p_value. Looking at this every day and stopping at
+    the first p < alpha inflates false positives: it is a picture, not a stopping rule.
+    """
+    import dataclasses
+
+    full = aggregate(events, plan, table=table)
+    chosen = [m for m in full.plan.metrics or () if m.name == metric]
+    if not chosen:
+        raise ValueError(f"metric == {metric!r}, not in the plan: "
+                         f"{[m.name for m in full.plan.metrics or ()]}")
+    single = dataclasses.replace(full.plan, metrics=(dataclasses.replace(chosen[0],
+                                                                          role="primary"),))
+    first, last = pd.Timestamp(full.first).floor("D"), pd.Timestamp(full.last).floor("D")
     rows = []
-    for metric in metrics:
-        if not metric.ordinal:
-            continue
-        values_c = c.ordinal_user_means.get(metric.name, np.array([]))
-        values_t = t.ordinal_user_means.get(metric.name, np.array([]))
-        if values_c.size == 0 or values_t.size == 0:
-            continue
-        test = mann_whitney_test(values_c, values_t)
-        rows.append(
-            {
-                "metric": f"{metric.name} (rank test)",
-                "role": "check",
-                "kind": "ordinal",
-                "higher_is_better": metric.higher_is_better,
-                "control": test.control,
-                "treatment": test.treatment,
-                "effect": test.estimate,
-                "p_value": test.p_value,
-                "p_adjusted": test.p_value,
-                "significant": test.p_value < alpha,
-                "improved": test.estimate * (1 if metric.higher_is_better else -1) > 0,
-                "method": "Mann-Whitney U on per-user means",
-                "n_control": values_c.size,
-                "n_treatment": values_t.size,
-                "guardrail": "",
-                "note": "cross-check of the delta-method row above; not in the decision",
-            }
-        )
-    if not rows:
-        return table
-    return pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
+    for day in pd.date_range(first, last, freq="D"):
+        end = day + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+        try:
+            row = analyze_plan(events, single, table=table, until=end).table.iloc[0]
+        except ValueError:
+            continue  # an arm has no rows yet
+        rows.append({
+            "day": day.tz_localize(None) if day.tzinfo else day,
+            "effect": row["effect"],
+            "ci_low": row["ci_low"],
+            "ci_high": row["ci_high"],
+            "p_value": row["p_value"] if math.isfinite(row["p_value"]) else math.nan,
+        })
+    return pd.DataFrame(rows, columns=["day", "effect", "ci_low", "ci_high", "p_value"])
 
 
 # --------------------------------------------------------------------------- the seed's test
@@ -421,7 +448,7 @@ def ab_significance_test(
     result: dict[str, Any] = {
         "control_mean": control_mean,
         "treatment_mean": treatment_mean,
-        "relative_lift_pct": (treatment_mean - control_mean) / control_mean * 100
+        "relative_lift_pct": (treatment_mean - control_mean) / abs(control_mean) * 100
         if control_mean != 0
         else math.nan,
         "p_value": float(p_value),

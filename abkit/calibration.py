@@ -16,7 +16,7 @@ from scipy import stats as sps
 from tqdm import tqdm
 
 from abkit.analysis import analyze
-from abkit.metrics import Metric, metrics_by_name
+from abkit.plan import Metric, metrics_by_name
 from abkit.params import check_integer, check_probability
 from abkit.simulate import SimulationConfig, simulate_dialogs
 

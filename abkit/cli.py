@@ -17,7 +17,7 @@ import pandas as pd
 from abkit import design, experiments, simulate
 from abkit.events import write_log
 from abkit.paths import DATA_DIR, EXPERIMENTS_DIR, REPORTS_DIR
-from abkit.reports import to_jsonable
+from abkit.summary import to_jsonable
 
 __all__ = ["main"]
 
@@ -306,47 +306,73 @@ def _run_simulate(args: argparse.Namespace) -> int:
 _EPILOG_ANALYZE = """\
 examples:
   abkit analyze data/example_dialogs.parquet --split 0.2
+  abkit analyze log.parquet --plan plan.yaml                 # the experiment's declared plan
+  abkit analyze log.csv --split 0.5 --primary csat --experiment support-bot-v2
+  abkit analyze log.csv --split 0.2 --column-map customer_id=user_id,arm=variant
   abkit analyze events.duckdb --table dialogs --split 0.5 --metrics task_completion csat --json
-  abkit analyze log.csv --split 0.2 --control v1 --treatment v2 --correction bh
+
+The plan (YAML; see abkit.plan) declares labels, split, experiment, column map, alpha, the
+corrections and the metrics with their roles, ranges and margins; the options override it.
+Health gates run first (sample ratio, users in both arms, missing values, units); a failed
+gate makes the decision INVALID. Relative effects are (T - C)/|C|.
 
 exit status: 0 when the analysis ran (whatever the decision), 2 on bad input.
 """
 
 
+def _column_map(text: str) -> dict[str, str]:
+    pairs = [p for p in text.split(",") if p.strip()]
+    mapping = {}
+    for pair in pairs:
+        if pair.count("=") != 1 or not all(part.strip() for part in pair.split("=")):
+            raise argparse.ArgumentTypeError(
+                f"{pair!r} is not YOURS=SCHEMA (e.g. customer_id=user_id)"
+            )
+        yours, schema = (part.strip() for part in pair.split("="))
+        mapping[yours] = schema
+    return mapping
+
+
 def _add_analyze(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "analyze",
-        help="test every metric of a dialog log and decide: ship or not",
-        description="Analyse an experiment's dialog log (Parquet, CSV or a DuckDB table): the "
-        "sample-ratio-mismatch gate, one row per metric (effect, CI, p-value, Holm-adjusted "
-        "p-value, method) and the decision with its reasons. Files are aggregated in DuckDB.",
+        help="health gates, every metric of a dialog log, and the decision: ship or not",
+        description="Analyse an experiment's dialog log (Parquet file or folder, CSV, or a "
+        "DuckDB table) under its plan: the health gates, one row per metric (effect, CI, "
+        "p-value, adjusted p-value, method) and the decision with its reasons. Everything is "
+        "validated and aggregated in DuckDB.",
         epilog=_EPILOG_ANALYZE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("events", type=Path, help="dialog log: .parquet, .csv or .duckdb")
+    parser.add_argument("--plan", type=Path, help="experiment plan, YAML (or params.yaml with "
+                        "a plan: section)")
     parser.add_argument(
         "--split",
         type=_number,
-        required=True,
-        help="planned treatment share of users (0.2 for 80/20), for the SRM check",
+        help="planned treatment share of users (0.2 for 80/20); required without --plan",
     )
+    parser.add_argument("--primary", help="the metric the decision rests on (default: the "
+                        "plan's, else task_completion)")
+    parser.add_argument("--experiment", help="analyse only this experiment's rows (required "
+                        "when the log holds several)")
+    parser.add_argument("--column-map", type=_column_map, dest="column_map",
+                        metavar="YOURS=SCHEMA,...", help="rename your columns to the log's")
     parser.add_argument(
         "--metrics",
         nargs="+",
         default=None,
         metavar="NAME",
-        help="metric names (default: every default metric the columns allow)",
+        help="default metrics by name (default: the plan's, else every default metric the "
+        "columns allow)",
     )
-    parser.add_argument("--control", default="control", help="control label; default: %(default)s")
-    parser.add_argument(
-        "--treatment", default="treatment", help="treatment label; default: %(default)s"
-    )
-    parser.add_argument("--alpha", type=_number, default=0.05, help="default: %(default)s")
+    parser.add_argument("--control", help="control label (default: control)")
+    parser.add_argument("--treatment", help="treatment label (default: treatment)")
+    parser.add_argument("--alpha", type=_number, help="default: 0.05")
     parser.add_argument(
         "--correction",
-        choices=("holm", "bh", "none"),
-        default="holm",
-        help="multiple-testing correction of the success metrics; default: %(default)s",
+        choices=("holm", "bonferroni", "bh", "none"),
+        help="multiple-testing correction over the primary metrics (default: holm)",
     )
     parser.add_argument(
         "--table", default="dialogs", help="table name in a DuckDB database; default: %(default)s"
@@ -354,39 +380,46 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--json",
         action="store_true",
-        help='print {"results": [...], "decision": {...}, "srm": {...}}',
+        help='print {"results": [...], "decision": {...}, "health": [...], "srm": {...}, '
+        '"plan": {...}}',
     )
     parser.set_defaults(handler=_run_analyze)
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
     from abkit.analysis import analyze
-    from abkit.metrics import metrics_by_name
-    from abkit.report import RESULT_COLUMNS, result_to_json
+    from abkit.plan import metrics_by_name
 
     if not args.events.exists():
         raise ValueError(f"events == '{args.events}': no such file")
-    metrics = None
-    if args.metrics:
-        metrics = metrics_by_name(args.metrics)
+    if args.plan is None and args.split is None:
+        raise ValueError("split == None: give --split (the planned treatment share) or --plan")
     result = analyze(
         args.events,
+        plan=args.plan,
         split=args.split,
-        metrics=metrics,
+        metrics=metrics_by_name(args.metrics) if args.metrics else None,
         control=args.control,
         treatment=args.treatment,
         alpha=args.alpha,
         correction=args.correction,
+        experiment=args.experiment,
+        primary=args.primary,
+        column_map=args.column_map,
         table=args.table,
     )
     if args.json:
-        print(json.dumps(result_to_json(result), indent=2))
+        print(json.dumps(result.to_dict(), indent=2))
         return 0
     shown = result.table[
-        [c for c in RESULT_COLUMNS if c not in ("note", "margin", "non_inferiority_p")]
+        ["metric", "role", "control", "treatment", "effect", "ci_low", "ci_high",
+         "relative_effect", "p_value", "p_adjusted", "significant", "guardrail", "method"]
     ]
-    with pd.option_context("display.width", 250, "display.max_columns", 30):
-        print(result.srm.verdict)
+    with pd.option_context("display.width", 250, "display.max_columns", 30,
+                           "display.max_colwidth", 120):
+        print("Health gates")
+        print(result.health.table[["gate", "status", "detail"]].to_string(index=False))
+        print("\nMetrics")
         print(shown.round(4).to_string(index=False))
     print(f"\n{result.decision}")
     return 0

@@ -16,7 +16,10 @@ import numpy as np
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
+Correction = Literal["holm", "bonferroni", "bh", "none"]
+
 __all__ = [
+    "Correction",
     "MeanStats",
     "RatioStats",
     "TestResult",
@@ -37,7 +40,6 @@ __all__ = [
     "welch_t_test_from_stats",
 ]
 
-Correction = Literal["holm", "bh", "none"]
 
 
 @dataclass(frozen=True)
@@ -190,10 +192,16 @@ def relative_lift(
     df: float = math.inf,
     alpha: float = 0.05,
 ) -> TestResult:
-    """Relative lift L = x̄_T / x̄_C − 1 with a delta-method CI.
+    """Relative effect L = (x̄_T − x̄_C) / |x̄_C| with a delta-method CI.
 
+    Dividing by |x̄_C| keeps the sign of the difference, so L > 0 always means the treatment's
+    value is higher (x̄_T / x̄_C − 1 flips sign when x̄_C < 0); for x̄_C > 0 the two agree.
     Var(L) ≈ v_T / x̄_C² + x̄_T² · v_C / x̄_C⁴ with v the variance of each arm's mean
     (Deng, Knoblich & Lu, KDD 2018, §3; GrowthBook frequentist relative test).
+
+    Examples:
+        >>> round(relative_lift(-2.0, 0.01, -1.0, 0.01).estimate, 3)  # -2 -> -1 is higher
+        0.5
 
     Raises:
         ValueError: the control value is 0, where a relative lift is undefined.
@@ -202,7 +210,7 @@ def relative_lift(
         raise ValueError(
             "control value == 0: a relative lift is undefined; use the absolute difference"
         )
-    lift = mean_t / mean_c - 1
+    lift = (mean_t - mean_c) / abs(mean_c)
     variance = var_mean_t / mean_c**2 + mean_t**2 * var_mean_c / mean_c**4
     return _t_or_normal_result(
         mean_c, mean_t, lift, math.sqrt(variance), df, alpha, "relative lift, delta method"
@@ -453,6 +461,6 @@ def adjust_p_values(p_values: Sequence[float], method: Correction = "holm") -> n
     if method == "none" or not present.any():
         adjusted[present] = values[present]
         return adjusted
-    name = {"holm": "holm", "bh": "fdr_bh"}[method]
+    name = {"holm": "holm", "bonferroni": "bonferroni", "bh": "fdr_bh"}[method]
     adjusted[present] = multipletests(values[present], method=name)[1]
     return adjusted

@@ -1,0 +1,139 @@
+"""Notebook 03's parameters and how they become an experiment plan.
+
+The notebook's flat parameters (``split``, ``control`` ...) are for quick use; ``plan_file``
+(a plan YAML) and ``plan`` (the same settings inline, e.g. the ``plan:`` section of an
+experiment's params.yaml) declare the experiment fully. Where both set a value, they must
+agree: a parameter changed from its default that the plan contradicts is an error, never
+silently overruled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any
+
+from abkit.engine import log_columns
+from abkit.plan import ExperimentPlan, Metric, default_metrics, load_plan, metrics_by_name
+from abkit.params import check_number, check_text
+from abkit.paths import in_kit
+
+__all__ = ["AnalysisSettings", "choose_metrics"]
+
+
+def choose_metrics(
+    names: list[str], guardrail_margins: dict[str, float], columns: list[str] | None = None
+) -> list[Metric]:
+    """Default metrics by name (all the columns allow when ``names`` is empty), margins applied.
+
+    A margin given for a metric makes it a guardrail with that margin (its relative / absolute
+    reading kept from the metric's definition: relative for latency, absolute for rates).
+    """
+    available = default_metrics(columns) if columns is not None else None
+    chosen = metrics_by_name(names, *(available,) if available is not None else ()) if names \
+        else list(available or [])
+    unknown = sorted(set(guardrail_margins) - {m.name for m in chosen})
+    if unknown:
+        raise ValueError(
+            f"guardrail_margins names {unknown}, not among the analysed metrics "
+            f"{[m.name for m in chosen]}"
+        )
+    result = []
+    for metric in chosen:
+        if metric.name in guardrail_margins:
+            margin = check_number(f"guardrail_margins[{metric.name!r}]",
+                                  guardrail_margins[metric.name], low=0.0, low_inclusive=True)
+            metric = dataclasses.replace(metric, role="guardrail", margin=margin)
+        result.append(metric)
+    return result
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """The parameters of notebook ``03_significance_analysis``, validated on construction."""
+
+    events_path: str = "data/example_dialogs.parquet"
+    table: str = "dialogs"
+    plan_file: str = ""
+    plan: dict = dataclasses.field(default_factory=dict)
+    experiment: str = ""
+    control: str = "control"
+    treatment: str = "treatment"
+    split: float = 0.2
+    primary: str = ""
+    metrics: list = dataclasses.field(default_factory=list)
+    alpha: float = 0.05
+    correction: str = "holm"
+    guardrail_margins: dict = dataclasses.field(default_factory=dict)
+    column_map: dict = dataclasses.field(default_factory=dict)
+    output_dir: str = "reports/03_significance_analysis"
+
+    def __post_init__(self) -> None:
+        check_text("events_path", self.events_path)
+        check_text("table", self.table)
+        check_text("output_dir", self.output_dir)
+        for name in ("plan_file", "experiment", "primary"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} == {getattr(self, name)!r}, must be a string")
+        if not isinstance(self.metrics, list) or not all(isinstance(m, str) for m in self.metrics):
+            raise TypeError(
+                f"metrics == {self.metrics!r}, must be a list of metric names ([] for the defaults)"
+            )
+        for name in ("plan", "guardrail_margins", "column_map"):
+            if not isinstance(getattr(self, name), dict):
+                raise TypeError(f"{name} == {getattr(self, name)!r}, must be a mapping")
+        if self.plan_file and not in_kit(self.plan_file).is_file():
+            raise ValueError(f"plan_file == {self.plan_file!r}: no such file (relative paths "
+                             "are read from the kit's folder)")
+        if not in_kit(self.events_path).exists():
+            raise ValueError(
+                f"events_path == {self.events_path!r}: no such file (relative paths "
+                "are read from the kit's folder)"
+            )
+        self.experiment_plan()  # every plan error stops the notebook here
+
+    @property
+    def events(self) -> str:
+        return str(in_kit(self.events_path))
+
+    def experiment_plan(self) -> ExperimentPlan:
+        """The plan: file, then the inline ``plan``, then the flat parameters where set."""
+        declared: dict[str, Any] = {}
+        if self.plan_file:
+            declared.update(load_plan(in_kit(self.plan_file)).to_dict())
+            declared = {k: v for k, v in declared.items()
+                        if v != _plan_default(k)}
+        declared.update(self.plan)
+        defaults = {f.name: f.default for f in fields(self) if f.default is not dataclasses.MISSING}
+        flat: dict[str, Any] = {}
+        for name in ("experiment", "control", "treatment", "split", "primary", "alpha",
+                     "correction"):
+            value = getattr(self, name)
+            changed = value != defaults.get(name)
+            if name in declared and changed and declared[name] != value:
+                raise ValueError(
+                    f"{name} == {value!r} (parameter) but the plan says {declared[name]!r}; "
+                    "set it in one place"
+                )
+            if name not in declared or changed:
+                flat[name] = value
+        if self.column_map:
+            flat["column_map"] = {**declared.get("column_map", {}), **self.column_map}
+        if self.metrics or self.guardrail_margins:
+            if declared.get("metrics"):
+                raise ValueError("metrics / guardrail_margins (parameters) and the plan's metrics "
+                                 "both choose metrics; declare them in the plan only")
+            columns = None if self.metrics else log_columns(
+                self.events, table=self.table,
+                column_map={**declared.get("column_map", {}), **self.column_map},
+            )
+            flat["metrics"] = tuple(choose_metrics(self.metrics, self.guardrail_margins, columns))
+        return load_plan({**declared, **flat})
+
+
+def _plan_default(name: str) -> Any:
+    field = ExperimentPlan.__dataclass_fields__[name]
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    return field.default_factory()  # type: ignore[misc]
+

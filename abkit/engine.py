@@ -1,0 +1,692 @@
+"""The engine: a dialog log and a plan -> health gates and per-arm sufficient statistics.
+
+One path for every source: a Parquet file or folder, a CSV file, a DuckDB table, or a pandas
+DataFrame (which DuckDB reads in place). Validation and aggregation run in DuckDB; only
+per-arm sums, the health counts and the values a quantile needs come back into Python.
+
+The passes over the log:
+
+1. a census (light: labels, experiments, ids and time range per label);
+2. for quantile metrics, the column's values per arm (light: one column);
+3. the per-user pass (the heavy one, the same GROUP BY a hand-written query needs): every
+   metric's per-user sums, dialogs per arm, missing and out-of-range counts, then per-arm sums.
+
+Users seen in both arms are left out of every metric; when there are any and the plan has a
+quantile metric, steps 2–3 run once more without them (so the fast path is one heavy pass).
+Paths are always literal: a file named ``events[1].csv`` is that file, never a glob pattern.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from abkit.events import LogValidationError
+from abkit.health import (
+    HealthCheck,
+    HealthReport,
+    crossover_gate,
+    missing_gate,
+    srm_gate,
+    unit_gate,
+)
+from abkit.metric_kinds import KINDS, ORDINAL_VALUE, quoted
+from abkit.plan import REQUIRED_COLUMNS, ExperimentPlan
+from abkit.stats import QuantileOrder, RatioStats, quantile_order_statistics
+
+__all__ = ["EngineResult", "LogSource", "aggregate", "log_columns", "open_log"]
+
+_NUMERIC = re.compile(
+    r"^(DOUBLE|FLOAT|REAL|BIGINT|INTEGER|SMALLINT|TINYINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|"
+    r"UTINYINT|UHUGEINT|BOOLEAN|DECIMAL.*)$"
+)
+_GLOB_CHARACTERS = set("*?[]{}")
+# Epoch seconds from 2001 to 2286, milliseconds over the same years.
+_EPOCH_RANGES = {"s": (1e9, 1e10), "ms": (1e12, 1e13)}
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# --------------------------------------------------------------------------- opening a log
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """An open log: a DuckDB connection with the view ``log`` (canonical names and types).
+
+    Attributes:
+        connection: holds the views; closed when the :func:`open_log` block ends.
+        columns: the log's canonical column names (after the column map).
+        types: DuckDB type of each raw column, by canonical name.
+        label: what the user gave (a path or "DataFrame"), for messages.
+    """
+
+    connection: duckdb.DuckDBPyConnection
+    columns: tuple[str, ...]
+    types: Mapping[str, str]
+    label: str
+
+
+def _literal_path(path: Path, stack: contextlib.ExitStack) -> str:
+    """``path`` as DuckDB will read it literally: a symlink with a plain name when the real name
+    holds glob characters (DuckDB expands ``[`` ``*`` ``?`` ``{`` in file names)."""
+    text = str(path)
+    if not _GLOB_CHARACTERS & set(text):
+        return text
+    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="abkit-log-"))
+    link = Path(folder) / ("log" + "".join(path.suffixes[-1:]) if path.is_file() else "log")
+    os.symlink(path.resolve(), link)
+    return str(link)
+
+
+def _raw_relation(
+    events: pd.DataFrame | str | Path, table: str, connection: duckdb.DuckDBPyConnection,
+    stack: contextlib.ExitStack,
+) -> tuple[str, str]:
+    """The SQL name of the raw log and a label for messages."""
+    if isinstance(events, pd.DataFrame):
+        connection.register("raw_frame", events)
+        return "raw_frame", "DataFrame"
+    if not isinstance(events, str | Path):
+        raise TypeError(
+            f"events == {type(events).__name__}, must be a DataFrame or the path of a .parquet "
+            "file or folder, a .csv file or a .duckdb database"
+        )
+    path = Path(events).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"events == '{path}': no such file or folder")
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        parts = sorted(path.glob("*.parquet"))
+        if not parts:
+            raise LogValidationError(f"events == '{path}': a folder with no .parquet files")
+        literal = _literal_path(path, stack)
+        return f"read_parquet({_sql_text(str(Path(literal) / '*.parquet'))})", str(path)
+    if suffix == ".parquet":
+        return f"read_parquet({_sql_text(_literal_path(path, stack))})", str(path)
+    if suffix == ".csv":
+        return (
+            f"read_csv({_sql_text(_literal_path(path, stack))}, "
+            "types={'user_id': 'VARCHAR', 'dialog_id': 'VARCHAR', 'variant': 'VARCHAR'})",
+            str(path),
+        )
+    if suffix in (".duckdb", ".db", ".ddb"):
+        connection.execute(f"ATTACH {_sql_text(str(path))} AS source (READ_ONLY)")
+        tables = sorted(
+            row[0]
+            for row in connection.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'source'"
+            ).fetchall()
+        )
+        if table not in tables:
+            raise ValueError(f"table == {table!r} not in {path}; it has {tables}")
+        return f"source.{quoted(table)}", str(path)
+    raise ValueError(
+        f"events == '{path}', must be a .parquet file or folder, a .csv file or a .duckdb "
+        "database"
+    )
+
+
+def _timestamp_sql(
+    connection: duckdb.DuckDBPyConnection, raw: str, column: str, kind: str, plan: ExperimentPlan
+) -> str:
+    """An expression giving the timestamp as TIMESTAMPTZ; epoch numbers read as s or ms."""
+    name = quoted(column)
+    if kind.startswith("TIMESTAMP") or kind == "DATE":
+        return f"CAST({name} AS TIMESTAMPTZ)"
+    if _NUMERIC.match(kind) or kind == "VARCHAR":
+        number = name if kind != "VARCHAR" else f"TRY_CAST(trim({name}) AS DOUBLE)"
+        low, high, text_rows, numeric_rows = connection.execute(
+            f"SELECT min({number}), max({number}), count({name}), count({number}) FROM {raw}"
+        ).fetchone()
+        if kind == "VARCHAR" and numeric_rows < text_rows:
+            if numeric_rows:
+                raise LogValidationError(
+                    f"column 'timestamp' mixes numbers and text ({numeric_rows:,} of "
+                    f"{text_rows:,} values are numbers); write one format"
+                )
+            return _text_timestamp_sql(connection, raw, name)
+        if low is None:
+            return "CAST(NULL AS TIMESTAMPTZ)"
+        unit = plan.timestamp_unit
+        if unit == "auto":
+            unit = next(
+                (u for u, (a, b) in _EPOCH_RANGES.items() if a <= low and high < b), ""
+            )
+            if not unit:
+                raise LogValidationError(
+                    f"column 'timestamp' holds numbers from {low:.6g} to {high:.6g}: neither "
+                    "epoch seconds (1e9 to 1e10) nor epoch milliseconds (1e12 to 1e13); write "
+                    "timestamps, or set the plan's timestamp_unit to 's' or 'ms'"
+                )
+        scale = 1.0 if unit == "s" else 1000.0
+        return f"to_timestamp(CAST({number} AS DOUBLE) / {scale})"
+    raise LogValidationError(
+        f"column 'timestamp' has type {kind}, must be a timestamp, a date, epoch seconds or "
+        "milliseconds, or text in ISO 8601"
+    )
+
+
+def _text_timestamp_sql(connection: duckdb.DuckDBPyConnection, raw: str, name: str) -> str:
+    expression = f"TRY_CAST({name} AS TIMESTAMPTZ)"
+    bad, example = connection.execute(
+        f"SELECT count(*), any_value({name}) FROM {raw} "
+        f"WHERE {name} IS NOT NULL AND {expression} IS NULL"
+    ).fetchone()
+    if bad:
+        raise LogValidationError(
+            f"column 'timestamp': {bad:,} value(s) cannot be read as timestamps, e.g. "
+            f"{example!r}; write ISO 8601 (2026-01-05 10:00:00+00) or epoch seconds"
+        )
+    return expression
+
+
+def _canonical(raw_types: Mapping[str, str], mapping: Mapping[str, str], label: str
+               ) -> dict[str, str]:
+    """Canonical name -> the log's own column name, after the column map."""
+    absent = [c for c in mapping if c not in raw_types]
+    if absent:
+        raise LogValidationError(
+            f"column_map names column(s) {absent} that {label} does not have; its columns "
+            f"are {list(raw_types)}"
+        )
+    clash = [t for s, t in mapping.items() if t in raw_types and t not in mapping and t != s]
+    if clash:
+        raise LogValidationError(
+            f"column_map maps onto {clash}, which {label} already has; map or drop one"
+        )
+    return {mapping.get(c, c): c for c in raw_types}
+
+
+def log_columns(
+    events: pd.DataFrame | str | Path, *, table: str = "dialogs",
+    column_map: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The log's column names after the column map (reads the schema only)."""
+    with contextlib.ExitStack() as stack:
+        connection = stack.enter_context(duckdb.connect())
+        raw, label = _raw_relation(events, table, connection, stack)
+        described = connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()
+        return list(_canonical({r[0]: str(r[1]) for r in described}, column_map or {}, label))
+
+
+@contextlib.contextmanager
+def open_log(
+    events: pd.DataFrame | str | Path, plan: ExperimentPlan, *, table: str = "dialogs"
+) -> Iterator[LogSource]:
+    """Open a log as the DuckDB view ``log`` with canonical names and types.
+
+    The column map is applied, required columns checked, ids and labels read as text, metric
+    columns as DOUBLE (booleans as 1/0; text refused), timestamps normalized.
+
+    Raises:
+        FileNotFoundError, ValueError, LogValidationError: a message naming the file, column,
+            value and what is allowed.
+    """
+    with contextlib.ExitStack() as stack:
+        connection = stack.enter_context(duckdb.connect())
+        raw, label = _raw_relation(events, table, connection, stack)
+        try:
+            described = connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()
+        except duckdb.Error as error:
+            raise LogValidationError(f"events == '{label}' cannot be read: {error}") from None
+        raw_types = {row[0]: str(row[1]) for row in described}
+        canonical = _canonical(raw_types, plan.column_map, label)
+        missing = [c for c in REQUIRED_COLUMNS if c not in canonical]
+        if missing:
+            raise LogValidationError(
+                f"dialog log {label} is invalid: missing required column(s) {missing}; its "
+                f"columns are {list(raw_types)} (map yours with column_map)"
+            )
+        types = {name: raw_types[source] for name, source in canonical.items()}
+        for key in ("user_id", "dialog_id"):
+            if types[key] in ("DOUBLE", "FLOAT", "REAL") or types[key].startswith("DECIMAL"):
+                raise LogValidationError(
+                    f"column '{canonical[key]}' has type {types[key]}, must hold text or "
+                    "integers (a float id such as 123.0 does not match '123')"
+                )
+        ts = _timestamp_sql(connection, raw, canonical["timestamp"], types["timestamp"], plan)
+        select = [
+            f"CAST({quoted(canonical[k])} AS VARCHAR) AS {k}"
+            for k in ("user_id", "dialog_id", "variant")
+        ]
+        select.append(f"{ts} AS timestamp")
+        if "experiment" in canonical:
+            select.append(f"CAST({quoted(canonical['experiment'])} AS VARCHAR) AS experiment")
+        for name, source in canonical.items():
+            if name in (*REQUIRED_COLUMNS, "experiment"):
+                continue
+            if _NUMERIC.match(types[name]):
+                select.append(f"CAST({quoted(source)} AS DOUBLE) AS {quoted(name)}")
+            else:
+                select.append(f"{quoted(source)} AS {quoted(name)}")
+        connection.execute(f"CREATE TEMP VIEW log AS SELECT {', '.join(select)} FROM {raw}")
+        yield LogSource(connection, tuple(canonical), types, label)
+
+
+# --------------------------------------------------------------------------- the census
+
+
+@dataclass(frozen=True)
+class Census:
+    """Rows per (experiment, label) before any filter; what was left out and why."""
+
+    rows: pd.DataFrame  # experiment, variant, rows
+    where: str  # SQL filter of the rows analysed
+    ignored_rows: int
+    ignored_labels: dict[str, int]
+    other_experiment_rows: int
+    first: Any
+    last: Any
+
+
+def _census(source: LogSource, plan: ExperimentPlan) -> Census:
+    con, has_experiment = source.connection, "experiment" in source.columns
+    experiment = "experiment" if has_experiment else "NULL"
+    rows = con.execute(
+        f"SELECT {experiment} AS experiment, variant, count(*) AS rows, "
+        "count(*) - count(user_id) AS null_users, count(*) - count(dialog_id) AS null_dialogs, "
+        "count(*) - count(timestamp) AS null_times, min(timestamp) AS first, "
+        "max(timestamp) AS last FROM log GROUP BY ALL ORDER BY ALL"
+    ).df()
+    if rows.empty:
+        raise LogValidationError(f"dialog log {source.label} has no rows")
+    where, other = "TRUE", 0
+    if has_experiment:
+        names = rows.groupby("experiment", dropna=False)["rows"].sum()
+        listed = {("(none)" if pd.isna(k) else k): int(v) for k, v in names.items()}
+        if plan.experiment:
+            if plan.experiment not in listed:
+                raise ValueError(
+                    f"experiment == {plan.experiment!r} not in {source.label}; it has "
+                    f"rows of {listed}"
+                )
+            other = int(rows.loc[rows["experiment"] != plan.experiment, "rows"].sum())
+            rows = rows[rows["experiment"] == plan.experiment]
+            where = f"experiment = {_sql_text(plan.experiment)}"
+        elif len(listed) > 1:
+            raise LogValidationError(
+                f"{source.label} holds {len(listed)} experiments {listed} (rows each); choose "
+                "one with experiment (plan, --experiment, or the notebook's parameter)"
+            )
+    elif plan.experiment:
+        raise ValueError(
+            f"experiment == {plan.experiment!r}, but {source.label} has no 'experiment' "
+            "column; use '' to analyse every row"
+        )
+    problems = []
+    for key, what in (("null_users", "user_id"), ("null_dialogs", "dialog_id"),
+                      ("null_times", "timestamp")):
+        if rows[key].sum():
+            problems.append(f"column '{what}' has {int(rows[key].sum()):,} null value(s)")
+    if problems:
+        raise LogValidationError(f"dialog log {source.label} is invalid: " + "; ".join(problems))
+    by_label = rows.groupby("variant", dropna=False)["rows"].sum()
+    counts = {(None if pd.isna(k) else k): int(v) for k, v in by_label.items()}
+    unknown = {k: v for k, v in counts.items() if k not in plan.labels}
+    for role, label in (("control", plan.control), ("treatment", plan.treatment)):
+        if not counts.get(label):
+            raise ValueError(
+                f"{role} == {label!r}: no rows with that variant label; the log has "
+                f"{ {k: v for k, v in counts.items()} }"
+            )
+    shown = {repr(k): v for k, v in unknown.items()}
+    if unknown and plan.unknown_variants == "error":
+        raise LogValidationError(
+            f"{sum(unknown.values()):,} row(s) have a variant that is neither "
+            f"{plan.control!r} nor {plan.treatment!r}: {shown} (label: rows; None is a "
+            "missing label). Fix the log, or set the plan's unknown_variants to 'ignore' to "
+            "leave them out"
+        )
+    if unknown:
+        where += f" AND variant IN ({_sql_text(plan.control)}, {_sql_text(plan.treatment)})"
+    return Census(
+        rows, where, sum(unknown.values()), {str(k): v for k, v in shown.items()}, other,
+        rows["first"].min(), rows["last"].max(),
+    )
+
+
+def _check_duplicates(source: LogSource, where: str) -> None:
+    """Distinct 64-bit hashes first; the exact string count only when they suggest a repeat."""
+    con = source.connection
+    distinct, total = con.execute(
+        f"SELECT count(DISTINCT hash(dialog_id)), count(*) FROM log WHERE {where}"
+    ).fetchone()
+    if distinct < total:
+        distinct = con.execute(
+            f"SELECT count(DISTINCT dialog_id) FROM log WHERE {where}"
+        ).fetchone()[0]
+    if distinct < total:
+        example = con.execute(
+            f"SELECT dialog_id, count(*) FROM log WHERE {where} GROUP BY dialog_id "
+            "HAVING count(*) > 1 LIMIT 1"
+        ).fetchone()
+        raise LogValidationError(
+            f"{total - distinct:,} row(s) repeat a dialog_id, e.g. {example[0]!r} "
+            f"({example[1]} rows); each dialog must appear once"
+        )
+
+
+# --------------------------------------------------------------------------- the passes
+
+
+def _quantile_orders(
+    source: LogSource, plan: ExperimentPlan, where: str, alpha: float
+) -> dict[str, tuple[QuantileOrder, QuantileOrder]]:
+    """Order statistics of every quantile metric per arm, one light scan per column."""
+    orders: dict[str, tuple[QuantileOrder, QuantileOrder]] = {}
+    by_column: dict[str, list] = {}
+    for metric in plan.metrics or ():
+        if metric.kind == "quantile":
+            by_column.setdefault(metric.column, []).append(metric)
+    for column, metrics in by_column.items():
+        name = quoted(column)
+        fetched = source.connection.execute(
+            f"SELECT variant = {_sql_text(plan.treatment)} AS t, {name} AS v FROM log "
+            f"WHERE {where} AND {name} IS NOT NULL AND isfinite({name})"
+        ).fetchnumpy()
+        is_t, values = np.asarray(fetched["t"], dtype=bool), np.asarray(fetched["v"], float)
+        arms = (values[~is_t], values[is_t])
+        for metric in metrics:
+            level = metric.quantile or 0.5
+            orders[metric.name] = tuple(  # type: ignore[assignment]
+                quantile_order_statistics(arm, level, alpha=alpha) for arm in arms
+            )
+    return orders
+
+
+def _checked_columns(plan: ExperimentPlan) -> list[str]:
+    seen: list[str] = []
+    for metric in plan.metrics or ():
+        for column in metric.columns:
+            if column not in seen:
+                seen.append(column)
+    return seen
+
+
+def _range_condition(name: str, plan: ExperimentPlan, column: str) -> str:
+    rule = plan.column_rule(column)
+    parts = [f"isfinite({name})"]
+    if math.isfinite(rule.low):
+        parts.append(f"{name} >= {rule.low!r}")
+    if math.isfinite(rule.high):
+        parts.append(f"{name} <= {rule.high!r}")
+    if rule.integer:
+        parts.append(f"{name} = floor({name})")
+    return " AND ".join(parts)
+
+
+@dataclass(frozen=True)
+class _Pass:
+    arms: dict[int, dict[str, float]]  # 0 control, 1 treatment, 2 both arms
+    ordinal: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def _per_user_pass(
+    source: LogSource,
+    plan: ExperimentPlan,
+    where: str,
+    ctx: Mapping[str, Any],
+    exclude_users: str = "",
+) -> _Pass:
+    """The heavy pass: per-user sums of every metric and check, then per-arm sums."""
+    con = source.connection
+    treatment = _sql_text(plan.treatment)
+    user_cols = ["count(*) AS dialogs", f"count_if(variant = {treatment}) AS dialogs_t"]
+    arm_cols = ["count(*) AS users", "sum(dialogs) AS dialogs", "sum(dialogs_t) AS dialogs_t"]
+    for index, column in enumerate(_checked_columns(plan)):
+        name = quoted(column)
+        user_cols += [
+            f"count({name}) AS k{index}",
+            f"count_if({name} IS NOT NULL AND NOT ({_range_condition(name, plan, column)})) "
+            f"AS bad{index}",
+        ]
+        miss = f"(dialogs - k{index})"
+        arm_cols += [
+            f"sum({miss}) AS miss{index}_sy",
+            f"sum({miss}*{miss}) AS miss{index}_syy",
+            f"sum(dialogs*dialogs) AS miss{index}_sxx",
+            f"sum({miss}*dialogs) AS miss{index}_sxy",
+            f"sum(bad{index}) AS bad{index}",
+        ]
+    for index, metric in enumerate(plan.metrics or ()):
+        kind = KINDS[metric.kind]
+        user_cols += [f"{sql} AS m{index}_{alias}" for alias, sql in
+                      kind.user_sums(metric, ctx).items()]
+        names = {alias: f"m{index}_{alias}" for alias in kind.user_sums(metric, ctx)}
+        for alias, sql in kind.arm_sums().items():
+            arm_cols.append(f"{sql.format_map(names)} AS m{index}__{alias}")
+    arm_key = "CASE WHEN dialogs_t = 0 THEN 0 WHEN dialogs_t = dialogs THEN 1 ELSE 2 END"
+    per_user = (
+        f"SELECT {', '.join(user_cols)} FROM log WHERE {where}{exclude_users} GROUP BY user_id"
+    )
+    ordinal_metrics = [
+        (i, m) for i, m in enumerate(plan.metrics or ()) if m.ordinal and m.kind in ORDINAL_VALUE
+    ]
+    if ordinal_metrics:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE per_user AS {per_user}")
+        source_sql = "per_user"
+    else:
+        source_sql = f"({per_user})"
+    frame = con.execute(
+        f"SELECT {arm_key} AS arm, {', '.join(arm_cols)} FROM {source_sql} GROUP BY arm"
+    ).df()
+    arms = {int(row["arm"]): row.drop("arm").to_dict() for _, row in frame.iterrows()}
+    ordinal = {}
+    for index, metric in ordinal_metrics:
+        value = ORDINAL_VALUE[metric.kind](f"m{index}_")
+        arrays = []
+        for arm in (0, 1):
+            fetched = con.execute(
+                f"SELECT {value} AS v FROM per_user WHERE {arm_key} = {arm} AND m{index}_x > 0"
+            ).fetchnumpy()
+            arrays.append(np.asarray(fetched["v"], dtype=float))
+        ordinal[metric.name] = (arrays[0], arrays[1])
+    return _Pass(arms, ordinal)
+
+
+def _raise_out_of_range(source: LogSource, plan: ExperimentPlan, where: str,
+                        counts: Mapping[str, int]) -> None:
+    messages = []
+    for column, count in counts.items():
+        name = quoted(column)
+        value, dialog = source.connection.execute(
+            f"SELECT {name}, dialog_id FROM log WHERE {where} AND {name} IS NOT NULL AND NOT "
+            f"({_range_condition(name, plan, column)}) LIMIT 1"
+        ).fetchone()
+        messages.append(
+            f"column '{column}': {count:,} value(s) outside {plan.column_rule(column).describe()}"
+            f", e.g. {value!r} in dialog {dialog!r}"
+        )
+    raise LogValidationError(
+        "dialog log is invalid: " + "; ".join(messages) + " (fix the log, or declare the "
+        "column's range in the plan's columns / the metric's valid_range)"
+    )
+
+
+# --------------------------------------------------------------------------- the result
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """What the analysis needs: the resolved plan, the health report and per-arm sums.
+
+    Attributes:
+        plan: the plan with its metrics fixed for this log (:meth:`ExperimentPlan.resolve`).
+        health: every gate, with the SRM result.
+        sums: metric name -> (control sums, treatment sums), the mapping each kind's
+            ``arm_sums`` declared.
+        context: what the kinds computed before the pass (quantile order statistics).
+        ordinal: metric name -> per-user means per arm, for the Mann–Whitney cross-check.
+        users: users per arm analysed (crossovers left out); dialogs likewise.
+        rows: rows read (after the experiment filter), and the period they cover.
+    """
+
+    plan: ExperimentPlan
+    health: HealthReport
+    sums: dict[str, tuple[dict[str, float], dict[str, float]]]
+    context: Mapping[str, Any]
+    ordinal: dict[str, tuple[np.ndarray, np.ndarray]]
+    users: tuple[int, int]
+    dialogs: tuple[int, int]
+    rows: int
+    first: Any
+    last: Any
+
+
+def aggregate(
+    events: pd.DataFrame | str | Path,
+    plan: ExperimentPlan,
+    *,
+    table: str = "dialogs",
+    until: Any = None,
+) -> EngineResult:
+    """Validate the log, run the health gates and compute every metric's per-arm sums.
+
+    Args:
+        events: a DataFrame, or a .parquet file or folder, .csv file or .duckdb database.
+        plan: the experiment plan (metrics None: the defaults the log's columns allow).
+        table: the table in a DuckDB database.
+        until: only rows with timestamp <= this (the cumulative view).
+
+    Raises:
+        LogValidationError / ValueError / FileNotFoundError: what stops the analysis, named.
+    """
+    with open_log(events, plan, table=table) as source:
+        plan = plan.resolve(source.columns)
+        for column in _checked_columns(plan):
+            kind = source.types[column]
+            if not _NUMERIC.match(kind):
+                raise LogValidationError(
+                    f"column '{column}' has type {kind}, must be numeric (metrics "
+                    f"{[m.name for m in plan.metrics or () if column in m.columns]} read it)"
+                )
+        census = _census(source, plan)
+        where = census.where
+        if until is not None:
+            where += f" AND timestamp <= {_sql_text(str(pd.Timestamp(until)))}::TIMESTAMPTZ"
+        _check_duplicates(source, where)
+        ctx: dict[str, Any] = {"__treatment_sql": _sql_text(plan.treatment)}
+        ctx.update(_quantile_orders(source, plan, where, plan.alpha))
+        result = _per_user_pass(source, plan, where, ctx)
+        crossed = result.arms.get(2)
+        if crossed and any(m.kind == "quantile" for m in plan.metrics or ()):
+            exclude = (
+                " AND user_id NOT IN (SELECT user_id FROM log WHERE "
+                f"{where} GROUP BY user_id HAVING count(DISTINCT variant) > 1)"
+            )
+            ctx.update(_quantile_orders(source, plan, where + exclude, plan.alpha))
+            result = _per_user_pass(source, plan, where, ctx)
+        columns = _checked_columns(plan)
+        bad = {
+            c: int(sum(arm.get(f"bad{i}", 0) or 0 for arm in result.arms.values()))
+            for i, c in enumerate(columns)
+        }
+        bad = {c: n for c, n in bad.items() if n}
+        if bad:
+            _raise_out_of_range(source, plan, where, bad)
+        medians = _unit_medians(source, plan, where)
+    return _assemble(plan, census, result, ctx, medians)
+
+
+def _unit_medians(source: LogSource, plan: ExperimentPlan, where: str) -> dict[str, tuple]:
+    """Approximate median per arm of each column with a time unit (for the unit gate)."""
+    columns = [c for c in _checked_columns(plan) if plan.column_rule(c).unit in ("ms", "s")]
+    out = {}
+    for column in columns:
+        rows = source.connection.execute(
+            f"SELECT variant = {_sql_text(plan.treatment)}, approx_quantile({quoted(column)}, "
+            f"0.5) FROM log WHERE {where} GROUP BY ALL"
+        ).fetchall()
+        found = {bool(k): (math.nan if v is None else float(v)) for k, v in rows}
+        out[column] = (found.get(False, math.nan), found.get(True, math.nan))
+    return out
+
+
+def _assemble(
+    plan: ExperimentPlan,
+    census: Census,
+    result: _Pass,
+    ctx: Mapping[str, Any],
+    medians: Mapping[str, tuple],
+) -> EngineResult:
+    empty: dict[str, float] = {}
+    control, treatment = result.arms.get(0, empty), result.arms.get(1, empty)
+    both = result.arms.get(2, empty)
+    users = (int(control.get("users", 0) or 0), int(treatment.get("users", 0) or 0))
+    dialogs = (int(control.get("dialogs", 0) or 0), int(treatment.get("dialogs", 0) or 0))
+    crossed = int(both.get("users", 0) or 0)
+    both_t = int(both.get("dialogs_t", 0) or 0)
+    both_c = int(both.get("dialogs", 0) or 0) - both_t
+    srm_check, srm = srm_gate(plan.labels, users[0], users[1], plan.split, plan.srm_p)
+    checks: list[HealthCheck] = [
+        srm_check,
+        crossover_gate(crossed, users[0] + users[1] + crossed, both_c, both_t,
+                       plan.crossover_max_share),
+    ]
+    if census.ignored_rows:
+        checks.append(HealthCheck(
+            "unknown variant rows", "warn", math.nan, math.nan,
+            f"{census.ignored_rows:,} row(s) with labels {census.ignored_labels} left out "
+            "(the plan's unknown_variants is 'ignore')",
+        ))
+    if census.other_experiment_rows:
+        checks.append(HealthCheck(
+            "rows of other experiments", "pass", math.nan, math.nan,
+            f"{census.other_experiment_rows:,} row(s) of other experiments left out; "
+            f"analysing experiment {plan.experiment!r}",
+        ))
+    complete = []
+    for index, column in enumerate(_checked_columns(plan)):
+        if not (control.get(f"miss{index}_sy") or treatment.get(f"miss{index}_sy")):
+            complete.append(column)
+            continue
+        stats = [
+            RatioStats(
+                int(arm.get("users", 0) or 0),
+                float(arm.get(f"miss{index}_sy", 0) or 0),
+                float(arm.get("dialogs", 0) or 0),
+                *(float(arm.get(f"miss{index}_{k}", 0) or 0) for k in ("syy", "sxx", "sxy")),
+            )
+            for arm in (control, treatment)
+        ]
+        checks.append(missing_gate(column, stats[0], stats[1], plan.missing_p))
+    if complete:
+        checks.append(HealthCheck("missing values", "pass", 0.0, 0.0,
+                                  f"none in {', '.join(complete)}"))
+    for column, (median_c, median_t) in medians.items():
+        gate = unit_gate(column, plan.column_rule(column).unit, median_c, median_t)
+        if gate is not None:
+            checks.append(gate)
+    sums = {}
+    for index, metric in enumerate(plan.metrics or ()):
+        prefix = f"m{index}__"
+        sums[metric.name] = tuple(
+            {k[len(prefix):]: v for k, v in arm.items() if k.startswith(prefix)}
+            for arm in (control, treatment)
+        )
+    return EngineResult(
+        plan=plan,
+        health=HealthReport(tuple(checks), srm),
+        sums=sums,  # type: ignore[arg-type]
+        context=ctx,
+        ordinal=result.ordinal,
+        users=users,
+        dialogs=dialogs,
+        rows=int(census.rows["rows"].sum()) - census.ignored_rows,
+        first=census.first,
+        last=census.last,
+    )

@@ -1,0 +1,177 @@
+"""Health gates: checks of the log that come before any metric is read.
+
+Each gate is one row of the health table (gate, status, control, treatment, detail). A gate
+that fails makes the decision "invalid": no metric is interpreted. A warning is shown with the
+decision but does not block it. Errors that make the log unreadable as an experiment (unknown
+variant labels, several experiments and none chosen, values out of range, duplicate dialogs)
+are not rows: they stop the analysis with a message (:class:`abkit.events.LogValidationError`).
+
+Gates (thresholds in :class:`abkit.plan.ExperimentPlan`):
+
+- ``sample ratio``: χ² of users per arm against the planned split (Fabijan et al. 2019);
+- ``users in both arms``: left out of every metric (GrowthBook's practice); fail above
+  ``crossover_max_share`` of users;
+- ``unknown variant rows``: rows left out because the plan says to ignore them (warn);
+- ``rows of other experiments``: rows left out because the plan names one experiment;
+- ``missing <column>``: share of dialogs whose value is missing per arm; fail when the shares
+  differ between arms (user-clustered delta-method test, p < ``missing_p``): missingness that
+  depends on the arm biases every metric built on the column;
+- ``unit <column>``: a latency declared in ms whose median looks like seconds, or the reverse
+  (warn).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+
+from abkit.routing import SrmResult, srm_check
+from abkit.stats import RatioStats, ratio_difference_test
+
+__all__ = [
+    "HEALTH_COLUMNS",
+    "HealthCheck",
+    "HealthReport",
+    "crossover_gate",
+    "missing_gate",
+    "srm_gate",
+    "unit_gate",
+]
+
+Status = Literal["pass", "warn", "fail"]
+HEALTH_COLUMNS = ["gate", "status", "control", "treatment", "detail"]
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """One gate: its status, a figure per arm (count or share) and what it means."""
+
+    gate: str
+    status: Status
+    control: float
+    treatment: float
+    detail: str
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """Every gate, the SRM result and the counts the notebook and memo show."""
+
+    checks: tuple[HealthCheck, ...]
+    srm: SrmResult
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame([c.__dict__ for c in self.checks], columns=HEALTH_COLUMNS)
+
+    @property
+    def failed(self) -> list[HealthCheck]:
+        return [c for c in self.checks if c.status == "fail"]
+
+    @property
+    def warnings(self) -> list[HealthCheck]:
+        return [c for c in self.checks if c.status == "warn"]
+
+
+def srm_gate(
+    labels: tuple[str, str], users_c: int, users_t: int, split: float, threshold: float
+) -> tuple[HealthCheck, SrmResult]:
+    """Users per arm against the planned treatment share ``split``."""
+    control, treatment = labels
+    srm = srm_check(
+        {control: users_c, treatment: users_t},
+        {control: 1 - split, treatment: split},
+        threshold=threshold,
+    )
+    share = users_t / (users_c + users_t) if users_c + users_t else math.nan
+    detail = (
+        f"{srm.verdict}"
+        if srm.mismatch
+        else f"treatment share {share:.4f} vs planned {split:g} (p = {srm.p_value:.3g})"
+    )
+    return (
+        HealthCheck("sample ratio", "fail" if srm.mismatch else "pass", users_c, users_t, detail),
+        srm,
+    )
+
+
+def crossover_gate(
+    crossed: int, users: int, dialogs_c: int, dialogs_t: int, max_share: float
+) -> HealthCheck:
+    """Users seen in both arms: left out; a share above ``max_share`` invalidates the test."""
+    share = crossed / users if users else 0.0
+    if crossed == 0:
+        return HealthCheck("users in both arms", "pass", 0, 0, "none")
+    status: Status = "fail" if share > max_share else "warn"
+    detail = (
+        f"{crossed:,} of {users:,} users ({share:.2%}) have dialogs in both arms "
+        f"({dialogs_c:,} control and {dialogs_t:,} treatment dialogs): left out of every metric"
+        + (
+            f"; more than {max_share:.0%} of users means the assignment or the user ids are "
+            "broken, the comparison is invalid"
+            if status == "fail"
+            else ""
+        )
+    )
+    return HealthCheck("users in both arms", status, dialogs_c, dialogs_t, detail)
+
+
+def missing_gate(column: str, control: RatioStats, treatment: RatioStats, threshold: float
+                 ) -> HealthCheck:
+    """Share of dialogs with ``column`` missing per arm (Y = missing, X = dialogs per user).
+
+    A difference between arms is tested with the user-clustered delta method
+    (:func:`abkit.stats.ratio_difference_test`).
+    """
+    share_c = control.sum_y / control.sum_x if control.sum_x else math.nan
+    share_t = treatment.sum_y / treatment.sum_x if treatment.sum_x else math.nan
+    gate = f"missing {column}"
+    if control.sum_y == 0 and treatment.sum_y == 0:
+        return HealthCheck(gate, "pass", 0.0, 0.0, "no missing values")
+    test = ratio_difference_test(control, treatment)
+    differs = math.isfinite(test.p_value) and test.p_value < threshold
+    counts = f"{int(control.sum_y):,} control and {int(treatment.sum_y):,} treatment dialogs"
+    if differs:
+        detail = (
+            f"{counts} have no value: {share_c:.2%} vs {share_t:.2%} (p = {test.p_value:.2g}); "
+            "missingness depends on the arm, so metrics on this column are biased"
+        )
+    else:
+        detail = (
+            f"{counts} have no value ({share_c:.2%} vs {share_t:.2%}, p = {test.p_value:.2g}): "
+            "left out of the metrics on this column, never counted as 0"
+        )
+    return HealthCheck(gate, "fail" if differs else "pass", share_c, share_t, detail)
+
+
+# A latency's median outside these bounds looks like the other unit: ms below 20, s above 100.
+_UNIT_LOOKS_WRONG = {"ms": (lambda m: m < 20, "seconds"), "s": (lambda m: m > 100, "milliseconds")}
+
+
+def unit_gate(column: str, unit: str, median_c: float, median_t: float) -> HealthCheck | None:
+    """Flag a time column whose median looks like the other unit (None when no unit is known).
+
+    Examples:
+        >>> unit_gate("latency_ms", "ms", 2.1, 2.3).status
+        'warn'
+        >>> unit_gate("latency_ms", "ms", 2100.0, 2300.0).status
+        'pass'
+    """
+    if unit not in _UNIT_LOOKS_WRONG:
+        return None
+    looks_wrong, other = _UNIT_LOOKS_WRONG[unit]
+    medians = [m for m in (median_c, median_t) if math.isfinite(m)]
+    gate = f"unit {column}"
+    if medians and all(looks_wrong(m) for m in medians):
+        return HealthCheck(
+            gate,
+            "warn",
+            median_c,
+            median_t,
+            f"declared in {unit}, but its median ({median_c:.4g} / {median_t:.4g}) looks like "
+            f"{other}: check the unit before reading its values",
+        )
+    return HealthCheck(gate, "pass", median_c, median_t, f"median plausible for {unit}")

@@ -1,0 +1,227 @@
+"""Metric kinds: what each kind needs from the log, and its test from those sums.
+
+A kind is one class with three methods, and a new kind is one more class in :data:`KINDS`:
+
+- ``user_sums(metric, ctx)``: SQL aggregates per user over the log's rows (a mapping alias ->
+  expression); every column is already a DOUBLE, missing values are NULL;
+- ``arm_sums()``: SQL aggregates per arm over those per-user values, naming them ``{alias}``;
+- ``estimate(metric, control, treatment, alpha, ctx)``: the :class:`Estimate` from the two
+  arms' sums (plain floats), with the test and the variances the relative effect needs.
+
+``ctx`` carries what an earlier step computed, e.g. a quantile metric's order statistics.
+The engine (:mod:`abkit.engine`) runs the SQL of every metric in one pass; the tests are the
+pure functions of :mod:`abkit.stats`, each checked against an independent reference.
+
+Missing values are missing, never 0: a dialog whose value (or any column of a ratio) is NULL
+leaves the numerator and the denominator; a user with no known value leaves user-level metrics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from abkit.plan import Kind, Metric
+from abkit.stats import (
+    MeanStats,
+    QuantileOrder,
+    RatioStats,
+    TestResult,
+    clustered_quantile_se,
+    delta_method_ratio,
+    fisher_exact_test,
+    quantile_difference,
+    ratio_difference_test,
+    two_proportion_z_test,
+    welch_t_test_from_stats,
+)
+
+__all__ = ["KINDS", "Estimate", "MetricKind", "quoted"]
+
+# Fisher's exact test replaces the z-test when an expected cell count is below this.
+FISHER_BELOW = 5
+Sums = Mapping[str, float]
+
+
+def quoted(name: str) -> str:
+    """A SQL identifier: ``"name"`` with inner quotes doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One metric's comparison: the test, each arm's variance of its value, users per arm."""
+
+    test: TestResult
+    var_control: float
+    var_treatment: float
+    n_control: int
+    n_treatment: int
+    note: str = ""
+
+
+class MetricKind(Protocol):
+    def user_sums(self, metric: Metric, ctx: Mapping[str, Any]) -> dict[str, str]: ...
+
+    def arm_sums(self) -> dict[str, str]: ...
+
+    def estimate(
+        self, metric: Metric, control: Sums, treatment: Sums, alpha: float, ctx: Mapping[str, Any]
+    ) -> Estimate: ...
+
+
+_RATIO_SUMS = {
+    "n": "count(*)",
+    "sy": "sum({y})",
+    "sx": "sum({x})",
+    "syy": "sum({y}*{y})",
+    "sxx": "sum({x}*{x})",
+    "sxy": "sum({x}*{y})",
+}
+
+
+def ratio_stats(sums: Sums) -> RatioStats:
+    return RatioStats(int(sums["n"] or 0), *(float(sums[k] or 0.0) for k in list(_RATIO_SUMS)[1:]))
+
+
+class RatioKind:
+    """Σ numerator / Σ denominator over dialogs, users randomized: the delta method.
+
+    Per user: y = Σ numerator, x = Σ denominator (or the count of dialogs whose value is known)
+    over the dialogs where all the metric's columns are known; per arm the six sums of
+    :class:`~abkit.stats.RatioStats` (Deng, Knoblich & Lu 2018).
+    """
+
+    def user_sums(self, metric: Metric, ctx: Mapping[str, Any]) -> dict[str, str]:
+        column = quoted(metric.column)
+        if not metric.denominator:
+            return {"y": f"coalesce(sum({column}), 0)", "x": f"count({column})"}
+        known = " AND ".join(f"{quoted(c)} IS NOT NULL" for c in metric.columns)
+        denominator = " + ".join(quoted(c) for c in metric.denominator)
+        return {
+            "y": f"coalesce(sum(CASE WHEN {known} THEN {column} END), 0)",
+            "x": f"coalesce(sum(CASE WHEN {known} THEN {denominator} END), 0)",
+        }
+
+    def arm_sums(self) -> dict[str, str]:
+        return dict(_RATIO_SUMS)
+
+    def estimate(
+        self, metric: Metric, control: Sums, treatment: Sums, alpha: float, ctx: Mapping[str, Any]
+    ) -> Estimate:
+        rc, rt = ratio_stats(control), ratio_stats(treatment)
+        test = ratio_difference_test(rc, rt, alpha=alpha)
+        note = ""
+        if rc.sum_x == 0 or rt.sum_x == 0:
+            note = f"no data: the denominator of {metric.name} is 0 in an arm (all missing?)"
+        return Estimate(test, delta_method_ratio(rc)[1], delta_method_ratio(rt)[1], rc.n, rt.n,
+                        note)
+
+
+class UserProportionKind:
+    """Share of users whose value is ever > 0: two-proportion z-test, Fisher for small counts.
+
+    Users with no known value are left out (they are counted as missing in the health table).
+    """
+
+    def user_sums(self, metric: Metric, ctx: Mapping[str, Any]) -> dict[str, str]:
+        return {"p": f"max({quoted(metric.column)})"}
+
+    def arm_sums(self) -> dict[str, str]:
+        return {"k": "count_if({p} > 0)", "n": "count({p})"}
+
+    def estimate(
+        self, metric: Metric, control: Sums, treatment: Sums, alpha: float, ctx: Mapping[str, Any]
+    ) -> Estimate:
+        k_c, n_c = int(control["k"] or 0), int(control["n"] or 0)
+        k_t, n_t = int(treatment["k"] or 0), int(treatment["n"] or 0)
+        if not (n_c and n_t):
+            nan = math.nan
+            test = TestResult(nan, nan, nan, nan, nan, nan, nan, nan, nan, "two-proportion z-test")
+            return Estimate(test, nan, nan, n_c, n_t, f"no data: no user has {metric.column}")
+        pooled = (k_c + k_t) / (n_c + n_t)
+        expected_min = min(n_c, n_t) * min(pooled, 1 - pooled)
+        chooser = fisher_exact_test if expected_min < FISHER_BELOW else two_proportion_z_test
+        test = chooser(k_c, n_c, k_t, n_t, alpha=alpha)
+        var_c = test.control * (1 - test.control) / n_c
+        var_t = test.treatment * (1 - test.treatment) / n_t
+        return Estimate(test, var_c, var_t, n_c, n_t)
+
+
+class UserMeanKind:
+    """Per-user sum of the column, averaged over users with a known value: Welch's t-test."""
+
+    def user_sums(self, metric: Metric, ctx: Mapping[str, Any]) -> dict[str, str]:
+        return {"v": f"sum({quoted(metric.column)})"}
+
+    def arm_sums(self) -> dict[str, str]:
+        return {"n": "count({v})", "s": "sum({v})", "ss": "sum({v}*{v})"}
+
+    def estimate(
+        self, metric: Metric, control: Sums, treatment: Sums, alpha: float, ctx: Mapping[str, Any]
+    ) -> Estimate:
+        mc, mt = (
+            MeanStats(int(arm["n"] or 0), float(arm["s"] or 0.0), float(arm["ss"] or 0.0))
+            for arm in (control, treatment)
+        )
+        test = welch_t_test_from_stats(mc, mt, alpha=alpha)
+        variance = [m.variance / m.n if m.n else math.nan for m in (mc, mt)]
+        return Estimate(test, variance[0], variance[1], mc.n, mt.n)
+
+
+class QuantileKind:
+    """A quantile of dialog-level values with a user-clustered variance (Deng, Knoblich & Lu).
+
+    ``ctx[metric.name]`` holds the two arms' :class:`~abkit.stats.QuantileOrder` (control,
+    treatment), computed from the values before this pass; per user the pass counts
+    I = #{dialogs with value ≤ Q̂ of the user's arm} and m = #{dialogs with a value}.
+    """
+
+    def user_sums(self, metric: Metric, ctx: Mapping[str, Any]) -> dict[str, str]:
+        column = quoted(metric.column)
+        order_c, order_t = ctx[metric.name]
+        treatment = ctx["__treatment_sql"]
+        threshold = (
+            f"CASE WHEN variant = {treatment} THEN {_sql_number(order_t.estimate)} "
+            f"ELSE {_sql_number(order_c.estimate)} END"
+        )
+        return {"y": f"count_if({column} <= {threshold})", "x": f"count({column})"}
+
+    def arm_sums(self) -> dict[str, str]:
+        return dict(_RATIO_SUMS)
+
+    def estimate(
+        self, metric: Metric, control: Sums, treatment: Sums, alpha: float, ctx: Mapping[str, Any]
+    ) -> Estimate:
+        order_c, order_t = ctx[metric.name]
+        ind_c, ind_t = ratio_stats(control), ratio_stats(treatment)
+        se_c, se_t = clustered_quantile_se(order_c, ind_c), clustered_quantile_se(order_t, ind_t)
+        test = quantile_difference((order_c.estimate, se_c), (order_t.estimate, se_t), alpha=alpha)
+        note = ""
+        if not (math.isfinite(se_c) and math.isfinite(se_t)):
+            level = metric.quantile or 0.5
+            note = (
+                f"too few values for a P{level * 100:g} variance "
+                f"(needs more than {4 * level / (1 - level):.0f})"
+            )
+        return Estimate(test, se_c**2, se_t**2, ind_c.n, ind_t.n, note)
+
+
+def _sql_number(value: float) -> str:
+    return "NULL" if not math.isfinite(value) else repr(float(value))
+
+
+KINDS: dict[Kind, MetricKind] = {
+    "ratio": RatioKind(),
+    "user_proportion": UserProportionKind(),
+    "user_mean": UserMeanKind(),
+    "quantile": QuantileKind(),
+}
+
+# Per-user value for the Mann–Whitney cross-check of an ordinal metric (ratio kind: y / x).
+ORDINAL_VALUE: dict[Kind, Callable[[str], str]] = {
+    "ratio": lambda prefix: f"{prefix}y / {prefix}x",
+}
+
