@@ -277,6 +277,9 @@ def _run_simulate(args: argparse.Namespace) -> int:
             dialogs = simulate.simulate_dialogs(config)
             path = write_log(dialogs, DATA_DIR / f"{name}.parquet")
             print(f"wrote {len(dialogs):,} dialogs to {path}")
+        custom = simulate.custom_columns_log(simulate.simulate_dialogs(simulate.EXAMPLE_CONFIG))
+        path = write_log(custom, DATA_DIR / simulate.CUSTOM_COLUMNS_LOG)
+        print(f"wrote {len(custom):,} dialogs with a team's own column names to {path}")
         from abkit.casestudy import CASE_STUDY_LOG, SEED_CASE, reconstruct_dialogs
 
         dialogs = reconstruct_dialogs(SEED_CASE, seed=0)

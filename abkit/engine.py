@@ -45,7 +45,7 @@ from abkit.metric_kinds import KINDS, ORDINAL_VALUE, quoted
 from abkit.plan import REQUIRED_COLUMNS, ExperimentPlan
 from abkit.stats import QuantileOrder, RatioStats, quantile_order_statistics
 
-__all__ = ["EngineResult", "LogSource", "aggregate", "log_columns", "open_log"]
+__all__ = ["EngineResult", "LogSource", "aggregate", "log_columns", "open_log", "read_columns"]
 
 _NUMERIC = re.compile(
     r"^(DOUBLE|FLOAT|REAL|BIGINT|INTEGER|SMALLINT|TINYINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|"
@@ -690,3 +690,23 @@ def _assemble(
         first=census.first,
         last=census.last,
     )
+
+
+def read_columns(
+    events: pd.DataFrame | str | Path, plan: ExperimentPlan, columns: list[str], *,
+    table: str = "dialogs",
+) -> pd.DataFrame:
+    """The analysed rows' ``variant`` and ``columns`` (canonical names), for a plot.
+
+    Only these columns are read; the rows are those the analysis reads (the plan's
+    experiment, known labels).
+    """
+    with open_log(events, plan, table=table) as source:
+        census = _census(source, plan.resolve(source.columns))
+        unknown = [c for c in columns if c not in source.columns]
+        if unknown:
+            raise ValueError(f"columns {unknown} not in the log; it has {list(source.columns)}")
+        chosen = ", ".join(quoted(c) for c in ["variant", *columns])
+        return source.connection.execute(
+            f"SELECT {chosen} FROM log WHERE {census.where}"
+        ).df()

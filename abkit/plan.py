@@ -418,11 +418,14 @@ class ExperimentPlan:
             )
         rules = dict(self.columns)
         for metric in metrics:
+            rule = rules.get(metric.column) or self.column_rule(metric.column)
             if metric.valid_range is not None:
-                base = self.column_rule(metric.column)
-                rules[metric.column] = dataclasses.replace(
-                    base, low=metric.valid_range[0], high=metric.valid_range[1]
-                )
+                rule = dataclasses.replace(rule, low=metric.valid_range[0],
+                                           high=metric.valid_range[1])
+            if metric.unit in ("ms", "s"):
+                rule = dataclasses.replace(rule, unit=metric.unit)
+            if rule != self.column_rule(metric.column) or metric.column in rules:
+                rules[metric.column] = rule
         return dataclasses.replace(self, metrics=tuple(metrics), columns=rules, primary="")
 
     def metrics_with_role(self, role: Role) -> list[Metric]:

@@ -39,7 +39,9 @@ from abkit.routing import assign_many, assign_weighted
 __all__ = [
     "EFFECT_KEYS",
     "EXAMPLE_CONFIG",
+    "CUSTOM_COLUMNS_LOG",
     "SCENARIOS",
+    "custom_columns_log",
     "RoutingSettings",
     "SimulationConfig",
     "daily_dialogs",
@@ -369,3 +371,20 @@ class RoutingSettings:
         }
         check_number("split", self.split, low=0.0, high=1.0)
         return SimulationConfig(**{**fields, **overrides})  # type: ignore[arg-type]
+
+
+CUSTOM_COLUMNS_LOG = "example_custom_columns.parquet"  # in data/, with example_custom_plan.yaml
+
+
+def custom_columns_log(dialogs: pd.DataFrame) -> pd.DataFrame:
+    """The example log as a team with its own schema would write it, for the custom-plan example.
+
+    ``user_id`` is ``customer``; CSAT is ``satisfaction``; latency is ``response_s`` in
+    seconds; model errors are ``refused``; the other columns are dropped.
+    """
+    out = dialogs[["dialog_id", "user_id", "variant", "timestamp", "experiment", "completed"]]
+    return out.rename(columns={"user_id": "customer"}).assign(
+        satisfaction=dialogs["csat"],
+        response_s=dialogs["latency_ms"] / 1000.0,
+        refused=dialogs["error"],
+    )

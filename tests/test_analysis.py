@@ -3,6 +3,7 @@ bad input is refused clearly or marked NaN with its reason."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -13,7 +14,7 @@ from scipy import stats as sps
 
 from abkit.analysis import ab_significance_test, analyze
 from abkit.events import LogValidationError, write_log
-from abkit.metrics import Metric, metrics_by_name
+from abkit.plan import Metric, metrics_by_name
 from abkit.paths import DATA_DIR
 from abkit.simulate import EXAMPLE_CONFIG, SimulationConfig, simulate_dialogs
 
@@ -99,18 +100,27 @@ def test_no_effect_means_keep_running() -> None:
     assert result.decision.verdict == "keep running"
 
 
-def test_holm_and_bh_are_applied_to_the_success_family(example: pd.DataFrame) -> None:
-    holm = analyze(example, split=0.2, correction="holm").table
-    family = holm["role"].isin(["primary", "secondary"])
+def test_corrections_run_per_family(example: pd.DataFrame) -> None:
+    # primaries: plan.correction among themselves; secondaries: BH among themselves;
+    # guardrails and monitors: raw p (statsmodels multipletests as the reference)
     from statsmodels.stats.multitest import multipletests
 
-    expected = multipletests(holm.loc[family, "p_value"], method="holm")[1]
-    np.testing.assert_allclose(holm.loc[family, "p_adjusted"], expected)
-    assert (holm.loc[~family, "p_adjusted"].dropna() == holm.loc[~family, "p_value"].dropna()).all()
-    bh = analyze(example, split=0.2, correction="bh").table
-    np.testing.assert_allclose(
-        bh.loc[family, "p_adjusted"], multipletests(bh.loc[family, "p_value"], method="fdr_bh")[1]
-    )
+    two = metrics_by_name(["task_completion", "csat", "turns", "like_rate", "latency_p95"])
+    two[1] = dataclasses.replace(two[1], role="primary")
+    for correction, name in (("holm", "holm"), ("bonferroni", "bonferroni"), ("bh", "fdr_bh")):
+        table = analyze(example, split=0.2, metrics=two, correction=correction).table
+        primary = table["role"] == "primary"
+        np.testing.assert_allclose(
+            table.loc[primary, "p_adjusted"],
+            multipletests(table.loc[primary, "p_value"], method=name)[1],
+        )
+        secondary = table["role"] == "secondary"
+        np.testing.assert_allclose(
+            table.loc[secondary, "p_adjusted"],
+            multipletests(table.loc[secondary, "p_value"], method="fdr_bh")[1],
+        )
+        rest = ~(primary | secondary)
+        assert (table.loc[rest, "p_adjusted"] == table.loc[rest, "p_value"]).all()
 
 
 def test_user_level_metrics_use_z_welch_and_fisher() -> None:
@@ -119,7 +129,7 @@ def test_user_level_metrics_use_z_welch_and_fisher() -> None:
         *metrics_by_name(["return_7d"]),
         Metric("completed_per_user", "user_mean", "completed"),
     ]
-    table = analyze(small, split=0.5, metrics=metrics).table.set_index("metric")
+    table = analyze(small, split=0.5, metrics=metrics, primary="return_7d").table.set_index("metric")
     assert table.loc["return_7d", "method"] == "Fisher exact test"
     per_user = small.groupby(["variant", "user_id"])["completed"].sum()
     welch = sps.ttest_ind(per_user["treatment"], per_user["control"], equal_var=False)
@@ -142,7 +152,7 @@ def test_unknown_labels_and_empty_arms(example: pd.DataFrame) -> None:
     with pytest.raises(
         ValueError,
         match=r"treatment == 'v2': no rows with that variant label; "
-        r"the log has \['control', 'treatment'\]",
+        r"the log has \{'control': \d+, 'treatment': \d+\}",
     ):
         analyze(example, split=0.2, treatment="v2")
     control_only = example[example["variant"] == "control"]
@@ -157,17 +167,17 @@ def test_unknown_labels_and_empty_arms(example: pd.DataFrame) -> None:
 
 
 def test_missing_column_and_wrong_type(example: pd.DataFrame, tmp_path) -> None:
-    with pytest.raises(LogValidationError, match=r"metric 'csat' needs column\(s\) \['csat'\]"):
+    with pytest.raises(ValueError, match=r"metric 'csat' needs column\(s\) \['csat'\]"):
         analyze(example.drop(columns="csat"), split=0.2, metrics=metrics_by_name(["csat"]))
     bad = example.assign(turns="three")
-    with pytest.raises(LogValidationError, match=r"column 'turns' must be numeric"):
+    with pytest.raises(LogValidationError, match=r"column 'turns' has type VARCHAR, must be numeric"):
         analyze(bad, split=0.2)
     with pytest.raises(
         LogValidationError, match=r"column 'turns' has type VARCHAR, must be numeric"
     ):
         analyze(write_log(bad, tmp_path / "bad.parquet"), split=0.2)
     dupes = pd.concat([example, example.head(3)])
-    with pytest.raises(LogValidationError, match=r"3 rows repeat a dialog_id"):
+    with pytest.raises(LogValidationError, match=r"3 row\(s\) repeat a dialog_id"):
         analyze(write_log(dupes, tmp_path / "dupes.parquet"), split=0.2)
 
 

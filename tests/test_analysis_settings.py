@@ -18,9 +18,10 @@ from test_cli import abkit  # noqa: E402
 from abkit import plots  # noqa: E402
 from abkit.analysis import analyze  # noqa: E402
 from abkit.events import read_log, write_log  # noqa: E402
-from abkit.metrics import metrics_by_name  # noqa: E402
 from abkit.paths import DATA_DIR, NOTEBOOKS_DIR  # noqa: E402
-from abkit.report import choose_metrics, cumulative_effects  # noqa: E402
+from abkit.analysis import cumulative_effects  # noqa: E402
+from abkit.analysis_settings import choose_metrics  # noqa: E402
+from abkit.plan import ExperimentPlan  # noqa: E402
 
 NOTEBOOK = NOTEBOOKS_DIR / "03_significance_analysis.ipynb"
 
@@ -80,17 +81,16 @@ def test_cli_duckdb_table_and_bad_input(tmp_path) -> None:
 
 def test_choose_metrics_applies_margins() -> None:
     columns = read_log(DATA_DIR / "example_dialogs.parquet").columns
-    chosen = choose_metrics(columns, ["task_completion", "turns"], {"turns": 0.5})
+    chosen = choose_metrics(["task_completion", "turns"], {"turns": 0.5}, list(columns))
     assert [m.role for m in chosen] == ["primary", "guardrail"] and chosen[1].margin == 0.5
     with pytest.raises(ValueError, match=r"guardrail_margins names \['csat'\]"):
-        choose_metrics(columns, ["task_completion"], {"csat": 0.1})
+        choose_metrics(["task_completion"], {"csat": 0.1}, list(columns))
 
 
 def test_cumulative_effect_ends_at_the_full_analysis() -> None:
     log = read_log(DATA_DIR / "example_dialogs.parquet")
-    metric = metrics_by_name(["task_completion"])[0]
-    over_time = cumulative_effects(log, metric, split=0.2)
-    full = analyze(log, split=0.2, metrics=[metric]).table.iloc[0]
+    over_time = cumulative_effects(log, ExperimentPlan(split=0.2), "task_completion")
+    full = analyze(log, split=0.2).table.iloc[0]
     assert len(over_time) == 14
     assert over_time["effect"].iloc[-1] == pytest.approx(full["effect"])
     assert (np.diff(over_time["ci_high"] - over_time["ci_low"])[3:] < 0.01).all()
@@ -134,7 +134,7 @@ def test_notebook_maps_a_log_with_other_column_names(tmp_path) -> None:
         column_map={"customer": "user_id", "arm": "variant", "conversation": "dialog_id"},
     )
     assert summary["decision"]["verdict"] == "ship"
-    assert summary["settings"]["treatment"] == "v2"
+    assert summary["plan"]["treatment"] == "v2"
 
 
 def test_notebook_stops_at_validation_with_the_reason(tmp_path) -> None:
