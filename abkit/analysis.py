@@ -141,8 +141,10 @@ class AnalysisResult:
         return to_jsonable(
             {
                 "results": self.table[shown].to_dict(orient="records"),
-                "decision": {"verdict": self.decision.verdict,
-                             "reasons": list(self.decision.reasons)},
+                "decision": {
+                    "verdict": self.decision.verdict,
+                    "reasons": list(self.decision.reasons),
+                },
                 "health": self.health.table.to_dict(orient="records"),
                 "srm": {
                     "p_value": self.srm.p_value,
@@ -160,8 +162,20 @@ class AnalysisResult:
 
     def _repr_html_(self) -> str:
         shown = self.table[
-            ["metric", "role", "control", "treatment", "effect", "ci_low", "ci_high",
-             "relative_effect", "p_value", "p_adjusted", "significant", "method"]
+            [
+                "metric",
+                "role",
+                "control",
+                "treatment",
+                "effect",
+                "ci_low",
+                "ci_high",
+                "relative_effect",
+                "p_value",
+                "p_adjusted",
+                "significant",
+                "method",
+            ]
         ].round(4)
         return (
             f"<p><b>{self.decision.verdict}</b>: {' '.join(self.decision.reasons)}</p>"
@@ -181,8 +195,14 @@ def _metric_row(metric: Metric, engine: EngineResult, alpha: float) -> dict[str,
         note = "; ".join(x for x in (note, "relative effect undefined: control value is 0") if x)
     else:
         df = test.df if metric.kind == "user_mean" else math.inf
-        lift = relative_lift(test.control, estimate.var_control, test.treatment,
-                             estimate.var_treatment, df=df, alpha=alpha)
+        lift = relative_lift(
+            test.control,
+            estimate.var_control,
+            test.treatment,
+            estimate.var_treatment,
+            df=df,
+            alpha=alpha,
+        )
         relative = (lift.estimate, lift.ci_low, lift.ci_high)
     return {
         "metric": metric.name,
@@ -233,8 +253,7 @@ def _adjust(table: pd.DataFrame, plan: ExperimentPlan) -> pd.DataFrame:
     """p_adjusted per family: primaries with plan.correction, secondaries with
     plan.secondary_correction; guardrails and monitors keep their raw p."""
     adjusted = table["p_value"].to_numpy(float).copy()
-    for role, method in (("primary", plan.correction),
-                         ("secondary", plan.secondary_correction)):
+    for role, method in (("primary", plan.correction), ("secondary", plan.secondary_correction)):
         members = (table["role"] == role).to_numpy()
         if members.any():
             adjusted[members] = adjust_p_values(table.loc[members, "p_value"].to_numpy(), method)
@@ -260,24 +279,33 @@ def _decide(table: pd.DataFrame, health: HealthReport) -> Decision:
     breaches = guards[guards["guardrail"] == "breach"]
     unsure = guards[guards["guardrail"].isin(["inconclusive", "no data"])]
     for row in wins.itertuples():
-        reasons.append(f"{row.metric} improved significantly ({row.control:.4g} -> "
-                       f"{row.treatment:.4g}, adjusted p = {row.p_adjusted:.2g}).")
+        reasons.append(
+            f"{row.metric} improved significantly ({row.control:.4g} -> "
+            f"{row.treatment:.4g}, adjusted p = {row.p_adjusted:.2g})."
+        )
     for row in losses.itertuples():
-        reasons.append(f"{row.metric} got significantly worse ({row.control:.4g} -> "
-                       f"{row.treatment:.4g}).")
+        reasons.append(
+            f"{row.metric} got significantly worse ({row.control:.4g} -> {row.treatment:.4g})."
+        )
     for row in breaches.itertuples():
-        reasons.append(f"guardrail {row.metric} breached: {row.control:.4g} -> "
-                       f"{row.treatment:.4g}, worse than the allowed margin {row.margin:.4g}.")
+        reasons.append(
+            f"guardrail {row.metric} breached: {row.control:.4g} -> "
+            f"{row.treatment:.4g}, worse than the allowed margin {row.margin:.4g}."
+        )
     for row in unsure.itertuples():
-        reasons.append(f"guardrail {row.metric} not yet shown within its margin "
-                       f"(non-inferiority p = {row.non_inferiority_p:.2g}).")
+        reasons.append(
+            f"guardrail {row.metric} not yet shown within its margin "
+            f"(non-inferiority p = {row.non_inferiority_p:.2g})."
+        )
     warnings = tuple(f"Warning: {c.gate}: {c.detail}." for c in health.warnings)
     if len(losses) or len(breaches):
         return Decision("don't ship", (*reasons, *warnings))
     if len(wins) and not len(unsure):
         passed = ", ".join(guards["metric"]) or "none defined"
-        return Decision("ship", (*reasons, f"All guardrails passed ({passed}); every health "
-                                 "gate passed.", *warnings))
+        return Decision(
+            "ship",
+            (*reasons, f"All guardrails passed ({passed}); every health gate passed.", *warnings),
+        )
     if not len(wins):
         reasons.insert(0, "No primary metric improved significantly yet.")
     return Decision("keep running", (*reasons, *warnings))
@@ -291,30 +319,35 @@ def _ordinal_rows(engine: EngineResult, alpha: float) -> list[dict[str, Any]]:
         if values is None or values[0].size == 0 or values[1].size == 0:
             continue
         test = mann_whitney_test(*values)
-        rows.append({
-            "metric": f"{metric.name} (rank test)",
-            "role": "check",
-            "kind": "ordinal",
-            "unit": metric.unit,
-            "higher_is_better": metric.higher_is_better,
-            "control": test.control,
-            "treatment": test.treatment,
-            "effect": test.estimate,
-            "p_value": test.p_value,
-            "p_adjusted": test.p_value,
-            "significant": test.p_value < alpha,
-            "improved": test.estimate * (1 if metric.higher_is_better else -1) > 0,
-            "method": "Mann-Whitney U on per-user means",
-            "n_control": values[0].size,
-            "n_treatment": values[1].size,
-            "guardrail": "",
-            "note": "cross-check of the delta-method row above; not in the decision",
-        })
+        rows.append(
+            {
+                "metric": f"{metric.name} (rank test)",
+                "role": "check",
+                "kind": "ordinal",
+                "unit": metric.unit,
+                "higher_is_better": metric.higher_is_better,
+                "control": test.control,
+                "treatment": test.treatment,
+                "effect": test.estimate,
+                "p_value": test.p_value,
+                "p_adjusted": test.p_value,
+                "significant": test.p_value < alpha,
+                "improved": test.estimate * (1 if metric.higher_is_better else -1) > 0,
+                "method": "Mann-Whitney U on per-user means",
+                "n_control": values[0].size,
+                "n_treatment": values[1].size,
+                "guardrail": "",
+                "note": "cross-check of the delta-method row above; not in the decision",
+            }
+        )
     return rows
 
 
 def analyze_plan(
-    events: pd.DataFrame | str | Path, plan: ExperimentPlan, *, table: str = "dialogs",
+    events: pd.DataFrame | str | Path,
+    plan: ExperimentPlan,
+    *,
+    table: str = "dialogs",
     until: Any = None,
 ) -> AnalysisResult:
     """Analyse ``events`` under ``plan``: health gates, one row per metric, the decision."""
@@ -376,20 +409,27 @@ def analyze(
     """
     base = plan if isinstance(plan, ExperimentPlan) else load_plan(plan)
     overrides = {
-        "split": split, "control": control, "treatment": treatment, "alpha": alpha,
-        "correction": correction, "experiment": experiment, "primary": primary,
+        "split": split,
+        "control": control,
+        "treatment": treatment,
+        "alpha": alpha,
+        "correction": correction,
+        "experiment": experiment,
+        "primary": primary,
         "column_map": dict(column_map) if column_map else None,
         "metrics": tuple(metrics) if metrics is not None else None,
     }
     if metrics is not None and not metrics:
         raise ValueError("metrics == [], nothing to analyse")
-    merged = load_plan({**base.to_dict(), **{k: v for k, v in overrides.items()
-                                              if v is not None}})
+    merged = load_plan({**base.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
     return analyze_plan(events, merged, table=table)
 
 
 def cumulative_effects(
-    events: pd.DataFrame | str | Path, plan: ExperimentPlan, metric: str, *,
+    events: pd.DataFrame | str | Path,
+    plan: ExperimentPlan,
+    metric: str,
+    *,
     table: str = "dialogs",
 ) -> pd.DataFrame:
     """The metric's effect and CI on the data up to the end of each day.
@@ -402,10 +442,12 @@ def cumulative_effects(
     full = aggregate(events, plan, table=table)
     chosen = [m for m in full.plan.metrics or () if m.name == metric]
     if not chosen:
-        raise ValueError(f"metric == {metric!r}, not in the plan: "
-                         f"{[m.name for m in full.plan.metrics or ()]}")
-    single = dataclasses.replace(full.plan, metrics=(dataclasses.replace(chosen[0],
-                                                                          role="primary"),))
+        raise ValueError(
+            f"metric == {metric!r}, not in the plan: {[m.name for m in full.plan.metrics or ()]}"
+        )
+    single = dataclasses.replace(
+        full.plan, metrics=(dataclasses.replace(chosen[0], role="primary"),)
+    )
     first, last = pd.Timestamp(full.first).floor("D"), pd.Timestamp(full.last).floor("D")
     rows = []
     for day in pd.date_range(first, last, freq="D"):
@@ -414,13 +456,15 @@ def cumulative_effects(
             row = analyze_plan(events, single, table=table, until=end).table.iloc[0]
         except ValueError:
             continue  # an arm has no rows yet
-        rows.append({
-            "day": day.tz_localize(None) if day.tzinfo else day,
-            "effect": row["effect"],
-            "ci_low": row["ci_low"],
-            "ci_high": row["ci_high"],
-            "p_value": row["p_value"] if math.isfinite(row["p_value"]) else math.nan,
-        })
+        rows.append(
+            {
+                "day": day.tz_localize(None) if day.tzinfo else day,
+                "effect": row["effect"],
+                "ci_low": row["ci_low"],
+                "ci_high": row["ci_high"],
+                "p_value": row["p_value"] if math.isfinite(row["p_value"]) else math.nan,
+            }
+        )
     return pd.DataFrame(rows, columns=["day", "effect", "ci_low", "ci_high", "p_value"])
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from abkit.engine import log_columns
-from abkit.plan import ExperimentPlan, Metric, default_metrics, load_plan, metrics_by_name
 from abkit.params import check_number, check_text
 from abkit.paths import in_kit
+from abkit.plan import ExperimentPlan, Metric, default_metrics, load_plan, metrics_by_name
 
 __all__ = ["AnalysisSettings", "choose_metrics"]
 
@@ -30,8 +30,11 @@ def choose_metrics(
     reading kept from the metric's definition: relative for latency, absolute for rates).
     """
     available = default_metrics(columns) if columns is not None else None
-    chosen = metrics_by_name(names, *(available,) if available is not None else ()) if names \
+    chosen = (
+        metrics_by_name(names, *(available,) if available is not None else ())
+        if names
         else list(available or [])
+    )
     unknown = sorted(set(guardrail_margins) - {m.name for m in chosen})
     if unknown:
         raise ValueError(
@@ -41,8 +44,12 @@ def choose_metrics(
     result = []
     for metric in chosen:
         if metric.name in guardrail_margins:
-            margin = check_number(f"guardrail_margins[{metric.name!r}]",
-                                  guardrail_margins[metric.name], low=0.0, low_inclusive=True)
+            margin = check_number(
+                f"guardrail_margins[{metric.name!r}]",
+                guardrail_margins[metric.name],
+                low=0.0,
+                low_inclusive=True,
+            )
             metric = dataclasses.replace(metric, role="guardrail", margin=margin)
         result.append(metric)
     return result
@@ -83,8 +90,10 @@ class AnalysisSettings:
             if not isinstance(getattr(self, name), dict):
                 raise TypeError(f"{name} == {getattr(self, name)!r}, must be a mapping")
         if self.plan_file and not in_kit(self.plan_file).is_file():
-            raise ValueError(f"plan_file == {self.plan_file!r}: no such file (relative paths "
-                             "are read from the kit's folder)")
+            raise ValueError(
+                f"plan_file == {self.plan_file!r}: no such file (relative paths "
+                "are read from the kit's folder)"
+            )
         if not in_kit(self.events_path).exists():
             raise ValueError(
                 f"events_path == {self.events_path!r}: no such file (relative paths "
@@ -101,13 +110,19 @@ class AnalysisSettings:
         declared: dict[str, Any] = {}
         if self.plan_file:
             declared.update(load_plan(in_kit(self.plan_file)).to_dict())
-            declared = {k: v for k, v in declared.items()
-                        if v != _plan_default(k)}
+            declared = {k: v for k, v in declared.items() if v != _plan_default(k)}
         declared.update(self.plan)
         defaults = {f.name: f.default for f in fields(self) if f.default is not dataclasses.MISSING}
         flat: dict[str, Any] = {}
-        for name in ("experiment", "control", "treatment", "split", "primary", "alpha",
-                     "correction"):
+        for name in (
+            "experiment",
+            "control",
+            "treatment",
+            "split",
+            "primary",
+            "alpha",
+            "correction",
+        ):
             value = getattr(self, name)
             changed = value != defaults.get(name)
             if name in declared and changed and declared[name] != value:
@@ -121,11 +136,18 @@ class AnalysisSettings:
             flat["column_map"] = {**declared.get("column_map", {}), **self.column_map}
         if self.metrics or self.guardrail_margins:
             if declared.get("metrics"):
-                raise ValueError("metrics / guardrail_margins (parameters) and the plan's metrics "
-                                 "both choose metrics; declare them in the plan only")
-            columns = None if self.metrics else log_columns(
-                self.events, table=self.table,
-                column_map={**declared.get("column_map", {}), **self.column_map},
+                raise ValueError(
+                    "metrics / guardrail_margins (parameters) and the plan's metrics "
+                    "both choose metrics; declare them in the plan only"
+                )
+            columns = (
+                None
+                if self.metrics
+                else log_columns(
+                    self.events,
+                    table=self.table,
+                    column_map={**declared.get("column_map", {}), **self.column_map},
+                )
             )
             flat["metrics"] = tuple(choose_metrics(self.metrics, self.guardrail_margins, columns))
         return load_plan({**declared, **flat})
@@ -136,4 +158,3 @@ def _plan_default(name: str) -> Any:
     if field.default is not dataclasses.MISSING:
         return field.default
     return field.default_factory()  # type: ignore[misc]
-

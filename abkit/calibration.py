@@ -16,8 +16,8 @@ from scipy import stats as sps
 from tqdm import tqdm
 
 from abkit.analysis import analyze
-from abkit.plan import Metric, metrics_by_name
 from abkit.params import check_integer, check_probability
+from abkit.plan import Metric, metrics_by_name
 from abkit.simulate import SimulationConfig, simulate_dialogs
 
 __all__ = ["AA_METRICS", "AaCalibration", "binomial_interval", "run_aa_calibration"]

@@ -93,7 +93,9 @@ def _literal_path(path: Path, stack: contextlib.ExitStack) -> str:
 
 
 def _raw_relation(
-    events: pd.DataFrame | str | Path, table: str, connection: duckdb.DuckDBPyConnection,
+    events: pd.DataFrame | str | Path,
+    table: str,
+    connection: duckdb.DuckDBPyConnection,
     stack: contextlib.ExitStack,
 ) -> tuple[str, str]:
     """The SQL name of the raw log and a label for messages."""
@@ -135,8 +137,7 @@ def _raw_relation(
             raise ValueError(f"table == {table!r} not in {path}; it has {tables}")
         return f"source.{quoted(table)}", str(path)
     raise ValueError(
-        f"events == '{path}', must be a .parquet file or folder, a .csv file or a .duckdb "
-        "database"
+        f"events == '{path}', must be a .parquet file or folder, a .csv file or a .duckdb database"
     )
 
 
@@ -163,9 +164,7 @@ def _timestamp_sql(
             return "CAST(NULL AS TIMESTAMPTZ)"
         unit = plan.timestamp_unit
         if unit == "auto":
-            unit = next(
-                (u for u, (a, b) in _EPOCH_RANGES.items() if a <= low and high < b), ""
-            )
+            unit = next((u for u, (a, b) in _EPOCH_RANGES.items() if a <= low and high < b), "")
             if not unit:
                 raise LogValidationError(
                     f"column 'timestamp' holds numbers from {low:.6g} to {high:.6g}: neither "
@@ -194,8 +193,9 @@ def _text_timestamp_sql(connection: duckdb.DuckDBPyConnection, raw: str, name: s
     return expression
 
 
-def _canonical(raw_types: Mapping[str, str], mapping: Mapping[str, str], label: str
-               ) -> dict[str, str]:
+def _canonical(
+    raw_types: Mapping[str, str], mapping: Mapping[str, str], label: str
+) -> dict[str, str]:
     """Canonical name -> the log's own column name, after the column map."""
     absent = [c for c in mapping if c not in raw_types]
     if absent:
@@ -212,7 +212,9 @@ def _canonical(raw_types: Mapping[str, str], mapping: Mapping[str, str], label: 
 
 
 def log_columns(
-    events: pd.DataFrame | str | Path, *, table: str = "dialogs",
+    events: pd.DataFrame | str | Path,
+    *,
+    table: str = "dialogs",
     column_map: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The log's column names after the column map (reads the schema only)."""
@@ -328,8 +330,11 @@ def _census(source: LogSource, plan: ExperimentPlan) -> Census:
             "column; use '' to analyse every row"
         )
     problems = []
-    for key, what in (("null_users", "user_id"), ("null_dialogs", "dialog_id"),
-                      ("null_times", "timestamp")):
+    for key, what in (
+        ("null_users", "user_id"),
+        ("null_dialogs", "dialog_id"),
+        ("null_times", "timestamp"),
+    ):
         if rows[key].sum():
             problems.append(f"column '{what}' has {int(rows[key].sum()):,} null value(s)")
     if problems:
@@ -354,8 +359,13 @@ def _census(source: LogSource, plan: ExperimentPlan) -> Census:
     if unknown:
         where += f" AND variant IN ({_sql_text(plan.control)}, {_sql_text(plan.treatment)})"
     return Census(
-        rows, where, sum(unknown.values()), {str(k): v for k, v in shown.items()}, other,
-        rows["first"].min(), rows["last"].max(),
+        rows,
+        where,
+        sum(unknown.values()),
+        {str(k): v for k, v in shown.items()},
+        other,
+        rows["first"].min(),
+        rows["last"].max(),
     )
 
 
@@ -464,8 +474,9 @@ def _per_user_pass(
         ]
     for index, metric in enumerate(plan.metrics or ()):
         kind = KINDS[metric.kind]
-        user_cols += [f"{sql} AS m{index}_{alias}" for alias, sql in
-                      kind.user_sums(metric, ctx).items()]
+        user_cols += [
+            f"{sql} AS m{index}_{alias}" for alias, sql in kind.user_sums(metric, ctx).items()
+        ]
         names = {alias: f"m{index}_{alias}" for alias in kind.user_sums(metric, ctx)}
         for alias, sql in kind.arm_sums().items():
             arm_cols.append(f"{sql.format_map(names)} AS m{index}__{alias}")
@@ -498,8 +509,9 @@ def _per_user_pass(
     return _Pass(arms, ordinal)
 
 
-def _raise_out_of_range(source: LogSource, plan: ExperimentPlan, where: str,
-                        counts: Mapping[str, int]) -> None:
+def _raise_out_of_range(
+    source: LogSource, plan: ExperimentPlan, where: str, counts: Mapping[str, int]
+) -> None:
     messages = []
     for column, count in counts.items():
         name = quoted(column)
@@ -634,21 +646,32 @@ def _assemble(
     srm_check, srm = srm_gate(plan.labels, users[0], users[1], plan.split, plan.srm_p)
     checks: list[HealthCheck] = [
         srm_check,
-        crossover_gate(crossed, users[0] + users[1] + crossed, both_c, both_t,
-                       plan.crossover_max_share),
+        crossover_gate(
+            crossed, users[0] + users[1] + crossed, both_c, both_t, plan.crossover_max_share
+        ),
     ]
     if census.ignored_rows:
-        checks.append(HealthCheck(
-            "unknown variant rows", "warn", math.nan, math.nan,
-            f"{census.ignored_rows:,} row(s) with labels {census.ignored_labels} left out "
-            "(the plan's unknown_variants is 'ignore')",
-        ))
+        checks.append(
+            HealthCheck(
+                "unknown variant rows",
+                "warn",
+                math.nan,
+                math.nan,
+                f"{census.ignored_rows:,} row(s) with labels {census.ignored_labels} left out "
+                "(the plan's unknown_variants is 'ignore')",
+            )
+        )
     if census.other_experiment_rows:
-        checks.append(HealthCheck(
-            "rows of other experiments", "pass", math.nan, math.nan,
-            f"{census.other_experiment_rows:,} row(s) of other experiments left out; "
-            f"analysing experiment {plan.experiment!r}",
-        ))
+        checks.append(
+            HealthCheck(
+                "rows of other experiments",
+                "pass",
+                math.nan,
+                math.nan,
+                f"{census.other_experiment_rows:,} row(s) of other experiments left out; "
+                f"analysing experiment {plan.experiment!r}",
+            )
+        )
     complete = []
     for index, column in enumerate(_checked_columns(plan)):
         if not (control.get(f"miss{index}_sy") or treatment.get(f"miss{index}_sy")):
@@ -665,8 +688,9 @@ def _assemble(
         ]
         checks.append(missing_gate(column, stats[0], stats[1], plan.missing_p))
     if complete:
-        checks.append(HealthCheck("missing values", "pass", 0.0, 0.0,
-                                  f"none in {', '.join(complete)}"))
+        checks.append(
+            HealthCheck("missing values", "pass", 0.0, 0.0, f"none in {', '.join(complete)}")
+        )
     for column, (median_c, median_t) in medians.items():
         gate = unit_gate(column, plan.column_rule(column).unit, median_c, median_t)
         if gate is not None:
@@ -675,7 +699,7 @@ def _assemble(
     for index, metric in enumerate(plan.metrics or ()):
         prefix = f"m{index}__"
         sums[metric.name] = tuple(
-            {k[len(prefix):]: v for k, v in arm.items() if k.startswith(prefix)}
+            {k[len(prefix) :]: v for k, v in arm.items() if k.startswith(prefix)}
             for arm in (control, treatment)
         )
     return EngineResult(
@@ -693,7 +717,10 @@ def _assemble(
 
 
 def read_columns(
-    events: pd.DataFrame | str | Path, plan: ExperimentPlan, columns: list[str], *,
+    events: pd.DataFrame | str | Path,
+    plan: ExperimentPlan,
+    columns: list[str],
+    *,
     table: str = "dialogs",
 ) -> pd.DataFrame:
     """The analysed rows' ``variant`` and ``columns`` (canonical names), for a plot.
@@ -707,6 +734,4 @@ def read_columns(
         if unknown:
             raise ValueError(f"columns {unknown} not in the log; it has {list(source.columns)}")
         chosen = ", ".join(quoted(c) for c in ["variant", *columns])
-        return source.connection.execute(
-            f"SELECT {chosen} FROM log WHERE {census.where}"
-        ).df()
+        return source.connection.execute(f"SELECT {chosen} FROM log WHERE {census.where}").df()

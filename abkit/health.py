@@ -119,8 +119,9 @@ def crossover_gate(
     return HealthCheck("users in both arms", status, dialogs_c, dialogs_t, detail)
 
 
-def missing_gate(column: str, control: RatioStats, treatment: RatioStats, threshold: float
-                 ) -> HealthCheck:
+def missing_gate(
+    column: str, control: RatioStats, treatment: RatioStats, threshold: float
+) -> HealthCheck:
     """Share of dialogs with ``column`` missing per arm (Y = missing, X = dialogs per user).
 
     A difference between arms is tested with the user-clustered delta method

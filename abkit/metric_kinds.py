@@ -26,7 +26,6 @@ from typing import Any, Protocol
 from abkit.plan import Kind, Metric
 from abkit.stats import (
     MeanStats,
-    QuantileOrder,
     RatioStats,
     TestResult,
     clustered_quantile_se,
@@ -116,8 +115,9 @@ class RatioKind:
         note = ""
         if rc.sum_x == 0 or rt.sum_x == 0:
             note = f"no data: the denominator of {metric.name} is 0 in an arm (all missing?)"
-        return Estimate(test, delta_method_ratio(rc)[1], delta_method_ratio(rt)[1], rc.n, rt.n,
-                        note)
+        return Estimate(
+            test, delta_method_ratio(rc)[1], delta_method_ratio(rt)[1], rc.n, rt.n, note
+        )
 
 
 class UserProportionKind:
@@ -224,4 +224,3 @@ KINDS: dict[Kind, MetricKind] = {
 ORDINAL_VALUE: dict[Kind, Callable[[str], str]] = {
     "ratio": lambda prefix: f"{prefix}y / {prefix}x",
 }
-

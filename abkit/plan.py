@@ -161,7 +161,9 @@ class Metric:
             )
         if self.kind == "quantile":
             if self.quantile is None:
-                raise ValueError(f"metric {self.name!r}: a quantile metric needs quantile in (0, 1)")
+                raise ValueError(
+                    f"metric {self.name!r}: a quantile metric needs quantile in (0, 1)"
+                )
             check_number(f"metric {self.name!r}: quantile", self.quantile, low=0.0, high=1.0)
         elif self.quantile is not None:
             raise ValueError(
@@ -203,7 +205,11 @@ DEFAULT_METRICS: tuple[Metric, ...] = (
     ),
     _metric("csat", "ratio", "csat", "mean satisfaction (1-5) per rated dialog", ordinal=True),
     _metric(
-        "turns", "ratio", "turns", "user messages per dialog (time to value)", higher_is_better=False
+        "turns",
+        "ratio",
+        "turns",
+        "user messages per dialog (time to value)",
+        higher_is_better=False,
     ),
     _metric(
         "like_rate",
@@ -328,8 +334,9 @@ class ExperimentPlan:
         check_choice("secondary_correction", self.secondary_correction, get_args(Correction))
         check_choice("timestamp_unit", self.timestamp_unit, get_args(TimestampUnit))
         check_choice("unknown_variants", self.unknown_variants, get_args(UnknownVariants))
-        check_number("crossover_max_share", self.crossover_max_share, low=0.0, high=1.0,
-                     low_inclusive=True)
+        check_number(
+            "crossover_max_share", self.crossover_max_share, low=0.0, high=1.0, low_inclusive=True
+        )
         check_number("srm_p", self.srm_p, low=0.0, high=1.0)
         check_number("missing_p", self.missing_p, low=0.0, high=1.0)
         _check_mapping("column_map", self.column_map, str)
@@ -420,8 +427,9 @@ class ExperimentPlan:
         for metric in metrics:
             rule = rules.get(metric.column) or self.column_rule(metric.column)
             if metric.valid_range is not None:
-                rule = dataclasses.replace(rule, low=metric.valid_range[0],
-                                           high=metric.valid_range[1])
+                rule = dataclasses.replace(
+                    rule, low=metric.valid_range[0], high=metric.valid_range[1]
+                )
             if metric.unit in ("ms", "s"):
                 rule = dataclasses.replace(rule, unit=metric.unit)
             if rule != self.column_rule(metric.column) or metric.column in rules:
@@ -484,8 +492,9 @@ def _metric_from_dict(spec: Any, index: int) -> Metric:
         if key not in options:
             raise ValueError(f"{where} == {dict(spec)!r}: missing {key!r}")
     if "direction" in options:
-        direction = check_choice(f"{where}: direction", options.pop("direction"),
-                                 get_args(Direction))
+        direction = check_choice(
+            f"{where}: direction", options.pop("direction"), get_args(Direction)
+        )
         options["higher_is_better"] = direction == "increase"
     for key in ("denominator", "valid_range"):
         if isinstance(options.get(key), list):

@@ -36,8 +36,9 @@ METRICS = [
 
 
 def _abkit_duckdb(path: Path) -> None:
-    from abkit.analysis import analyze
     from abkit.metrics import metrics_by_name
+
+    from abkit.analysis import analyze
 
     analyze(path, split=0.2, metrics=metrics_by_name(METRICS))
 
@@ -54,9 +55,9 @@ def _duckdb_floor(path: Path) -> None:
 
 def _pandas_only(path: Path) -> None:
     import pandas as pd
+    from abkit.metrics import metrics_by_name
 
     from abkit.analysis import analyze
-    from abkit.metrics import metrics_by_name
 
     analyze(pd.read_parquet(path), split=0.2, metrics=metrics_by_name(METRICS))
 
@@ -95,8 +96,9 @@ def main() -> None:
         return
     if not args.file.exists():
         sys.exit(f"{args.file} not found: run benchmarks/make_bench_data.py first")
-    from abkit.analysis import analyze
     from abkit.metrics import metrics_by_name
+
+    from abkit.analysis import analyze
 
     result = analyze(args.file, split=0.2, metrics=metrics_by_name(METRICS))
     print(f"file: {args.file} ({args.file.stat().st_size / 2**20:.0f} MiB)")

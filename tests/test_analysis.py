@@ -14,8 +14,8 @@ from scipy import stats as sps
 
 from abkit.analysis import ab_significance_test, analyze
 from abkit.events import LogValidationError, write_log
-from abkit.plan import Metric, metrics_by_name
 from abkit.paths import DATA_DIR
+from abkit.plan import Metric, metrics_by_name
 from abkit.simulate import EXAMPLE_CONFIG, SimulationConfig, simulate_dialogs
 
 EXAMPLE = DATA_DIR / "example_dialogs.parquet"
@@ -129,7 +129,9 @@ def test_user_level_metrics_use_z_welch_and_fisher() -> None:
         *metrics_by_name(["return_7d"]),
         Metric("completed_per_user", "user_mean", "completed"),
     ]
-    table = analyze(small, split=0.5, metrics=metrics, primary="return_7d").table.set_index("metric")
+    table = analyze(small, split=0.5, metrics=metrics, primary="return_7d").table.set_index(
+        "metric"
+    )
     assert table.loc["return_7d", "method"] == "Fisher exact test"
     per_user = small.groupby(["variant", "user_id"])["completed"].sum()
     welch = sps.ttest_ind(per_user["treatment"], per_user["control"], equal_var=False)
@@ -170,7 +172,9 @@ def test_missing_column_and_wrong_type(example: pd.DataFrame, tmp_path) -> None:
     with pytest.raises(ValueError, match=r"metric 'csat' needs column\(s\) \['csat'\]"):
         analyze(example.drop(columns="csat"), split=0.2, metrics=metrics_by_name(["csat"]))
     bad = example.assign(turns="three")
-    with pytest.raises(LogValidationError, match=r"column 'turns' has type VARCHAR, must be numeric"):
+    with pytest.raises(
+        LogValidationError, match=r"column 'turns' has type VARCHAR, must be numeric"
+    ):
         analyze(bad, split=0.2)
     with pytest.raises(
         LogValidationError, match=r"column 'turns' has type VARCHAR, must be numeric"

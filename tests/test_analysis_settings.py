@@ -16,11 +16,13 @@ import pytest  # noqa: E402
 from test_cli import abkit  # noqa: E402
 
 from abkit import plots  # noqa: E402
-from abkit.analysis import analyze  # noqa: E402
+from abkit.analysis import (
+    analyze,  # noqa: E402
+    cumulative_effects,  # noqa: E402
+)
+from abkit.analysis_settings import choose_metrics  # noqa: E402
 from abkit.events import read_log, write_log  # noqa: E402
 from abkit.paths import DATA_DIR, NOTEBOOKS_DIR  # noqa: E402
-from abkit.analysis import cumulative_effects  # noqa: E402
-from abkit.analysis_settings import choose_metrics  # noqa: E402
 from abkit.plan import ExperimentPlan  # noqa: E402
 
 NOTEBOOK = NOTEBOOKS_DIR / "03_significance_analysis.ipynb"

@@ -1,0 +1,312 @@
+"""The engine on the logs real experiments produce: each case that once gave a confident wrong
+answer now gives the right numbers or stops with a message, on a Parquet file, a CSV file and a
+DataFrame alike (one engine)."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from abkit.analysis import analyze
+from abkit.events import LogValidationError
+from abkit.plan import ExperimentPlan, Metric, load_plan, metrics_by_name
+from abkit.simulate import EXAMPLE_CONFIG, simulate_dialogs
+from abkit.stats import RatioStats, ratio_difference_test
+
+
+@pytest.fixture(scope="module")
+def example() -> pd.DataFrame:
+    return simulate_dialogs(EXAMPLE_CONFIG)
+
+
+FORMATS = ["frame", ".parquet", ".csv"]
+
+
+def source(frame: pd.DataFrame, form: str, tmp_path, name: str = "log"):
+    """The same log as a DataFrame or as a file (written without any validation)."""
+    if form == "frame":
+        return frame
+    path = tmp_path / f"{name}{form}"
+    if form == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
+def row(result, metric: str) -> pd.Series:
+    return result.table.set_index("metric").loc[metric]
+
+
+@pytest.mark.parametrize("form", FORMATS)
+def test_users_in_both_arms_are_left_out_and_counted(example, tmp_path, form) -> None:
+    # 60 control users also get a treatment dialog: 12,060 "users" from 12,000 before
+    movers = example[example["variant"] == "control"]["user_id"].drop_duplicates().head(60)
+    extra = example[example["user_id"].isin(movers)].groupby("user_id").head(1).copy()
+    extra["variant"] = "treatment"
+    extra["dialog_id"] = extra["dialog_id"] + "-x"
+    log = pd.concat([example, extra], ignore_index=True)
+    result = analyze(source(log, form, tmp_path), split=0.2)
+    gate = result.health.table.set_index("gate").loc["users in both arms"]
+    assert gate["status"] == "warn" and "60 of 12,000 users (0.50%)" in gate["detail"]
+    assert sum(result.engine.users) == 12_000 - 60
+    clean = analyze(example[~example["user_id"].isin(movers)], split=0.2)
+    assert row(result, "task_completion")["effect"] == pytest.approx(
+        row(clean, "task_completion")["effect"], rel=1e-12
+    )
+    assert row(result, "latency_p95")["treatment"] == row(clean, "latency_p95")["treatment"]
+    # past 1 % of users the comparison is invalid
+    many = example[example["variant"] == "control"]["user_id"].drop_duplicates().head(300)
+    extra = example[example["user_id"].isin(many)].groupby("user_id").head(1).copy()
+    extra["variant"], extra["dialog_id"] = "treatment", extra["dialog_id"] + "-x"
+    broken = analyze(pd.concat([example, extra]), split=0.2)
+    assert broken.decision.verdict == "invalid"
+    assert "users in both arms" in broken.decision.reasons[0]
+
+
+@pytest.mark.parametrize("form", FORMATS)
+def test_missing_outcomes_are_missing_not_failures(example, tmp_path, form) -> None:
+    log = example.copy()
+    late = log.sample(frac=0.33, random_state=1).index
+    log.loc[late, "completed"] = np.nan  # outcome not known yet, in both arms alike
+    result = analyze(source(log, form, tmp_path), split=0.2)
+    known = log.loc[log["completed"].notna()]
+    per_arm = known.groupby("variant")["completed"].mean()
+    task = row(result, "task_completion")
+    assert task["control"] == pytest.approx(per_arm["control"], rel=1e-12)
+    assert task["treatment"] == pytest.approx(per_arm["treatment"], rel=1e-12)
+    assert task["treatment"] > 0.77  # not 0.52
+    assert result.decision.verdict == "ship"
+    gate = result.health.table.set_index("gate").loc["missing completed"]
+    assert gate["status"] == "pass" and gate["control"] == pytest.approx(0.33, abs=0.01)
+
+
+def test_missingness_that_depends_on_the_arm_fails_its_gate(example) -> None:
+    log = example.copy()
+    treated = log.index[log["variant"] == "treatment"]
+    log.loc[log.loc[treated].sample(frac=0.3, random_state=2).index, "completed"] = np.nan
+    result = analyze(log, split=0.2)
+    gate = result.health.table.set_index("gate").loc["missing completed"]
+    assert gate["status"] == "fail" and "depends on the arm" in gate["detail"]
+    assert result.decision.verdict == "invalid"
+
+
+def test_missingness_gate_matches_the_clustered_ratio_test(example) -> None:
+    log = example.copy()
+    log.loc[log["csat"].isna() & (log["variant"] == "treatment"), "csat"] = 4.0
+    result = analyze(log, split=0.2)
+    gate = result.health.table.set_index("gate").loc["missing csat"]
+    users = (
+        log.assign(miss=log["csat"].isna())
+        .groupby(["variant", "user_id"])
+        .agg(y=("miss", "sum"), x=("miss", "size"))
+    )
+    stats = [
+        RatioStats(len(g), g.y.sum(), g.x.sum(), (g.y**2).sum(), (g.x**2).sum(), (g.x * g.y).sum())
+        for _, g in users.groupby(level="variant")
+    ]
+    assert gate["status"] == "fail"
+    assert gate["control"] == pytest.approx(stats[0].sum_y / stats[0].sum_x, rel=1e-12)
+    assert gate["treatment"] == 0.0
+    assert ratio_difference_test(*stats).p_value < 0.001
+
+
+@pytest.mark.parametrize("form", FORMATS)
+def test_a_log_of_two_experiments_needs_a_choice(example, tmp_path, form) -> None:
+    other = simulate_dialogs(n_users=3000, seed=11, experiment="other-test", split=0.5)
+    log = pd.concat([example, other], ignore_index=True)
+    path = source(log, form, tmp_path)
+    with pytest.raises(LogValidationError, match=r"holds 2 experiments .*'other-test'.*choose"):
+        analyze(path, split=0.2)
+    alone = analyze(path, split=0.2, experiment=EXAMPLE_CONFIG.experiment)
+    expected = analyze(example, split=0.2)
+    assert row(alone, "task_completion")["effect"] == pytest.approx(
+        row(expected, "task_completion")["effect"], rel=1e-12
+    )
+    gate = alone.health.table.set_index("gate").loc["rows of other experiments"]
+    assert f"{len(other):,} row(s)" in gate["detail"]
+    with pytest.raises(ValueError, match=r"experiment == 'nope' not in"):
+        analyze(path, split=0.2, experiment="nope")
+
+
+@pytest.mark.parametrize("form", FORMATS)
+@pytest.mark.parametrize("bad", [None, "treatment ", "Treatment"])
+def test_unknown_variant_labels_are_counted_and_refused(example, tmp_path, form, bad) -> None:
+    log = example.copy()
+    log.loc[log.index[:7], "variant"] = bad
+    path = source(log, form, tmp_path)
+    with pytest.raises(LogValidationError, match=r"7 row\(s\) have a variant that is neither"):
+        analyze(path, split=0.2)
+    ignored = analyze(path, plan=ExperimentPlan(split=0.2, unknown_variants="ignore"))
+    gate = ignored.health.table.set_index("gate").loc["unknown variant rows"]
+    assert gate["status"] == "warn" and "7 row(s)" in gate["detail"]
+    assert ignored.engine.rows == len(log) - 7
+
+
+IMPOSSIBLE = [
+    ("csat", 0.0, r"column 'csat': 1 value\(s\) outside numbers in \[1, 5\], e.g. 0.0"),
+    ("csat", 40.0, r"column 'csat': 1 value\(s\) outside numbers in \[1, 5\]"),
+    ("csat", math.inf, r"column 'csat': 1 value\(s\) outside"),
+    ("latency_ms", -5.0, r"column 'latency_ms': 1 value\(s\) outside numbers in \[0, inf\]"),
+    ("latency_ms", math.inf, r"column 'latency_ms'"),
+    ("completed", 2.0, r"column 'completed': 1 value\(s\) outside whole numbers in \[0, 1\]"),
+    ("turns", -1.0, r"column 'turns': 1 value\(s\) outside whole numbers"),
+    ("turns", 2.5, r"column 'turns': 1 value\(s\) outside whole numbers"),
+]
+
+
+@pytest.mark.parametrize("form", FORMATS)
+@pytest.mark.parametrize(("column", "value", "message"), IMPOSSIBLE)
+def test_impossible_values_are_refused_with_an_example(
+    example, tmp_path, form, column, value, message
+) -> None:
+    log = example.copy()
+    log[column] = log[column].astype(float)
+    log.loc[5, column] = value
+    with pytest.raises(LogValidationError, match=message) as raised:
+        analyze(source(log, form, tmp_path), split=0.2)
+    assert repr(log.loc[5, "dialog_id"]) in str(raised.value)
+
+
+def test_a_declared_range_overrides_the_default(example) -> None:
+    log = example.assign(csat=example["csat"] * 2)  # a 2-10 scale
+    with pytest.raises(LogValidationError, match="column 'csat'"):
+        analyze(log, split=0.2)
+    plan = {"split": 0.2, "columns": {"csat": {"range": [2, 10]}}}
+    assert analyze(log, plan=plan).decision.verdict == "ship"
+
+
+@pytest.mark.parametrize("name", ["exp[12]", "events[1]", "star*"])
+def test_paths_are_paths_not_patterns(example, tmp_path, name) -> None:
+    folder = tmp_path / name
+    folder.mkdir()
+    decoy = tmp_path / "exp1"
+    decoy.mkdir()
+    example.head(3).to_parquet(decoy / "x.parquet")
+    path = folder / "log.parquet"
+    example.to_parquet(path, index=False)
+    assert analyze(path, split=0.2).engine.rows == len(example)
+    csv = tmp_path / f"{name}.csv"
+    example.to_csv(csv, index=False)
+    assert analyze(csv, split=0.2).engine.rows == len(example)
+    part_folder = tmp_path / f"{name}-parts"
+    part_folder.mkdir()
+    example.to_parquet(part_folder / "part-0.parquet", index=False)
+    assert analyze(part_folder, split=0.2).engine.rows == len(example)
+
+
+@pytest.mark.parametrize("form", FORMATS)
+@pytest.mark.parametrize("unit", ["s", "ms"])
+def test_epoch_timestamps_are_read_as_seconds_or_milliseconds(
+    example, tmp_path, form, unit
+) -> None:
+    seconds = (example["timestamp"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    epoch = seconds if unit == "s" else seconds * 1000
+    log = example.assign(timestamp=epoch.astype(str))  # written as text
+    result = analyze(source(log, form, tmp_path), split=0.2)
+    assert pd.Timestamp(result.engine.first) == example["timestamp"].min().floor("s")
+    bad = example.assign(timestamp=np.arange(len(example)))
+    with pytest.raises(LogValidationError, match=r"neither epoch seconds"):
+        analyze(source(bad, form, tmp_path, "bad"), split=0.2)
+
+
+def test_unreadable_text_timestamps_are_refused(example) -> None:
+    log = example.assign(timestamp=example["timestamp"].astype(str))
+    log.loc[3, "timestamp"] = "yesterday"
+    with pytest.raises(LogValidationError, match=r"1 value\(s\) cannot be read.*'yesterday'"):
+        analyze(log, split=0.2)
+
+
+def test_primary_is_declared_not_assumed(example) -> None:
+    no_completion = example.drop(columns=["completed"])
+    with pytest.raises(
+        ValueError,
+        match=r"no primary metric: the default primary "
+        r"'task_completion' needs column\(s\) \['completed'\]",
+    ):
+        analyze(no_completion, split=0.2)
+    result = analyze(no_completion, split=0.2, primary="csat")
+    assert row(result, "csat")["role"] == "primary"
+    assert result.decision.verdict == "ship"
+    assert "csat improved significantly" in result.decision.reasons[0]
+    with pytest.raises(
+        ValueError,
+        match=r"primary == 'task_completion', not a metric of this "
+        r"plan: it needs column\(s\) \['completed'\]",
+    ):
+        analyze(no_completion, split=0.2, primary="task_completion")
+
+
+def test_only_primaries_are_in_the_decision_family(example) -> None:
+    result = analyze(example, split=0.2)
+    task = row(result, "task_completion")
+    assert task["p_adjusted"] == task["p_value"]  # one primary: no adjustment
+
+
+def test_relative_effect_keeps_its_sign_for_a_negative_control(example) -> None:
+    log = example.assign(score=example["turns"] - 10.0)  # negative values, lower is worse
+    metric = Metric("score", "ratio", "score", role="primary")
+    table = analyze(log, split=0.2, metrics=[metric]).table.set_index("metric")
+    effect, relative = table.loc["score", "effect"], table.loc["score", "relative_effect"]
+    assert table.loc["score", "control"] < 0
+    assert np.sign(relative) == np.sign(effect)
+    assert relative == pytest.approx(effect / abs(table.loc["score", "control"]))
+
+
+def test_latency_in_seconds_is_flagged(example) -> None:
+    log = example.assign(latency_ms=example["latency_ms"] / 1000)
+    result = analyze(log, split=0.2)
+    gate = result.health.table.set_index("gate").loc["unit latency_ms"]
+    assert gate["status"] == "warn" and "looks like seconds" in gate["detail"]
+    assert any("unit latency_ms" in reason for reason in result.decision.reasons)
+
+
+def test_custom_plan_gives_the_same_numbers_by_api_cli_and_plan_file(tmp_path) -> None:
+    from test_cli import abkit
+
+    from abkit.paths import DATA_DIR
+
+    log, plan_path = (
+        DATA_DIR / "example_custom_columns.parquet",
+        DATA_DIR / "example_custom_plan.yaml",
+    )
+    api = analyze(log, plan=load_plan(plan_path))
+    assert row(api, "satisfaction")["role"] == "primary"
+    assert api.decision.verdict == "ship"
+    done = abkit("analyze", str(log), "--plan", str(plan_path), "--json")
+    assert done.returncode == 0, done.stderr
+    import json
+
+    cli = pd.DataFrame(json.loads(done.stdout)["results"]).set_index("metric")
+    for metric in ("satisfaction", "resolution_rate", "refusal_rate", "response_p95"):
+        for key in ("effect", "p_value", "ci_low", "ci_high"):
+            assert cli.loc[metric, key] == pytest.approx(row(api, metric)[key], rel=1e-12)
+    # the same experiment analysed from the standard log under the default names
+    standard = analyze(DATA_DIR / "example_dialogs.parquet", split=0.2)
+    assert row(api, "satisfaction")["p_value"] == pytest.approx(
+        row(standard, "csat")["p_value"], rel=1e-12
+    )
+    assert row(api, "response_p95")["effect"] * 1000 == pytest.approx(
+        row(standard, "latency_p95")["effect"], rel=1e-9
+    )
+
+
+def test_plan_yaml_errors_are_named(tmp_path) -> None:
+    bad = tmp_path / "plan.yaml"
+    bad.write_text("plan:\n  split: 0.2\n  metrics:\n    - {name: x, kind: ratio}\n")
+    with pytest.raises(ValueError, match=r"plan metrics\[0\] .*missing 'column'"):
+        load_plan(bad)
+    bad.write_text("split: [0.2\n")
+    with pytest.raises(ValueError, match=r"not valid YAML"):
+        load_plan(bad)
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['kindd'\]"):
+        load_plan({"metrics": [{"name": "x", "kindd": "ratio", "column": "c"}]})
+
+
+def test_metrics_by_name_still_picks_defaults() -> None:
+    assert [m.name for m in metrics_by_name(["csat"])] == ["csat"]
+    assert os.path.basename(__file__) == "test_engine.py"
