@@ -97,6 +97,7 @@ def _raw_relation(
     table: str,
     connection: duckdb.DuckDBPyConnection,
     stack: contextlib.ExitStack,
+    text_columns: frozenset[str] = frozenset(),
 ) -> tuple[str, str]:
     """The SQL name of the raw log and a label for messages."""
     if isinstance(events, pd.DataFrame):
@@ -120,11 +121,18 @@ def _raw_relation(
     if suffix == ".parquet":
         return f"read_parquet({_sql_text(_literal_path(path, stack))})", str(path)
     if suffix == ".csv":
-        return (
-            f"read_csv({_sql_text(_literal_path(path, stack))}, "
-            "types={'user_id': 'VARCHAR', 'dialog_id': 'VARCHAR', 'variant': 'VARCHAR'})",
-            str(path),
+        literal = _sql_text(_literal_path(path, stack))
+        try:
+            sniffed = connection.execute(f"DESCRIBE SELECT * FROM read_csv({literal})").fetchall()
+        except duckdb.Error as error:
+            raise LogValidationError(f"events == '{path}' cannot be read: {error}") from None
+        # ids and labels stay text: 007 is not 7
+        typed = ", ".join(
+            f"{_sql_text(row[0])}: 'VARCHAR'" for row in sniffed if row[0] in text_columns
         )
+        return f"read_csv({literal}, types={{{typed}}})" if typed else (
+            f"read_csv({literal})"
+        ), str(path)
     if suffix in (".duckdb", ".db", ".ddb"):
         connection.execute(f"ATTACH {_sql_text(str(path))} AS source (READ_ONLY)")
         tables = sorted(
@@ -240,7 +248,9 @@ def open_log(
     """
     with contextlib.ExitStack() as stack:
         connection = stack.enter_context(duckdb.connect())
-        raw, label = _raw_relation(events, table, connection, stack)
+        ids = ("user_id", "dialog_id", "variant", "experiment")
+        text = frozenset(ids) | {c for c, t in plan.column_map.items() if t in ids}
+        raw, label = _raw_relation(events, table, connection, stack, text)
         try:
             described = connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()
         except duckdb.Error as error:
@@ -459,18 +469,13 @@ def _per_user_pass(
     arm_cols = ["count(*) AS users", "sum(dialogs) AS dialogs", "sum(dialogs_t) AS dialogs_t"]
     for index, column in enumerate(_checked_columns(plan)):
         name = quoted(column)
-        user_cols += [
-            f"count({name}) AS k{index}",
-            f"count_if({name} IS NOT NULL AND NOT ({_range_condition(name, plan, column)})) "
-            f"AS bad{index}",
-        ]
+        user_cols.append(f"count({name}) AS k{index}")
         miss = f"(dialogs - k{index})"
         arm_cols += [
             f"sum({miss}) AS miss{index}_sy",
             f"sum({miss}*{miss}) AS miss{index}_syy",
             f"sum(dialogs*dialogs) AS miss{index}_sxx",
             f"sum({miss}*dialogs) AS miss{index}_sxy",
-            f"sum(bad{index}) AS bad{index}",
         ]
     for index, metric in enumerate(plan.metrics or ()):
         kind = KINDS[metric.kind]
@@ -509,24 +514,82 @@ def _per_user_pass(
     return _Pass(arms, ordinal)
 
 
+def _check_ranges(source: LogSource, plan: ExperimentPlan, where: str) -> dict[str, tuple]:
+    """Refuse values outside each column's rule; return the unit columns' medians per arm.
+
+    One scan without grouping: min, max (NaN and ±inf sort last / first in DuckDB, so they
+    surface here) and, for whole-number columns, the largest fractional part. Only when one of
+    them is out of bounds are the offending rows counted and one shown.
+    """
+    columns = _checked_columns(plan)
+    treatment = _sql_text(plan.treatment)
+    parts, units = [], []
+    for index, column in enumerate(columns):
+        name, rule = quoted(column), plan.column_rule(column)
+        parts += [f"min({name}) AS lo{index}", f"max({name}) AS hi{index}"]
+        if rule.integer:
+            parts.append(f"max({name} - floor({name})) AS fr{index}")
+        if rule.unit in ("ms", "s"):
+            units.append(column)
+            parts += [
+                f"approx_quantile({name}, 0.5) FILTER (WHERE variant <> {treatment}) AS mc{index}",
+                f"approx_quantile({name}, 0.5) FILTER (WHERE variant = {treatment}) AS mt{index}",
+            ]
+    if not parts:
+        return {}
+    cursor = source.connection.execute(f"SELECT {', '.join(parts)} FROM log WHERE {where}")
+    names = [d[0] for d in cursor.description]
+    values = dict(zip(names, cursor.fetchone(), strict=True))  # NULL -> None, NaN stays NaN
+    suspect = []
+    for index, column in enumerate(columns):
+        rule, low, high = plan.column_rule(column), values[f"lo{index}"], values[f"hi{index}"]
+        if low is None:  # no value at all
+            continue
+        low, high = float(low), float(high)
+        fraction = float(values.get(f"fr{index}") or 0.0)
+        if not (
+            math.isfinite(low)
+            and math.isfinite(high)
+            and rule.low <= low
+            and high <= rule.high
+            and fraction == 0.0
+        ):
+            suspect.append(column)
+    if suspect:
+        _raise_out_of_range(source, plan, where, suspect)
+
+    def median(key: str) -> float:
+        value = values[key]
+        return math.nan if value is None else float(value)
+
+    return {
+        column: (median(f"mc{columns.index(column)}"), median(f"mt{columns.index(column)}"))
+        for column in units
+    }
+
+
 def _raise_out_of_range(
-    source: LogSource, plan: ExperimentPlan, where: str, counts: Mapping[str, int]
+    source: LogSource, plan: ExperimentPlan, where: str, columns: list[str]
 ) -> None:
     messages = []
-    for column, count in counts.items():
+    for column in columns:
         name = quoted(column)
-        value, dialog = source.connection.execute(
-            f"SELECT {name}, dialog_id FROM log WHERE {where} AND {name} IS NOT NULL AND NOT "
-            f"({_range_condition(name, plan, column)}) LIMIT 1"
+        condition = f"{name} IS NOT NULL AND NOT ({_range_condition(name, plan, column)})"
+        count, value, dialog = source.connection.execute(
+            f"SELECT count(*), any_value({name}), any_value(dialog_id) FROM "
+            f"(SELECT {name}, dialog_id FROM log WHERE {where} AND {condition})"
         ).fetchone()
+        if not count:
+            continue
         messages.append(
             f"column '{column}': {count:,} value(s) outside {plan.column_rule(column).describe()}"
             f", e.g. {value!r} in dialog {dialog!r}"
         )
-    raise LogValidationError(
-        "dialog log is invalid: " + "; ".join(messages) + " (fix the log, or declare the "
-        "column's range in the plan's columns / the metric's valid_range)"
-    )
+    if messages:
+        raise LogValidationError(
+            "dialog log is invalid: " + "; ".join(messages) + " (fix the log, or declare the "
+            "column's range in the plan's columns / the metric's valid_range)"
+        )
 
 
 # --------------------------------------------------------------------------- the result
@@ -591,6 +654,7 @@ def aggregate(
         if until is not None:
             where += f" AND timestamp <= {_sql_text(str(pd.Timestamp(until)))}::TIMESTAMPTZ"
         _check_duplicates(source, where)
+        medians = _check_ranges(source, plan, where)
         ctx: dict[str, Any] = {"__treatment_sql": _sql_text(plan.treatment)}
         ctx.update(_quantile_orders(source, plan, where, plan.alpha))
         result = _per_user_pass(source, plan, where, ctx)
@@ -602,30 +666,7 @@ def aggregate(
             )
             ctx.update(_quantile_orders(source, plan, where + exclude, plan.alpha))
             result = _per_user_pass(source, plan, where, ctx)
-        columns = _checked_columns(plan)
-        bad = {
-            c: int(sum(arm.get(f"bad{i}", 0) or 0 for arm in result.arms.values()))
-            for i, c in enumerate(columns)
-        }
-        bad = {c: n for c, n in bad.items() if n}
-        if bad:
-            _raise_out_of_range(source, plan, where, bad)
-        medians = _unit_medians(source, plan, where)
     return _assemble(plan, census, result, ctx, medians)
-
-
-def _unit_medians(source: LogSource, plan: ExperimentPlan, where: str) -> dict[str, tuple]:
-    """Approximate median per arm of each column with a time unit (for the unit gate)."""
-    columns = [c for c in _checked_columns(plan) if plan.column_rule(c).unit in ("ms", "s")]
-    out = {}
-    for column in columns:
-        rows = source.connection.execute(
-            f"SELECT variant = {_sql_text(plan.treatment)}, approx_quantile({quoted(column)}, "
-            f"0.5) FROM log WHERE {where} GROUP BY ALL"
-        ).fetchall()
-        found = {bool(k): (math.nan if v is None else float(v)) for k, v in rows}
-        out[column] = (found.get(False, math.nan), found.get(True, math.nan))
-    return out
 
 
 def _assemble(

@@ -1,16 +1,23 @@
-"""Full analysis of the 10M-dialog log (issue: analysis engine), against two baselines.
+"""The analysis on a 10M-dialog / 1M-user Parquet log, timed against tea-tasting and a DuckDB floor.
 
-Each measurement runs in its own Python process (so peak memory is that path's alone) and
-reports the best of --repeat warm runs (after one warm-up run in the same process):
+All in one run, on the same file, each measurement in its own process (so peak memory is that
+path's alone; best of --repeat warm runs after one warm-up):
 
-- abkit (DuckDB): ``analyze`` on the Parquet file: completion, escalation, CSAT per rated
-  dialog, turns (delta method per user), the SRM check, and clustered P50 / P95 / P99 latency,
-  with the file's validation (required columns, nulls, duplicate dialog ids, labels);
-- DuckDB floor: one plain query of the four ratio metrics' per-variant sums (no per-user step,
-  no variance, no quantiles, no validation): the least any engine must do;
-- pandas only: read the file with pandas and run the same ``analyze`` on the DataFrame.
+- abkit, 4 ratio metrics + SRM: task completion, escalation, CSAT per rated dialog and turns
+  (delta method over users) with the sample-ratio gate, under a plan declaring just those;
+- tea-tasting 2.0, the same work: per-user sums in DuckDB (tea-tasting analyses unit-level data),
+  then ``Experiment(RatioOfMeans x 4, SampleRatio).analyze`` on that DuckDB relation. tea-tasting
+  needs Python >= 3.12: this script builds ``benchmarks/output/tea-tasting-venv`` itself with the
+  first python3.12+ it finds, and says so when it cannot;
+- DuckDB floor: one query, the per-user GROUP BY of the four ratio metrics and the per-variant
+  sums, squares and cross-products the delta method needs; no validation, no tests;
+- abkit, full default analysis: every health gate (ids, duplicates, labels, ranges, missing
+  values, crossovers, units, SRM), twelve metrics with clustered P50 / P95 / P99 latency.
 
-Run: .venv/bin/python benchmarks/make_bench_data.py   # once, ~30 s, 250 MiB
+Ratios printed: abkit 4-ratio vs tea-tasting (time, peak memory; aim <= 1.0x) and the full
+analysis vs the floor (aim <= 1.5x).
+
+Run: .venv/bin/python benchmarks/make_bench_data.py   # once, ~1 min, ~250 MiB
      .venv/bin/python benchmarks/bench_analysis.py [--file ...] [--repeat 3]
 """
 
@@ -18,54 +25,76 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-DEFAULT_FILE = Path(__file__).parent / "output" / "dialogs_10m.parquet"
-METRICS = [
-    "task_completion",
-    "escalation_rate",
-    "csat",
-    "turns",
-    "latency_p50",
-    "latency_p95",
-    "latency_p99",
-]
+HERE = Path(__file__).resolve().parent
+DEFAULT_FILE = HERE / "output" / "dialogs_10m.parquet"
+TT_VENV = HERE / "output" / "tea-tasting-venv"
+RATIOS = ["task_completion", "escalation_rate", "csat", "turns"]
+
+PER_USER_SQL = """
+SELECT user_id, any_value(variant) AS variant, count(*) AS dialogs,
+       sum(completed) AS completed, sum(escalated) AS escalated,
+       sum(csat) AS csat, count(csat) AS rated, sum(turns) AS turns
+FROM read_parquet('{path}') GROUP BY user_id
+"""
 
 
-def _abkit_duckdb(path: Path) -> None:
-    from abkit.metrics import metrics_by_name
+def _abkit_ratios(path: Path) -> None:
+    import dataclasses
 
     from abkit.analysis import analyze
+    from abkit.plan import ExperimentPlan, metrics_by_name
 
-    analyze(path, split=0.2, metrics=metrics_by_name(METRICS))
+    metrics = [dataclasses.replace(m, ordinal=False) for m in metrics_by_name(RATIOS)]
+    analyze(path, plan=ExperimentPlan(split=0.2, metrics=tuple(metrics)))
+
+
+def _abkit_full(path: Path) -> None:
+    from abkit.analysis import analyze
+
+    analyze(path, split=0.2)
 
 
 def _duckdb_floor(path: Path) -> None:
     import duckdb
 
+    sums = []
+    for y, x in (("completed", "dialogs"), ("escalated", "dialogs"), ("csat", "rated"),
+                 ("turns", "dialogs")):
+        sums.append(f"sum({y}), sum({x}), sum({y}*{y}), sum({x}*{x}), sum({x}*{y})")
     with duckdb.connect() as connection:
         connection.execute(
-            "SELECT variant, count(*), sum(completed), sum(escalated), sum(csat), count(csat), "
-            f"sum(turns) FROM read_parquet('{path}') GROUP BY variant"
+            f"SELECT variant, count(*), {', '.join(sums)} "
+            f"FROM ({PER_USER_SQL.format(path=path)}) GROUP BY variant"
         ).fetchall()
 
 
-def _pandas_only(path: Path) -> None:
-    import pandas as pd
-    from abkit.metrics import metrics_by_name
+def _tea_tasting(path: Path) -> None:  # runs under the tea-tasting venv: no abkit imports
+    import duckdb
+    import tea_tasting as tt
 
-    from abkit.analysis import analyze
-
-    analyze(pd.read_parquet(path), split=0.2, metrics=metrics_by_name(METRICS))
+    with duckdb.connect() as connection:
+        users = connection.sql(PER_USER_SQL.format(path=path))
+        experiment = tt.Experiment(
+            task_completion=tt.RatioOfMeans("completed", "dialogs"),
+            escalation_rate=tt.RatioOfMeans("escalated", "dialogs"),
+            csat=tt.RatioOfMeans("csat", "rated"),
+            turns=tt.RatioOfMeans("turns", "dialogs"),
+            srm=tt.SampleRatio({"control": 0.8, "treatment": 0.2}),
+        )
+        experiment.analyze(users, control="control", treatment="treatment")
 
 
 PATHS = {
-    "abkit (DuckDB)": _abkit_duckdb,
-    "DuckDB floor (4 ratio sums)": _duckdb_floor,
-    "pandas only": _pandas_only,
+    "abkit: 4 ratios + SRM": _abkit_ratios,
+    "tea-tasting 2.0: 4 ratios + SRM": _tea_tasting,
+    "DuckDB floor: per-user GROUP BY": _duckdb_floor,
+    "abkit: full default analysis": _abkit_full,
 }
 
 
@@ -77,12 +106,52 @@ def child(name: str, path: Path, repeat: int) -> None:
         started = time.perf_counter()
         action(path)
         times.append(time.perf_counter() - started)
-    # VmHWM: this process's own peak resident memory (ru_maxrss would carry over the
-    # parent's peak across fork + exec on Linux)
+    # VmHWM: this process's own peak resident memory (ru_maxrss would carry the parent's)
     status = Path("/proc/self/status").read_text().splitlines()
     peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-    peak = peak_kib / 2**20  # KiB -> GiB
-    print(json.dumps({"seconds": min(times), "peak_gib": peak}))
+    print(json.dumps({"seconds": min(times), "peak_gib": peak_kib / 2**20}))
+
+
+def _runs(python: str) -> bool:
+    done = subprocess.run([python, "-c", "import sys; assert sys.version_info >= (3, 12)"],
+                          capture_output=True)
+    return done.returncode == 0
+
+
+def tea_tasting_python() -> Path | None:
+    """A Python >= 3.12 with tea-tasting 2.0 and duckdb, built on first use; None when it cannot."""
+    python = TT_VENV / "bin" / "python"
+    if python.exists():
+        return python
+    candidates = [shutil.which(c) for c in ("python3.13", "python3.12")]
+    candidates += sorted(str(p) for p in Path.home().glob(".pyenv/versions/3.1[2-9]*/bin/python"))
+    found = next((c for c in candidates if c and _runs(c)), None)
+    if found is None:
+        print("tea-tasting skipped: it needs Python >= 3.12 and none was found on PATH")
+        return None
+    print(f"building {TT_VENV} with {found} (tea-tasting 2.0, duckdb, pandas) ...")
+    try:
+        subprocess.run([found, "-m", "venv", str(TT_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "tea-tasting>=2.0,<3",
+             "duckdb", "pandas"],
+            check=True,
+        )
+    except subprocess.CalledProcessError as error:
+        print(f"tea-tasting skipped: building its environment failed ({error})")
+        shutil.rmtree(TT_VENV, ignore_errors=True)
+        return None
+    return python
+
+
+def measure(name: str, python: Path | str, path: Path, repeat: int) -> dict:
+    done = subprocess.run(
+        [str(python), __file__, "--child", name, "--file", str(path), "--repeat", str(repeat)],
+        capture_output=True, text=True,
+    )
+    if done.returncode:
+        raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -96,42 +165,34 @@ def main() -> None:
         return
     if not args.file.exists():
         sys.exit(f"{args.file} not found: run benchmarks/make_bench_data.py first")
-    from abkit.metrics import metrics_by_name
-
     from abkit.analysis import analyze
 
-    result = analyze(args.file, split=0.2, metrics=metrics_by_name(METRICS))
-    print(f"file: {args.file} ({args.file.stat().st_size / 2**20:.0f} MiB)")
-    print(
-        result.table[["metric", "control", "treatment", "effect", "p_value"]]
-        .round(4)
-        .to_string(index=False)
-    )
-    print(f"SRM: {result.srm.verdict}; decision: {result.decision.verdict}\n")
+    result = analyze(args.file, split=0.2)
+    print(f"file: {args.file} ({args.file.stat().st_size / 2**20:.0f} MiB), "
+          f"{result.engine.rows:,} dialogs, {sum(result.engine.users):,} users")
+    print(result.table[["metric", "control", "treatment", "effect", "p_value"]]
+          .round(4).to_string(index=False))
+    print(f"decision: {result.decision.verdict}\n")
+    tt_python = tea_tasting_python()
     figures = {}
     for name in PATHS:
-        done = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--child",
-                name,
-                "--file",
-                str(args.file),
-                "--repeat",
-                str(args.repeat),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        figures[name] = json.loads(done.stdout.strip().splitlines()[-1])
-    floor = figures["DuckDB floor (4 ratio sums)"]["seconds"]
-    for name, figure in figures.items():
-        print(
-            f"{name:28s} {figure['seconds']:6.2f} s warm  peak {figure['peak_gib']:.2f} GiB  "
-            f"x{figure['seconds'] / floor:.1f} the DuckDB floor"
-        )
+        python = tt_python if name.startswith("tea-tasting") else sys.executable
+        if python is None:
+            continue
+        figures[name] = measure(name, python, args.file, args.repeat)
+        print(f"{name:34s} {figures[name]['seconds']:6.2f} s warm  "
+              f"peak {figures[name]['peak_gib']:.2f} GiB", flush=True)
+    print()
+    floor = figures["DuckDB floor: per-user GROUP BY"]
+    full = figures["abkit: full default analysis"]
+    print(f"full analysis / floor:             time x{full['seconds'] / floor['seconds']:.2f} "
+          "(aim <= 1.5)")
+    ours = figures["abkit: 4 ratios + SRM"]
+    print(f"abkit 4 ratios / floor:            time x{ours['seconds'] / floor['seconds']:.2f}")
+    theirs = figures.get("tea-tasting 2.0: 4 ratios + SRM")
+    if theirs:
+        print(f"abkit 4 ratios / tea-tasting 2.0:  time x{ours['seconds'] / theirs['seconds']:.2f}"
+              f", peak memory x{ours['peak_gib'] / theirs['peak_gib']:.2f} (aim <= 1.0 each)")
 
 
 if __name__ == "__main__":
