@@ -368,8 +368,8 @@ def solve_design(
         Chow, Shao & Wang, *Sample Size Calculations in Clinical Research*, §3.2 and §4.2.
 
     Examples:
-        >>> solve_design("proportion", 0.03, mde=-0.01, power=0.8).n_total_exact / 2
-        3825.15...
+        >>> round(solve_design("proportion", 0.03, mde=-0.01, power=0.8).n_total_exact / 2, 2)
+        3825.15
     """
     problem = _problem(metric, baseline, alpha, split, method, sd_control, sd_treatment)
     unknowns = [

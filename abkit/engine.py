@@ -45,7 +45,15 @@ from abkit.metric_kinds import KINDS, ORDINAL_VALUE, quoted
 from abkit.plan import REQUIRED_COLUMNS, ExperimentPlan
 from abkit.stats import QuantileOrder, RatioStats, quantile_order_statistics
 
-__all__ = ["EngineResult", "LogSource", "aggregate", "log_columns", "open_log", "read_columns"]
+__all__ = [
+    "EngineResult",
+    "LogSource",
+    "aggregate",
+    "check_log",
+    "log_columns",
+    "open_log",
+    "read_columns",
+]
 
 _NUMERIC = re.compile(
     r"^(DOUBLE|FLOAT|REAL|BIGINT|INTEGER|SMALLINT|TINYINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|"
@@ -776,3 +784,20 @@ def read_columns(
             raise ValueError(f"columns {unknown} not in the log; it has {list(source.columns)}")
         chosen = ", ".join(quoted(c) for c in ["variant", *columns])
         return source.connection.execute(f"SELECT {chosen} FROM log WHERE {census.where}").df()
+
+
+def check_log(
+    events: pd.DataFrame | str | Path, plan: ExperimentPlan, *, table: str = "dialogs"
+) -> ExperimentPlan:
+    """The cheap checks of a log against a plan, for a notebook's validation cell.
+
+    Columns, types, timestamps, the plan's metrics against the columns, labels, experiments and
+    null ids (a light census: no per-user pass). Returns the plan resolved for this log.
+
+    Raises:
+        LogValidationError / ValueError / FileNotFoundError: as :func:`aggregate`.
+    """
+    with open_log(events, plan, table=table) as source:
+        resolved = plan.resolve(source.columns)
+        _census(source, resolved)
+    return resolved

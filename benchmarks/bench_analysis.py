@@ -64,8 +64,12 @@ def _duckdb_floor(path: Path) -> None:
     import duckdb
 
     sums = []
-    for y, x in (("completed", "dialogs"), ("escalated", "dialogs"), ("csat", "rated"),
-                 ("turns", "dialogs")):
+    for y, x in (
+        ("completed", "dialogs"),
+        ("escalated", "dialogs"),
+        ("csat", "rated"),
+        ("turns", "dialogs"),
+    ):
         sums.append(f"sum({y}), sum({x}), sum({y}*{y}), sum({x}*{x}), sum({x}*{y})")
     with duckdb.connect() as connection:
         connection.execute(
@@ -113,8 +117,9 @@ def child(name: str, path: Path, repeat: int) -> None:
 
 
 def _runs(python: str) -> bool:
-    done = subprocess.run([python, "-c", "import sys; assert sys.version_info >= (3, 12)"],
-                          capture_output=True)
+    done = subprocess.run(
+        [python, "-c", "import sys; assert sys.version_info >= (3, 12)"], capture_output=True
+    )
     return done.returncode == 0
 
 
@@ -133,8 +138,16 @@ def tea_tasting_python() -> Path | None:
     try:
         subprocess.run([found, "-m", "venv", str(TT_VENV)], check=True)
         subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "tea-tasting>=2.0,<3",
-             "duckdb", "pandas"],
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "tea-tasting>=2.0,<3",
+                "duckdb",
+                "pandas",
+            ],
             check=True,
         )
     except subprocess.CalledProcessError as error:
@@ -147,7 +160,8 @@ def tea_tasting_python() -> Path | None:
 def measure(name: str, python: Path | str, path: Path, repeat: int) -> dict:
     done = subprocess.run(
         [str(python), __file__, "--child", name, "--file", str(path), "--repeat", str(repeat)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     if done.returncode:
         raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
@@ -168,10 +182,15 @@ def main() -> None:
     from abkit.analysis import analyze
 
     result = analyze(args.file, split=0.2)
-    print(f"file: {args.file} ({args.file.stat().st_size / 2**20:.0f} MiB), "
-          f"{result.engine.rows:,} dialogs, {sum(result.engine.users):,} users")
-    print(result.table[["metric", "control", "treatment", "effect", "p_value"]]
-          .round(4).to_string(index=False))
+    print(
+        f"file: {args.file} ({args.file.stat().st_size / 2**20:.0f} MiB), "
+        f"{result.engine.rows:,} dialogs, {sum(result.engine.users):,} users"
+    )
+    print(
+        result.table[["metric", "control", "treatment", "effect", "p_value"]]
+        .round(4)
+        .to_string(index=False)
+    )
     print(f"decision: {result.decision.verdict}\n")
     tt_python = tea_tasting_python()
     figures = {}
@@ -180,19 +199,26 @@ def main() -> None:
         if python is None:
             continue
         figures[name] = measure(name, python, args.file, args.repeat)
-        print(f"{name:34s} {figures[name]['seconds']:6.2f} s warm  "
-              f"peak {figures[name]['peak_gib']:.2f} GiB", flush=True)
+        print(
+            f"{name:34s} {figures[name]['seconds']:6.2f} s warm  "
+            f"peak {figures[name]['peak_gib']:.2f} GiB",
+            flush=True,
+        )
     print()
     floor = figures["DuckDB floor: per-user GROUP BY"]
     full = figures["abkit: full default analysis"]
-    print(f"full analysis / floor:             time x{full['seconds'] / floor['seconds']:.2f} "
-          "(aim <= 1.5)")
+    print(
+        f"full analysis / floor:             time x{full['seconds'] / floor['seconds']:.2f} "
+        "(aim <= 1.5)"
+    )
     ours = figures["abkit: 4 ratios + SRM"]
     print(f"abkit 4 ratios / floor:            time x{ours['seconds'] / floor['seconds']:.2f}")
     theirs = figures.get("tea-tasting 2.0: 4 ratios + SRM")
     if theirs:
-        print(f"abkit 4 ratios / tea-tasting 2.0:  time x{ours['seconds'] / theirs['seconds']:.2f}"
-              f", peak memory x{ours['peak_gib'] / theirs['peak_gib']:.2f} (aim <= 1.0 each)")
+        print(
+            f"abkit 4 ratios / tea-tasting 2.0:  time x{ours['seconds'] / theirs['seconds']:.2f}"
+            f", peak memory x{ours['peak_gib'] / theirs['peak_gib']:.2f} (aim <= 1.0 each)"
+        )
 
 
 if __name__ == "__main__":

@@ -41,3 +41,16 @@ def test_case_study_reconstruction_is_up_to_date() -> None:
         check_exact=False,
         rtol=1e-12,
     )
+
+
+def test_custom_columns_log_is_up_to_date() -> None:
+    from abkit.simulate import CUSTOM_COLUMNS_LOG, EXAMPLE_CONFIG, custom_columns_log
+
+    committed = pd.read_parquet(DATA_DIR / CUSTOM_COLUMNS_LOG)
+    pd.testing.assert_frame_equal(
+        committed.reset_index(drop=True),
+        custom_columns_log(simulate_dialogs(EXAMPLE_CONFIG)).reset_index(drop=True),
+        check_dtype=False,
+        check_exact=False,
+        rtol=1e-12,
+    )
