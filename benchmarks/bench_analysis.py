@@ -91,7 +91,7 @@ def _tea_tasting(path: Path) -> None:  # runs under the tea-tasting venv: no abk
             turns=tt.RatioOfMeans("turns", "dialogs"),
             srm=tt.SampleRatio({"control": 0.8, "treatment": 0.2}),
         )
-        experiment.analyze(users, control="control", treatment="treatment")
+        experiment.analyze(users, control="control")
 
 
 PATHS = {
