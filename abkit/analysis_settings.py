@@ -16,7 +16,14 @@ from typing import Any
 from abkit.engine import log_columns
 from abkit.params import check_number, check_text
 from abkit.paths import in_kit
-from abkit.plan import ExperimentPlan, Metric, default_metrics, load_plan, metrics_by_name
+from abkit.plan import (
+    DEFAULT_METRICS,
+    ExperimentPlan,
+    Metric,
+    default_metrics,
+    load_plan,
+    metrics_by_name,
+)
 
 __all__ = ["AnalysisSettings", "choose_metrics"]
 
@@ -29,12 +36,8 @@ def choose_metrics(
     A margin given for a metric makes it a guardrail with that margin (its relative / absolute
     reading kept from the metric's definition: relative for latency, absolute for rates).
     """
-    available = default_metrics(columns) if columns is not None else None
-    chosen = (
-        metrics_by_name(names, *(available,) if available is not None else ())
-        if names
-        else list(available or [])
-    )
+    available = DEFAULT_METRICS if columns is None else tuple(default_metrics(columns))
+    chosen = metrics_by_name(names, available) if names else list(available)
     unknown = sorted(set(guardrail_margins) - {m.name for m in chosen})
     if unknown:
         raise ValueError(
