@@ -348,19 +348,29 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("events", type=Path, help="dialog log: .parquet, .csv or .duckdb")
-    parser.add_argument("--plan", type=Path, help="experiment plan, YAML (or params.yaml with "
-                        "a plan: section)")
+    parser.add_argument(
+        "--plan", type=Path, help="experiment plan, YAML (or params.yaml with a plan: section)"
+    )
     parser.add_argument(
         "--split",
         type=_number,
         help="planned treatment share of users (0.2 for 80/20); required without --plan",
     )
-    parser.add_argument("--primary", help="the metric the decision rests on (default: the "
-                        "plan's, else task_completion)")
-    parser.add_argument("--experiment", help="analyse only this experiment's rows (required "
-                        "when the log holds several)")
-    parser.add_argument("--column-map", type=_column_map, dest="column_map",
-                        metavar="YOURS=SCHEMA,...", help="rename your columns to the log's")
+    parser.add_argument(
+        "--primary",
+        help="the metric the decision rests on (default: the plan's, else task_completion)",
+    )
+    parser.add_argument(
+        "--experiment",
+        help="analyse only this experiment's rows (required when the log holds several)",
+    )
+    parser.add_argument(
+        "--column-map",
+        type=_column_map,
+        dest="column_map",
+        metavar="YOURS=SCHEMA,...",
+        help="rename your columns to the log's",
+    )
     parser.add_argument(
         "--metrics",
         nargs="+",
@@ -415,11 +425,25 @@ def _run_analyze(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
     shown = result.table[
-        ["metric", "role", "control", "treatment", "effect", "ci_low", "ci_high",
-         "relative_effect", "p_value", "p_adjusted", "significant", "guardrail", "method"]
+        [
+            "metric",
+            "role",
+            "control",
+            "treatment",
+            "effect",
+            "ci_low",
+            "ci_high",
+            "relative_effect",
+            "p_value",
+            "p_adjusted",
+            "significant",
+            "guardrail",
+            "method",
+        ]
     ]
-    with pd.option_context("display.width", 250, "display.max_columns", 30,
-                           "display.max_colwidth", 120):
+    with pd.option_context(
+        "display.width", 250, "display.max_columns", 30, "display.max_colwidth", 120
+    ):
         print("Health gates")
         print(result.health.table[["gate", "status", "detail"]].to_string(index=False))
         print("\nMetrics")

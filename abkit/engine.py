@@ -23,7 +23,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from abkit.health import (
 )
 from abkit.metric_kinds import KINDS, ORDINAL_VALUE, quoted
 from abkit.plan import REQUIRED_COLUMNS, ExperimentPlan
-from abkit.stats import QuantileOrder, RatioStats, quantile_order_statistics
+from abkit.stats import QuantileOrder, RatioStats, quantile_orders
 
 __all__ = [
     "EngineResult",
@@ -387,12 +387,10 @@ def _census(source: LogSource, plan: ExperimentPlan) -> Census:
     )
 
 
-def _check_duplicates(source: LogSource, where: str) -> None:
-    """Distinct 64-bit hashes first; the exact string count only when they suggest a repeat."""
+def _check_duplicates(source: LogSource, where: str, distinct: int, total: int) -> None:
+    """Refuse repeated dialog ids. ``distinct`` counts distinct 64-bit hashes (cheap, from the
+    range scan); only when it suggests a repeat is the exact string count run."""
     con = source.connection
-    distinct, total = con.execute(
-        f"SELECT count(DISTINCT hash(dialog_id)), count(*) FROM log WHERE {where}"
-    ).fetchone()
     if distinct < total:
         distinct = con.execute(
             f"SELECT count(DISTINCT dialog_id) FROM log WHERE {where}"
@@ -413,9 +411,11 @@ def _check_duplicates(source: LogSource, where: str) -> None:
 
 def _quantile_orders(
     source: LogSource, plan: ExperimentPlan, where: str, alpha: float
-) -> dict[str, tuple[QuantileOrder, QuantileOrder]]:
-    """Order statistics of every quantile metric per arm, one light scan per column."""
+) -> tuple[dict[str, tuple[QuantileOrder, QuantileOrder]], dict[str, tuple[float, float]]]:
+    """Order statistics of every quantile metric per arm, one light scan per column; and each
+    such column's median per arm (for the unit gate)."""
     orders: dict[str, tuple[QuantileOrder, QuantileOrder]] = {}
+    medians: dict[str, tuple[float, float]] = {}
     by_column: dict[str, list] = {}
     for metric in plan.metrics or ():
         if metric.kind == "quantile":
@@ -428,12 +428,12 @@ def _quantile_orders(
         ).fetchnumpy()
         is_t, values = np.asarray(fetched["t"], dtype=bool), np.asarray(fetched["v"], float)
         arms = (values[~is_t], values[is_t])
-        for metric in metrics:
-            level = metric.quantile or 0.5
-            orders[metric.name] = tuple(  # type: ignore[assignment]
-                quantile_order_statistics(arm, level, alpha=alpha) for arm in arms
-            )
-    return orders
+        levels = [0.5, *(metric.quantile or 0.5 for metric in metrics)]
+        control, treatment = (quantile_orders(arm, levels, alpha=alpha) for arm in arms)
+        medians[column] = (control[0].estimate, treatment[0].estimate)
+        for k, metric in enumerate(metrics, start=1):
+            orders[metric.name] = (control[k], treatment[k])
+    return orders, medians
 
 
 def _checked_columns(plan: ExperimentPlan) -> list[str]:
@@ -470,84 +470,94 @@ def _per_user_pass(
     ctx: Mapping[str, Any],
     exclude_users: str = "",
 ) -> _Pass:
-    """The heavy pass: per-user sums of every metric and check, then per-arm sums."""
-    con = source.connection
+    """The heavy pass: per-user sums of every metric and check, then per-arm sums.
+
+    Identical per-user aggregates (``count(col)`` for a ratio's denominator, the missing
+    count of that column, three quantiles' counts) are computed once. The per-user values of
+    ordinal metrics come back as lists from the same query, so no per-user table is stored.
+    """
     treatment = _sql_text(plan.treatment)
-    user_cols = ["count(*) AS dialogs", f"count_if(variant = {treatment}) AS dialogs_t"]
-    arm_cols = ["count(*) AS users", "sum(dialogs) AS dialogs", "sum(dialogs_t) AS dialogs_t"]
+    user_cols: dict[str, str] = {}  # SQL -> alias, each aggregate once
+
+    def per_user(sql: str, alias: str) -> str:
+        return user_cols.setdefault(sql, alias)
+
+    dialogs = per_user("count(*)", "dialogs")
+    dialogs_t = per_user(f"count_if(variant = {treatment})", "dialogs_t")
+    arm_cols = ["count(*) AS users", f"sum({dialogs}) AS dialogs", f"sum({dialogs_t}) AS dialogs_t"]
+    arm_cols.append(f"sum({dialogs}*{dialogs}) AS dialogs_sq")
     for index, column in enumerate(_checked_columns(plan)):
-        name = quoted(column)
-        user_cols.append(f"count({name}) AS k{index}")
-        miss = f"(dialogs - k{index})"
+        known = per_user(f"count({quoted(column)})", f"k{index}")
+        miss = f"({dialogs} - {known})"
         arm_cols += [
             f"sum({miss}) AS miss{index}_sy",
             f"sum({miss}*{miss}) AS miss{index}_syy",
-            f"sum(dialogs*dialogs) AS miss{index}_sxx",
-            f"sum({miss}*dialogs) AS miss{index}_sxy",
+            f"sum({miss}*{dialogs}) AS miss{index}_sxy",
         ]
+    arm_key = f"CASE WHEN {dialogs_t} = 0 THEN 0 WHEN {dialogs_t} = {dialogs} THEN 1 ELSE 2 END"
     for index, metric in enumerate(plan.metrics or ()):
         kind = KINDS[metric.kind]
-        user_cols += [
-            f"{sql} AS m{index}_{alias}" for alias, sql in kind.user_sums(metric, ctx).items()
-        ]
-        names = {alias: f"m{index}_{alias}" for alias in kind.user_sums(metric, ctx)}
+        names = {
+            alias: per_user(sql, f"m{index}_{alias}")
+            for alias, sql in kind.user_sums(metric, ctx).items()
+        }
+        names["is_treatment"] = f"({dialogs_t} > 0)"
         for alias, sql in kind.arm_sums().items():
             arm_cols.append(f"{sql.format_map(names)} AS m{index}__{alias}")
-    arm_key = "CASE WHEN dialogs_t = 0 THEN 0 WHEN dialogs_t = dialogs THEN 1 ELSE 2 END"
-    per_user = (
-        f"SELECT {', '.join(user_cols)} FROM log WHERE {where}{exclude_users} GROUP BY user_id"
+        if metric.ordinal and metric.kind in ORDINAL_VALUE:
+            value = ORDINAL_VALUE[metric.kind](names)
+            arm_cols.append(f"list({value}) FILTER (WHERE {names['x']} > 0) AS ordinal{index}")
+    selected = ", ".join(f"{sql} AS {alias}" for sql, alias in user_cols.items())
+    cursor = source.connection.execute(
+        f"SELECT {arm_key} AS arm, {', '.join(arm_cols)} FROM (SELECT {selected} FROM log "
+        f"WHERE {where}{exclude_users} GROUP BY user_id) GROUP BY arm"
     )
-    ordinal_metrics = [
-        (i, m) for i, m in enumerate(plan.metrics or ()) if m.ordinal and m.kind in ORDINAL_VALUE
-    ]
-    if ordinal_metrics:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE per_user AS {per_user}")
-        source_sql = "per_user"
-    else:
-        source_sql = f"({per_user})"
-    frame = con.execute(
-        f"SELECT {arm_key} AS arm, {', '.join(arm_cols)} FROM {source_sql} GROUP BY arm"
-    ).df()
-    arms = {int(row["arm"]): row.drop("arm").to_dict() for _, row in frame.iterrows()}
+    columns = [d[0] for d in cursor.description]
+    arms: dict[int, dict[str, Any]] = {}
+    for values in cursor.fetchall():
+        found = dict(zip(columns, values, strict=True))
+        arms[int(found.pop("arm"))] = found
     ordinal = {}
-    for index, metric in ordinal_metrics:
-        value = ORDINAL_VALUE[metric.kind](f"m{index}_")
-        arrays = []
-        for arm in (0, 1):
-            fetched = con.execute(
-                f"SELECT {value} AS v FROM per_user WHERE {arm_key} = {arm} AND m{index}_x > 0"
-            ).fetchnumpy()
-            arrays.append(np.asarray(fetched["v"], dtype=float))
-        ordinal[metric.name] = (arrays[0], arrays[1])
-    return _Pass(arms, ordinal)
+    for index, metric in enumerate(plan.metrics or ()):
+        key = f"ordinal{index}"
+        if key in columns:
+            ordinal[metric.name] = tuple(
+                np.asarray(arms.get(arm, {}).pop(key, None) or [], dtype=float) for arm in (0, 1)
+            )
+            arms.get(2, {}).pop(key, None)
+    return _Pass(arms, ordinal)  # type: ignore[arg-type]
 
 
-def _check_ranges(source: LogSource, plan: ExperimentPlan, where: str) -> dict[str, tuple]:
-    """Refuse values outside each column's rule; return the unit columns' medians per arm.
+def _check_ranges(
+    source: LogSource, plan: ExperimentPlan, where: str, medians_known: Iterable[str] = ()
+) -> dict[str, tuple]:
+    """Refuse repeated dialog ids and values outside each column's rule; return the medians
+    per arm of the unit columns not in ``medians_known``.
 
-    One scan without grouping: min, max (NaN and ±inf sort last / first in DuckDB, so they
-    surface here) and, for whole-number columns, the largest fractional part. Only when one of
-    them is out of bounds are the offending rows counted and one shown.
+    One scan without grouping: distinct dialog-id hashes, min, max (NaN and ±inf sort last /
+    first in DuckDB, so they surface here) and, for whole-number columns, the largest
+    fractional part. Only when one of them is out of bounds are the offending rows counted and
+    one shown.
     """
     columns = _checked_columns(plan)
     treatment = _sql_text(plan.treatment)
-    parts, units = [], []
+    parts = ["count(DISTINCT hash(dialog_id)) AS distinct_ids", "count(*) AS total_rows"]
+    units = []
     for index, column in enumerate(columns):
         name, rule = quoted(column), plan.column_rule(column)
         parts += [f"min({name}) AS lo{index}", f"max({name}) AS hi{index}"]
         if rule.integer:
             parts.append(f"max({name} - floor({name})) AS fr{index}")
-        if rule.unit in ("ms", "s"):
+        if rule.unit in ("ms", "s") and column not in medians_known:
             units.append(column)
             parts += [
                 f"approx_quantile({name}, 0.5) FILTER (WHERE variant <> {treatment}) AS mc{index}",
                 f"approx_quantile({name}, 0.5) FILTER (WHERE variant = {treatment}) AS mt{index}",
             ]
-    if not parts:
-        return {}
     cursor = source.connection.execute(f"SELECT {', '.join(parts)} FROM log WHERE {where}")
     names = [d[0] for d in cursor.description]
     values = dict(zip(names, cursor.fetchone(), strict=True))  # NULL -> None, NaN stays NaN
+    _check_duplicates(source, where, values["distinct_ids"], values["total_rows"])
     suspect = []
     for index, column in enumerate(columns):
         rule, low, high = plan.column_rule(column), values[f"lo{index}"], values[f"hi{index}"]
@@ -661,10 +671,12 @@ def aggregate(
         where = census.where
         if until is not None:
             where += f" AND timestamp <= {_sql_text(str(pd.Timestamp(until)))}::TIMESTAMPTZ"
-        _check_duplicates(source, where)
-        medians = _check_ranges(source, plan, where)
-        ctx: dict[str, Any] = {"__treatment_sql": _sql_text(plan.treatment)}
-        ctx.update(_quantile_orders(source, plan, where, plan.alpha))
+        quantile_columns = {m.column for m in plan.metrics or () if m.kind == "quantile"}
+        medians = _check_ranges(source, plan, where, quantile_columns)
+        ctx: dict[str, Any] = {}
+        orders, quantile_medians = _quantile_orders(source, plan, where, plan.alpha)
+        ctx.update(orders)
+        medians.update(quantile_medians)
         result = _per_user_pass(source, plan, where, ctx)
         crossed = result.arms.get(2)
         if crossed and any(m.kind == "quantile" for m in plan.metrics or ()):
@@ -672,7 +684,7 @@ def aggregate(
                 " AND user_id NOT IN (SELECT user_id FROM log WHERE "
                 f"{where} GROUP BY user_id HAVING count(DISTINCT variant) > 1)"
             )
-            ctx.update(_quantile_orders(source, plan, where + exclude, plan.alpha))
+            ctx.update(_quantile_orders(source, plan, where + exclude, plan.alpha)[0])
             result = _per_user_pass(source, plan, where, ctx)
     return _assemble(plan, census, result, ctx, medians)
 
@@ -731,7 +743,9 @@ def _assemble(
                 int(arm.get("users", 0) or 0),
                 float(arm.get(f"miss{index}_sy", 0) or 0),
                 float(arm.get("dialogs", 0) or 0),
-                *(float(arm.get(f"miss{index}_{k}", 0) or 0) for k in ("syy", "sxx", "sxy")),
+                float(arm.get(f"miss{index}_syy", 0) or 0),
+                float(arm.get("dialogs_sq", 0) or 0),
+                float(arm.get(f"miss{index}_sxy", 0) or 0),
             )
             for arm in (control, treatment)
         ]

@@ -28,6 +28,7 @@ __all__ = [
     "clustered_quantile",
     "clustered_quantile_se",
     "quantile_order_statistics",
+    "quantile_orders",
     "delta_method_ratio",
     "fisher_exact_test",
     "mann_whitney_test",
@@ -39,7 +40,6 @@ __all__ = [
     "welch_t_test",
     "welch_t_test_from_stats",
 ]
-
 
 
 @dataclass(frozen=True)
@@ -355,26 +355,47 @@ class QuantileOrder:
     q: float
 
 
+def _order_ranks(n: int, q: float, alpha: float) -> tuple[int, int | None, int | None]:
+    """0-based ranks of Q̂ and of the two order statistics bracketing it (None if too few)."""
+    rank = max(math.ceil(n * q) - 1, 0)
+    if n <= 4 * q / (1 - q):
+        return rank, None, None
+    half = sps.norm.ppf(1 - alpha / 2) * math.sqrt(q * (1 - q) / n)
+    return rank, max(math.ceil(n * (q - half)) - 1, 0), min(math.ceil(n * (q + half)) - 1, n - 1)
+
+
+def quantile_orders(
+    values: np.ndarray, levels: Sequence[float], *, alpha: float = 0.05
+) -> list[QuantileOrder]:
+    """:func:`quantile_order_statistics` for several levels with one ``np.partition``."""
+    y = np.asarray(values, dtype=float)
+    n = y.size
+    if n == 0:
+        return [QuantileOrder(math.nan, math.nan, 0, q) for q in levels]
+    ranks = [_order_ranks(n, q, alpha) for q in levels]
+    ordered = np.partition(y, sorted({r for triple in ranks for r in triple if r is not None}))
+    z = sps.norm.ppf(1 - alpha / 2)
+    return [
+        QuantileOrder(
+            float(ordered[rank]),
+            math.nan if lower is None else (ordered[upper] - ordered[lower]) / (2 * z),
+            n,
+            q,
+        )
+        for q, (rank, lower, upper) in zip(levels, ranks, strict=True)
+    ]
+
+
 def quantile_order_statistics(
     values: np.ndarray, q: float, *, alpha: float = 0.05
 ) -> QuantileOrder:
     """Q̂ and the order-statistic scale σ_iid of a sample (Deng, Knoblich & Lu, KDD 2018, §4).
 
-    Uses ``np.partition`` (linear time) rather than a full sort.
+    Q̂ is the ⌈n·ν⌉-th smallest value; σ_iid = (Y_(U) − Y_(L)) / (2·z) with ranks
+    ⌈n·(ν ∓ z·sqrt(ν(1−ν)/n))⌉, NaN when n ≤ 4ν/(1 − ν). Uses ``np.partition`` (linear time)
+    rather than a full sort.
     """
-    y = np.asarray(values, dtype=float)
-    n = y.size
-    if n == 0:
-        return QuantileOrder(math.nan, math.nan, 0, q)
-    rank = max(math.ceil(n * q) - 1, 0)
-    if n <= 4 * q / (1 - q):
-        return QuantileOrder(float(np.partition(y, rank)[rank]), math.nan, n, q)
-    z = sps.norm.ppf(1 - alpha / 2)
-    half = z * math.sqrt(q * (1 - q) / n)
-    lower = max(math.ceil(n * (q - half)) - 1, 0)
-    upper = min(math.ceil(n * (q + half)) - 1, n - 1)
-    ordered = np.partition(y, sorted({lower, rank, upper}))
-    return QuantileOrder(float(ordered[rank]), (ordered[upper] - ordered[lower]) / (2 * z), n, q)
+    return quantile_orders(values, [q], alpha=alpha)[0]
 
 
 def clustered_quantile_se(order: QuantileOrder, indicator: RatioStats) -> float:
