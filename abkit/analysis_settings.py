@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
-from typing import Any
 
 from abkit.engine import log_columns
 from abkit.params import check_number, check_text
@@ -23,6 +22,8 @@ from abkit.plan import (
     default_metrics,
     load_plan,
     metrics_by_name,
+    plan_with_parameters,
+    read_plan_spec,
 )
 
 __all__ = ["AnalysisSettings", "choose_metrics"]
@@ -110,33 +111,13 @@ class AnalysisSettings:
 
     def experiment_plan(self) -> ExperimentPlan:
         """The plan: file, then the inline ``plan``, then the flat parameters where set."""
-        declared: dict[str, Any] = {}
-        if self.plan_file:
-            declared.update(load_plan(in_kit(self.plan_file)).to_dict())
-            declared = {k: v for k, v in declared.items() if v != _plan_default(k)}
+        declared = read_plan_spec(in_kit(self.plan_file)) if self.plan_file else {}
         declared.update(self.plan)
         defaults = {f.name: f.default for f in fields(self) if f.default is not dataclasses.MISSING}
-        flat: dict[str, Any] = {}
-        for name in (
-            "experiment",
-            "control",
-            "treatment",
-            "split",
-            "primary",
-            "alpha",
-            "correction",
-        ):
-            value = getattr(self, name)
-            changed = value != defaults.get(name)
-            if name in declared and changed and declared[name] != value:
-                raise ValueError(
-                    f"{name} == {value!r} (parameter) but the plan says {declared[name]!r}; "
-                    "set it in one place"
-                )
-            if name not in declared or changed:
-                flat[name] = value
+        names = ("experiment", "control", "treatment", "split", "primary", "alpha", "correction")
+        merged = plan_with_parameters(declared, {n: getattr(self, n) for n in names}, defaults)
         if self.column_map:
-            flat["column_map"] = {**declared.get("column_map", {}), **self.column_map}
+            merged["column_map"] = {**declared.get("column_map", {}), **self.column_map}
         if self.metrics or self.guardrail_margins:
             if declared.get("metrics"):
                 raise ValueError(
@@ -147,17 +128,8 @@ class AnalysisSettings:
                 None
                 if self.metrics
                 else log_columns(
-                    self.events,
-                    table=self.table,
-                    column_map={**declared.get("column_map", {}), **self.column_map},
+                    self.events, table=self.table, column_map=merged.get("column_map") or {}
                 )
             )
-            flat["metrics"] = tuple(choose_metrics(self.metrics, self.guardrail_margins, columns))
-        return load_plan({**declared, **flat})
-
-
-def _plan_default(name: str) -> Any:
-    field = ExperimentPlan.__dataclass_fields__[name]
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    return field.default_factory()  # type: ignore[misc]
+            merged["metrics"] = tuple(choose_metrics(self.metrics, self.guardrail_margins, columns))
+        return load_plan(merged)

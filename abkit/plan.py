@@ -48,6 +48,8 @@ __all__ = [
     "Role",
     "default_metrics",
     "load_plan",
+    "plan_with_parameters",
+    "read_plan_spec",
     "metrics_by_name",
     "plan_from_dict",
 ]
@@ -436,6 +438,23 @@ class ExperimentPlan:
                 rules[metric.column] = rule
         return dataclasses.replace(self, metrics=tuple(metrics), columns=rules, primary="")
 
+    @property
+    def n_primary(self) -> int:
+        """Primary metrics in the decision family (the default catalogue has one)."""
+        if self.metrics is None:
+            return 1
+        primaries = [m for m in self.metrics if m.role == "primary"]
+        if self.primary and self.primary not in [m.name for m in primaries]:
+            return 1
+        return max(len(primaries), 1)
+
+    @property
+    def alpha_per_primary(self) -> float:
+        """The level each primary test must be designed for: α/k for k primaries under Holm,
+        Bonferroni or BH (the power to find one true effect among them is at least that of a
+        test at α/k, which Holm's and BH's first step is), α with no correction."""
+        return self.alpha if self.correction == "none" else self.alpha / self.n_primary
+
     def metrics_with_role(self, role: Role) -> list[Metric]:
         return [m for m in self.metrics or () if m.role == role]
 
@@ -576,6 +595,60 @@ def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
     return ExperimentPlan(**merged)
 
 
+def read_plan_spec(path: str | Path) -> dict[str, Any]:
+    """The settings a plan file declares (its top level, or its ``plan:`` section), checked by
+    building the plan; only the keys the file writes, so a default is never mistaken for a
+    declaration.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the YAML cannot be read or holds invalid settings.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"plan == '{path}': no such file")
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ValueError(f"plan == '{path}': not valid YAML ({error})".replace("\n", " ")) from None
+    if isinstance(spec, Mapping) and "plan" in spec:
+        spec = spec["plan"]
+    spec = {} if spec is None else spec
+    plan_from_dict(spec)
+    return dict(spec)
+
+
+def plan_with_parameters(
+    declared: Mapping[str, Any], parameters: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A notebook's flat parameters merged into what a plan declares.
+
+    A parameter fills in what the plan leaves out; one changed from its template default
+    overrides the plan only where the plan says the same, and is an error where the plan says
+    otherwise (never a silent choice between the two).
+
+    Examples:
+        >>> plan_with_parameters({"split": 0.2}, {"split": 0.2, "alpha": 0.05},
+        ...                      {"split": 0.2, "alpha": 0.05})
+        {'split': 0.2, 'alpha': 0.05}
+        >>> plan_with_parameters({"split": 0.2}, {"split": 0.5}, {"split": 0.2})
+        Traceback (most recent call last):
+        ...
+        ValueError: split == 0.5 (parameter) but the plan says 0.2; set it in one place
+    """
+    merged = dict(declared)
+    for name, value in parameters.items():
+        changed = value != defaults.get(name)
+        if name in declared and changed and declared[name] != value:
+            raise ValueError(
+                f"{name} == {value!r} (parameter) but the plan says {declared[name]!r}; "
+                "set it in one place"
+            )
+        if name not in declared or changed:
+            merged[name] = value
+    return merged
+
+
 def load_plan(source: str | Path | Mapping[str, Any] | None, **overrides: Any) -> ExperimentPlan:
     """A plan from a YAML file (its top level, or its ``plan:`` section), a mapping, or None.
 
@@ -591,18 +664,7 @@ def load_plan(source: str | Path | Mapping[str, Any] | None, **overrides: Any) -
     if isinstance(source, Mapping):
         spec = source.get("plan", source) if "plan" in source else source
         return plan_from_dict(spec, **overrides)
-    path = Path(source)
-    if not path.is_file():
-        raise FileNotFoundError(f"plan == '{path}': no such file")
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ValueError(f"plan == '{path}': not valid YAML ({error})".replace("\n", " ")) from None
-    if spec is None:
-        spec = {}
-    if isinstance(spec, Mapping) and "plan" in spec:
-        spec = spec["plan"] or {}
-    return plan_from_dict(spec, **overrides)
+    return plan_from_dict(read_plan_spec(source), **overrides)
 
 
 def default_metrics(columns: Iterable[str]) -> list[Metric]:

@@ -8,9 +8,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,8 @@ from abkit.design import (
     solve_design,
 )
 from abkit.params import check_integer, check_number
+from abkit.paths import in_kit
+from abkit.plan import ExperimentPlan, load_plan, plan_with_parameters, read_plan_spec
 
 __all__ = [
     "DesignSettings",
@@ -182,36 +185,65 @@ def mde_by_duration(
 class DesignSettings:
     """The parameters of notebook ``01_design_sample_size``, validated on construction.
 
-    The same names as the notebook's ``parameters`` cell; see there for what each means.
+    The same names and defaults as the notebook's ``parameters`` cell; see there for what each
+    means. With ``plan_file`` the experiment plan's α, split and decision family apply: each
+    primary test is designed at :attr:`test_alpha` (α/k for k primaries under a correction),
+    exactly what the analysis will test it at. A parameter changed from its default that the
+    plan contradicts is an error.
     """
 
-    metric: str
-    baseline: float
-    mde: float
-    relative_mde: bool
-    sd_control: float | None
-    sd_treatment: float | None
-    alpha: float
-    power: float
-    split: float
-    daily_dialogs: float
-    traffic_share: float
-    dialogs_per_user: float
-    intra_user_correlation: float
-    max_days: int
-    output_dir: str
+    metric: str = "proportion"
+    baseline: float = 0.75
+    mde: float = 0.05
+    relative_mde: bool = False
+    sd_control: float | None = None
+    sd_treatment: float | None = None
+    alpha: float = 0.05
+    power: float = 0.8
+    split: float = 0.2
+    daily_dialogs: float = 550.0
+    traffic_share: float = 1.0
+    dialogs_per_user: float = 3.0
+    intra_user_correlation: float = 0.2
+    max_days: int = 28
+    plan_file: str = ""
+    output_dir: str = "reports/01_design_sample_size"
 
     def __post_init__(self) -> None:
         if not isinstance(self.relative_mde, bool):
             raise TypeError(f"relative_mde == {self.relative_mde!r}, must be True or False")
         if not isinstance(self.output_dir, str) or not self.output_dir.strip():
             raise ValueError(f"output_dir == {self.output_dir!r}, must be a non-empty path string")
+        if not isinstance(self.plan_file, str):
+            raise TypeError(f"plan_file == {self.plan_file!r}, must be a path string ('' for none)")
+        if self.plan_file:
+            declared = read_plan_spec(in_kit(self.plan_file))
+            defaults = {f.name: f.default for f in fields(self)}
+            merged = plan_with_parameters(
+                {k: declared[k] for k in ("alpha", "split") if k in declared},
+                {"alpha": self.alpha, "split": self.split},
+                defaults,
+            )
+            object.__setattr__(self, "alpha", merged["alpha"])
+            object.__setattr__(self, "split", merged["split"])
         check_number("daily_dialogs", self.daily_dialogs, low=0.0)
         check_number("traffic_share", self.traffic_share, low=0.0, high=1.0, high_inclusive=True)
         check_integer("max_days", self.max_days, minimum=1)
         design_effect(self.dialogs_per_user, self.intra_user_correlation)
         # Solving once checks metric, baseline, MDE, alpha, power, split and SDs together.
         solve_design(**self.solve_arguments())
+
+    @functools.cached_property
+    def experiment_plan(self) -> ExperimentPlan:
+        """The plan the analysis will use: the plan file (with α and split as above), or the
+        default plan (one primary metric) at this α and split."""
+        declared = read_plan_spec(in_kit(self.plan_file)) if self.plan_file else {}
+        return load_plan({**declared, "alpha": self.alpha, "split": self.split})
+
+    @property
+    def test_alpha(self) -> float:
+        """The two-sided level each primary metric is tested at (α/k under a correction)."""
+        return self.experiment_plan.alpha_per_primary
 
     def solve_arguments(self) -> dict[str, object]:
         """Keyword arguments for :func:`solve_design` / :func:`compare_methods` (n unknown)."""
@@ -220,7 +252,7 @@ class DesignSettings:
             "baseline": self.baseline,
             "mde": self.mde,
             "power": self.power,
-            "alpha": self.alpha,
+            "alpha": self.test_alpha,
             "split": self.split,
             "relative": self.relative_mde,
             "sd_control": self.sd_control,

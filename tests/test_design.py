@@ -11,6 +11,7 @@ Sources:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from pathlib import Path
 
@@ -340,3 +341,22 @@ def test_unequal_split_totals_match_r(
 def test_t_csat_matches_pwr_t() -> None:
     design = solve_design("mean", 3.8, mde=0.1, power=0.8, sd_control=1.1, method="t")
     assert design.n_total_exact / 2 == pytest.approx(R_VALUES["t_csat_n"], rel=1e-8)
+
+
+def test_design_uses_the_plans_primary_family() -> None:
+    # two primaries under Holm: each designed at alpha / 2; Cohen's h n against statsmodels
+    from statsmodels.stats.power import NormalIndPower
+    from statsmodels.stats.proportion import proportion_effectsize
+
+    from abkit.planning import DesignSettings
+
+    settings = DesignSettings(plan_file="tests/plans/two_primaries.yaml")
+    assert settings.test_alpha == 0.025 and settings.experiment_plan.n_primary == 2
+    table = compare_methods(**settings.solve_arguments()).set_index("method")
+    n_control = NormalIndPower().solve_power(
+        effect_size=proportion_effectsize(0.80, 0.75), alpha=0.025, power=0.8, ratio=0.25
+    )
+    assert table.loc["cohen_h", "n_control"] == math.ceil(n_control)
+    assert DesignSettings().test_alpha == 0.05  # default plan: one primary
+    none = DesignSettings(plan_file="tests/plans/two_primaries.yaml")
+    assert dataclasses.replace(none.experiment_plan, correction="none").alpha_per_primary == 0.05
