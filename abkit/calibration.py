@@ -16,11 +16,19 @@ from scipy import stats as sps
 from tqdm import tqdm
 
 from abkit.analysis import analyze
+from abkit.design import solve_design
 from abkit.params import check_integer, check_probability
 from abkit.plan import Metric, metrics_by_name
 from abkit.simulate import SimulationConfig, simulate_dialogs
 
-__all__ = ["AA_METRICS", "AaCalibration", "binomial_interval", "run_aa_calibration"]
+__all__ = [
+    "AA_METRICS",
+    "AaCalibration",
+    "PowerCheck",
+    "binomial_interval",
+    "run_aa_calibration",
+    "run_power_check",
+]
 
 AA_METRICS: tuple[Metric, ...] = (
     *metrics_by_name(
@@ -114,3 +122,87 @@ def run_aa_calibration(
     )
     table["calibrated"] = table["false_positives"].between(low, high)
     return AaCalibration(n_experiments, alpha, table, p_values)
+
+
+@dataclass(frozen=True)
+class PowerCheck:
+    """Ship decisions over simulated experiments at the designed effect.
+
+    Attributes:
+        n_experiments: experiments simulated.
+        users: users per experiment (the design's total).
+        planned_power: the power the design promised.
+        ships: experiments whose decision was "ship".
+        interval_low, interval_high: 99 % binomial interval of ``ships`` at ``planned_power``.
+    """
+
+    n_experiments: int
+    users: int
+    planned_power: float
+    ships: int
+    interval_low: int
+    interval_high: int
+
+    @property
+    def ship_rate(self) -> float:
+        return self.ships / self.n_experiments
+
+    @property
+    def as_planned(self) -> bool:
+        return self.interval_low <= self.ships <= self.interval_high
+
+
+def run_power_check(
+    n_experiments: int = 1000,
+    *,
+    baseline: float = 0.713,
+    mde: float = 0.05,
+    split: float = 0.5,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    seed: int = 0,
+    progress: bool = True,
+) -> PowerCheck:
+    """Simulate experiments at the effect a design was made for and count "ship" decisions.
+
+    The design is notebook 01's (:class:`abkit.planning.DesignSettings`, pooled method, the
+    default plan's single primary metric, task completion, one dialog per user so that the
+    user is the unit on both sides); each experiment is simulated with that many users and the
+    true completion effect ``mde``, and analysed with the same plan as the analysis notebook
+    would (primary only: the planned power is the primary test's). The ship rate should lie in
+    the 99 % binomial interval around ``power``.
+    """
+    from abkit.analysis import analyze_plan
+    from abkit.plan import ExperimentPlan, metrics_by_name
+    from abkit.planning import DesignSettings
+
+    check_integer("n_experiments", n_experiments, minimum=10)
+    settings = DesignSettings(
+        baseline=baseline,
+        mde=mde,
+        split=split,
+        alpha=alpha,
+        power=power,
+        dialogs_per_user=1.0,
+        intra_user_correlation=0.0,
+    )
+    design = solve_design(**{**settings.solve_arguments(), "method": "pooled"})
+    plan = ExperimentPlan(
+        split=split, alpha=alpha, metrics=tuple(metrics_by_name(["task_completion"]))
+    )
+    ships = 0
+    for k in tqdm(range(n_experiments), desc="experiments at the MDE", disable=not progress):
+        config = SimulationConfig(
+            n_users=design.n_total,
+            split=split,
+            dialogs_per_user=1.0,
+            completion_rate=baseline,
+            error_rate=0.0,
+            seed=seed + k,
+            experiment=f"power-{seed + k}",
+            effects={"treatment": {"completion": mde}},
+        )
+        result = analyze_plan(simulate_dialogs(config), plan)
+        ships += result.decision.verdict == "ship"
+    low, high = binomial_interval(n_experiments, power)
+    return PowerCheck(n_experiments, design.n_total, power, ships, low, high)

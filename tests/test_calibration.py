@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from conftest import slow_scale
 
-from abkit.calibration import NAIVE, binomial_interval, run_aa_calibration
+from abkit.calibration import NAIVE, binomial_interval, run_aa_calibration, run_power_check
 
 
 def test_binomial_interval_matches_scipy_quantiles() -> None:
@@ -29,3 +29,16 @@ def test_aa_false_positive_rates() -> None:
     assert len(methods) == 8
     assert methods["calibrated"].all(), methods[~methods["calibrated"]]
     assert table.loc[NAIVE, "false_positives"] > table.loc[NAIVE, "interval_high"]
+
+
+@pytest.mark.slow
+def test_ship_rate_at_the_designed_effect_is_the_planned_power() -> None:
+    # notebook 01's design (71.3 % completion, +5 points, 50/50, 80 % power), the
+    # experiments simulated at exactly that effect and analysed with the same plan
+    n_experiments = max(200, int(1000 * slow_scale()))
+    check = run_power_check(n_experiments, seed=5000, progress=False)
+    print(
+        f"\nship rate {check.ship_rate:.3f} over {check.n_experiments} experiments of "
+        f"{check.users} users; 99 % interval [{check.interval_low}, {check.interval_high}]"
+    )
+    assert check.as_planned, check
