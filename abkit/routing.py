@@ -32,7 +32,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
 
 from abkit.params import check_number, check_text
 
@@ -542,6 +541,8 @@ def observed_split(
     The Wilson score interval (Wilson 1927; statsmodels ``proportion_confint(method="wilson")``)
     treats each variant's count as binomial out of the total.
     """
+    from statsmodels.stats.proportion import proportion_confint  # heavy: only when asked
+
     check_number("alpha", alpha, low=0.0, high=1.0)
     unknown = sorted(set(counts) - set(planned_shares))
     if unknown:

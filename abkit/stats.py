@@ -14,7 +14,6 @@ from typing import Literal
 
 import numpy as np
 from scipy import stats as sps
-from statsmodels.stats.multitest import multipletests
 
 Correction = Literal["holm", "bonferroni", "bh", "none"]
 
@@ -471,17 +470,39 @@ def non_inferiority_p_value(
 
 
 def adjust_p_values(p_values: Sequence[float], method: Correction = "holm") -> np.ndarray:
-    """Holm (family-wise error) or Benjamini–Hochberg (false discovery rate) adjusted p-values.
+    """Holm, Bonferroni (family-wise error) or Benjamini–Hochberg (false discovery rate)
+    adjusted p-values; NaN p-values are left out of the family and stay NaN.
 
-    NaN p-values are left out of the family and stay NaN (statsmodels ``multipletests``; Holm
-    1979; Benjamini & Hochberg 1995; public_cases M1).
+    With the m p-values sorted, p₍₁₎ ≤ … ≤ p₍ₘ₎: Bonferroni min(1, m·p); Holm (1979)
+    max over j ≤ i of min(1, (m − j + 1)·p₍ⱼ₎); Benjamini & Hochberg (1995) min over j ≥ i of
+    min(1, m·p₍ⱼ₎ / j). Checked against statsmodels ``multipletests`` and public_cases M1.
+
+    Examples:
+        >>> adjust_p_values([0.01, 0.04, 0.03], "holm").round(4).tolist()
+        [0.03, 0.06, 0.06]
+        >>> adjust_p_values([0.01, 0.04, 0.03], "bh").round(4).tolist()
+        [0.03, 0.04, 0.04]
     """
     values = np.asarray(p_values, dtype=float)
     adjusted = np.full(values.shape, np.nan)
     present = ~np.isnan(values)
-    if method == "none" or not present.any():
-        adjusted[present] = values[present]
+    p = values[present]
+    m = p.size
+    if method == "none" or m == 0:
+        adjusted[present] = p
         return adjusted
-    name = {"holm": "holm", "bonferroni": "bonferroni", "bh": "fdr_bh"}[method]
-    adjusted[present] = multipletests(values[present], method=name)[1]
+    order = np.argsort(p, kind="stable")
+    ranked = p[order]
+    if method == "bonferroni":
+        result = np.minimum(1.0, m * p)
+    else:
+        if method == "holm":
+            steps = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * ranked))
+        else:  # bh
+            steps = np.minimum.accumulate(np.minimum(1.0, m * ranked / np.arange(1, m + 1))[::-1])[
+                ::-1
+            ]
+        result = np.empty(m)
+        result[order] = steps
+    adjusted[present] = result
     return adjusted
