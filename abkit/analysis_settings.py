@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, fields
 
-from abkit.engine import log_columns
+from abkit.log_source import log_columns
 from abkit.params import check_number, check_text
 from abkit.paths import in_kit
 from abkit.plan import (

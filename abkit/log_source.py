@@ -1,0 +1,267 @@
+"""Opening a dialog log: any source as one DuckDB view ``log`` with canonical names and types.
+
+A Parquet file or folder, a CSV file, a DuckDB table, or a pandas DataFrame (which DuckDB reads
+in place). The column map is applied, required columns checked, ids and labels read as text,
+metric columns as DOUBLE, timestamps normalized (epoch seconds or milliseconds by magnitude).
+Paths are always literal: a file named ``events[1].csv`` is that file, never a glob pattern.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from abkit.events import LogValidationError
+from abkit.metric_kinds import quoted
+from abkit.plan import REQUIRED_COLUMNS, ExperimentPlan
+
+__all__ = ["NUMERIC_TYPE", "LogSource", "log_columns", "open_log", "sql_text"]
+
+NUMERIC_TYPE = re.compile(
+    r"^(DOUBLE|FLOAT|REAL|BIGINT|INTEGER|SMALLINT|TINYINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|"
+    r"UTINYINT|UHUGEINT|BOOLEAN|DECIMAL.*)$"
+)
+_GLOB_CHARACTERS = set("*?[]{}")
+# Epoch seconds from 2001 to 2286, milliseconds over the same years.
+_EPOCH_RANGES = {"s": (1e9, 1e10), "ms": (1e12, 1e13)}
+
+
+def sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# --------------------------------------------------------------------------- opening a log
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """An open log: a DuckDB connection with the view ``log`` (canonical names and types).
+
+    Attributes:
+        connection: holds the views; closed when the :func:`open_log` block ends.
+        columns: the log's canonical column names (after the column map).
+        types: DuckDB type of each raw column, by canonical name.
+        label: what the user gave (a path or "DataFrame"), for messages.
+    """
+
+    connection: duckdb.DuckDBPyConnection
+    columns: tuple[str, ...]
+    types: Mapping[str, str]
+    label: str
+
+
+def _literal_path(path: Path, stack: contextlib.ExitStack) -> str:
+    """``path`` as DuckDB will read it literally: a symlink with a plain name when the real name
+    holds glob characters (DuckDB expands ``[`` ``*`` ``?`` ``{`` in file names)."""
+    text = str(path)
+    if not _GLOB_CHARACTERS & set(text):
+        return text
+    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="abkit-log-"))
+    link = Path(folder) / ("log" + "".join(path.suffixes[-1:]) if path.is_file() else "log")
+    os.symlink(path.resolve(), link)
+    return str(link)
+
+
+def _raw_relation(
+    events: pd.DataFrame | str | Path,
+    table: str,
+    connection: duckdb.DuckDBPyConnection,
+    stack: contextlib.ExitStack,
+    text_columns: frozenset[str] = frozenset(),
+) -> tuple[str, str]:
+    """The SQL name of the raw log and a label for messages."""
+    if isinstance(events, pd.DataFrame):
+        connection.register("raw_frame", events)
+        return "raw_frame", "DataFrame"
+    if not isinstance(events, str | Path):
+        raise TypeError(
+            f"events == {type(events).__name__}, must be a DataFrame or the path of a .parquet "
+            "file or folder, a .csv file or a .duckdb database"
+        )
+    path = Path(events).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"events == '{path}': no such file or folder")
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        parts = sorted(path.glob("*.parquet"))
+        if not parts:
+            raise LogValidationError(f"events == '{path}': a folder with no .parquet files")
+        literal = _literal_path(path, stack)
+        return f"read_parquet({sql_text(str(Path(literal) / '*.parquet'))})", str(path)
+    if suffix == ".parquet":
+        return f"read_parquet({sql_text(_literal_path(path, stack))})", str(path)
+    if suffix == ".csv":
+        literal = sql_text(_literal_path(path, stack))
+        try:
+            sniffed = connection.execute(f"DESCRIBE SELECT * FROM read_csv({literal})").fetchall()
+        except duckdb.Error as error:
+            raise LogValidationError(f"events == '{path}' cannot be read: {error}") from None
+        # ids and labels stay text: 007 is not 7
+        typed = ", ".join(
+            f"{sql_text(row[0])}: 'VARCHAR'" for row in sniffed if row[0] in text_columns
+        )
+        return f"read_csv({literal}, types={{{typed}}})" if typed else (
+            f"read_csv({literal})"
+        ), str(path)
+    if suffix in (".duckdb", ".db", ".ddb"):
+        connection.execute(f"ATTACH {sql_text(str(path))} AS source (READ_ONLY)")
+        tables = sorted(
+            row[0]
+            for row in connection.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'source'"
+            ).fetchall()
+        )
+        if table not in tables:
+            raise ValueError(f"table == {table!r} not in {path}; it has {tables}")
+        return f"source.{quoted(table)}", str(path)
+    raise ValueError(
+        f"events == '{path}', must be a .parquet file or folder, a .csv file or a .duckdb database"
+    )
+
+
+def _timestamp_sql(
+    connection: duckdb.DuckDBPyConnection, raw: str, column: str, kind: str, plan: ExperimentPlan
+) -> str:
+    """An expression giving the timestamp as TIMESTAMPTZ; epoch numbers read as s or ms."""
+    name = quoted(column)
+    if kind.startswith("TIMESTAMP") or kind == "DATE":
+        return f"CAST({name} AS TIMESTAMPTZ)"
+    if NUMERIC_TYPE.match(kind) or kind == "VARCHAR":
+        number = name if kind != "VARCHAR" else f"TRY_CAST(trim({name}) AS DOUBLE)"
+        low, high, text_rows, numeric_rows = connection.execute(
+            f"SELECT min({number}), max({number}), count({name}), count({number}) FROM {raw}"
+        ).fetchone()
+        if kind == "VARCHAR" and numeric_rows < text_rows:
+            if numeric_rows:
+                raise LogValidationError(
+                    f"column 'timestamp' mixes numbers and text ({numeric_rows:,} of "
+                    f"{text_rows:,} values are numbers); write one format"
+                )
+            return _text_timestamp_sql(connection, raw, name)
+        if low is None:
+            return "CAST(NULL AS TIMESTAMPTZ)"
+        unit = plan.timestamp_unit
+        if unit == "auto":
+            unit = next((u for u, (a, b) in _EPOCH_RANGES.items() if a <= low and high < b), "")
+            if not unit:
+                raise LogValidationError(
+                    f"column 'timestamp' holds numbers from {low:.6g} to {high:.6g}: neither "
+                    "epoch seconds (1e9 to 1e10) nor epoch milliseconds (1e12 to 1e13); write "
+                    "timestamps, or set the plan's timestamp_unit to 's' or 'ms'"
+                )
+        scale = 1.0 if unit == "s" else 1000.0
+        return f"to_timestamp(CAST({number} AS DOUBLE) / {scale})"
+    raise LogValidationError(
+        f"column 'timestamp' has type {kind}, must be a timestamp, a date, epoch seconds or "
+        "milliseconds, or text in ISO 8601"
+    )
+
+
+def _text_timestamp_sql(connection: duckdb.DuckDBPyConnection, raw: str, name: str) -> str:
+    expression = f"TRY_CAST({name} AS TIMESTAMPTZ)"
+    bad, example = connection.execute(
+        f"SELECT count(*), any_value({name}) FROM {raw} "
+        f"WHERE {name} IS NOT NULL AND {expression} IS NULL"
+    ).fetchone()
+    if bad:
+        raise LogValidationError(
+            f"column 'timestamp': {bad:,} value(s) cannot be read as timestamps, e.g. "
+            f"{example!r}; write ISO 8601 (2026-01-05 10:00:00+00) or epoch seconds"
+        )
+    return expression
+
+
+def _canonical(
+    raw_types: Mapping[str, str], mapping: Mapping[str, str], label: str
+) -> dict[str, str]:
+    """Canonical name -> the log's own column name, after the column map."""
+    absent = [c for c in mapping if c not in raw_types]
+    if absent:
+        raise LogValidationError(
+            f"column_map names column(s) {absent} that {label} does not have; its columns "
+            f"are {list(raw_types)}"
+        )
+    clash = [t for s, t in mapping.items() if t in raw_types and t not in mapping and t != s]
+    if clash:
+        raise LogValidationError(
+            f"column_map maps onto {clash}, which {label} already has; map or drop one"
+        )
+    return {mapping.get(c, c): c for c in raw_types}
+
+
+def log_columns(
+    events: pd.DataFrame | str | Path,
+    *,
+    table: str = "dialogs",
+    column_map: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The log's column names after the column map (reads the schema only)."""
+    with contextlib.ExitStack() as stack:
+        connection = stack.enter_context(duckdb.connect())
+        raw, label = _raw_relation(events, table, connection, stack)
+        described = connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()
+        return list(_canonical({r[0]: str(r[1]) for r in described}, column_map or {}, label))
+
+
+@contextlib.contextmanager
+def open_log(
+    events: pd.DataFrame | str | Path, plan: ExperimentPlan, *, table: str = "dialogs"
+) -> Iterator[LogSource]:
+    """Open a log as the DuckDB view ``log`` with canonical names and types.
+
+    The column map is applied, required columns checked, ids and labels read as text, metric
+    columns as DOUBLE (booleans as 1/0; text refused), timestamps normalized.
+
+    Raises:
+        FileNotFoundError, ValueError, LogValidationError: a message naming the file, column,
+            value and what is allowed.
+    """
+    with contextlib.ExitStack() as stack:
+        connection = stack.enter_context(duckdb.connect())
+        ids = ("user_id", "dialog_id", "variant", "experiment")
+        text = frozenset(ids) | {c for c, t in plan.column_map.items() if t in ids}
+        raw, label = _raw_relation(events, table, connection, stack, text)
+        try:
+            described = connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()
+        except duckdb.Error as error:
+            raise LogValidationError(f"events == '{label}' cannot be read: {error}") from None
+        raw_types = {row[0]: str(row[1]) for row in described}
+        canonical = _canonical(raw_types, plan.column_map, label)
+        missing = [c for c in REQUIRED_COLUMNS if c not in canonical]
+        if missing:
+            raise LogValidationError(
+                f"dialog log {label} is invalid: missing required column(s) {missing}; its "
+                f"columns are {list(raw_types)} (map yours with column_map)"
+            )
+        types = {name: raw_types[source] for name, source in canonical.items()}
+        for key in ("user_id", "dialog_id"):
+            if types[key] in ("DOUBLE", "FLOAT", "REAL") or types[key].startswith("DECIMAL"):
+                raise LogValidationError(
+                    f"column '{canonical[key]}' has type {types[key]}, must hold text or "
+                    "integers (a float id such as 123.0 does not match '123')"
+                )
+        ts = _timestamp_sql(connection, raw, canonical["timestamp"], types["timestamp"], plan)
+        select = [
+            f"CAST({quoted(canonical[k])} AS VARCHAR) AS {k}"
+            for k in ("user_id", "dialog_id", "variant")
+        ]
+        select.append(f"{ts} AS timestamp")
+        if "experiment" in canonical:
+            select.append(f"CAST({quoted(canonical['experiment'])} AS VARCHAR) AS experiment")
+        for name, source in canonical.items():
+            if name in (*REQUIRED_COLUMNS, "experiment"):
+                continue
+            if NUMERIC_TYPE.match(types[name]):
+                select.append(f"CAST({quoted(source)} AS DOUBLE) AS {quoted(name)}")
+            else:
+                select.append(f"{quoted(source)} AS {quoted(name)}")
+        connection.execute(f"CREATE TEMP VIEW log AS SELECT {', '.join(select)} FROM {raw}")
+        yield LogSource(connection, tuple(canonical), types, label)
