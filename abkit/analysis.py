@@ -32,7 +32,8 @@ import pandas as pd
 from abkit.engine import EngineResult, aggregate
 from abkit.health import HealthReport
 from abkit.metric_kinds import KINDS
-from abkit.plan import ExperimentPlan, Metric, load_plan
+from abkit.metrics import Metric
+from abkit.plan import ExperimentPlan, load_plan
 from abkit.routing import SrmResult
 from abkit.stats import (
     adjust_p_values,

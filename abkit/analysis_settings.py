@@ -13,15 +13,12 @@ import dataclasses
 from dataclasses import dataclass, fields
 
 from abkit.log_source import log_columns
+from abkit.metrics import DEFAULT_METRICS, Metric, default_metrics, metrics_by_name
 from abkit.params import check_number, check_text
 from abkit.paths import in_kit
 from abkit.plan import (
-    DEFAULT_METRICS,
     ExperimentPlan,
-    Metric,
-    default_metrics,
     load_plan,
-    metrics_by_name,
     plan_with_parameters,
     read_plan_spec,
 )

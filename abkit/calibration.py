@@ -17,8 +17,8 @@ from tqdm import tqdm
 
 from abkit.analysis import analyze
 from abkit.design import solve_design
+from abkit.metrics import Metric, metrics_by_name
 from abkit.params import check_integer, check_probability
-from abkit.plan import Metric, metrics_by_name
 from abkit.simulate import SimulationConfig, simulate_dialogs
 
 __all__ = [
@@ -173,7 +173,7 @@ def run_power_check(
     the 99 % binomial interval around ``power``.
     """
     from abkit.analysis import analyze_plan
-    from abkit.plan import ExperimentPlan, metrics_by_name
+    from abkit.plan import ExperimentPlan
     from abkit.planning import DesignSettings
 
     check_integer("n_experiments", n_experiments, minimum=10)

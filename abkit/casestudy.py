@@ -348,7 +348,7 @@ def analysis_metrics(columns: Sequence[str], *, latency_margin: float) -> list:
     """The default metrics for a reconstructed log, with the P95 latency margin stated up front."""
     from dataclasses import replace
 
-    from abkit.plan import default_metrics
+    from abkit.metrics import default_metrics
 
     return [
         replace(metric, margin=latency_margin) if metric.name == "latency_p95" else metric

@@ -401,7 +401,7 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
 
 def _run_analyze(args: argparse.Namespace) -> int:
     from abkit.analysis import analyze
-    from abkit.plan import metrics_by_name
+    from abkit.metrics import metrics_by_name
 
     if not args.events.exists():
         raise ValueError(f"events == '{args.events}': no such file")

@@ -21,7 +21,8 @@ import pandas as pd
 
 from abkit.events import LogValidationError
 from abkit.metric_kinds import quoted
-from abkit.plan import REQUIRED_COLUMNS, ExperimentPlan
+from abkit.metrics import REQUIRED_COLUMNS
+from abkit.plan import ExperimentPlan
 
 __all__ = ["NUMERIC_TYPE", "LogSource", "log_columns", "open_log", "sql_text"]
 

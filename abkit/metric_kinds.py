@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from abkit.plan import Kind, Metric
+from abkit.metrics import Kind, Metric
 from abkit.stats import (
     MeanStats,
     RatioStats,

@@ -3,8 +3,8 @@
 One frozen :class:`ExperimentPlan` is read by notebook 01 (the sample size for the plan's
 decision family), notebook 03, ``abkit analyze`` and :func:`abkit.analysis.analyze` alike:
 variant labels, planned split, which experiment's rows to read, the column map, α, the
-corrections, the health-gate thresholds and the metrics. A :class:`Metric` names its kind, the
-columns it is built from, its role, direction, valid range and, for a guardrail, its margin.
+corrections, the health-gate thresholds and the metrics (:class:`abkit.metrics.Metric`: kind,
+columns, role, direction, valid range and, for a guardrail, its margin).
 
 Plans are written in YAML (a plan file, or the ``plan:`` section of an experiment's
 ``params.yaml``) and need no code::
@@ -34,243 +34,31 @@ from typing import Any, Literal, get_args
 
 import yaml
 
+from abkit.metrics import (
+    DEFAULT_COLUMN_RULES,
+    DEFAULT_METRICS,
+    ColumnRule,
+    Metric,
+    Role,
+    default_metrics,
+    metric_from_dict,
+    metric_to_dict,
+    yaml_number,
+)
 from abkit.params import check_choice, check_number, check_text
 from abkit.stats import Correction
 
 __all__ = [
-    "DEFAULT_COLUMN_RULES",
-    "DEFAULT_METRICS",
-    "ColumnRule",
     "Correction",
     "ExperimentPlan",
-    "Kind",
-    "Metric",
-    "Role",
-    "default_metrics",
     "load_plan",
+    "plan_from_dict",
     "plan_with_parameters",
     "read_plan_spec",
-    "metrics_by_name",
-    "plan_from_dict",
 ]
 
-Kind = Literal["ratio", "user_proportion", "user_mean", "quantile"]
-Role = Literal["primary", "secondary", "guardrail", "monitor"]
-Direction = Literal["increase", "decrease"]
 UnknownVariants = Literal["error", "ignore"]
 TimestampUnit = Literal["auto", "s", "ms"]
-
-# The columns every dialog log must have, after the column map.
-REQUIRED_COLUMNS = ("dialog_id", "user_id", "variant", "timestamp")
-
-
-@dataclass(frozen=True)
-class ColumnRule:
-    """What values a log column may hold: a closed range, whole numbers or not, and its unit.
-
-    NaN and infinities are never valid. ``unit`` ``"ms"`` or ``"s"`` switches on the
-    unit-sanity gate (a latency in ms whose median looks like seconds, or the reverse).
-    """
-
-    low: float = -math.inf
-    high: float = math.inf
-    integer: bool = False
-    unit: str = ""
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.low, int | float) and isinstance(self.high, int | float)):
-            raise TypeError(f"range == [{self.low!r}, {self.high!r}], must be two numbers")
-        if math.isnan(self.low) or math.isnan(self.high) or self.low > self.high:
-            raise ValueError(f"range == [{self.low!r}, {self.high!r}], must have low <= high")
-
-    def describe(self) -> str:
-        kind = "whole numbers" if self.integer else "numbers"
-        return f"{kind} in [{self.low:g}, {self.high:g}]"
-
-
-_FLAG = ColumnRule(0, 1, integer=True)
-_COUNT = ColumnRule(0, math.inf, integer=True)
-# Valid values of the standard dialog-log columns (data/README.md); a plan may override them.
-DEFAULT_COLUMN_RULES: dict[str, ColumnRule] = {
-    "completed": _FLAG,
-    "escalated": _FLAG,
-    "returned_7d": _FLAG,
-    "error": _FLAG,
-    "turns": _COUNT,
-    "likes": _COUNT,
-    "dislikes": _COUNT,
-    "csat": ColumnRule(1, 5),
-    "latency_ms": ColumnRule(0, math.inf, unit="ms"),
-    "tokens_out": ColumnRule(0, math.inf),
-}
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One metric of the plan.
-
-    Attributes:
-        name: label in the results table.
-        kind: ``ratio``: Σ numerator / Σ denominator over dialogs, users randomized (delta
-            method); ``user_proportion``: share of users whose column is ever > 0;
-            ``user_mean``: per-user sum of the column, averaged over users (Welch);
-            ``quantile``: a quantile of the dialog-level column (cluster-adjusted variance).
-        column: the log column measured (the numerator of a ratio).
-        denominator: ratio metrics: the columns whose sum is the denominator; empty means one
-            per dialog whose ``column`` is known. Dialogs missing any of the metric's columns
-            leave both numerator and denominator (missing is never 0).
-        quantile: the level, for ``kind == "quantile"``, in (0, 1).
-        role: primary (the decision rests on it), secondary (reported), guardrail (must not be
-            worse than its margin), monitor (reported only).
-        higher_is_better: direction of improvement.
-        margin: guardrails: how much worse the treatment may be (non-inferiority margin).
-        relative_margin: read ``margin`` as a share of the control value (0.1 = 10 % worse).
-        valid_range: (low, high) allowed for ``column``; default from
-            :data:`DEFAULT_COLUMN_RULES`, else any finite number.
-        unit: unit of the value, for tables ("ms", "tokens"); "ms" / "s" also enable the
-            unit-sanity gate.
-        ordinal: also run a Mann–Whitney test on per-user means (for CSAT-like scales).
-        description: one line for tables and reports.
-    """
-
-    name: str
-    kind: Kind
-    column: str
-    denominator: tuple[str, ...] = ()
-    quantile: float | None = None
-    role: Role = "secondary"
-    higher_is_better: bool = True
-    margin: float | None = None
-    relative_margin: bool = True
-    valid_range: tuple[float, float] | None = None
-    unit: str = ""
-    ordinal: bool = False
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        check_text("metric name", self.name)
-        check_choice(f"metric {self.name!r}: kind", self.kind, get_args(Kind))
-        check_choice(f"metric {self.name!r}: role", self.role, get_args(Role))
-        check_text(f"metric {self.name!r}: column", self.column)
-        if isinstance(self.denominator, str):
-            object.__setattr__(self, "denominator", (self.denominator,))
-        for column in self.denominator:
-            check_text(f"metric {self.name!r}: denominator column", column)
-        if self.denominator and self.kind != "ratio":
-            raise ValueError(
-                f"metric {self.name!r}: denominator == {list(self.denominator)}, only a ratio "
-                "metric has one"
-            )
-        if self.kind == "quantile":
-            if self.quantile is None:
-                raise ValueError(
-                    f"metric {self.name!r}: a quantile metric needs quantile in (0, 1)"
-                )
-            check_number(f"metric {self.name!r}: quantile", self.quantile, low=0.0, high=1.0)
-        elif self.quantile is not None:
-            raise ValueError(
-                f"metric {self.name!r}: quantile == {self.quantile!r}, only for kind 'quantile'"
-            )
-        if self.role == "guardrail":
-            if self.margin is None:
-                raise ValueError(f"metric {self.name!r}: a guardrail needs a margin")
-            check_number(f"metric {self.name!r}: margin", self.margin, low=0.0, low_inclusive=True)
-        if self.valid_range is not None:
-            low, high = self.valid_range
-            ColumnRule(low, high)  # checks the pair
-            object.__setattr__(self, "valid_range", (float(low), float(high)))
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """Every log column the metric reads."""
-        return (self.column, *self.denominator)
-
-
-def _metric(name: str, kind: Kind, column: str, description: str, **options: Any) -> Metric:
-    return Metric(name, kind, column, description=description, **options)
-
-
-DEFAULT_METRICS: tuple[Metric, ...] = (
-    _metric(
-        "task_completion",
-        "ratio",
-        "completed",
-        "share of dialogs solved without escalation",
-        role="primary",
-    ),
-    _metric(
-        "escalation_rate",
-        "ratio",
-        "escalated",
-        "share of dialogs handed to a human",
-        higher_is_better=False,
-    ),
-    _metric("csat", "ratio", "csat", "mean satisfaction (1-5) per rated dialog", ordinal=True),
-    _metric(
-        "turns",
-        "ratio",
-        "turns",
-        "user messages per dialog (time to value)",
-        higher_is_better=False,
-    ),
-    _metric(
-        "like_rate",
-        "ratio",
-        "likes",
-        "likes per rated response (explicit preference)",
-        denominator=("likes", "dislikes"),
-    ),
-    _metric(
-        "return_7d",
-        "user_proportion",
-        "returned_7d",
-        "share of users who came back within 7 days (implicit preference)",
-    ),
-    _metric(
-        "error_rate",
-        "ratio",
-        "error",
-        "share of dialogs with a failed model call; may rise by 1 point at most",
-        higher_is_better=False,
-        role="guardrail",
-        margin=0.01,
-        relative_margin=False,
-    ),
-    *(
-        _metric(
-            f"latency_p{level}",
-            "quantile",
-            "latency_ms",
-            f"{['median', '95th percentile', '99th percentile'][k]} latency"
-            + ("; may rise by 10 % at most" if level == 95 else ""),
-            quantile=level / 100,
-            higher_is_better=False,
-            role="guardrail" if level == 95 else "monitor",
-            margin=0.10 if level == 95 else None,
-            unit="ms",
-        )
-        for k, level in enumerate((50, 95, 99))
-    ),
-    _metric(
-        "tokens_per_dialog",
-        "ratio",
-        "tokens_out",
-        "tokens generated per dialog (cost)",
-        higher_is_better=False,
-        role="monitor",
-        unit="tokens",
-    ),
-    _metric(
-        "cost_per_success",
-        "ratio",
-        "tokens_out",
-        "tokens generated per successfully completed task",
-        denominator=("completed",),
-        higher_is_better=False,
-        role="monitor",
-        unit="tokens",
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -464,7 +252,7 @@ class ExperimentPlan:
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
             if item.name == "metrics":
-                value = None if value is None else [_metric_to_dict(m) for m in value]
+                value = None if value is None else [metric_to_dict(m) for m in value]
             elif item.name == "columns":
                 value = {
                     k: {"range": [v.low, v.high], "integer": v.integer, "unit": v.unit}
@@ -486,53 +274,7 @@ def _check_mapping(name: str, value: Any, kind: type) -> None:
             )
 
 
-def _metric_to_dict(metric: Metric) -> dict[str, Any]:
-    out = {}
-    for item in dataclasses.fields(metric):
-        value = getattr(metric, item.name)
-        if value != item.default:
-            out[item.name] = list(value) if isinstance(value, tuple) else value
-    return out
-
-
-_METRIC_KEYS = {item.name for item in dataclasses.fields(Metric)} | {"direction"}
 _PLAN_KEYS = {item.name for item in dataclasses.fields(ExperimentPlan)}
-
-
-def _metric_from_dict(spec: Any, index: int) -> Metric:
-    where = f"plan metrics[{index}]"
-    if not isinstance(spec, Mapping):
-        raise TypeError(f"{where} == {spec!r}, must be a mapping with name, kind, column ...")
-    unknown = sorted(set(spec) - _METRIC_KEYS)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(_METRIC_KEYS)}")
-    options = dict(spec)
-    for key in ("name", "kind", "column"):
-        if key not in options:
-            raise ValueError(f"{where} == {dict(spec)!r}: missing {key!r}")
-    if "direction" in options:
-        direction = check_choice(
-            f"{where}: direction", options.pop("direction"), get_args(Direction)
-        )
-        options["higher_is_better"] = direction == "increase"
-    for key in ("denominator", "valid_range"):
-        if isinstance(options.get(key), list):
-            options[key] = tuple(options[key])
-    if "valid_range" in options and options["valid_range"] is not None:
-        pair = options["valid_range"]
-        if not isinstance(pair, tuple) or len(pair) != 2:
-            raise ValueError(f"{where}: valid_range == {pair!r}, must be [low, high]")
-        options["valid_range"] = tuple(_yaml_number(f"{where}: valid_range", v) for v in pair)
-    return Metric(**options)
-
-
-def _yaml_number(name: str, value: Any) -> float:
-    """YAML writes infinity as .inf; also accept the strings 'inf' / '-inf'."""
-    if isinstance(value, str) and value.strip().lower() in ("inf", "+inf", "-inf", ".inf", "-.inf"):
-        return -math.inf if value.strip().startswith("-") else math.inf
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} == {value!r}, must be a number")
-    return float(value)
 
 
 def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
@@ -567,7 +309,7 @@ def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
         merged["metrics"] = None
     elif isinstance(metrics, Sequence) and not isinstance(metrics, str):
         merged["metrics"] = tuple(
-            m if isinstance(m, Metric) else _metric_from_dict(m, i) for i, m in enumerate(metrics)
+            m if isinstance(m, Metric) else metric_from_dict(m, i) for i, m in enumerate(metrics)
         )
     else:
         raise TypeError(f"plan metrics == {metrics!r}, must be 'default' or a list of metrics")
@@ -585,8 +327,8 @@ def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
             )
         low, high = rule.get("range", (-math.inf, math.inf))
         rules[name] = ColumnRule(
-            _yaml_number(f"columns[{name!r}] range", low),
-            _yaml_number(f"columns[{name!r}] range", high),
+            yaml_number(f"columns[{name!r}] range", low),
+            yaml_number(f"columns[{name!r}] range", high),
             bool(rule.get("integer", False)),
             str(rule.get("unit", "")),
         )
@@ -665,25 +407,3 @@ def load_plan(source: str | Path | Mapping[str, Any] | None, **overrides: Any) -
         spec = source.get("plan", source) if "plan" in source else source
         return plan_from_dict(spec, **overrides)
     return plan_from_dict(read_plan_spec(source), **overrides)
-
-
-def default_metrics(columns: Iterable[str]) -> list[Metric]:
-    """The default metrics whose columns a log has (a standard log names no metric at all)."""
-    present = set(columns)
-    return [metric for metric in DEFAULT_METRICS if set(metric.columns) <= present]
-
-
-def metrics_by_name(
-    names: Sequence[str], available: Sequence[Metric] = DEFAULT_METRICS
-) -> list[Metric]:
-    """Pick metrics by name from ``available``; an unknown name is an error listing the options.
-
-    Examples:
-        >>> [m.kind for m in metrics_by_name(["task_completion", "latency_p95"])]
-        ['ratio', 'quantile']
-    """
-    known = {metric.name: metric for metric in available}
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise ValueError(f"metrics == {list(names)}: unknown {unknown}, choose from {list(known)}")
-    return [known[name] for name in names]

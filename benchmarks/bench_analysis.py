@@ -48,7 +48,8 @@ def _abkit_ratios(path: Path) -> None:
     import dataclasses
 
     from abkit.analysis import analyze
-    from abkit.plan import ExperimentPlan, metrics_by_name
+    from abkit.metrics import metrics_by_name
+    from abkit.plan import ExperimentPlan
 
     metrics = [dataclasses.replace(m, ordinal=False) for m in metrics_by_name(RATIOS)]
     analyze(path, plan=ExperimentPlan(split=0.2, metrics=tuple(metrics)))

@@ -14,8 +14,8 @@ from scipy import stats as sps
 
 from abkit.analysis import ab_significance_test, analyze
 from abkit.events import LogValidationError, write_log
+from abkit.metrics import Metric, metrics_by_name
 from abkit.paths import DATA_DIR
-from abkit.plan import Metric, metrics_by_name
 from abkit.simulate import EXAMPLE_CONFIG, SimulationConfig, simulate_dialogs
 
 EXAMPLE = DATA_DIR / "example_dialogs.parquet"

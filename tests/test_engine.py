@@ -13,7 +13,8 @@ import pytest
 
 from abkit.analysis import analyze
 from abkit.events import LogValidationError
-from abkit.plan import ExperimentPlan, Metric, load_plan, metrics_by_name
+from abkit.metrics import Metric, metrics_by_name
+from abkit.plan import ExperimentPlan, load_plan
 from abkit.simulate import EXAMPLE_CONFIG, simulate_dialogs
 from abkit.stats import RatioStats, ratio_difference_test
 
