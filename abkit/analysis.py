@@ -20,6 +20,7 @@ is higher, whatever the sign of the control's.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 import pandas as pd
 
+from abkit.cuped import CupedResult, Moments, cuped_test
 from abkit.engine import EngineResult, aggregate
 from abkit.health import HealthReport
 from abkit.metric_kinds import KINDS
@@ -85,6 +87,16 @@ ResultColumn = Literal[
     "margin",
     "non_inferiority_p",
     "guardrail",
+    "covariate",
+    "variance_reduction",
+    "unadjusted_effect",
+    "unadjusted_ci_low",
+    "unadjusted_ci_high",
+    "unadjusted_p_value",
+    "cuped_effect",
+    "cuped_ci_low",
+    "cuped_ci_high",
+    "cuped_p_value",
     "se",
     "note",
 ]
@@ -185,15 +197,55 @@ class AnalysisResult:
         )
 
 
-def _metric_row(metric: Metric, engine: EngineResult, alpha: float) -> dict[str, Any]:
+def _moments(sums: Mapping[str, float], size: int) -> Moments:
+    """The CUPED components' moments of one arm from the engine's ``cuped_*`` sums."""
+    total = np.zeros(size)
+    products = np.zeros((size, size))
+    for a in range(size):
+        total[a] = float(sums.get(f"cuped_s{a}") or 0.0)
+        for b in range(a, size):
+            products[a, b] = products[b, a] = float(sums.get(f"cuped_p{a}_{b}") or 0.0)
+    return Moments.from_arrays(int(sums.get("cuped_n") or 0), total, products)
+
+
+def _cuped(metric: Metric, engine: EngineResult, alpha: float, method: str) -> CupedResult:
+    layout = engine.cuped[metric.name]
+    size = 1 + max(
+        max(v.numerator, v.denominator or 0) for v in (layout.value, *layout.covariates)
+    )
+    control, treatment = (_moments(arm, size) for arm in engine.sums[metric.name])
+    return cuped_test(
+        control,
+        treatment,
+        layout.value,
+        layout.covariates,
+        alpha=alpha,
+        welch=layout.welch,
+        method=f"{method}, CUPED",
+    )
+
+
+def _metric_row(
+    metric: Metric, engine: EngineResult, alpha: float, use_cuped: bool = True
+) -> dict[str, Any]:
     control, treatment = engine.sums[metric.name]
     estimate = KINDS[metric.kind].estimate(metric, control, treatment, alpha, engine.context)
     test, note = estimate.test, estimate.note
+    adjusted = None
+    if metric.name in engine.cuped:
+        adjusted = _cuped(metric, engine, alpha, test.method)
+    raw = test
+    if adjusted is not None and use_cuped:
+        # the arms' own values stay unadjusted (what the metric was); effect, CI, p adjusted
+        test = dataclasses.replace(adjusted.test, control=raw.control, treatment=raw.treatment)
     if not note and not test.se > 0:
         note = "zero variance in both arms: no test possible"
     relative = (math.nan,) * 3
     if test.control == 0 or not math.isfinite(test.control):
         note = "; ".join(x for x in (note, "relative effect undefined: control value is 0") if x)
+    elif adjusted is not None and use_cuped:
+        lift = adjusted.relative
+        relative = (lift.estimate, lift.ci_low, lift.ci_high)
     else:
         df = test.df if metric.kind == "user_mean" else math.inf
         lift = relative_lift(
@@ -228,6 +280,27 @@ def _metric_row(metric: Metric, engine: EngineResult, alpha: float) -> dict[str,
         "non_inferiority_p": math.nan,
         "guardrail": "",
         "note": note,
+        **_cuped_columns(metric, raw, adjusted),
+    }
+
+
+def _cuped_columns(metric: Metric, raw: Any, adjusted: CupedResult | None) -> dict[str, Any]:
+    """The unadjusted and CUPED estimates side by side, for a metric with a covariate."""
+    if adjusted is None:
+        return {"covariate": ""}
+    cuped = adjusted.test
+    reduction = 1 - cuped.se**2 / raw.se**2 if raw.se > 0 else math.nan
+    return {
+        "covariate": metric.covariate,
+        "variance_reduction": reduction,
+        "unadjusted_effect": raw.estimate,
+        "unadjusted_ci_low": raw.ci_low,
+        "unadjusted_ci_high": raw.ci_high,
+        "unadjusted_p_value": raw.p_value,
+        "cuped_effect": cuped.estimate,
+        "cuped_ci_low": cuped.ci_low,
+        "cuped_ci_high": cuped.ci_high,
+        "cuped_p_value": cuped.p_value,
     }
 
 
@@ -350,13 +423,20 @@ def analyze_plan(
     *,
     table: str = "dialogs",
     until: Any = None,
+    pre_period: pd.DataFrame | str | Path | None = None,
+    users: pd.DataFrame | str | Path | None = None,
 ) -> AnalysisResult:
-    """Analyse ``events`` under ``plan``: health gates, one row per metric, the decision."""
-    engine = aggregate(events, plan, table=table, until=until)
+    """Analyse ``events`` under ``plan``: health gates, one row per metric, the decision.
+
+    ``pre_period`` / ``users``: covariate sources for CUPED metrics (default: the plan's
+    ``pre_period_log`` / ``users_table``)."""
+    engine = aggregate(
+        events, plan, table=table, until=until, pre_period=pre_period, users=users
+    )
     plan = engine.plan
     rows = []
     for metric in plan.metrics or ():
-        row = _metric_row(metric, engine, plan.alpha)
+        row = _metric_row(metric, engine, plan.alpha, plan.cuped == "decide")
         if metric.role == "guardrail":
             row.update(_guardrail(row, metric, plan.alpha))
         rows.append(row)
@@ -382,6 +462,8 @@ def analyze(
     primary: str | None = None,
     column_map: Mapping[str, str] | None = None,
     table: str = "dialogs",
+    pre_period: pd.DataFrame | str | Path | None = None,
+    users: pd.DataFrame | str | Path | None = None,
 ) -> AnalysisResult:
     """Analyse an experiment's dialog log: health gates, one row per metric, and the decision.
 
@@ -399,6 +481,10 @@ def analyze(
         primary: make this metric the primary one.
         column_map: your column name -> the dialog log's.
         table: the table name in a DuckDB database.
+        pre_period: a pre-period dialog log (DataFrame or path) for metrics whose covariate
+            is ``pre_period`` (CUPED); overrides the plan's ``pre_period_log``.
+        users: a users table (``user_id``, ``measured_at``, covariate columns) for metrics
+            whose covariate is one of its columns; overrides the plan's ``users_table``.
 
     Returns:
         :class:`AnalysisResult`: ``table`` (columns :data:`TABLE_COLUMNS`), ``health``,
@@ -423,7 +509,7 @@ def analyze(
     if metrics is not None and not metrics:
         raise ValueError("metrics == [], nothing to analyse")
     merged = load_plan({**base.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
-    return analyze_plan(events, merged, table=table)
+    return analyze_plan(events, merged, table=table, pre_period=pre_period, users=users)
 
 
 def cumulative_effects(
@@ -438,7 +524,6 @@ def cumulative_effects(
     Columns: day, effect, ci_low, ci_high, p_value. Looking at this every day and stopping at
     the first p < alpha inflates false positives: it is a picture, not a stopping rule.
     """
-    import dataclasses
 
     full = aggregate(events, plan, table=table)
     chosen = [m for m in full.plan.metrics or () if m.name == metric]

@@ -27,6 +27,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from abkit.covariates import (
+    CupedLayout,
+    check_covariate_sources,
+    covariate_health,
+    covariate_query,
+)
 from abkit.events import LogValidationError
 from abkit.health import (
     HealthCheck,
@@ -207,6 +213,7 @@ def _range_condition(name: str, plan: ExperimentPlan, column: str) -> str:
 class _Pass:
     arms: dict[int, dict[str, float]]  # 0 control, 1 treatment, 2 both arms
     ordinal: dict[str, tuple[np.ndarray, np.ndarray]]
+    cuped: dict[str, CupedLayout]
 
 
 def _per_user_pass(
@@ -241,23 +248,33 @@ def _per_user_pass(
             f"sum({miss}*{dialogs}) AS miss{index}_sxy",
         ]
     arm_key = f"CASE WHEN {dialogs_t} = 0 THEN 0 WHEN {dialogs_t} = {dialogs} THEN 1 ELSE 2 END"
+    names_by_metric = {}
     for index, metric in enumerate(plan.metrics or ()):
         kind = KINDS[metric.kind]
         names = {
             alias: per_user(sql, f"m{index}_{alias}")
             for alias, sql in kind.user_sums(metric, ctx).items()
         }
+        names_by_metric[index] = dict(names)
         names["is_treatment"] = f"({dialogs_t} > 0)"
         for alias, sql in kind.arm_sums().items():
             arm_cols.append(f"{sql.format_map(names)} AS m{index}__{alias}")
         if metric.ordinal and metric.kind in ORDINAL_VALUE:
             value = ORDINAL_VALUE[metric.kind](names)
             arm_cols.append(f"list({value}) FILTER (WHERE {names['x']} > 0) AS ordinal{index}")
+    covariates = covariate_query(plan, names_by_metric, ctx)
+    if covariates.layouts:
+        per_user("min(timestamp)", "first_seen")
     selected = ", ".join(f"{sql} AS {alias}" for sql, alias in user_cols.items())
-    cursor = source.connection.execute(
-        f"SELECT {arm_key} AS arm, {', '.join(arm_cols)} FROM (SELECT {selected} FROM log "
-        f"WHERE {where}{exclude_users} GROUP BY user_id) GROUP BY arm"
-    )
+    per_user_sql = f"SELECT {selected} FROM log WHERE {where}{exclude_users} GROUP BY user_id"
+    if not covariates.layouts:  # the fast path: no join
+        sql = f"SELECT {arm_key} AS arm, {', '.join(arm_cols)} FROM ({per_user_sql}) GROUP BY arm"
+    else:
+        users_cte = per_user_sql.replace("SELECT ", "SELECT user_id AS uid, ", 1)
+        ctes = ", ".join((f"u AS MATERIALIZED ({users_cte})", *covariates.ctes))
+        every = ", ".join([*arm_cols, *covariates.arm_cols])
+        sql = f"WITH {ctes} SELECT {arm_key} AS arm, {every} FROM u{covariates.joins} GROUP BY arm"
+    cursor = source.connection.execute(sql)
     columns = [d[0] for d in cursor.description]
     arms: dict[int, dict[str, Any]] = {}
     for values in cursor.fetchall():
@@ -271,7 +288,7 @@ def _per_user_pass(
                 np.asarray(arms.get(arm, {}).pop(key, None) or [], dtype=float) for arm in (0, 1)
             )
             arms.get(2, {}).pop(key, None)
-    return _Pass(arms, ordinal)  # type: ignore[arg-type]
+    return _Pass(arms, ordinal, dict(covariates.layouts))  # type: ignore[arg-type]
 
 
 def _check_ranges(
@@ -370,6 +387,8 @@ class EngineResult:
             ``arm_sums`` declared.
         context: what the kinds computed before the pass (quantile order statistics).
         ordinal: metric name -> per-user means per arm, for the Mann–Whitney cross-check.
+        cuped: metric name -> how its CUPED sums (``cuped_n``, ``cuped_s{a}``,
+            ``cuped_p{a}_{b}`` in ``sums``) are read, for metrics with a covariate.
         users: users per arm analysed (crossovers left out); dialogs likewise.
         rows: rows read (after the experiment filter), and the period they cover.
     """
@@ -379,6 +398,7 @@ class EngineResult:
     sums: dict[str, tuple[dict[str, float], dict[str, float]]]
     context: Mapping[str, Any]
     ordinal: dict[str, tuple[np.ndarray, np.ndarray]]
+    cuped: dict[str, CupedLayout]
     users: tuple[int, int]
     dialogs: tuple[int, int]
     rows: int
@@ -392,6 +412,8 @@ def aggregate(
     *,
     table: str = "dialogs",
     until: Any = None,
+    pre_period: pd.DataFrame | str | Path | None = None,
+    users: pd.DataFrame | str | Path | None = None,
 ) -> EngineResult:
     """Validate the log, run the health gates and compute every metric's per-arm sums.
 
@@ -400,12 +422,17 @@ def aggregate(
         plan: the experiment plan (metrics None: the defaults the log's columns allow).
         table: the table in a DuckDB database.
         until: only rows with timestamp <= this (the cumulative view).
+        pre_period, users: the covariate sources of CUPED metrics (:mod:`abkit.covariates`);
+            default: the plan's ``pre_period_log`` and ``users_table`` paths.
 
     Raises:
         LogValidationError / ValueError / FileNotFoundError: what stops the analysis, named.
     """
-    with open_log(events, plan, table=table) as source:
+    pre_source = pre_period if pre_period is not None else (plan.pre_period_log or None)
+    users_source = users if users is not None else (plan.users_table or None)
+    with open_log(events, plan, table=table, pre_period=pre_source, users=users_source) as source:
         plan = plan.resolve(source.columns)
+        check_covariate_sources(source, plan)
         for column in _checked_columns(plan):
             kind = source.types[column]
             if not NUMERIC_TYPE.match(kind):
@@ -432,7 +459,11 @@ def aggregate(
             )
             ctx.update(_quantile_orders(source, plan, where + exclude, plan.alpha)[0])
             result = _per_user_pass(source, plan, where, ctx)
-    return _assemble(plan, census, result, ctx, medians)
+        labels = (
+            source.pre_period.label if source.pre_period else "",
+            source.users.label if source.users else "",
+        )
+    return _assemble(plan, census, result, ctx, medians, labels)
 
 
 def _assemble(
@@ -441,6 +472,7 @@ def _assemble(
     result: _Pass,
     ctx: Mapping[str, Any],
     medians: Mapping[str, tuple],
+    covariate_labels: tuple[str, str] = ("", ""),
 ) -> EngineResult:
     empty: dict[str, float] = {}
     control, treatment = result.arms.get(0, empty), result.arms.get(1, empty)
@@ -504,6 +536,7 @@ def _assemble(
         gate = unit_gate(column, plan.column_rule(column).unit, median_c, median_t)
         if gate is not None:
             checks.append(gate)
+    checks += covariate_health(plan, result.arms, plan.labels, *covariate_labels)
     sums = {}
     for index, metric in enumerate(plan.metrics or ()):
         prefix = f"m{index}__"
@@ -517,6 +550,7 @@ def _assemble(
         sums=sums,  # type: ignore[arg-type]
         context=ctx,
         ordinal=result.ordinal,
+        cuped=result.cuped,
         users=users,
         dialogs=dialogs,
         rows=int(census.rows["rows"].sum()) - census.ignored_rows,

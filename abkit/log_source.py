@@ -9,6 +9,7 @@ Paths are always literal: a file named ``events[1].csv`` is that file, never a g
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import tempfile
@@ -51,12 +52,16 @@ class LogSource:
         columns: the log's canonical column names (after the column map).
         types: DuckDB type of each raw column, by canonical name.
         label: what the user gave (a path or "DataFrame"), for messages.
+        pre_period, users: the pre-period log (view ``pre_log``) and the users table (view
+            ``users_table``), when given.
     """
 
     connection: duckdb.DuckDBPyConnection
     columns: tuple[str, ...]
     types: Mapping[str, str]
     label: str
+    pre_period: LogSource | None = None
+    users: LogSource | None = None
 
 
 def _literal_path(path: Path, stack: contextlib.ExitStack) -> str:
@@ -77,24 +82,26 @@ def _raw_relation(
     connection: duckdb.DuckDBPyConnection,
     stack: contextlib.ExitStack,
     text_columns: frozenset[str] = frozenset(),
+    view: str = "log",
+    name: str = "events",
 ) -> tuple[str, str]:
     """The SQL name of the raw log and a label for messages."""
     if isinstance(events, pd.DataFrame):
-        connection.register("raw_frame", events)
-        return "raw_frame", "DataFrame"
+        connection.register(f"raw_{view}", events)
+        return f"raw_{view}", "DataFrame"
     if not isinstance(events, str | Path):
         raise TypeError(
-            f"events == {type(events).__name__}, must be a DataFrame or the path of a .parquet "
+            f"{name} == {type(events).__name__}, must be a DataFrame or the path of a .parquet "
             "file or folder, a .csv file or a .duckdb database"
         )
     path = Path(events).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"events == '{path}': no such file or folder")
+        raise FileNotFoundError(f"{name} == '{path}': no such file or folder")
     suffix = path.suffix.lower()
     if path.is_dir():
         parts = sorted(path.glob("*.parquet"))
         if not parts:
-            raise LogValidationError(f"events == '{path}': a folder with no .parquet files")
+            raise LogValidationError(f"{name} == '{path}': a folder with no .parquet files")
         literal = _literal_path(path, stack)
         return f"read_parquet({sql_text(str(Path(literal) / '*.parquet'))})", str(path)
     if suffix == ".parquet":
@@ -104,7 +111,7 @@ def _raw_relation(
         try:
             sniffed = connection.execute(f"DESCRIBE SELECT * FROM read_csv({literal})").fetchall()
         except duckdb.Error as error:
-            raise LogValidationError(f"events == '{path}' cannot be read: {error}") from None
+            raise LogValidationError(f"{name} == '{path}' cannot be read: {error}") from None
         # ids and labels stay text: 007 is not 7
         typed = ", ".join(
             f"{sql_text(row[0])}: 'VARCHAR'" for row in sniffed if row[0] in text_columns
@@ -113,23 +120,29 @@ def _raw_relation(
             f"read_csv({literal})"
         ), str(path)
     if suffix in (".duckdb", ".db", ".ddb"):
-        connection.execute(f"ATTACH {sql_text(str(path))} AS source (READ_ONLY)")
+        database = f"source_{view}"
+        connection.execute(f"ATTACH {sql_text(str(path))} AS {database} (READ_ONLY)")
         tables = sorted(
             row[0]
             for row in connection.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'source'"
+                f"SELECT table_name FROM duckdb_tables() WHERE database_name = '{database}'"
             ).fetchall()
         )
         if table not in tables:
             raise ValueError(f"table == {table!r} not in {path}; it has {tables}")
-        return f"source.{quoted(table)}", str(path)
+        return f"{database}.{quoted(table)}", str(path)
     raise ValueError(
-        f"events == '{path}', must be a .parquet file or folder, a .csv file or a .duckdb database"
+        f"{name} == '{path}', must be a .parquet file or folder, a .csv file or a .duckdb database"
     )
 
 
 def _timestamp_sql(
-    connection: duckdb.DuckDBPyConnection, raw: str, column: str, kind: str, plan: ExperimentPlan
+    connection: duckdb.DuckDBPyConnection,
+    raw: str,
+    column: str,
+    kind: str,
+    plan: ExperimentPlan,
+    key: str = "timestamp",
 ) -> str:
     """An expression giving the timestamp as TIMESTAMPTZ; epoch numbers read as s or ms."""
     name = quoted(column)
@@ -143,10 +156,10 @@ def _timestamp_sql(
         if kind == "VARCHAR" and numeric_rows < text_rows:
             if numeric_rows:
                 raise LogValidationError(
-                    f"column 'timestamp' mixes numbers and text ({numeric_rows:,} of "
+                    f"column '{key}' mixes numbers and text ({numeric_rows:,} of "
                     f"{text_rows:,} values are numbers); write one format"
                 )
-            return _text_timestamp_sql(connection, raw, name)
+            return _text_timestamp_sql(connection, raw, name, key)
         if low is None:
             return "CAST(NULL AS TIMESTAMPTZ)"
         unit = plan.timestamp_unit
@@ -154,19 +167,21 @@ def _timestamp_sql(
             unit = next((u for u, (a, b) in _EPOCH_RANGES.items() if a <= low and high < b), "")
             if not unit:
                 raise LogValidationError(
-                    f"column 'timestamp' holds numbers from {low:.6g} to {high:.6g}: neither "
+                    f"column '{key}' holds numbers from {low:.6g} to {high:.6g}: neither "
                     "epoch seconds (1e9 to 1e10) nor epoch milliseconds (1e12 to 1e13); write "
                     "timestamps, or set the plan's timestamp_unit to 's' or 'ms'"
                 )
         scale = 1.0 if unit == "s" else 1000.0
         return f"to_timestamp(CAST({number} AS DOUBLE) / {scale})"
     raise LogValidationError(
-        f"column 'timestamp' has type {kind}, must be a timestamp, a date, epoch seconds or "
+        f"column '{key}' has type {kind}, must be a timestamp, a date, epoch seconds or "
         "milliseconds, or text in ISO 8601"
     )
 
 
-def _text_timestamp_sql(connection: duckdb.DuckDBPyConnection, raw: str, name: str) -> str:
+def _text_timestamp_sql(
+    connection: duckdb.DuckDBPyConnection, raw: str, name: str, key: str = "timestamp"
+) -> str:
     expression = f"TRY_CAST({name} AS TIMESTAMPTZ)"
     bad, example = connection.execute(
         f"SELECT count(*), any_value({name}) FROM {raw} "
@@ -174,7 +189,7 @@ def _text_timestamp_sql(connection: duckdb.DuckDBPyConnection, raw: str, name: s
     ).fetchone()
     if bad:
         raise LogValidationError(
-            f"column 'timestamp': {bad:,} value(s) cannot be read as timestamps, e.g. "
+            f"column '{key}': {bad:,} value(s) cannot be read as timestamps, e.g. "
             f"{example!r}; write ISO 8601 (2026-01-05 10:00:00+00) or epoch seconds"
         )
     return expression
@@ -212,14 +227,79 @@ def log_columns(
         return list(_canonical({r[0]: str(r[1]) for r in described}, column_map or {}, label))
 
 
+def _create_view(
+    connection: duckdb.DuckDBPyConnection,
+    stack: contextlib.ExitStack,
+    events: pd.DataFrame | str | Path,
+    plan: ExperimentPlan,
+    *,
+    table: str,
+    view: str,
+    required: tuple[str, ...],
+    what: str,
+    name: str = "events",
+) -> LogSource:
+    """Create ``view`` over ``events`` with canonical names and types; see :func:`open_log`."""
+    ids = ("user_id", "dialog_id", "variant", "experiment")
+    text = frozenset(ids) | {c for c, t in plan.column_map.items() if t in ids}
+    raw, label = _raw_relation(events, table, connection, stack, text, view, name)
+    try:
+        described = connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()
+    except duckdb.Error as error:
+        raise LogValidationError(f"{name} == '{label}' cannot be read: {error}") from None
+    raw_types = {row[0]: str(row[1]) for row in described}
+    canonical = _canonical(raw_types, plan.column_map, label)
+    missing = [c for c in required if c not in canonical]
+    if missing:
+        raise LogValidationError(
+            f"{what} {label} is invalid: missing required column(s) {missing}; its "
+            f"columns are {list(raw_types)} (map yours with column_map)"
+        )
+    types = {name: raw_types[source] for name, source in canonical.items()}
+    for key in ("user_id", "dialog_id"):
+        if key not in types:
+            continue
+        if types[key] in ("DOUBLE", "FLOAT", "REAL") or types[key].startswith("DECIMAL"):
+            raise LogValidationError(
+                f"{what} {label}: column '{canonical[key]}' has type {types[key]}, must hold "
+                "text or integers (a float id such as 123.0 does not match '123')"
+            )
+    select = [
+        f"CAST({quoted(canonical[k])} AS VARCHAR) AS {k}"
+        for k in ("user_id", "dialog_id", "variant", "experiment")
+        if k in canonical
+    ]
+    for key in ("timestamp", "measured_at"):
+        if key in canonical:
+            ts = _timestamp_sql(connection, raw, canonical[key], types[key], plan, key)
+            select.append(f"{ts} AS {key}")
+    for name, source in canonical.items():
+        if name in (*REQUIRED_COLUMNS, "experiment", "measured_at"):
+            continue
+        if NUMERIC_TYPE.match(types[name]):
+            select.append(f"CAST({quoted(source)} AS DOUBLE) AS {quoted(name)}")
+        else:
+            select.append(f"{quoted(source)} AS {quoted(name)}")
+    connection.execute(f"CREATE TEMP VIEW {view} AS SELECT {', '.join(select)} FROM {raw}")
+    return LogSource(connection, tuple(canonical), types, label)
+
+
 @contextlib.contextmanager
 def open_log(
-    events: pd.DataFrame | str | Path, plan: ExperimentPlan, *, table: str = "dialogs"
+    events: pd.DataFrame | str | Path,
+    plan: ExperimentPlan,
+    *,
+    table: str = "dialogs",
+    pre_period: pd.DataFrame | str | Path | None = None,
+    users: pd.DataFrame | str | Path | None = None,
 ) -> Iterator[LogSource]:
     """Open a log as the DuckDB view ``log`` with canonical names and types.
 
     The column map is applied, required columns checked, ids and labels read as text, metric
-    columns as DOUBLE (booleans as 1/0; text refused), timestamps normalized.
+    columns as DOUBLE (booleans as 1/0; text refused), timestamps normalized. A pre-period log
+    (``user_id``, ``timestamp`` and metric columns) becomes the view ``pre_log`` and a users
+    table (``user_id``, ``measured_at`` and covariate columns) the view ``users_table``, in the
+    same connection; their sources are ``LogSource.pre_period`` and ``LogSource.users``.
 
     Raises:
         FileNotFoundError, ValueError, LogValidationError: a message naming the file, column,
@@ -227,42 +307,39 @@ def open_log(
     """
     with contextlib.ExitStack() as stack:
         connection = stack.enter_context(duckdb.connect())
-        ids = ("user_id", "dialog_id", "variant", "experiment")
-        text = frozenset(ids) | {c for c, t in plan.column_map.items() if t in ids}
-        raw, label = _raw_relation(events, table, connection, stack, text)
-        try:
-            described = connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()
-        except duckdb.Error as error:
-            raise LogValidationError(f"events == '{label}' cannot be read: {error}") from None
-        raw_types = {row[0]: str(row[1]) for row in described}
-        canonical = _canonical(raw_types, plan.column_map, label)
-        missing = [c for c in REQUIRED_COLUMNS if c not in canonical]
-        if missing:
-            raise LogValidationError(
-                f"dialog log {label} is invalid: missing required column(s) {missing}; its "
-                f"columns are {list(raw_types)} (map yours with column_map)"
+        source = _create_view(
+            connection,
+            stack,
+            events,
+            plan,
+            table=table,
+            view="log",
+            required=REQUIRED_COLUMNS,
+            what="dialog log",
+        )
+        extra = {}
+        if pre_period is not None:
+            extra["pre_period"] = _create_view(
+                connection,
+                stack,
+                pre_period,
+                plan,
+                table=table,
+                view="pre_log",
+                required=("user_id", "timestamp"),
+                what="pre-period log",
+                name="pre_period",
             )
-        types = {name: raw_types[source] for name, source in canonical.items()}
-        for key in ("user_id", "dialog_id"):
-            if types[key] in ("DOUBLE", "FLOAT", "REAL") or types[key].startswith("DECIMAL"):
-                raise LogValidationError(
-                    f"column '{canonical[key]}' has type {types[key]}, must hold text or "
-                    "integers (a float id such as 123.0 does not match '123')"
-                )
-        ts = _timestamp_sql(connection, raw, canonical["timestamp"], types["timestamp"], plan)
-        select = [
-            f"CAST({quoted(canonical[k])} AS VARCHAR) AS {k}"
-            for k in ("user_id", "dialog_id", "variant")
-        ]
-        select.append(f"{ts} AS timestamp")
-        if "experiment" in canonical:
-            select.append(f"CAST({quoted(canonical['experiment'])} AS VARCHAR) AS experiment")
-        for name, source in canonical.items():
-            if name in (*REQUIRED_COLUMNS, "experiment"):
-                continue
-            if NUMERIC_TYPE.match(types[name]):
-                select.append(f"CAST({quoted(source)} AS DOUBLE) AS {quoted(name)}")
-            else:
-                select.append(f"{quoted(source)} AS {quoted(name)}")
-        connection.execute(f"CREATE TEMP VIEW log AS SELECT {', '.join(select)} FROM {raw}")
-        yield LogSource(connection, tuple(canonical), types, label)
+        if users is not None:
+            extra["users"] = _create_view(
+                connection,
+                stack,
+                users,
+                plan,
+                table="users",
+                view="users_table",
+                required=("user_id", "measured_at"),
+                what="users table",
+                name="users",
+            )
+        yield dataclasses.replace(source, **extra)

@@ -1,13 +1,16 @@
 """Metric kinds: what each kind needs from the log, and its test from those sums.
 
-A kind is one class with three methods, and a new kind is one more class in :data:`KINDS`:
+A kind is one class with four methods, and a new kind is one more class in :data:`KINDS`:
 
 - ``user_sums(metric, ctx)``: SQL aggregates per user over the log's rows (a mapping alias ->
   expression); every column is already a DOUBLE, missing values are NULL;
 - ``arm_sums()``: SQL aggregates per arm over those per-user values, naming them ``{alias}``
   (and ``{is_treatment}``, true for a user of the treatment arm);
 - ``estimate(metric, control, treatment, alpha, ctx)``: the :class:`Estimate` from the two
-  arms' sums (plain floats), with the test and the variances the relative effect needs.
+  arms' sums (plain floats), with the test and the variances the relative effect needs;
+- ``cuped_parts(names)``: the metric as per-user components for CUPED (:mod:`abkit.cuped`),
+  ``None`` for a kind without it. Applied to the per-user sums over the pre-period log, the
+  same parts give the covariate ("the same metric before the experiment").
 
 ``ctx`` carries what an earlier step computed, e.g. a quantile metric's order statistics.
 The engine (:mod:`abkit.engine`) runs the SQL of every metric in one pass; the tests are the
@@ -24,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from abkit.cuped import Value
 from abkit.metrics import Kind, Metric
 from abkit.stats import (
     MeanStats,
@@ -38,7 +42,7 @@ from abkit.stats import (
     welch_t_test_from_stats,
 )
 
-__all__ = ["KINDS", "Estimate", "MetricKind", "quoted"]
+__all__ = ["KINDS", "CupedParts", "Estimate", "MetricKind", "quoted"]
 
 # Fisher's exact test replaces the z-test when an expected cell count is below this.
 FISHER_BELOW = 5
@@ -62,6 +66,23 @@ class Estimate:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class CupedParts:
+    """A metric as per-user components for CUPED.
+
+    Attributes:
+        sample: SQL condition on the per-user values: the users the metric covers.
+        components: SQL per user, the components its value is built from.
+        value: the metric as a :class:`~abkit.cuped.Value` of those components.
+        missing: SQL, true when the user has no value at all (as a covariate: no history).
+    """
+
+    sample: str
+    components: tuple[str, ...]
+    value: Value
+    missing: str
+
+
 class MetricKind(Protocol):
     def user_sums(self, metric: Metric, ctx: Mapping[str, Any]) -> dict[str, str]: ...
 
@@ -70,6 +91,8 @@ class MetricKind(Protocol):
     def estimate(
         self, metric: Metric, control: Sums, treatment: Sums, alpha: float, ctx: Mapping[str, Any]
     ) -> Estimate: ...
+
+    def cuped_parts(self, names: Mapping[str, str]) -> CupedParts | None: ...
 
 
 _RATIO_SUMS = {
@@ -120,6 +143,11 @@ class RatioKind:
             test, delta_method_ratio(rc)[1], delta_method_ratio(rt)[1], rc.n, rt.n, note
         )
 
+    def cuped_parts(self, names: Mapping[str, str]) -> CupedParts:
+        return CupedParts(
+            "TRUE", (names["y"], names["x"]), Value(0, 1), f"coalesce({names['x']}, 0) = 0"
+        )
+
 
 class UserProportionKind:
     """Share of users whose value is ever > 0: two-proportion z-test, Fisher for small counts.
@@ -150,6 +178,12 @@ class UserProportionKind:
         var_t = test.treatment * (1 - test.treatment) / n_t
         return Estimate(test, var_c, var_t, n_c, n_t)
 
+    def cuped_parts(self, names: Mapping[str, str]) -> CupedParts:
+        p = names["p"]
+        return CupedParts(
+            f"{p} IS NOT NULL", (f"CAST({p} > 0 AS DOUBLE)",), Value(0), f"{p} IS NULL"
+        )
+
 
 class UserMeanKind:
     """Per-user sum of the column, averaged over users with a known value: Welch's t-test."""
@@ -170,6 +204,10 @@ class UserMeanKind:
         test = welch_t_test_from_stats(mc, mt, alpha=alpha)
         variance = [m.variance / m.n if m.n else math.nan for m in (mc, mt)]
         return Estimate(test, variance[0], variance[1], mc.n, mt.n)
+
+    def cuped_parts(self, names: Mapping[str, str]) -> CupedParts:
+        v = names["v"]
+        return CupedParts(f"{v} IS NOT NULL", (v,), Value(0), f"{v} IS NULL")
 
 
 class QuantileKind:
@@ -210,6 +248,9 @@ class QuantileKind:
                 f"(needs more than {4 * level / (1 - level):.0f})"
             )
         return Estimate(test, se_c**2, se_t**2, ind_c.n, ind_t.n, note)
+
+    def cuped_parts(self, names: Mapping[str, str]) -> None:
+        return None  # a quantile is not a mean of per-user values
 
 
 def _sql_number(value: float) -> str:

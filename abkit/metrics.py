@@ -20,6 +20,7 @@ from abkit.params import check_choice, check_number, check_text
 __all__ = [
     "DEFAULT_COLUMN_RULES",
     "DEFAULT_METRICS",
+    "PRE_PERIOD",
     "REQUIRED_COLUMNS",
     "ColumnRule",
     "Kind",
@@ -35,6 +36,8 @@ Kind = Literal["ratio", "user_proportion", "user_mean", "quantile"]
 Role = Literal["primary", "secondary", "guardrail", "monitor"]
 Direction = Literal["increase", "decrease"]
 
+# A metric's covariate "pre_period": the same metric over each user's pre-period dialogs.
+PRE_PERIOD = "pre_period"
 # The columns every dialog log must have, after the column map.
 REQUIRED_COLUMNS = ("dialog_id", "user_id", "variant", "timestamp")
 
@@ -106,6 +109,11 @@ class Metric:
             unit-sanity gate.
         ordinal: also run a Mann–Whitney test on per-user means (for CSAT-like scales).
         description: one line for tables and reports.
+        covariate: CUPED (variance reduction, :mod:`abkit.cuped`): ``"pre_period"`` for the
+            same metric over each user's dialogs in the pre-period log (the plan's
+            ``pre_period_days`` before their first exposure), or a column of the users table
+            (a per-user value measured before exposure). Users with no history get an
+            indicator covariate, never dropped. Not for quantile metrics.
     """
 
     name: str
@@ -121,6 +129,7 @@ class Metric:
     unit: str = ""
     ordinal: bool = False
     description: str = ""
+    covariate: str = ""
 
     def __post_init__(self) -> None:
         check_text("metric name", self.name)
@@ -150,6 +159,16 @@ class Metric:
             if self.margin is None:
                 raise ValueError(f"metric {self.name!r}: a guardrail needs a margin")
             check_number(f"metric {self.name!r}: margin", self.margin, low=0.0, low_inclusive=True)
+        if not isinstance(self.covariate, str):
+            raise TypeError(
+                f"metric {self.name!r}: covariate == {self.covariate!r}, must be "
+                f"{PRE_PERIOD!r} or a column of the users table"
+            )
+        if self.covariate and self.kind == "quantile":
+            raise ValueError(
+                f"metric {self.name!r}: covariate == {self.covariate!r}, but CUPED is for "
+                "ratio, user_mean and user_proportion metrics, not quantiles"
+            )
         if self.valid_range is not None:
             low, high = self.valid_range
             ColumnRule(low, high)  # checks the pair

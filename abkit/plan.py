@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 UnknownVariants = Literal["error", "ignore"]
+CupedUse = Literal["decide", "report"]
 TimestampUnit = Literal["auto", "s", "ms"]
 
 
@@ -90,6 +91,16 @@ class ExperimentPlan:
             metric column differs between arms with a user-clustered p-value below this.
         primary: convenience: make this metric the only primary (others keep their roles,
             former primaries become secondary).
+        pre_period_log: path of a dialog log from before the experiment (``user_id``,
+            ``timestamp`` and the metrics' columns), for metrics whose covariate is
+            ``pre_period``; the API and CLI can pass it instead (``pre_period=``).
+        pre_period_days: the window of that covariate: each user's dialogs in the N days
+            before their first exposure (rows at or after it are never used).
+        users_table: path of a table with ``user_id``, ``measured_at`` (when the values were
+            measured: a value measured at or after a user's first exposure is refused as
+            post-treatment) and per-user covariate columns.
+        cuped: ``decide``: a metric with a covariate is decided on its CUPED estimate;
+            ``report``: on its unadjusted estimate, with the CUPED one beside it.
     """
 
     metrics: tuple[Metric, ...] | None = None
@@ -108,6 +119,10 @@ class ExperimentPlan:
     srm_p: float = 0.001
     missing_p: float = 0.001
     primary: str = ""
+    pre_period_log: str = ""
+    pre_period_days: float = 28.0
+    users_table: str = ""
+    cuped: CupedUse = "decide"
 
     def __post_init__(self) -> None:
         check_text("control", self.control)
@@ -145,6 +160,11 @@ class ExperimentPlan:
                 raise ValueError(f"metric name(s) {twice} appear more than once in the plan")
         if not isinstance(self.primary, str):
             raise TypeError(f"primary == {self.primary!r}, must be a metric name")
+        for name in ("pre_period_log", "users_table"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} == {getattr(self, name)!r}, must be a path ('' for none)")
+        check_number("pre_period_days", self.pre_period_days, low=0.0)
+        check_choice("cuped", self.cuped, get_args(CupedUse))
 
     @property
     def labels(self) -> tuple[str, str]:
@@ -294,9 +314,9 @@ def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
         Traceback (most recent call last):
         ...
         ValueError: plan: unknown key(s) ['splt']; allowed: ['alpha', 'column_map', 'columns', \
-'control', 'correction', 'crossover_max_share', 'experiment', 'metrics', 'missing_p', \
-'primary', 'secondary_correction', 'split', 'srm_p', 'timestamp_unit', 'treatment', \
-'unknown_variants']
+'control', 'correction', 'crossover_max_share', 'cuped', 'experiment', 'metrics', 'missing_p', \
+'pre_period_days', 'pre_period_log', 'primary', 'secondary_correction', 'split', 'srm_p', \
+'timestamp_unit', 'treatment', 'unknown_variants', 'users_table']
     """
     if not isinstance(spec, Mapping):
         raise TypeError(f"plan == {spec!r}, must be a mapping of plan settings")

@@ -46,6 +46,7 @@ __all__ = [
     "SimulationConfig",
     "daily_dialogs",
     "simulate_dialogs",
+    "simulate_pre_period",
     "users_per_variant",
 ]
 
@@ -172,10 +173,57 @@ def simulate_dialogs(config: SimulationConfig | None = None, **overrides: object
     elif overrides:
         config = SimulationConfig(**{**config.__dict__, **overrides})  # type: ignore[arg-type]
     rng = np.random.default_rng(config.seed)
+    users = _draw_users(config, rng)
+    frame = _draw_dialogs(
+        config,
+        rng,
+        users,
+        users.dialogs,
+        users.arm_index,
+        pd.Timestamp(config.start, tz="UTC"),
+        config.days,
+        "d",
+    )
+    frame.insert(
+        2,
+        "variant",
+        pd.Categorical.from_codes(
+            users.arm_index[frame.pop("_owner").to_numpy()], categories=config.arms
+        ).astype("string"),
+    )
+    frame.insert(4, "experiment", config.experiment)
+    frame.insert(
+        5,
+        "model_version",
+        pd.Categorical.from_codes(
+            pd.Categorical(frame["variant"], categories=config.arms).codes,
+            categories=[f"{config.experiment}-{a}" for a in config.arms],
+        ).astype("string"),
+    )
+    frame = frame.sort_values("timestamp", kind="stable", ignore_index=True)
+    if config.unlogged_error_arm is not None:
+        frame = _drop_users_with_failed_first_dialog(frame, config.unlogged_error_arm)
+    return frame
+
+
+@dataclass(frozen=True)
+class _Users:
+    """Per-user draws shared by the experiment and its pre-period."""
+
+    ids: pa.Array
+    arm_index: np.ndarray
+    rate: np.ndarray | float  # activity: extra dialogs per period ~ Poisson(rate)
+    dialogs: np.ndarray
+    completion: np.ndarray
+    latency: np.ndarray
+    csat: np.ndarray
+    turns: np.ndarray
+    returning: np.ndarray
+
+
+def _draw_users(config: SimulationConfig, rng: np.random.Generator) -> _Users:
     rho = config.intra_user_correlation
     n_users = config.n_users
-
-    # users: ids, arms, activity, propensities
     user_ids = _prefixed_ids("u", n_users)
     if config.weights is None:
         arm_labels = assign_many(config.experiment, user_ids, config.split)
@@ -202,12 +250,35 @@ def simulate_dialogs(config: SimulationConfig | None = None, **overrides: object
         0,
         1,
     )
+    return _Users(
+        user_ids,
+        arm_index_user,
+        rate,
+        dialogs_user,
+        completion_user,
+        latency_user,
+        csat_user,
+        turns_user,
+        return_user,
+    )
 
-    # dialogs: repeat the user arrays
-    owner = np.repeat(np.arange(n_users), dialogs_user)
+
+def _draw_dialogs(
+    config: SimulationConfig,
+    rng: np.random.Generator,
+    users: _Users,
+    dialogs_user: np.ndarray,
+    arm_index_user: np.ndarray,
+    start: pd.Timestamp,
+    days: float,
+    id_prefix: str,
+) -> pd.DataFrame:
+    """One row per dialog of each user; ``arm_index_user`` picks each user's effects."""
+    rho = config.intra_user_correlation
+    owner = np.repeat(np.arange(users.ids.__len__()), dialogs_user)
     n = owner.size
     arm = arm_index_user[owner]
-    completed = rng.random(n) < completion_user[owner]
+    completed = rng.random(n) < users.completion[owner]
     escalated = ~completed & (rng.random(n) < config.escalation_given_failure)
     error_p = np.clip(_per_arm(config, arm, "error_rate", config.error_rate), 0, 1)
     error = rng.random(n) < error_p
@@ -216,17 +287,17 @@ def simulate_dialogs(config: SimulationConfig | None = None, **overrides: object
     csat_centre = _per_arm(config, arm, "csat", config.csat_mean) + 1.2 * (
         completed - config.completion_rate
     )
-    csat_noise = rng.normal(0, math.sqrt(1 - rho), n) + csat_user[owner]
+    csat_noise = rng.normal(0, math.sqrt(1 - rho), n) + users.csat[owner]
     csat = np.clip(np.rint(csat_centre + csat_noise), 1, 5)
     csat[rng.random(n) >= config.csat_rate] = np.nan
 
     turns_extra = np.maximum(_per_arm(config, arm, "turns", config.turns_mean) - 1, 0.01)
-    turns = 1 + rng.poisson(turns_extra * np.exp(0.4 * turns_user[owner] - 0.08))
+    turns = 1 + rng.poisson(turns_extra * np.exp(0.4 * users.turns[owner] - 0.08))
 
     sigma = np.maximum(_per_arm(config, arm, "latency_tail", config.latency_sigma), 1e-6)
     log_median = math.log(config.latency_median_ms) + np.log1p(_per_arm(config, arm, "latency", 0))
     latency = np.exp(
-        log_median + sigma * (latency_user[owner] + rng.normal(0, math.sqrt(1 - rho), n))
+        log_median + sigma * (users.latency[owner] + rng.normal(0, math.sqrt(1 - rho), n))
     )
     tokens = rng.poisson(config.tokens_mean * (1 + _per_arm(config, arm, "tokens", 0)))
 
@@ -238,21 +309,16 @@ def simulate_dialogs(config: SimulationConfig | None = None, **overrides: object
         1,
     )
     liked = rated & (rng.random(n) < like_p)
-    returned = rng.random(n) < return_user[owner]
+    returned = rng.random(n) < users.returning[owner]
 
-    offsets = rng.random(n) * config.days * 86_400
-    timestamps = pd.Timestamp(config.start, tz="UTC") + pd.to_timedelta(np.round(offsets), "s")
+    offsets = rng.random(n) * days * 86_400
+    timestamps = start + pd.to_timedelta(np.round(offsets), "s")
 
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "dialog_id": pd.array(_prefixed_ids("d", n), dtype="string"),
-            "user_id": pd.array(user_ids.take(pa.array(owner)), dtype="string"),
-            "variant": pd.Categorical.from_codes(arm, categories=config.arms).astype("string"),
+            "dialog_id": pd.array(_prefixed_ids(id_prefix, n), dtype="string"),
+            "user_id": pd.array(users.ids.take(pa.array(owner)), dtype="string"),
             "timestamp": timestamps,
-            "experiment": config.experiment,
-            "model_version": pd.Categorical.from_codes(
-                arm, categories=[f"{config.experiment}-{a}" for a in config.arms]
-            ).astype("string"),
             "turns": turns.astype(np.int64),
             "completed": completed.astype(np.int64),
             "escalated": escalated.astype(np.int64),
@@ -263,12 +329,73 @@ def simulate_dialogs(config: SimulationConfig | None = None, **overrides: object
             "dislikes": (rated & ~liked).astype(np.int64),
             "returned_7d": returned.astype(np.int64),
             "error": error.astype(np.int64),
+            "_owner": owner,
         }
     )
-    frame = frame.sort_values("timestamp", kind="stable", ignore_index=True)
-    if config.unlogged_error_arm is not None:
-        frame = _drop_users_with_failed_first_dialog(frame, config.unlogged_error_arm)
-    return frame
+
+
+def simulate_pre_period(
+    config: SimulationConfig,
+    *,
+    days: float = 28.0,
+    stability: float = 0.8,
+    coverage: float = 0.7,
+    seed_offset: int = 1,
+) -> pd.DataFrame:
+    """The same users' dialogs in the ``days`` before the experiment, with no treatment.
+
+    Each user's propensities (completion, CSAT, turns, latency, return) are those of
+    :func:`simulate_dialogs` with the arm's effect taken out; with probability ``stability``
+    a user keeps them, otherwise they are drawn afresh, so the correlation between a user's
+    pre-period and in-experiment propensities is ``stability`` (for the normal user effects
+    exactly, for completion in expectation). A share ``coverage`` of users were active before;
+    their dialogs in the period are 1 + Poisson(activity · days / config.days) with the
+    experiment's activity rate. No variant or experiment column: nothing was being tested.
+
+    Examples:
+        >>> config = SimulationConfig(n_users=500, seed=3)
+        >>> pre = simulate_pre_period(config, days=14)
+        >>> pre["timestamp"].max() < pd.Timestamp(config.start, tz="UTC")
+        True
+        >>> pre["user_id"].nunique() < 500
+        True
+    """
+    check_number("days", days, low=0.0)
+    check_number("stability", stability, low=0.0, high=1.0, low_inclusive=True, high_inclusive=True)
+    check_number("coverage", coverage, low=0.0, high=1.0, low_inclusive=True, high_inclusive=True)
+    users = _draw_users(config, np.random.default_rng(config.seed))
+    rng = np.random.default_rng([config.seed, seed_offset])
+    n_users = config.n_users
+    fresh = _draw_users(config, rng)
+    keep = rng.random(n_users) < stability
+    control = np.zeros(n_users, dtype=np.int64)
+    # take the arm's effect out of the kept propensities (the pre-period had no treatment)
+    completion_shift = _per_arm(config, users.arm_index, "completion", 0.0)
+    return_shift = _per_arm(config, users.arm_index, "return_7d", 0.0)
+    fresh_completion = np.clip(
+        fresh.completion - _per_arm(config, fresh.arm_index, "completion", 0.0), 0, 1
+    )
+    fresh_return = np.clip(
+        fresh.returning - _per_arm(config, fresh.arm_index, "return_7d", 0.0), 0, 1
+    )
+    pre_users = _Users(
+        users.ids,
+        control,
+        users.rate,
+        users.dialogs,
+        np.where(keep, np.clip(users.completion - completion_shift, 0, 1), fresh_completion),
+        np.where(keep, users.latency, fresh.latency),
+        np.where(keep, users.csat, fresh.csat),
+        np.where(keep, users.turns, fresh.turns),
+        np.where(keep, np.clip(users.returning - return_shift, 0, 1), fresh_return),
+    )
+    active = rng.random(n_users) < coverage
+    scaled = np.asarray(users.rate) * days / config.days if np.ndim(users.rate) else 0.0
+    counts = np.where(active, 1 + rng.poisson(scaled, n_users), 0)
+    start = pd.Timestamp(config.start, tz="UTC") - pd.Timedelta(days=days)
+    frame = _draw_dialogs(config, rng, pre_users, counts, control, start, days, "p")
+    frame = frame.drop(columns="_owner")
+    return frame.sort_values("timestamp", kind="stable", ignore_index=True)
 
 
 def _drop_users_with_failed_first_dialog(frame: pd.DataFrame, arm: str) -> pd.DataFrame:
