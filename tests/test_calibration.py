@@ -11,7 +11,13 @@ from __future__ import annotations
 import pytest
 from conftest import slow_scale
 
-from abkit.calibration import NAIVE, binomial_interval, run_aa_calibration, run_power_check
+from abkit.calibration import (
+    NAIVE,
+    binomial_interval,
+    run_aa_calibration,
+    run_cuped_check,
+    run_power_check,
+)
 
 
 def test_binomial_interval_matches_scipy_quantiles() -> None:
@@ -42,3 +48,23 @@ def test_ship_rate_at_the_designed_effect_is_the_planned_power() -> None:
         f"{check.users} users; 99 % interval [{check.interval_low}, {check.interval_high}]"
     )
     assert check.as_planned, check
+
+
+@pytest.mark.slow
+def test_cuped_variance_bias_coverage_and_aa_rate() -> None:
+    # ρ = 0.7: the user mean's variance falls to 1 − ρ² = 0.51 of the unadjusted one
+    n_experiments = max(250, int(1000 * slow_scale()))
+    check = run_cuped_check(n_experiments, rho=0.7, seed=7000, progress=False)
+    table = check.table.set_index("method")
+    print("\n" + check.table.to_string())
+    mean = table.loc["user mean (Welch), CUPED"]
+    assert mean["variance_ratio"] == pytest.approx(0.51, abs=0.02)
+    assert mean["empirical_ratio"] == pytest.approx(0.51, abs=0.06)  # across experiments
+    # bias below 0.1 SE (the mean of z has sampling error 1/sqrt(n): looser when scaled down)
+    bound = max(0.1, 3 / n_experiments**0.5)
+    assert (table["bias_se"].abs() < bound).all(), table["bias_se"]
+    low, high = binomial_interval(n_experiments, 0.95)
+    covered = (table["coverage"] * n_experiments).round()
+    assert covered.between(low, high).all(), table["coverage"]
+    assert table["calibrated"].all(), table[["false_positives", "interval_low", "interval_high"]]
+    assert (table["variance_ratio"] < 0.95).all()  # every method gains something here
