@@ -144,6 +144,23 @@ class AnalysisResult:
     def to_pandas(self) -> pd.DataFrame:
         return self.table.copy()
 
+    def cuped_table(self) -> pd.DataFrame:
+        """The unadjusted and CUPED estimates side by side, one row per metric with a covariate.
+
+        ``variance_reduction`` is 1 − Var(CUPED)/Var(unadjusted): the share of users the same
+        precision would have needed less; ``decided_on`` is the estimate the decision used
+        (the plan's ``cuped``).
+        """
+        chosen = self.table[self.table["covariate"].fillna("").astype(str) != ""]
+        columns = ["metric", "covariate"] + [
+            f"{kind}_{part}"
+            for kind in ("unadjusted", "cuped")
+            for part in ("effect", "ci_low", "ci_high", "p_value")
+        ]
+        out = chosen[[*columns, "variance_reduction"]].reset_index(drop=True)
+        out["decided_on"] = "CUPED" if self.plan.cuped == "decide" else "unadjusted"
+        return out
+
     def seed_table(self) -> pd.DataFrame:
         """The seed document's columns: metric, control, treatment, p-value, significant."""
         return self.table[["metric", "control", "treatment", "p_value", "significant"]].copy()
@@ -210,9 +227,7 @@ def _moments(sums: Mapping[str, float], size: int) -> Moments:
 
 def _cuped(metric: Metric, engine: EngineResult, alpha: float, method: str) -> CupedResult:
     layout = engine.cuped[metric.name]
-    size = 1 + max(
-        max(v.numerator, v.denominator or 0) for v in (layout.value, *layout.covariates)
-    )
+    size = 1 + max(max(v.numerator, v.denominator or 0) for v in (layout.value, *layout.covariates))
     control, treatment = (_moments(arm, size) for arm in engine.sums[metric.name])
     return cuped_test(
         control,
@@ -430,9 +445,7 @@ def analyze_plan(
 
     ``pre_period`` / ``users``: covariate sources for CUPED metrics (default: the plan's
     ``pre_period_log`` / ``users_table``)."""
-    engine = aggregate(
-        events, plan, table=table, until=until, pre_period=pre_period, users=users
-    )
+    engine = aggregate(events, plan, table=table, until=until, pre_period=pre_period, users=users)
     plan = engine.plan
     rows = []
     for metric in plan.metrics or ():

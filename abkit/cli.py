@@ -280,6 +280,13 @@ def _run_simulate(args: argparse.Namespace) -> int:
         custom = simulate.custom_columns_log(simulate.simulate_dialogs(simulate.EXAMPLE_CONFIG))
         path = write_log(custom, DATA_DIR / simulate.CUSTOM_COLUMNS_LOG)
         print(f"wrote {len(custom):,} dialogs with a team's own column names to {path}")
+        pre = simulate.simulate_pre_period(simulate.EXAMPLE_CONFIG, **simulate.EXAMPLE_PRE_PERIOD)
+        path = write_log(pre, DATA_DIR / simulate.EXAMPLE_PRE_PERIOD_LOG)
+        print(f"wrote {len(pre):,} pre-period dialogs of the example's users to {path}")
+        users = simulate.users_table(pre, pd.Timestamp(simulate.EXAMPLE_CONFIG.start, tz="UTC"))
+        path = DATA_DIR / simulate.EXAMPLE_USERS_TABLE
+        users.to_parquet(path, index=False)
+        print(f"wrote a users table of {len(users):,} users to {path}")
         from abkit.casestudy import CASE_STUDY_LOG, SEED_CASE, reconstruct_dialogs
 
         dialogs = reconstruct_dialogs(SEED_CASE, seed=0)
@@ -313,11 +320,14 @@ examples:
   abkit analyze log.csv --split 0.5 --primary csat --experiment support-bot-v2
   abkit analyze log.csv --split 0.2 --column-map customer_id=user_id,arm=variant
   abkit analyze events.duckdb --table dialogs --split 0.5 --metrics task_completion csat --json
+  abkit analyze data/example_dialogs.parquet --plan data/example_cuped_plan.yaml  # CUPED
 
 The plan (YAML; see abkit.plan) declares labels, split, experiment, column map, alpha, the
 corrections and the metrics with their roles, ranges and margins; the options override it.
 Health gates run first (sample ratio, users in both arms, missing values, units); a failed
-gate makes the decision INVALID. Relative effects are (T - C)/|C|.
+gate makes the decision INVALID. Relative effects are (T - C)/|C|. A metric with a
+covariate (plan: covariate: pre_period, or a users-table column) is adjusted by CUPED; the
+table shows the unadjusted and CUPED estimates and the variance reduction.
 
 exit status: 0 when the analysis ran (whatever the decision), 2 on bad input.
 """
@@ -391,6 +401,21 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
         "--table", default="dialogs", help="table name in a DuckDB database; default: %(default)s"
     )
     parser.add_argument(
+        "--pre-period",
+        type=Path,
+        dest="pre_period",
+        metavar="LOG",
+        help="pre-period dialog log for CUPED metrics with covariate: pre_period (overrides "
+        "the plan's pre_period_log)",
+    )
+    parser.add_argument(
+        "--users",
+        type=Path,
+        metavar="TABLE",
+        help="users table (user_id, measured_at, covariate columns) for CUPED metrics whose "
+        "covariate is one of its columns (overrides the plan's users_table)",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         help='print {"results": [...], "decision": {...}, "health": [...], "srm": {...}, '
@@ -420,6 +445,8 @@ def _run_analyze(args: argparse.Namespace) -> int:
         primary=args.primary,
         column_map=args.column_map,
         table=args.table,
+        pre_period=args.pre_period,
+        users=args.users,
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -448,6 +475,13 @@ def _run_analyze(args: argparse.Namespace) -> int:
         print(result.health.table[["gate", "status", "detail"]].to_string(index=False))
         print("\nMetrics")
         print(shown.round(4).to_string(index=False))
+        cuped = result.cuped_table()
+        if len(cuped):
+            print(
+                "\nCUPED: unadjusted and adjusted estimates (decided on: "
+                f"{cuped['decided_on'].iloc[0]})"
+            )
+            print(cuped.drop(columns="decided_on").round(4).to_string(index=False))
     print(f"\n{result.decision}")
     return 0
 

@@ -57,6 +57,8 @@ __all__ = [
     "read_plan_spec",
 ]
 
+# Plan settings that are paths of covariate sources; in a plan file, relative to the file.
+COVARIATE_PATHS = ("pre_period_log", "users_table")
 UnknownVariants = Literal["error", "ignore"]
 CupedUse = Literal["decide", "report"]
 TimestampUnit = Literal["auto", "s", "ms"]
@@ -93,7 +95,8 @@ class ExperimentPlan:
             former primaries become secondary).
         pre_period_log: path of a dialog log from before the experiment (``user_id``,
             ``timestamp`` and the metrics' columns), for metrics whose covariate is
-            ``pre_period``; the API and CLI can pass it instead (``pre_period=``).
+            ``pre_period``; in a plan file relative to the file. The API and CLI can pass it
+            instead (``pre_period=``, ``--pre-period``).
         pre_period_days: the window of that covariate: each user's dialogs in the N days
             before their first exposure (rows at or after it are never used).
         users_table: path of a table with ``user_id``, ``measured_at`` (when the values were
@@ -377,7 +380,11 @@ def read_plan_spec(path: str | Path) -> dict[str, Any]:
         spec = spec["plan"]
     spec = {} if spec is None else spec
     plan_from_dict(spec)
-    return dict(spec)
+    spec = dict(spec)
+    for key in COVARIATE_PATHS:  # relative to the plan file, wherever it is read from
+        if isinstance(spec.get(key), str) and spec[key] and not Path(spec[key]).is_absolute():
+            spec[key] = str((path.parent / spec[key]).resolve())
+    return spec
 
 
 def plan_with_parameters(

@@ -40,6 +40,9 @@ __all__ = [
     "EFFECT_KEYS",
     "EXAMPLE_CONFIG",
     "CUSTOM_COLUMNS_LOG",
+    "EXAMPLE_PRE_PERIOD",
+    "EXAMPLE_PRE_PERIOD_LOG",
+    "EXAMPLE_USERS_TABLE",
     "SCENARIOS",
     "custom_columns_log",
     "RoutingSettings",
@@ -49,6 +52,7 @@ __all__ = [
     "simulate_pre_period",
     "simulate_users_with_covariate",
     "users_per_variant",
+    "users_table",
 ]
 
 EFFECT_KEYS: dict[str, str] = {
@@ -567,3 +571,26 @@ def simulate_users_with_covariate(
             "returned_pre": (rng.random(n_users) < expit(-0.2 + 3.0 * z_pre)).astype(float),
         }
     )
+
+
+# The example's pre-period (data/, with example_users.parquet and example_cuped_plan.yaml):
+# the same 12,000 users in the 28 days before the experiment, fairly stable users.
+EXAMPLE_PRE_PERIOD_LOG = "example_pre_period.parquet"
+EXAMPLE_USERS_TABLE = "example_users.parquet"
+EXAMPLE_PRE_PERIOD = {"days": 28.0, "stability": 0.8, "coverage": 0.7}
+
+
+def users_table(pre_period: pd.DataFrame, measured_at: str | pd.Timestamp) -> pd.DataFrame:
+    """A users table from a pre-period log: one row per user with history.
+
+    Columns ``user_id``, ``measured_at`` (the time the summary was taken), ``past_dialogs``,
+    ``past_completion`` (share of the user's dialogs completed) and ``past_tokens`` (tokens per
+    dialog); users without pre-period dialogs are absent, as in a real users table.
+    """
+    per_user = pre_period.groupby("user_id", sort=True).agg(
+        past_dialogs=("dialog_id", "count"),
+        past_completion=("completed", "mean"),
+        past_tokens=("tokens_out", "mean"),
+    )
+    per_user.insert(0, "measured_at", pd.Timestamp(measured_at))
+    return per_user.reset_index()

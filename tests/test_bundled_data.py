@@ -54,3 +54,23 @@ def test_custom_columns_log_is_up_to_date() -> None:
         check_exact=False,
         rtol=1e-12,
     )
+
+
+def test_pre_period_and_users_table_are_up_to_date() -> None:
+    from abkit.simulate import (
+        EXAMPLE_CONFIG,
+        EXAMPLE_PRE_PERIOD,
+        EXAMPLE_PRE_PERIOD_LOG,
+        EXAMPLE_USERS_TABLE,
+        simulate_pre_period,
+        users_table,
+    )
+
+    pre = simulate_pre_period(EXAMPLE_CONFIG, **EXAMPLE_PRE_PERIOD)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(DATA_DIR / EXAMPLE_PRE_PERIOD_LOG), pre, check_dtype=False, rtol=1e-12
+    )
+    users = users_table(pre, pd.Timestamp(EXAMPLE_CONFIG.start, tz="UTC"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(DATA_DIR / EXAMPLE_USERS_TABLE), users, check_dtype=False, rtol=1e-12
+    )

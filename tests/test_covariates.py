@@ -218,3 +218,30 @@ def test_missing_sources_and_bad_declarations_are_named(logs, tmp_path) -> None:
     by_path = analyze(log, plan=plan(COMPLETION, pre_period_log=str(path)))
     by_frame = analyze(log, plan=plan(COMPLETION), pre_period=pre)
     assert by_path.table.iloc[0]["effect"] == pytest.approx(by_frame.table.iloc[0]["effect"])
+
+
+def test_bundled_cuped_plan_by_api_and_cli_and_cwd(tmp_path, monkeypatch) -> None:
+    """The plan file's relative paths are read from its folder, from any working directory."""
+    import json
+
+    from test_cli import abkit
+
+    from abkit.paths import DATA_DIR
+    from abkit.plan import load_plan
+
+    log, plan_path = DATA_DIR / "example_dialogs.parquet", DATA_DIR / "example_cuped_plan.yaml"
+    monkeypatch.chdir(tmp_path)
+    api = analyze(log, plan=load_plan(plan_path))
+    done = abkit("analyze", str(log), "--plan", str(plan_path), "--json")
+    assert done.returncode == 0, done.stderr
+    cli = pd.DataFrame(json.loads(done.stdout)["results"]).set_index("metric")
+    table = api.table.set_index("metric")
+    for metric in ("task_completion", "csat", "turns", "tokens_per_dialog"):
+        for key in ("effect", "p_value", "cuped_effect", "unadjusted_effect", "variance_reduction"):
+            assert cli.loc[metric, key] == pytest.approx(table.loc[metric, key], rel=1e-12)
+    cuped = api.cuped_table()
+    assert list(cuped["metric"]) == ["task_completion", "csat", "turns", "tokens_per_dialog"]
+    assert (cuped["variance_reduction"].iloc[:3] > 0.03).all()
+    assert api.decision.verdict == "ship"
+    text = abkit("analyze", str(log), "--plan", str(plan_path))
+    assert "CUPED: unadjusted and adjusted estimates (decided on: CUPED)" in text.stdout
