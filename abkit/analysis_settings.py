@@ -17,6 +17,7 @@ from abkit.metrics import DEFAULT_METRICS, Metric, default_metrics, metrics_by_n
 from abkit.params import check_number, check_text
 from abkit.paths import in_kit
 from abkit.plan import (
+    COVARIATE_PATHS,
     ExperimentPlan,
     load_plan,
     plan_with_parameters,
@@ -129,4 +130,7 @@ class AnalysisSettings:
                 )
             )
             merged["metrics"] = tuple(choose_metrics(self.metrics, self.guardrail_margins, columns))
+        for key in COVARIATE_PATHS:  # inline plans: relative to the kit, like events_path
+            if isinstance(merged.get(key), str) and merged[key]:
+                merged[key] = str(in_kit(merged[key]))
         return load_plan(merged)

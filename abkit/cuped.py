@@ -37,6 +37,7 @@ __all__ = [
     "Value",
     "cuped_test",
     "cuped_theta",
+    "explained_variance",
 ]
 
 Theta = Literal["pooled", "min_variance"]
@@ -328,3 +329,20 @@ def _relative(
         alpha,
         "relative CUPED, delta method",
     )
+
+
+def explained_variance(moments: Moments, metric: Value, covariates: Sequence[Value]) -> float:
+    """R² = cᵀV⁻¹c / σ²_Y of the linearized metric on its covariates in one sample: the share
+    of the variance CUPED removes (ρ² for one covariate), for sizing an experiment.
+
+    Examples:
+        >>> rng = np.random.default_rng(4)
+        >>> x = rng.normal(size=20_000); y = 0.7 * x + 0.71 * rng.normal(size=20_000)
+        >>> round(explained_variance(Moments.of(np.column_stack([y, x])), Value(0), [Value(1)]), 2)
+        0.49
+    """
+    lin = _linearized(moments, metric, covariates)
+    if not lin.var_y > 0:
+        return math.nan
+    theta = _solve(lin.var_x, lin.cov)
+    return float(min(max(theta @ lin.cov / lin.var_y, 0.0), 1.0))

@@ -25,7 +25,7 @@ from abkit.metric_kinds import quoted
 from abkit.metrics import REQUIRED_COLUMNS
 from abkit.plan import ExperimentPlan
 
-__all__ = ["NUMERIC_TYPE", "LogSource", "log_columns", "open_log", "sql_text"]
+__all__ = ["NUMERIC_TYPE", "LogSource", "log_columns", "open_log", "open_pre_period", "sql_text"]
 
 NUMERIC_TYPE = re.compile(
     r"^(DOUBLE|FLOAT|REAL|BIGINT|INTEGER|SMALLINT|TINYINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|"
@@ -343,3 +343,24 @@ def open_log(
                 name="users",
             )
         yield dataclasses.replace(source, **extra)
+
+
+@contextlib.contextmanager
+def open_pre_period(
+    events: pd.DataFrame | str | Path, plan: ExperimentPlan, *, table: str = "dialogs"
+) -> Iterator[LogSource]:
+    """A pre-period log alone (``user_id``, ``timestamp``, metric columns) as the view
+    ``pre_log``, to size an experiment from it (``abkit.covariates``)."""
+    with contextlib.ExitStack() as stack:
+        connection = stack.enter_context(duckdb.connect())
+        yield _create_view(
+            connection,
+            stack,
+            events,
+            plan,
+            table=table,
+            view="pre_log",
+            required=("user_id", "timestamp"),
+            what="pre-period log",
+            name="pre_period_log",
+        )

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
+from abkit.covariates import VarianceReductionEstimate, estimate_variance_reduction
 from abkit.design import (
     METHODS,
     MetricKind,
@@ -31,6 +33,7 @@ from abkit.plan import ExperimentPlan, load_plan, plan_with_parameters, read_pla
 __all__ = [
     "DesignSettings",
     "MetricGoal",
+    "cuped_table",
     "duration_table",
     "mde_by_duration",
     "power_curve",
@@ -207,6 +210,8 @@ class DesignSettings:
     intra_user_correlation: float = 0.2
     max_days: int = 28
     plan_file: str = ""
+    cuped_rho: float = 0.0
+    pre_period_log: str = ""
     output_dir: str = "reports/01_design_sample_size"
 
     def __post_init__(self) -> None:
@@ -230,6 +235,21 @@ class DesignSettings:
         check_number("traffic_share", self.traffic_share, low=0.0, high=1.0, high_inclusive=True)
         check_integer("max_days", self.max_days, minimum=1)
         design_effect(self.dialogs_per_user, self.intra_user_correlation)
+        check_number("cuped_rho", self.cuped_rho, low=0.0, high=1.0, low_inclusive=True)
+        if not isinstance(self.pre_period_log, str):
+            raise TypeError(
+                f"pre_period_log == {self.pre_period_log!r}, must be a path string ('' for none)"
+            )
+        if self.pre_period_log and self.cuped_rho:
+            raise ValueError(
+                f"cuped_rho == {self.cuped_rho!r} and pre_period_log == {self.pre_period_log!r}: "
+                "give the expected correlation or a log to estimate it from, not both"
+            )
+        if self.pre_period_log and not in_kit(self.pre_period_log).exists():
+            raise ValueError(
+                f"pre_period_log == {self.pre_period_log!r}: no such file (relative paths are "
+                "read from the kit's folder)"
+            )
         # Solving once checks metric, baseline, MDE, alpha, power, split and SDs together.
         solve_design(**self.solve_arguments())
 
@@ -239,6 +259,18 @@ class DesignSettings:
         default plan (one primary metric) at this α and split."""
         declared = read_plan_spec(in_kit(self.plan_file)) if self.plan_file else {}
         return load_plan({**declared, "alpha": self.alpha, "split": self.split})
+
+    @functools.cached_property
+    def cuped(self) -> VarianceReductionEstimate | None:
+        """The variance CUPED is expected to remove: ρ² from ``cuped_rho``, or estimated from
+        ``pre_period_log`` for the plan's primary metric; None when neither is given."""
+        if self.pre_period_log:
+            return estimate_variance_reduction(in_kit(self.pre_period_log), self.experiment_plan)
+        if self.cuped_rho:
+            primary = self.experiment_plan.metrics_with_role("primary")
+            name = primary[0].name if primary else "task_completion"
+            return VarianceReductionEstimate(name, self.cuped_rho**2, self.cuped_rho, 0, 0)
+        return None
 
     @property
     def test_alpha(self) -> float:
@@ -315,3 +347,46 @@ def split_cost(
     even = solve_design(**{**arguments, "split": 0.5}).n_total_exact
     table["ratio_to_even"] = table["n_total_exact"] / even
     return table.drop(columns="n_total_exact")
+
+
+def cuped_table(settings: DesignSettings) -> pd.DataFrame:
+    """The recommended method's design without and with CUPED.
+
+    With a covariate correlated ρ with the metric the variance of the estimate is (1 − ρ²) of
+    the unadjusted one (Deng, Xu, Kohavi & Walker 2013), so each arm needs (1 − ρ²) of the units
+    for the same power; dialogs, users and days follow. Columns: design, rho, variance_factor,
+    n_total, dialogs_total, users_total, days. One row (without) when no ρ is given.
+    """
+    design = solve_design(**settings.solve_arguments())
+    estimate = settings.cuped
+    rows = []
+    options = [("without CUPED", 0.0)]
+    if estimate is not None:
+        options.append((f"with CUPED ({estimate.metric})", estimate.reduction))
+    for label, reduction in options:
+        factor = 1.0 - reduction
+        scaled = dataclasses.replace(
+            design,
+            n_control=math.ceil(design.n_control * factor),
+            n_treatment=math.ceil(design.n_treatment * factor),
+            n_total_exact=design.n_total_exact * factor,
+        )
+        plan = plan_clustered(
+            scaled,
+            dialogs_per_user=settings.dialogs_per_user,
+            intra_user_correlation=settings.intra_user_correlation,
+            daily_dialogs=settings.daily_dialogs,
+            traffic_share=settings.traffic_share,
+        )
+        rows.append(
+            {
+                "design": label,
+                "rho": math.sqrt(reduction),
+                "variance_factor": factor,
+                "n_total": scaled.n_total,
+                "dialogs_total": plan.dialogs_total,
+                "users_total": plan.users_total,
+                "days": plan.days,
+            }
+        )
+    return pd.DataFrame(rows)

@@ -15,6 +15,7 @@ from matplotlib.ticker import NullFormatter, PercentFormatter
 
 __all__ = [
     "cumulative_effect_plot",
+    "cuped_plot",
     "forest_plot",
     "latency_plot",
     "mde_duration_plot",
@@ -262,3 +263,55 @@ def cumulative_effect_plot(
     )
     ax.tick_params(axis="x", rotation=30)
     return ax
+
+
+def cuped_plot(cuped: pd.DataFrame) -> np.ndarray:
+    """Each adjusted metric's effect and 95 % CI without and with CUPED, one panel per metric.
+
+    Args:
+        cuped: :meth:`abkit.analysis.AnalysisResult.cuped_table` (columns metric, covariate,
+            unadjusted_* and cuped_* effect / ci_low / ci_high, variance_reduction).
+
+    Returns:
+        The array of Axes (one per metric; empty figure text when there is none).
+    """
+    count = max(len(cuped), 1)
+    fig, axes = plt.subplots(count, 1, figsize=(7.5, 1.1 * count + 0.9), squeeze=False)
+    axes = axes[:, 0]
+    if cuped.empty:
+        axes[0].set_axis_off()
+        axes[0].text(0.5, 0.5, "no metric declares a covariate", ha="center", va="center")
+        return axes
+    for ax, row in zip(axes, cuped.itertuples(), strict=True):
+        gain = row.variance_reduction
+        cuped_label = f"CUPED (variance −{gain:.0%})" if gain >= 0.005 else "CUPED (no gain)"
+        for position, (kind, colour, label) in enumerate(
+            (("unadjusted", "0.55", "unadjusted"), ("cuped", "tab:blue", cuped_label))
+        ):
+            effect = getattr(row, f"{kind}_effect")
+            low, high = getattr(row, f"{kind}_ci_low"), getattr(row, f"{kind}_ci_high")
+            ax.errorbar(
+                effect,
+                position,
+                xerr=[[effect - low], [high - effect]],
+                fmt="o",
+                color=colour,
+                capsize=3,
+            )
+            ax.annotate(
+                label,
+                (high, position),
+                xytext=(6, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize="small",
+                color=colour,
+            )
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_yticks([0.5], [f"{row.metric}\n({row.covariate})"])
+        ax.set_ylim(-0.7, 1.7)
+        ax.margins(x=0.35)
+    axes[-1].set_xlabel("effect, treatment − control, in each metric's unit (95 % CI)")
+    axes[0].set_title("Unadjusted and CUPED estimates")
+    fig.tight_layout()
+    return axes
