@@ -531,14 +531,18 @@ def cumulative_effects(
     metric: str,
     *,
     table: str = "dialogs",
+    pre_period: pd.DataFrame | str | Path | None = None,
+    users: pd.DataFrame | str | Path | None = None,
 ) -> pd.DataFrame:
     """The metric's effect and CI on the data up to the end of each day.
 
     Columns: day, effect, ci_low, ci_high, p_value. Looking at this every day and stopping at
     the first p < alpha inflates false positives: it is a picture, not a stopping rule.
+    ``pre_period`` / ``users``: the covariate sources, as for :func:`analyze_plan`.
     """
 
-    full = aggregate(events, plan, table=table)
+    sources = {"pre_period": pre_period, "users": users}
+    full = aggregate(events, plan, table=table, **sources)
     chosen = [m for m in full.plan.metrics or () if m.name == metric]
     if not chosen:
         raise ValueError(
@@ -552,7 +556,7 @@ def cumulative_effects(
     for day in pd.date_range(first, last, freq="D"):
         end = day + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
         try:
-            row = analyze_plan(events, single, table=table, until=end).table.iloc[0]
+            row = analyze_plan(events, single, table=table, until=end, **sources).table.iloc[0]
         except ValueError:
             continue  # an arm has no rows yet
         rows.append(

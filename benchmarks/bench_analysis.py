@@ -12,10 +12,13 @@ path's alone; best of --repeat warm runs after one warm-up):
 - DuckDB floor: one query, the per-user GROUP BY of the four ratio metrics and the per-variant
   sums, squares and cross-products the delta method needs; no validation, no tests;
 - abkit, full default analysis: every health gate (ids, duplicates, labels, ranges, missing
-  values, crossovers, units, SRM), twelve metrics with clustered P50 / P95 / P99 latency.
+  values, crossovers, units, SRM), twelve metrics with clustered P50 / P95 / P99 latency;
+- the same with CUPED on task completion: the covariate from the users table (1 join of 1M
+  rows; aim <= 1.3x the unadjusted analysis) or from the pre-period log (~5M dialogs windowed
+  before each user's first exposure: a second log to read, reported).
 
-Ratios printed: abkit 4-ratio vs tea-tasting (time, peak memory; aim <= 1.0x) and the full
-analysis vs the floor (aim <= 1.5x).
+Ratios printed: abkit 4-ratio vs tea-tasting (time, peak memory; aim <= 1.0x), the full
+analysis vs the floor (aim <= 1.5x), CUPED vs the unadjusted full analysis (aim <= 1.3x).
 
 Run: .venv/bin/python benchmarks/make_bench_data.py   # once, ~1 min, ~250 MiB
      .venv/bin/python benchmarks/bench_analysis.py [--file ...] [--repeat 3]
@@ -61,6 +64,35 @@ def _abkit_full(path: Path) -> None:
     analyze(path, split=0.2)
 
 
+def _cuped_plan(covariate: str):
+    import dataclasses
+
+    from abkit.metrics import DEFAULT_METRICS
+    from abkit.plan import ExperimentPlan
+
+    metrics = tuple(
+        dataclasses.replace(m, covariate=covariate) if m.name == "task_completion" else m
+        for m in DEFAULT_METRICS
+    )
+    return ExperimentPlan(split=0.2, metrics=metrics, pre_period_days=14.0)
+
+
+def _abkit_cuped_users(path: Path) -> None:
+    from make_bench_data import covariate_paths
+
+    from abkit.analysis import analyze_plan
+
+    analyze_plan(path, _cuped_plan("past_completion"), users=covariate_paths(path)[1])
+
+
+def _abkit_cuped_pre_period(path: Path) -> None:
+    from make_bench_data import covariate_paths
+
+    from abkit.analysis import analyze_plan
+
+    analyze_plan(path, _cuped_plan("pre_period"), pre_period=covariate_paths(path)[0])
+
+
 def _duckdb_floor(path: Path) -> None:
     import duckdb
 
@@ -100,6 +132,8 @@ PATHS = {
     "tea-tasting 2.0: 4 ratios + SRM": _tea_tasting,
     "DuckDB floor: per-user GROUP BY": _duckdb_floor,
     "abkit: full default analysis": _abkit_full,
+    "abkit: full + CUPED (users table)": _abkit_cuped_users,
+    "abkit: full + CUPED (pre-period log)": _abkit_cuped_pre_period,
 }
 
 
@@ -201,7 +235,7 @@ def main() -> None:
             continue
         figures[name] = measure(name, python, args.file, args.repeat)
         print(
-            f"{name:34s} {figures[name]['seconds']:6.2f} s warm  "
+            f"{name:38s} {figures[name]['seconds']:6.2f} s warm  "
             f"peak {figures[name]['peak_gib']:.2f} GiB",
             flush=True,
         )
@@ -212,6 +246,13 @@ def main() -> None:
         f"full analysis / floor:             time x{full['seconds'] / floor['seconds']:.2f} "
         "(aim <= 1.5)"
     )
+    for name in ("abkit: full + CUPED (users table)", "abkit: full + CUPED (pre-period log)"):
+        cuped = figures[name]
+        print(
+            f"{name[7:]:34s} time x{cuped['seconds'] / full['seconds']:.2f} of the unadjusted "
+            f"full analysis (aim <= 1.3 with the users table), peak memory "
+            f"x{cuped['peak_gib'] / full['peak_gib']:.2f}"
+        )
     ours = figures["abkit: 4 ratios + SRM"]
     print(f"abkit 4 ratios / floor:            time x{ours['seconds'] / floor['seconds']:.2f}")
     theirs = figures.get("tea-tasting 2.0: 4 ratios + SRM")
