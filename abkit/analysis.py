@@ -152,12 +152,12 @@ class AnalysisResult:
         (the plan's ``cuped``).
         """
         chosen = self.table[self.table["covariate"].fillna("").astype(str) != ""]
-        columns = ["metric", "covariate"] + [
+        columns = ["metric", "covariate", "variance_reduction"] + [
             f"{kind}_{part}"
             for kind in ("unadjusted", "cuped")
             for part in ("effect", "ci_low", "ci_high", "p_value")
         ]
-        out = chosen[[*columns, "variance_reduction"]].reset_index(drop=True)
+        out = chosen[columns].reset_index(drop=True)
         out["decided_on"] = "CUPED" if self.plan.cuped == "decide" else "unadjusted"
         return out
 
