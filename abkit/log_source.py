@@ -284,6 +284,27 @@ def _create_view(
     return LogSource(connection, tuple(canonical), types, label)
 
 
+def _pre_period_view(
+    connection: duckdb.DuckDBPyConnection,
+    stack: contextlib.ExitStack,
+    events: pd.DataFrame | str | Path,
+    plan: ExperimentPlan,
+    table: str,
+) -> LogSource:
+    """The view ``pre_log``: ``user_id``, ``timestamp`` and metric columns are enough."""
+    return _create_view(
+        connection,
+        stack,
+        events,
+        plan,
+        table=table,
+        view="pre_log",
+        required=("user_id", "timestamp"),
+        what="pre-period log",
+        name="pre_period",
+    )
+
+
 @contextlib.contextmanager
 def open_log(
     events: pd.DataFrame | str | Path,
@@ -319,17 +340,7 @@ def open_log(
         )
         extra = {}
         if pre_period is not None:
-            extra["pre_period"] = _create_view(
-                connection,
-                stack,
-                pre_period,
-                plan,
-                table=table,
-                view="pre_log",
-                required=("user_id", "timestamp"),
-                what="pre-period log",
-                name="pre_period",
-            )
+            extra["pre_period"] = _pre_period_view(connection, stack, pre_period, plan, table)
         if users is not None:
             extra["users"] = _create_view(
                 connection,
@@ -353,14 +364,4 @@ def open_pre_period(
     ``pre_log``, to size an experiment from it (``abkit.covariates``)."""
     with contextlib.ExitStack() as stack:
         connection = stack.enter_context(duckdb.connect())
-        yield _create_view(
-            connection,
-            stack,
-            events,
-            plan,
-            table=table,
-            view="pre_log",
-            required=("user_id", "timestamp"),
-            what="pre-period log",
-            name="pre_period_log",
-        )
+        yield _pre_period_view(connection, stack, events, plan, table)

@@ -20,6 +20,8 @@ import pandas as pd
 from abkit.covariates import VarianceReductionEstimate, estimate_variance_reduction
 from abkit.design import (
     METHODS,
+    ClusteredPlan,
+    Design,
     MetricKind,
     _applicable_methods,
     design_effect,
@@ -277,6 +279,16 @@ class DesignSettings:
         """The two-sided level each primary metric is tested at (α/k under a correction)."""
         return self.experiment_plan.alpha_per_primary
 
+    def clustered(self, design: Design) -> ClusteredPlan:
+        """``design`` in dialogs, users and days for this traffic (:func:`plan_clustered`)."""
+        return plan_clustered(
+            design,
+            dialogs_per_user=self.dialogs_per_user,
+            intra_user_correlation=self.intra_user_correlation,
+            daily_dialogs=self.daily_dialogs,
+            traffic_share=self.traffic_share,
+        )
+
     def solve_arguments(self) -> dict[str, object]:
         """Keyword arguments for :func:`solve_design` / :func:`compare_methods` (n unknown)."""
         return {
@@ -301,13 +313,7 @@ def duration_table(settings: DesignSettings) -> pd.DataFrame:
     rows = []
     for method in _applicable_methods(settings.metric, settings.sd_control, settings.sd_treatment):
         design = solve_design(**settings.solve_arguments(), method=method)
-        plan = plan_clustered(
-            design,
-            dialogs_per_user=settings.dialogs_per_user,
-            intra_user_correlation=settings.intra_user_correlation,
-            daily_dialogs=settings.daily_dialogs,
-            traffic_share=settings.traffic_share,
-        )
+        plan = settings.clustered(design)
         rows.append(
             {
                 "method": method,
@@ -371,13 +377,7 @@ def cuped_table(settings: DesignSettings) -> pd.DataFrame:
             n_treatment=math.ceil(design.n_treatment * factor),
             n_total_exact=design.n_total_exact * factor,
         )
-        plan = plan_clustered(
-            scaled,
-            dialogs_per_user=settings.dialogs_per_user,
-            intra_user_correlation=settings.intra_user_correlation,
-            daily_dialogs=settings.daily_dialogs,
-            traffic_share=settings.traffic_share,
-        )
+        plan = settings.clustered(scaled)
         rows.append(
             {
                 "design": label,
