@@ -7,6 +7,13 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 EXP ?=
+ARGS ?=
+# What is typed after EXP= or ARGS= is data: taken literally ($(value), so make expands nothing in
+# it), handed to the shell only as an environment variable ("$$EXP"), never as recipe text. abkit
+# then checks the name (1 to 64 of A-Za-z0-9._-).
+override EXP := $(value EXP)
+override ARGS := $(value ARGS)
+export EXP ARGS
 
 # Kernels started by papermill / nbval inherit these: this venv's python, stable set ordering.
 export PATH := $(BIN):$(PATH)
@@ -32,14 +39,14 @@ run: setup ## execute every template with its defaults into reports/ (or EXP=nam
 ifeq ($(strip $(EXP)),)
 	$(BIN)/abkit run
 else
-	$(BIN)/abkit run experiments/$(EXP)
+	$(BIN)/abkit run --exp "$$EXP"
 endif
 
 test: setup ## run every test: unit, references, papermill matrix, nbval over notebooks/
 	$(BIN)/python -m pytest
 
-lab: setup ## open JupyterLab on the notebooks
-	$(BIN)/jupyter lab notebooks
+lab: setup ## open JupyterLab at the kit's root (notebooks/, experiments/, reports/); ARGS=... passes on
+	$(BIN)/jupyter lab --notebook-dir="$(CURDIR)" $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $$ARGS
 
 notebooks: setup ## re-execute the committed templates and workshop solutions in place
 	$(BIN)/abkit notebooks
@@ -49,8 +56,8 @@ exercises: setup ## derive the workshop exercises from their solutions
 	$(BIN)/abkit workshop
 
 new: setup ## copy the templates into experiments/EXP with a params.yaml (EXP=name)
-	@test -n "$(EXP)" || { echo "usage: make new EXP=name"; exit 2; }
-	$(BIN)/abkit new $(EXP)
+	$(if $(strip $(EXP)),,$(error usage: make new EXP=name))
+	$(BIN)/abkit new "$$EXP"
 
 data: setup ## regenerate the bundled logs in data/ (fixed seeds)
 	$(BIN)/abkit simulate --bundled

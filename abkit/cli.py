@@ -200,6 +200,11 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("folder", nargs="?", type=Path, help="an experiment folder")
     parser.add_argument(
+        "--exp",
+        metavar="NAME",
+        help="the experiment experiments/NAME (instead of FOLDER; what 'make run EXP=NAME' uses)",
+    )
+    parser.add_argument(
         "--reports",
         type=Path,
         default=REPORTS_DIR,
@@ -209,6 +214,10 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_run(args: argparse.Namespace) -> int:
+    if args.exp is not None:
+        if args.folder is not None:
+            raise ValueError("give an experiment folder or --exp NAME, not both")
+        args.folder = EXPERIMENTS_DIR / experiments.check_experiment_name(args.exp)
     if args.folder is None:
         runs = experiments.run_templates(args.reports)
     else:

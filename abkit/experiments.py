@@ -26,6 +26,8 @@ from abkit.paths import EXPERIMENTS_DIR, KIT_ROOT, NOTEBOOKS_DIR, REPORTS_DIR
 __all__ = [
     "PARAMS_FILE",
     "NotebookRun",
+    "check_experiment_name",
+    "check_parameters",
     "new_experiment",
     "read_params_file",
     "refresh_templates",
@@ -41,7 +43,10 @@ PARAMS_FILE = "params.yaml"
 KERNEL = "python3"
 EXECUTION_TIMEOUT_S = 1800
 _TEMPLATE_NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
-_EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# An experiment name is a folder name: letters, digits, '.', '_', '-', at most 64 characters.
+_EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SAFE_SCALARS = (str, int, float, bool, type(None))
 
 
 def template_paths(directory: Path = NOTEBOOKS_DIR) -> list[Path]:
@@ -65,6 +70,70 @@ def _relative_to_kit(path: Path) -> str:
         return str(path.resolve())
 
 
+def check_experiment_name(name: object) -> str:
+    """An experiment name: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or
+    digit (a folder name that no shell or file system reads as anything else).
+
+    Examples:
+        >>> check_experiment_name("support-bot-v2")
+        'support-bot-v2'
+        >>> check_experiment_name("x; touch f")
+        Traceback (most recent call last):
+        ...
+        ValueError: experiment name == 'x; touch f', must be 1 to 64 letters, digits, ...
+    """
+    if not isinstance(name, str) or not _EXPERIMENT_NAME.match(name):
+        shown = name if not isinstance(name, str) or len(name) <= 80 else name[:77] + "..."
+        raise ValueError(
+            f"experiment name == {shown!r}, must be 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_parameters(
+    values: Mapping[str, Any], declared: Mapping[str, Any], where: str
+) -> dict[str, Any]:
+    """Parameters for papermill: declared names only, plain data values only.
+
+    papermill writes ``NAME = value`` into the notebook, so a name that is not one of the
+    template's parameters (or not an identifier) would run as code, and a YAML object tag
+    could become one; both are refused here, before anything runs.
+
+    Raises:
+        ValueError: naming the file / section, the parameter and what is allowed.
+    """
+    checked = {}
+    for name, value in values.items():
+        if not isinstance(name, str) or not _IDENTIFIER.match(name) or name not in declared:
+            raise ValueError(
+                f"{where}: parameter {name!r} is not a parameter of this notebook; allowed: "
+                f"{', '.join(sorted(declared))}"
+            )
+        _check_plain(value, f"{where}: parameter {name!r}")
+        checked[name] = value
+    return checked
+
+
+def _check_plain(value: Any, where: str) -> None:
+    if isinstance(value, _SAFE_SCALARS):
+        return
+    if isinstance(value, list | tuple):
+        for item in value:
+            _check_plain(item, where)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, _SAFE_SCALARS):
+                raise ValueError(f"{where}: key {key!r} must be text or a number")
+            _check_plain(item, where)
+        return
+    raise ValueError(
+        f"{where} == {value!r} ({type(value).__name__}): values must be text, numbers, "
+        "true/false, null, lists or mappings (quote dates and times as text)"
+    )
+
+
 def new_experiment(name: str, parent: Path = EXPERIMENTS_DIR) -> Path:
     """Create ``parent/name/`` with a copy of every template and a ``params.yaml`` of defaults.
 
@@ -74,11 +143,7 @@ def new_experiment(name: str, parent: Path = EXPERIMENTS_DIR) -> Path:
         ValueError: the name is not a plain folder name, or the folder exists already (nothing
             is overwritten).
     """
-    if not isinstance(name, str) or not _EXPERIMENT_NAME.match(name):
-        raise ValueError(
-            f"experiment name == {name!r}, must be a folder name of letters, digits, '.', '_' "
-            "or '-' (starting with a letter or digit)"
-        )
+    check_experiment_name(name)
     target = Path(parent) / name
     if target.exists():
         raise ValueError(f"experiment folder {target} exists already; choose another name")
@@ -99,8 +164,14 @@ def new_experiment(name: str, parent: Path = EXPERIMENTS_DIR) -> Path:
 
 
 def read_params_file(path: Path, notebooks: Sequence[Path]) -> dict[str, dict[str, Any]]:
-    """Read a ``params.yaml`` and check that every section names one of ``notebooks``."""
-    loaded = yaml.safe_load(Path(path).read_text()) or {}
+    """Read a ``params.yaml``: every section names one of ``notebooks``, every parameter is one
+    the notebook declares, every value plain data (:func:`check_parameters`)."""
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text: re-save it as UTF-8") from None
     if not isinstance(loaded, dict):
         raise ValueError(f"{path} must hold a mapping of notebook name -> parameters")
     stems = {notebook.stem for notebook in notebooks}
@@ -112,6 +183,8 @@ def read_params_file(path: Path, notebooks: Sequence[Path]) -> dict[str, dict[st
             )
         if not isinstance(values, dict):
             raise ValueError(f"{path}: section {section!r} must be a mapping of parameters")
+        notebook = next(n for n in notebooks if n.stem == section)
+        check_parameters(values, template_defaults(notebook), f"{path} [{section}]")
     return loaded
 
 
@@ -162,7 +235,9 @@ def run_notebooks(
     for notebook in notebooks:
         folder = Path(reports_dir) / notebook.stem
         folder.mkdir(parents=True, exist_ok=True)
-        values = dict(parameters.get(notebook.stem, {}))
+        values = check_parameters(
+            dict(parameters.get(notebook.stem, {})), template_defaults(notebook), notebook.name
+        )
         values.setdefault("output_dir", str(folder.resolve()))
         executed = folder / notebook.name
         if progress:

@@ -30,7 +30,7 @@ def test_new_experiment_copies_templates_with_their_defaults(tmp_path) -> None:
 
 
 def test_new_experiment_refuses_bad_names_and_existing_folders(tmp_path) -> None:
-    with pytest.raises(ValueError, match=r"experiment name == '../x', must be a folder name"):
+    with pytest.raises(ValueError, match=r"experiment name == '../x', must be 1 to 64 letters"):
         new_experiment("../x", tmp_path)
     new_experiment("a", tmp_path)
     with pytest.raises(ValueError, match=r"exists already"):

@@ -1,0 +1,94 @@
+"""Nothing a user types runs as code: experiment names through make and abkit, parameter names
+and values from params.yaml. Each injection case asserts that its marker file was not created."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from test_cli import abkit
+
+from abkit.experiments import check_experiment_name, new_experiment, run_experiment
+from abkit.paths import KIT_ROOT
+
+INJECTIONS = [
+    "x; touch {marker}",
+    "x`touch {marker}`",
+    "x$(touch {marker})",
+    "$(shell touch {marker})",
+    "x && touch {marker}",
+    "x\ntouch {marker}",
+]
+
+
+@pytest.mark.parametrize("template", INJECTIONS)
+@pytest.mark.parametrize("target", ["new", "run"])
+def test_make_never_runs_an_experiment_name(tmp_path, template, target) -> None:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    marker = tmp_path / "ran"
+    name = template.format(marker=marker)
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(KIT_ROOT), target, f"EXP={name}"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MAKEFLAGS": ""},
+        timeout=120,
+    )
+    assert not marker.exists(), f"{target} ran the name as a command: {done.stdout}{done.stderr}"
+    assert done.returncode != 0
+    assert "must be 1 to 64 letters" in done.stderr or "usage" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "name", ["x; touch f", "a" * 65, "a" * 300, "../up", ".hidden", "", "x y", "é"]
+)
+def test_experiment_names_outside_the_pattern_are_refused(name) -> None:
+    with pytest.raises(ValueError, match="must be 1 to 64 letters"):
+        check_experiment_name(name)
+    done = abkit("new", name)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    done = abkit("run", "--exp", name)
+    assert done.returncode == 2 and "must be 1 to 64 letters" in done.stderr
+
+
+def _experiment_with(tmp_path: Path, section: dict) -> Path:
+    folder = new_experiment("inj", tmp_path)
+    params = yaml.safe_load((folder / "params.yaml").read_text())
+    params["01_design_sample_size"].update(section)
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    return folder
+
+
+def test_parameter_names_from_params_yaml_never_run(tmp_path) -> None:
+    marker = tmp_path / "ran"
+    evil = f"__import__('os').system('touch {marker}'); x"
+    folder = _experiment_with(tmp_path, {evil: 1})
+    with pytest.raises(ValueError, match="is not a parameter of this notebook; allowed: alpha"):
+        run_experiment(folder, progress=False)
+    assert not marker.exists()
+    assert not (folder / "reports").exists()  # refused before any notebook ran
+    done = abkit("run", str(folder))
+    assert done.returncode == 2 and "is not a parameter of this notebook" in done.stderr
+    assert not marker.exists()
+
+
+def test_yaml_object_tags_and_non_data_values_are_refused(tmp_path) -> None:
+    folder = new_experiment("tags", tmp_path)
+    params = folder / "params.yaml"
+    params.write_text(
+        "01_design_sample_size:\n  baseline: !!python/object/apply:os.system ['true']\n"
+    )
+    done = abkit("run", str(folder))
+    assert done.returncode == 2 and "not valid YAML" in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1
+    params.write_text("01_design_sample_size:\n  plan_file: 2026-01-05\n")
+    done = abkit("run", str(folder))
+    assert done.returncode == 2 and "quote dates and times as text" in done.stderr
+    params.write_bytes("01_design_sample_size:\n  plan_file: caf\xe9\n".encode("latin-1"))
+    done = abkit("run", str(folder))
+    assert done.returncode == 2 and "is not UTF-8 text" in done.stderr
