@@ -11,15 +11,18 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from abkit import design, experiments, simulate
-from abkit.events import write_log
 from abkit.paths import DATA_DIR, EXPERIMENTS_DIR, REPORTS_DIR
-from abkit.summary import to_jsonable
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["main"]
+
+# Imports of pandas, scipy, DuckDB, papermill ... happen inside each command, so that
+# ``abkit --help`` and a quick ``abkit design`` start fast (benchmarks/bench_startup.py).
+DESIGN_METRICS = ("proportion", "mean")  # the keys of abkit.design.METHODS (a test checks)
 
 _EPILOG_DESIGN = """\
 examples:
@@ -62,7 +65,7 @@ def _add_design(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--metric",
-        choices=tuple(design.METHODS),
+        choices=DESIGN_METRICS,
         default="proportion",
         help="proportion (rates: completion, escalation) or mean (CSAT, turns); "
         "default: %(default)s",
@@ -124,6 +127,8 @@ def _add_design(commands: argparse._SubParsersAction) -> None:
 
 
 def _design_tables(args: argparse.Namespace) -> pd.DataFrame:
+    from abkit import design
+
     common = {
         "metric": args.metric,
         "baseline": args.baseline,
@@ -148,6 +153,10 @@ def _design_tables(args: argparse.Namespace) -> pd.DataFrame:
 
 
 def _run_design(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from abkit.summary import to_jsonable
+
     table = _design_tables(args)
     if args.json:
         keys = ["n_control", "n_treatment", "n_total", "mde", "power"]
@@ -181,6 +190,8 @@ def _add_new(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_new(args: argparse.Namespace) -> int:
+    from abkit import experiments
+
     folder = experiments.new_experiment(args.name, args.dir)
     print(
         f"created {folder}: edit {folder / experiments.PARAMS_FILE}, then "
@@ -214,6 +225,8 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_run(args: argparse.Namespace) -> int:
+    from abkit import experiments
+
     if args.exp is not None:
         if args.folder is not None:
             raise ValueError("give an experiment folder or --exp NAME, not both")
@@ -236,7 +249,14 @@ def _add_notebooks(commands: argparse._SubParsersAction) -> None:
         description="Re-execute every template in notebooks/ with its defaults, in place, and "
         "strip run-specific metadata, so the committed outputs match what nbval will see.",
     )
-    parser.set_defaults(handler=lambda args: (experiments.refresh_templates(), 0)[1])
+    parser.set_defaults(handler=_run_notebooks)
+
+
+def _run_notebooks(args: argparse.Namespace) -> int:
+    from abkit import experiments
+
+    experiments.refresh_templates()
+    return 0
 
 
 EXAMPLE_LOG = DATA_DIR / "example_dialogs.parquet"
@@ -281,6 +301,11 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from abkit import simulate
+    from abkit.events import write_log
+
     if args.bundled:
         for name, config in simulate.SCENARIOS.items():
             dialogs = simulate.simulate_dialogs(config)
@@ -434,6 +459,8 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from abkit.analysis import analyze
     from abkit.metrics import metrics_by_name
 
@@ -521,6 +548,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="A/B testing kit for fine-tuned LLMs: design an experiment, copy and run the "
         "notebook templates.",
     )
+    parser.add_argument(
+        "--debug", action="store_true", help="on an error, show the traceback instead of one line"
+    )
     commands = parser.add_subparsers(title="commands", dest="command", required=True)
     _add_design(commands)
     _add_new(commands)
@@ -532,14 +562,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def user_error(error: BaseException) -> str | None:
+    """One line for an error caused by what the user gave (a file, a value), or None for a bug.
+
+    DuckDB's errors on unreadable files, text that is not UTF-8, a notebook stopped by its
+    parameter check: the cause, without the traceback (``abkit --debug`` shows it).
+    """
+    name = type(error).__name__
+    module = type(error).__module__
+    if isinstance(error, UnicodeDecodeError):
+        text = "a file is not UTF-8 text: re-save it as UTF-8"
+    elif module.startswith("duckdb") or module.startswith("_duckdb"):
+        first = str(error).strip().splitlines()[0] if str(error).strip() else name
+        if "unicode" in first.lower() or "utf-8" in first.lower():
+            text = f"the file is not UTF-8 text ({first}): re-save it as UTF-8"
+        else:
+            text = f"the input cannot be read: {first}"
+    elif name == "PapermillExecutionError":
+        evalue = getattr(error, "evalue", "") or str(error)
+        text = f"{getattr(error, 'ename', 'error')}: {evalue}"
+    elif isinstance(error, ValueError | TypeError | OSError):
+        text = str(error)
+    else:
+        return None
+    return " ".join(text.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``abkit`` console script; returns the exit status."""
+    """Entry point of the ``abkit`` console script; returns the exit status.
+
+    Errors in what the user gave exit with status 2 and one line (:func:`user_error`); with
+    ``--debug`` the traceback is shown instead.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        parser.exit(2, f"abkit {args.command}: error: {error}\n")
+    except Exception as error:
+        message = None if args.debug else user_error(error)
+        if message is None:
+            raise
+        parser.exit(2, f"abkit {args.command}: error: {message}\n")
     return 2  # pragma: no cover - parser.exit does not return
 
 

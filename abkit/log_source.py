@@ -25,7 +25,16 @@ from abkit.metric_kinds import quoted
 from abkit.metrics import REQUIRED_COLUMNS
 from abkit.plan import ExperimentPlan
 
-__all__ = ["NUMERIC_TYPE", "LogSource", "log_columns", "open_log", "open_pre_period", "sql_text"]
+__all__ = [
+    "NUMERIC_TYPE",
+    "LogSource",
+    "duckdb_reason",
+    "log_columns",
+    "open_log",
+    "open_pre_period",
+    "sql_text",
+    "unreadable",
+]
 
 NUMERIC_TYPE = re.compile(
     r"^(DOUBLE|FLOAT|REAL|BIGINT|INTEGER|SMALLINT|TINYINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|"
@@ -34,6 +43,22 @@ NUMERIC_TYPE = re.compile(
 _GLOB_CHARACTERS = set("*?[]{}")
 # Epoch seconds from 2001 to 2286, milliseconds over the same years.
 _EPOCH_RANGES = {"s": (1e9, 1e10), "ms": (1e12, 1e13)}
+
+
+def duckdb_reason(error: Exception) -> str:
+    """The first line of a DuckDB error (its SQL context lines are noise to a user)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def unreadable(name: str, label: str, error: Exception) -> LogValidationError:
+    """The error for a file DuckDB cannot read: text that is not UTF-8 is named as such."""
+    reason = duckdb_reason(error)
+    if "unicode" in str(error).lower() or "not utf-8" in str(error).lower():
+        return LogValidationError(
+            f"{name} == '{label}' is not UTF-8 text: re-save it as UTF-8 (e.g. from Latin-1)"
+        )
+    return LogValidationError(f"{name} == '{label}' cannot be read: {reason}")
 
 
 def sql_text(value: str) -> str:
@@ -97,6 +122,8 @@ def _raw_relation(
     path = Path(events).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"{name} == '{path}': no such file or folder")
+    if path.is_file() and path.stat().st_size == 0:
+        raise LogValidationError(f"{name} == '{path}' is empty (0 bytes)")
     suffix = path.suffix.lower()
     if path.is_dir():
         parts = sorted(path.glob("*.parquet"))
@@ -111,7 +138,7 @@ def _raw_relation(
         try:
             sniffed = connection.execute(f"DESCRIBE SELECT * FROM read_csv({literal})").fetchall()
         except duckdb.Error as error:
-            raise LogValidationError(f"{name} == '{path}' cannot be read: {error}") from None
+            raise unreadable(name, str(path), error) from None
         # ids and labels stay text: 007 is not 7
         typed = ", ".join(
             f"{sql_text(row[0])}: 'VARCHAR'" for row in sniffed if row[0] in text_columns
@@ -121,7 +148,12 @@ def _raw_relation(
         ), str(path)
     if suffix in (".duckdb", ".db", ".ddb"):
         database = f"source_{view}"
-        connection.execute(f"ATTACH {sql_text(str(path))} AS {database} (READ_ONLY)")
+        try:
+            connection.execute(f"ATTACH {sql_text(str(path))} AS {database} (READ_ONLY)")
+        except duckdb.Error as error:
+            raise LogValidationError(
+                f"{name} == '{path}' is not a readable DuckDB database ({duckdb_reason(error)})"
+            ) from None
         tables = sorted(
             row[0]
             for row in connection.execute(
@@ -246,7 +278,7 @@ def _create_view(
     try:
         described = connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()
     except duckdb.Error as error:
-        raise LogValidationError(f"{name} == '{label}' cannot be read: {error}") from None
+        raise unreadable(name, label, error) from None
     raw_types = {row[0]: str(row[1]) for row in described}
     canonical = _canonical(raw_types, plan.column_map, label)
     missing = [c for c in required if c not in canonical]

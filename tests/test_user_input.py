@@ -92,3 +92,59 @@ def test_yaml_object_tags_and_non_data_values_are_refused(tmp_path) -> None:
     params.write_bytes("01_design_sample_size:\n  plan_file: caf\xe9\n".encode("latin-1"))
     done = abkit("run", str(folder))
     assert done.returncode == 2 and "is not UTF-8 text" in done.stderr
+
+
+def _bad_files(folder: Path) -> dict[str, Path]:
+    from abkit.paths import DATA_DIR
+
+    files = {
+        "truncated Parquet": folder / "trunc.parquet",
+        "not a DuckDB database": folder / "notdb.duckdb",
+        "0-byte CSV": folder / "empty.csv",
+        "empty folder": folder / "emptydir",
+        "Latin-1 CSV": folder / "latin.csv",
+    }
+    files["truncated Parquet"].write_bytes(
+        (DATA_DIR / "example_dialogs.parquet").read_bytes()[:20000]
+    )
+    files["not a DuckDB database"].write_text("hello\n")
+    files["0-byte CSV"].write_bytes(b"")
+    files["empty folder"].mkdir()
+    files["Latin-1 CSV"].write_bytes(
+        b"dialog_id,user_id,variant,timestamp,completed,note\n"
+        b"d1,u1,control,2026-01-05,1,caf\xe9\nd2,u2,treatment,2026-01-05,1,x\n"
+    )
+    return files
+
+
+EXPECTED = {
+    "truncated Parquet": "cannot be read: Invalid Input Error: No magic bytes",
+    "not a DuckDB database": "is not a readable DuckDB database",
+    "0-byte CSV": "is empty (0 bytes)",
+    "empty folder": "a folder with no .parquet files",
+    "Latin-1 CSV": "is not UTF-8 text: re-save it as UTF-8",
+}
+
+
+@pytest.mark.parametrize("case", list(EXPECTED))
+def test_unreadable_logs_end_in_one_line_and_exit_2(tmp_path, case) -> None:
+    path = _bad_files(tmp_path)[case]
+    done = abkit("analyze", str(path), "--split", "0.5")
+    assert done.returncode == 2, done
+    assert done.stderr.count("\n") == 1 and EXPECTED[case] in done.stderr, done.stderr
+    assert f"'{path}'" in done.stderr or f"'{path.name}'" in done.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path) -> None:
+    path = _bad_files(tmp_path)["0-byte CSV"]
+    with pytest.raises(ValueError, match="is empty"):
+        from abkit.cli import main
+
+        main(["--debug", "analyze", str(path), "--split", "0.5"])
+
+
+def test_design_metric_choices_are_the_design_methods() -> None:
+    from abkit.cli import DESIGN_METRICS
+    from abkit.design import METHODS
+
+    assert DESIGN_METRICS == tuple(METHODS)
