@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,6 +208,20 @@ def _export_html(executed: Path) -> Path:
     return html
 
 
+def _kernel_manager() -> type:
+    """A kernel manager on IPC (Unix sockets): a kernel only this user can reach, and no
+    "Kernel is running over TCP without encryption" warning on every run."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IpcKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self) -> str:
+            return "ipc"
+
+    return IpcKernelManager
+
+
 def _kernel_environment() -> None:
     """Make the ``python3`` kernel start with this interpreter and deterministic hashing."""
     here = str(Path(sys.executable).parent)
@@ -241,16 +256,28 @@ def run_notebooks(
         values.setdefault("output_dir", str(folder.resolve()))
         executed = folder / notebook.name
         if progress:
-            print(f"running {notebook.name} -> {executed}", flush=True)
-        papermill.execute_notebook(
-            str(notebook),
-            str(executed),
-            parameters=values,
-            kernel_name=KERNEL,
-            execution_timeout=EXECUTION_TIMEOUT_S,
-            progress_bar=progress,
-            cwd=str(KIT_ROOT),
-        )
+            print(f"running {notebook.name} ...", end=" ", flush=True)
+        started = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(notebook),
+                str(executed),
+                parameters=values,
+                kernel_name=KERNEL,
+                execution_timeout=EXECUTION_TIMEOUT_S,
+                progress_bar=False,
+                cwd=str(KIT_ROOT),
+                kernel_manager_class=_kernel_manager(),
+            )
+        except papermill.PapermillExecutionError as error:
+            if progress:
+                print("stopped", flush=True)
+            raise ValueError(
+                f"{notebook.name} stopped: {error.ename}: {error.evalue} (the executed copy, "
+                f"with the traceback, is {executed})"
+            ) from None
+        if progress:
+            print(f"done in {time.perf_counter() - started:.1f} s -> {executed}", flush=True)
         summary = Path(values["output_dir"])
         summary = (summary if summary.is_absolute() else KIT_ROOT / summary) / "summary.json"
         runs.append(NotebookRun(notebook, executed, _export_html(executed), summary))
@@ -316,6 +343,7 @@ def refresh_templates(*, progress: bool = True) -> list[Path]:
                 execution_timeout=EXECUTION_TIMEOUT_S,
                 progress_bar=progress,
                 cwd=str(KIT_ROOT),
+                kernel_manager_class=_kernel_manager(),
             )
             strip_noisy_metadata(executed)
             shutil.copyfile(executed, template)

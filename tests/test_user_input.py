@@ -148,3 +148,20 @@ def test_design_metric_choices_are_the_design_methods() -> None:
     from abkit.design import METHODS
 
     assert DESIGN_METRICS == tuple(METHODS)
+
+
+def test_a_stopped_run_is_one_line_without_kernel_noise(tmp_path) -> None:
+    from test_cli import ABKIT
+
+    folder = _experiment_with(tmp_path, {"baseline": 1.2})
+    done = subprocess.run([ABKIT, "run", str(folder)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "running 01_design_sample_size.ipynb ... stopped" in done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines == [
+        "abkit run: error: 01_design_sample_size.ipynb stopped: ValueError: baseline == 1.2, "
+        "must be in (0, 1) (the executed copy, with the traceback, is "
+        f"{folder / 'reports' / '01_design_sample_size' / '01_design_sample_size.ipynb'})"
+    ], done.stderr
+    assert "TCP" not in done.stderr + done.stdout
+    assert "KeyboardInterrupt" not in done.stderr + done.stdout
