@@ -341,9 +341,10 @@ def _run_simulate(args: argparse.Namespace) -> int:
             effects={"treatment": {"completion": args.completion}},
         )
         target = args.out
-    dialogs = simulate.simulate_dialogs(config)
-    path = write_log(dialogs, target)
-    print(f"wrote {len(dialogs):,} dialogs from {dialogs['user_id'].nunique():,} users to {path}")
+    from abkit.events import write_log_blocks
+
+    path, rows = write_log_blocks(simulate.simulate_in_blocks(config), target)
+    print(f"wrote {rows:,} dialogs from {config.n_users:,} users to {path}")
     return 0
 
 

@@ -314,6 +314,65 @@ def write_log(frame: pd.DataFrame, path: str | Path, *, table: str = "dialogs") 
     return target
 
 
+def write_log_blocks(
+    frames: Iterable[pd.DataFrame], path: str | Path, *, table: str = "dialogs"
+) -> tuple[Path, int]:
+    """Write a log given as successive blocks of rows (a stream), replacing the file.
+
+    Parquet: one row group per block through one writer (the blocks' columns must agree);
+    CSV: one header, then each block; DuckDB: a table created from the first block, the others
+    inserted. Only one block is in memory at a time. Returns the path and the rows written.
+    The file appears under its name only when complete (written to a temporary name first).
+    """
+    import concurrent.futures
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    target = Path(path)
+    kind = _store_kind(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    rows = 0
+    writer = None
+    try:
+        if kind == "duckdb":
+            connection = duckdb.connect(str(partial))
+        pending = None  # Parquet: the previous block is written while the next is made
+        for index, frame in enumerate(frames):
+            rows += len(frame)
+            if kind == "parquet":
+                batch = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(partial, batch.schema)
+                    background = concurrent.futures.ThreadPoolExecutor(1)
+                if pending is not None:
+                    pending.result()
+                pending = background.submit(writer.write_table, batch.cast(writer.schema))
+            elif kind == "csv":
+                frame.to_csv(partial, index=False, mode="a", header=index == 0)
+            else:
+                connection.register("incoming", frame)
+                verb = (
+                    f"CREATE TABLE {_check_table(table)} AS"
+                    if index == 0
+                    else f"INSERT INTO {_check_table(table)}"
+                )
+                connection.execute(f"{verb} SELECT * FROM incoming")
+                connection.unregister("incoming")
+    finally:
+        if writer is not None:
+            background.shutdown(wait=True)
+            writer.close()
+        if kind == "duckdb":
+            connection.close()
+    if pending is not None:
+        pending.result()  # a failed write raises here, before the file gets its name
+    partial.replace(target)
+    return target, rows
+
+
 def read_log(
     path: str | Path,
     *,

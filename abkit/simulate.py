@@ -25,7 +25,7 @@ cause of sample ratio mismatch.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +49,7 @@ __all__ = [
     "SimulationConfig",
     "daily_dialogs",
     "simulate_dialogs",
+    "simulate_in_blocks",
     "simulate_pre_period",
     "simulate_users_with_covariate",
     "users_per_variant",
@@ -150,9 +151,9 @@ class SimulationConfig:
         return float(self.effects.get(arm, {}).get(key, 0.0))
 
 
-def _prefixed_ids(prefix: str, count: int) -> pa.Array:
-    """ "u0", "u1", ... built in Arrow (fast for millions)."""
-    digits = pc.cast(pa.array(np.arange(count, dtype=np.int64)), pa.string())
+def _prefixed_ids(prefix: str, count: int, first: int = 0) -> pa.Array:
+    """ "u0", "u1", ... (from ``first``) built in Arrow (fast for millions)."""
+    digits = pc.cast(pa.array(np.arange(first, first + count, dtype=np.int64)), pa.string())
     return pc.binary_join_element_wise(prefix, digits, "")
 
 
@@ -177,8 +178,42 @@ def simulate_dialogs(config: SimulationConfig | None = None, **overrides: object
         config = SimulationConfig(**overrides)  # type: ignore[arg-type]
     elif overrides:
         config = SimulationConfig(**{**config.__dict__, **overrides})  # type: ignore[arg-type]
-    rng = np.random.default_rng(config.seed)
-    users = _draw_users(config, rng)
+    return _simulate_block(config, np.random.default_rng(config.seed), 0, config.n_users, 0)
+
+
+def simulate_in_blocks(
+    config: SimulationConfig, *, block_users: int = 100_000
+) -> Iterator[pd.DataFrame]:
+    """:func:`simulate_dialogs` for many users, a block of ``block_users`` users at a time.
+
+    Memory stays that of one block (about 1M dialogs at 10 dialogs per user), so 10M dialogs
+    stream to a file (:func:`abkit.events.write_log_blocks`). With no more users than one block
+    the single block is exactly :func:`simulate_dialogs`; otherwise block k draws from the
+    random stream (seed, k) and rows are sorted by timestamp within each block. User and dialog
+    ids run on across blocks.
+    """
+    check_integer("block_users", block_users, minimum=1)
+    if config.n_users <= block_users:
+        yield simulate_dialogs(config)
+        return
+    first_dialog = 0
+    for k, first in enumerate(range(0, config.n_users, block_users)):
+        count = min(block_users, config.n_users - first)
+        block = _simulate_block(
+            config, np.random.default_rng([config.seed, k]), first, count, first_dialog
+        )
+        first_dialog += len(block)
+        yield block
+
+
+def _simulate_block(
+    config: SimulationConfig,
+    rng: np.random.Generator,
+    first_user: int,
+    n_users: int,
+    first_dialog: int,
+) -> pd.DataFrame:
+    users = _draw_users(config, rng, first_user, n_users)
     frame = _draw_dialogs(
         config,
         rng,
@@ -188,24 +223,13 @@ def simulate_dialogs(config: SimulationConfig | None = None, **overrides: object
         pd.Timestamp(config.start, tz="UTC"),
         config.days,
         "d",
+        first_dialog,
     )
-    frame.insert(
-        2,
-        "variant",
-        pd.Categorical.from_codes(
-            users.arm_index[frame.pop("_owner").to_numpy()], categories=config.arms
-        ).astype("string"),
-    )
+    codes = pa.array(users.arm_index[frame.pop("_owner").to_numpy()])
+    frame.insert(2, "variant", pd.array(pc.take(pa.array(config.arms), codes), dtype="string"))
     frame.insert(4, "experiment", config.experiment)
-    frame.insert(
-        5,
-        "model_version",
-        pd.Categorical.from_codes(
-            pd.Categorical(frame["variant"], categories=config.arms).codes,
-            categories=[f"{config.experiment}-{a}" for a in config.arms],
-        ).astype("string"),
-    )
-    frame = frame.sort_values("timestamp", kind="stable", ignore_index=True)
+    versions = pa.array([f"{config.experiment}-{a}" for a in config.arms])
+    frame.insert(5, "model_version", pd.array(pc.take(versions, codes), dtype="string"))
     if config.unlogged_error_arm is not None:
         frame = _drop_users_with_failed_first_dialog(frame, config.unlogged_error_arm)
     return frame
@@ -226,10 +250,15 @@ class _Users:
     returning: np.ndarray
 
 
-def _draw_users(config: SimulationConfig, rng: np.random.Generator) -> _Users:
+def _draw_users(
+    config: SimulationConfig,
+    rng: np.random.Generator,
+    first_user: int = 0,
+    n_users: int | None = None,
+) -> _Users:
     rho = config.intra_user_correlation
-    n_users = config.n_users
-    user_ids = _prefixed_ids("u", n_users)
+    n_users = config.n_users if n_users is None else n_users
+    user_ids = _prefixed_ids("u", n_users, first_user)
     if config.weights is None:
         arm_labels = assign_many(config.experiment, user_ids, config.split)
     else:
@@ -277,6 +306,7 @@ def _draw_dialogs(
     start: pd.Timestamp,
     days: float,
     id_prefix: str,
+    first_dialog: int = 0,
 ) -> pd.DataFrame:
     """One row per dialog of each user; ``arm_index_user`` picks each user's effects."""
     rho = config.intra_user_correlation
@@ -316,24 +346,30 @@ def _draw_dialogs(
     liked = rated & (rng.random(n) < like_p)
     returned = rng.random(n) < users.returning[owner]
 
-    offsets = rng.random(n) * days * 86_400
-    timestamps = start + pd.to_timedelta(np.round(offsets), "s")
+    seconds = np.round(rng.random(n) * days * 86_400)
+    # rows come out sorted by time (stable: ties keep the order drawn); sorting the numbers
+    # here is far cheaper than sorting the finished frame's text columns
+    order = np.argsort(seconds, kind="stable")
+    owner = owner[order]
+    timestamps = start + pd.to_timedelta(seconds[order], "s")
+    dialog_numbers = pa.array(order.astype(np.int64) + first_dialog)
+    dialog_ids = pc.binary_join_element_wise(id_prefix, pc.cast(dialog_numbers, pa.string()), "")
 
     return pd.DataFrame(
         {
-            "dialog_id": pd.array(_prefixed_ids(id_prefix, n), dtype="string"),
+            "dialog_id": pd.array(dialog_ids, dtype="string"),
             "user_id": pd.array(users.ids.take(pa.array(owner)), dtype="string"),
             "timestamp": timestamps,
-            "turns": turns.astype(np.int64),
-            "completed": completed.astype(np.int64),
-            "escalated": escalated.astype(np.int64),
-            "csat": csat,
-            "latency_ms": latency,
-            "tokens_out": tokens.astype(float),
-            "likes": liked.astype(np.int64),
-            "dislikes": (rated & ~liked).astype(np.int64),
-            "returned_7d": returned.astype(np.int64),
-            "error": error.astype(np.int64),
+            "turns": turns[order].astype(np.int64),
+            "completed": completed[order].astype(np.int64),
+            "escalated": escalated[order].astype(np.int64),
+            "csat": csat[order],
+            "latency_ms": latency[order],
+            "tokens_out": tokens[order].astype(float),
+            "likes": liked[order].astype(np.int64),
+            "dislikes": (rated & ~liked)[order].astype(np.int64),
+            "returned_7d": returned[order].astype(np.int64),
+            "error": error[order].astype(np.int64),
             "_owner": owner,
         }
     )
@@ -399,8 +435,7 @@ def simulate_pre_period(
     counts = np.where(active, 1 + rng.poisson(scaled, n_users), 0)
     start = pd.Timestamp(config.start, tz="UTC") - pd.Timedelta(days=days)
     frame = _draw_dialogs(config, rng, pre_users, counts, control, start, days, "p")
-    frame = frame.drop(columns="_owner")
-    return frame.sort_values("timestamp", kind="stable", ignore_index=True)
+    return frame.drop(columns="_owner")  # sorted by timestamp already
 
 
 def _drop_users_with_failed_first_dialog(frame: pd.DataFrame, arm: str) -> pd.DataFrame:

@@ -113,3 +113,29 @@ def test_split_is_checked_by_the_router_message() -> None:
     with pytest.raises(ValueError, match=r"split == 1.5, must be in \[0, 1\]"):
         simulate_dialogs(n_users=10, split=1.5)
     assert np.isnan(simulate_dialogs(n_users=50, csat_rate=0.01)["csat"]).mean() > 0.9
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".duckdb"])
+def test_blocks_stream_to_every_store_kind(tmp_path, suffix) -> None:
+    from abkit.events import read_log, write_log_blocks
+    from abkit.simulate import simulate_in_blocks
+
+    config = SimulationConfig(n_users=2_500, seed=9)
+    blocks = list(simulate_in_blocks(config, block_users=1_000))
+    assert len(blocks) == 3
+    whole = pd.concat(blocks, ignore_index=True)
+    assert whole["dialog_id"].is_unique and whole["user_id"].nunique() == 2_500
+    assert all(b["timestamp"].is_monotonic_increasing for b in blocks)
+    path, rows = write_log_blocks(iter(blocks), tmp_path / f"log{suffix}")
+    assert rows == len(whole)
+    back = read_log(path)
+    assert len(back) == rows and set(back["dialog_id"]) == set(whole["dialog_id"])
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_one_block_is_exactly_simulate_dialogs() -> None:
+    from abkit.simulate import simulate_in_blocks
+
+    config = SimulationConfig(n_users=800, seed=4)
+    (only,) = simulate_in_blocks(config, block_users=1_000)
+    pd.testing.assert_frame_equal(only, simulate_dialogs(config))
