@@ -11,12 +11,8 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from abkit.paths import DATA_DIR, EXPERIMENTS_DIR, REPORTS_DIR
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = ["main"]
 
@@ -126,7 +122,8 @@ def _add_design(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_run_design)
 
 
-def _design_tables(args: argparse.Namespace) -> pd.DataFrame:
+def _design_rows(args: argparse.Namespace) -> list[dict]:
+    """One record per method (abkit.design.method_rows: no pandas, so the command starts fast)."""
     from abkit import design
 
     common = {
@@ -141,36 +138,48 @@ def _design_tables(args: argparse.Namespace) -> pd.DataFrame:
     if args.n_total is None:
         if args.mde is None:
             raise ValueError("mde == None: give --mde, or --n-total to solve for the MDE")
-        return design.compare_methods(**common, mde=args.mde, power=args.power)
-    reachable = design.compare_methods(**common, n_total=args.n_total, power=args.power)
+        return design.method_rows(**common, mde=args.mde, power=args.power)
+    reachable = design.method_rows(**common, n_total=args.n_total, power=args.power)
     if args.mde is None:
         return reachable
-    achieved = design.compare_methods(**common, n_total=args.n_total, mde=args.mde)
+    achieved = design.method_rows(**common, n_total=args.n_total, mde=args.mde)
     # power at the given MDE beside the MDE reachable at the target power
-    achieved["mde"] = reachable["mde"].to_numpy()
-    achieved["relative_mde"] = reachable["relative_mde"].to_numpy()
+    for row, other in zip(achieved, reachable, strict=True):
+        row["mde"], row["relative_mde"] = other["mde"], other["relative_mde"]
     return achieved
 
 
+_DESIGN_COLUMNS = ("method", "n_control", "n_treatment", "n_total", "mde", "relative_mde", "power")
+
+
 def _run_design(args: argparse.Namespace) -> int:
-    import pandas as pd
+    import math
 
-    from abkit.summary import to_jsonable
-
-    table = _design_tables(args)
+    rows = _design_rows(args)
     if args.json:
         keys = ["n_control", "n_treatment", "n_total", "mde", "power"]
         payload = {
-            row["method"]: {key: row[key] for key in keys}
-            for row in table.to_dict(orient="records")
+            row["method"]: {
+                key: None
+                if isinstance(row[key], float) and not math.isfinite(row[key])
+                else row[key]
+                for key in keys
+            }
+            for row in rows
         }
-        print(json.dumps(to_jsonable(payload), indent=2))
+        print(json.dumps(payload, indent=2))
         return 0
-    shown = table[
-        ["method", "n_control", "n_treatment", "n_total", "mde", "relative_mde", "power", "label"]
+    cells = [
+        [f"{row[c]:.4f}" if isinstance(row[c], float) else str(row[c]) for c in _DESIGN_COLUMNS]
+        for row in rows
     ]
-    with pd.option_context("display.width", 200, "display.max_colwidth", 70):
-        print(shown.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    widths = [max(len(c), *(len(r[k]) for r in cells)) for k, c in enumerate(_DESIGN_COLUMNS)]
+    label_width = max(len("label"), *(len(row["label"]) for row in rows))
+    header = [c.rjust(w) for c, w in zip(_DESIGN_COLUMNS, widths, strict=True)]
+    print("  ".join([*header, "label".ljust(label_width)]).rstrip())
+    for row, values in zip(rows, cells, strict=True):
+        shown = [v.rjust(w) for v, w in zip(values, widths, strict=True)]
+        print("  ".join([*shown, row["label"].ljust(label_width)]).rstrip())
     return 0
 
 

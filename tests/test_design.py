@@ -360,3 +360,25 @@ def test_design_uses_the_plans_primary_family() -> None:
     assert DesignSettings().test_alpha == 0.05  # default plan: one primary
     none = DesignSettings(plan_file="tests/plans/two_primaries.yaml")
     assert dataclasses.replace(none.experiment_plan, correction="none").alpha_per_primary == 0.05
+
+
+@pytest.mark.parametrize(
+    ("n_c", "n_t", "alpha"), [(30, 30, 0.05), (800, 200, 0.05), (57, 13, 0.01)]
+)
+def test_power_functions_equal_statsmodels(n_c, n_t, alpha) -> None:
+    """The normal and (noncentral) t powers are written out (no statsmodels import at start-up):
+    statsmodels' NormalIndPower / TTestIndPower give the same numbers."""
+    from statsmodels.stats.power import NormalIndPower, TTestIndPower
+
+    from abkit.design import _power_cohen_h, _power_mean_t, _power_seed
+
+    p1, p2 = 0.75, 0.8
+    h = 2 * math.asin(math.sqrt(p2)) - 2 * math.asin(math.sqrt(p1))
+    ratio = n_t / n_c
+    expected = NormalIndPower().power(effect_size=abs(h), nobs1=n_c, alpha=alpha, ratio=ratio)
+    assert _power_cohen_h(p1, p2, n_c, n_t, alpha) == pytest.approx(expected, rel=1e-12)
+    d = (p2 - p1) / math.sqrt(p1 * (1 - p1))
+    expected = TTestIndPower().power(effect_size=d, nobs1=n_c, alpha=alpha, ratio=ratio)
+    assert _power_seed(p1, p2, n_c, n_t, alpha) == pytest.approx(expected, rel=1e-10)
+    expected = TTestIndPower().power(effect_size=0.1 / 1.1, nobs1=n_c, alpha=alpha, ratio=ratio)
+    assert _power_mean_t(0.1, 1.1, 1.1, n_c, n_t, alpha) == pytest.approx(expected, rel=1e-10)
