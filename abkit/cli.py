@@ -251,6 +251,75 @@ def _run_run(args: argparse.Namespace) -> int:
     return 0
 
 
+_EPILOG_EXECUTE = """\
+examples:
+  abkit execute 01_design_sample_size -p baseline 0.6 -p mde 0.03 -p split 0.5
+  abkit execute 01_design_sample_size -f my-params.yaml --reports reports/my-design
+  abkit execute 03_significance_analysis -r experiment 2026.10 -p split 0.2
+
+Values after -p are read as YAML scalars (0.2, true, null, [a, b]); -r passes text as is.
+Parameter names must be the template's own (papermill --help-notebook lists them): they are
+checked, with the values, before the notebook runs, unlike papermill's own -p.
+"""
+
+
+def _add_execute(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "execute",
+        help="execute one template with parameters (checked before anything runs)",
+        description="Execute one template (a name such as 01_design_sample_size, or a .ipynb "
+        "path) with papermill into REPORTS/<name>/: the executed notebook, its HTML export and "
+        "its summary.json.",
+        epilog=_EPILOG_EXECUTE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("notebook", help="template name or notebook path")
+    parser.add_argument(
+        "-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), dest="values"
+    )
+    parser.add_argument(
+        "-r", nargs=2, action="append", default=[], metavar=("NAME", "TEXT"), dest="texts"
+    )
+    parser.add_argument("-f", type=Path, dest="file", help="YAML file of parameters")
+    parser.add_argument("--reports", type=Path, default=REPORTS_DIR, help="default: %(default)s")
+    parser.set_defaults(handler=_run_execute)
+
+
+def _run_execute(args: argparse.Namespace) -> int:
+    import yaml
+
+    from abkit import experiments
+    from abkit.paths import NOTEBOOKS_DIR
+
+    notebook = Path(args.notebook)
+    if notebook.suffix != ".ipynb":
+        notebook = NOTEBOOKS_DIR / f"{args.notebook}.ipynb"
+    if not notebook.is_file():
+        names = [path.stem for path in experiments.template_paths()]
+        raise ValueError(f"notebook == {args.notebook!r}: no such template; choose from {names}")
+    values: dict = {}
+    if args.file is not None:
+        if not args.file.is_file():
+            raise FileNotFoundError(f"-f == '{args.file}': no such file")
+        try:
+            loaded = yaml.safe_load(args.file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            raise ValueError(f"-f == '{args.file}': not valid YAML ({error})") from None
+        if not isinstance(loaded, dict):
+            raise ValueError(f"-f == '{args.file}': must hold a mapping of parameters")
+        values.update(loaded)
+    for name, text in args.values:
+        try:
+            values[name] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            values[name] = text
+    values.update(dict(args.texts))
+    runs = experiments.run_notebooks([notebook], {notebook.stem: values}, args.reports)
+    for run in runs:
+        print(f"{run.notebook.name}: {run.executed}  {run.html.name}  {run.summary}")
+    return 0
+
+
 def _add_notebooks(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "notebooks",
@@ -565,6 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_design(commands)
     _add_new(commands)
     _add_run(commands)
+    _add_execute(commands)
     _add_notebooks(commands)
     _add_simulate(commands)
     _add_analyze(commands)

@@ -62,6 +62,7 @@ def _t_power_two_sided(d: float, n_c: float, n_t: float, alpha: float) -> float:
     nc = d * math.sqrt(n_c * n_t / (n_c + n_t))
     return float(1 - nctdtr(df, nc, crit) + nctdtr(df, nc, -crit))
 
+
 __all__ = [
     "METHODS",
     "Design",

@@ -19,6 +19,7 @@ Opening the log (any source as one view) is :mod:`abkit.log_source`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -436,9 +437,19 @@ def aggregate(
         for column in _checked_columns(plan):
             kind = source.types[column]
             if not NUMERIC_TYPE.match(kind):
+                example = source.connection.execute(
+                    f"SELECT any_value({quoted(column)}) FROM log"
+                ).fetchone()[0]
+                hint = ""
+                if isinstance(example, str) and re.fullmatch(r"\s*-?\d+,\d+\s*", example):
+                    hint = (
+                        f"; values such as {example!r} use a decimal comma: write decimals with "
+                        "a point (4.5), e.g. re-export the CSV with '.' as decimal separator"
+                    )
                 raise LogValidationError(
                     f"column '{column}' has type {kind}, must be numeric (metrics "
                     f"{[m.name for m in plan.metrics or () if column in m.columns]} read it)"
+                    f"{hint}"
                 )
         census = _census(source, plan)
         where = census.where

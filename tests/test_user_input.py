@@ -165,3 +165,62 @@ def test_a_stopped_run_is_one_line_without_kernel_noise(tmp_path) -> None:
     ], done.stderr
     assert "TCP" not in done.stderr + done.stdout
     assert "KeyboardInterrupt" not in done.stderr + done.stdout
+
+
+def test_csv_dialects_decimal_commas_and_make_lab(tmp_path) -> None:
+    semi = tmp_path / "semi.csv"
+    semi.write_text(
+        "dialog_id;user_id;variant;timestamp;csat\n"
+        + "".join(
+            f"d{i};u{i};{'control' if i % 2 else 'treatment'};2026-01-05;{1 + i % 5}\n"
+            for i in range(40)
+        )
+    )
+    done = abkit("analyze", str(semi), "--split", "0.5", "--metrics", "csat", "--primary", "csat")
+    assert done.returncode == 0, done.stderr  # the ';' dialect is sniffed
+    from abkit.analysis_settings import AnalysisSettings
+
+    # notebook 03 reads it with the same reader (its parameter check accepts it)
+    AnalysisSettings(events_path=str(semi), metrics=["csat"], primary="csat", split=0.5)
+    comma = tmp_path / "comma.csv"
+    comma.write_text(
+        "dialog_id;user_id;variant;timestamp;csat\nd1;u1;control;2026-01-05;4,5\n"
+        "d2;u2;treatment;2026-01-05;3,5\n"
+    )
+    done = abkit("analyze", str(comma), "--split", "0.5", "--metrics", "csat", "--primary", "csat")
+    assert done.returncode == 2 and "use a decimal comma" in done.stderr
+    if shutil.which("make"):
+        shown = subprocess.run(
+            ["make", "-n", "--no-print-directory", "-C", str(KIT_ROOT), "lab", "ARGS=--port 8890"],
+            capture_output=True,
+            text=True,
+        ).stdout
+        assert f'--notebook-dir="{KIT_ROOT}"' in shown and "--allow-root" in shown
+        assert "$ARGS" in shown  # passed on from the environment, as data
+
+
+def test_execute_checks_p_and_f_names_before_running(tmp_path) -> None:
+    marker = tmp_path / "ran"
+    evil = f"__import__('os').system('touch {marker}'); y"
+    reports = tmp_path / "reports"
+    done = abkit("execute", "01_design_sample_size", "-p", evil, "1", "--reports", str(reports))
+    assert done.returncode == 2 and "is not a parameter of this notebook" in done.stderr
+    params = tmp_path / "p.yaml"
+    params.write_text(yaml.safe_dump({evil: 1}))
+    done = abkit("execute", "01_design_sample_size", "-f", str(params), "--reports", str(reports))
+    assert done.returncode == 2 and "is not a parameter of this notebook" in done.stderr
+    assert not marker.exists() and not list(reports.rglob("*.ipynb"))
+    done = abkit("execute", "no_such_notebook")
+    assert done.returncode == 2 and "no such template; choose from" in done.stderr
+
+
+def test_execute_runs_a_template_with_checked_values(tmp_path) -> None:
+    import json
+
+    reports = tmp_path / "reports"
+    done = abkit(
+        "execute", "01_design_sample_size", "-p", "cuped_rho", "0.7", "--reports", str(reports)
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((reports / "01_design_sample_size" / "summary.json").read_text())
+    assert summary["cuped"]["with CUPED (task_completion)"]["n_total"] == 1775
