@@ -482,20 +482,10 @@ def _applicable_methods(metric: str, sd_control: object, sd_treatment: object) -
     return methods
 
 
-def compare_methods(
-    metric: MetricKind,
-    baseline: float,
-    *,
-    mde: float | None = None,
-    n_total: int | None = None,
-    power: float | None = None,
-    alpha: float = 0.05,
-    split: float = 0.5,
-    relative: bool = False,
-    sd_control: float | None = None,
-    sd_treatment: float | None = None,
-) -> pd.DataFrame:
-    """:func:`solve_design` for every method of the metric, one row each.
+def compare_methods(metric: MetricKind, baseline: float, **options: Any) -> pd.DataFrame:
+    """:func:`solve_design` for every method of the metric, one row each (``options`` as for
+    :func:`method_rows`: mde, n_total, power, alpha, split, relative, sd_control,
+    sd_treatment).
 
     Columns: method, label, n_control, n_treatment, n_total, mde, relative_mde, power,
     n_total_exact. For a mean metric with two different SDs the ``t`` method (one common SD) is
@@ -503,20 +493,7 @@ def compare_methods(
     """
     import pandas as pd
 
-    return pd.DataFrame(
-        method_rows(
-            metric,
-            baseline,
-            mde=mde,
-            n_total=n_total,
-            power=power,
-            alpha=alpha,
-            split=split,
-            relative=relative,
-            sd_control=sd_control,
-            sd_treatment=sd_treatment,
-        )
-    )[list(METHOD_COLUMNS)]
+    return pd.DataFrame(method_rows(metric, baseline, **options))[list(METHOD_COLUMNS)]
 
 
 METHOD_COLUMNS = (
