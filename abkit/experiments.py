@@ -222,6 +222,25 @@ def _kernel_manager() -> type:
     return IpcKernelManager
 
 
+def _execute(
+    notebook: Path, executed: Path, parameters: Mapping[str, Any], *, progress_bar: bool
+) -> None:
+    """papermill with the kit's settings: the python3 kernel on IPC, the kit's root as the
+    working folder, a cell timeout."""
+    import papermill
+
+    papermill.execute_notebook(
+        str(notebook),
+        str(executed),
+        parameters=dict(parameters),
+        kernel_name=KERNEL,
+        execution_timeout=EXECUTION_TIMEOUT_S,
+        progress_bar=progress_bar,
+        cwd=str(KIT_ROOT),
+        kernel_manager_class=_kernel_manager(),
+    )
+
+
 def _kernel_environment() -> None:
     """Make the ``python3`` kernel start with this interpreter and deterministic hashing."""
     here = str(Path(sys.executable).parent)
@@ -259,16 +278,7 @@ def run_notebooks(
             print(f"running {notebook.name} ...", end=" ", flush=True)
         started = time.perf_counter()
         try:
-            papermill.execute_notebook(
-                str(notebook),
-                str(executed),
-                parameters=values,
-                kernel_name=KERNEL,
-                execution_timeout=EXECUTION_TIMEOUT_S,
-                progress_bar=False,
-                cwd=str(KIT_ROOT),
-                kernel_manager_class=_kernel_manager(),
-            )
+            _execute(notebook, executed, values, progress_bar=False)
         except papermill.PapermillExecutionError as error:
             if progress:
                 print("stopped", flush=True)
@@ -325,8 +335,6 @@ def refresh_templates(*, progress: bool = True) -> list[Path]:
     """Re-execute every template and workshop solution in place; strip noisy metadata."""
     import tempfile
 
-    import papermill
-
     _kernel_environment()
     refreshed = []
     from abkit.workshop import SOLUTIONS_DIR
@@ -336,15 +344,7 @@ def refresh_templates(*, progress: bool = True) -> list[Path]:
             print(f"re-executing {template.name}", flush=True)
         with tempfile.TemporaryDirectory() as scratch:
             executed = Path(scratch) / template.name
-            papermill.execute_notebook(
-                str(template),
-                str(executed),
-                kernel_name=KERNEL,
-                execution_timeout=EXECUTION_TIMEOUT_S,
-                progress_bar=progress,
-                cwd=str(KIT_ROOT),
-                kernel_manager_class=_kernel_manager(),
-            )
+            _execute(template, executed, {}, progress_bar=progress)
             strip_noisy_metadata(executed)
             shutil.copyfile(executed, template)
         refreshed.append(template)
