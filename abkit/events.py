@@ -9,16 +9,16 @@ Two tables, documented column by column in ``data/README.md``:
 - the **dialog log** (:data:`DIALOG_SCHEMA`): one row per dialog with its outcomes, what the
   analysis reads and the simulator writes; :func:`fold_dialogs` turns events into dialogs.
 
-Stores: Parquet (a file, or a folder of part files for appends), CSV, and a DuckDB database
-file (the embedded default). :class:`EventStore` appends from many threads through one
-locked buffer, so nothing is lost or written twice. This is the only module that reads or
-writes files and databases.
+Logs are read and written here as whole files: Parquet, CSV, or a table of a DuckDB
+database file. :func:`check_event` is the event log's validator at the door; the store that
+appends events one at a time, with its durability contract, is :mod:`abkit.event_store`.
 """
 
 from __future__ import annotations
 
-import threading
-import uuid
+import datetime
+import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +29,17 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from abkit.metrics import DEFAULT_COLUMN_RULES, ColumnRule
+
 __all__ = [
     "DIALOG_SCHEMA",
     "EVENT_SCHEMA",
+    "EVENT_VALUE_RULES",
     "Column",
-    "EventStore",
+    "EventValidationError",
     "LogValidationError",
     "Schema",
+    "check_event",
     "fold_dialogs",
     "read_log",
     "validate",
@@ -45,6 +49,7 @@ __all__ = [
 Kind = Literal["string", "timestamp", "float", "count", "flag"]
 DEFAULT_VARIANTS = ("control", "treatment")
 OUTCOMES = ("resolved", "escalated", "csat", "like", "dislike", "returned_7d", "turns")
+STATUSES = ("ok", "error", "timeout")
 
 
 @dataclass(frozen=True)
@@ -97,13 +102,19 @@ EVENT_SCHEMA = Schema(
         Column(
             "status",
             "string",
-            allowed=("ok", "error"),
-            description="exposures: ok, or error when the model call failed",
+            allowed=STATUSES,
+            description="exposures: ok; error when the model call failed; timeout when it gave "
+            "no answer within the server's timeout",
         ),
         Column("latency_ms", "float", description="exposures: time to the full response, ms"),
         Column("tokens_out", "float", description="exposures: tokens generated"),
         Column("outcome", "string", allowed=OUTCOMES, description="outcomes: which one"),
-        Column("value", "float", description="outcomes: its value (1/0, CSAT 1-5, turns)"),
+        Column(
+            "value",
+            "float",
+            description="outcomes: its value (1/0 for resolved, escalated, returned_7d, like, "
+            "dislike; CSAT 1-5; turns a whole number)",
+        ),
     ),
 )
 
@@ -133,6 +144,151 @@ DIALOG_SCHEMA = Schema(
 
 class LogValidationError(ValueError):
     """A log failed validation; the message lists every problem found."""
+
+
+class EventValidationError(ValueError):
+    """An event was refused at the door: the message names the field, the value and the rule."""
+
+
+# The valid values of an outcome event, from the dialog-log column it becomes (one place for
+# the ranges: abkit.metrics.DEFAULT_COLUMN_RULES). A like or dislike event is one vote, 0 or 1;
+# the dialog log counts them.
+_OUTCOME_COLUMNS = {
+    "resolved": "completed",
+    "escalated": "escalated",
+    "csat": "csat",
+    "returned_7d": "returned_7d",
+    "turns": "turns",
+    "like": "completed",
+    "dislike": "completed",
+}
+EVENT_VALUE_RULES: dict[str, ColumnRule] = {
+    **{outcome: DEFAULT_COLUMN_RULES[column] for outcome, column in _OUTCOME_COLUMNS.items()},
+    "latency_ms": DEFAULT_COLUMN_RULES["latency_ms"],
+    "tokens_out": DEFAULT_COLUMN_RULES["tokens_out"],
+}
+# Text that is one line: no line breaks or other control characters, at most 1,000 characters.
+_ONE_LINE_TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,1000}")
+_ANY_NUMBER = ColumnRule()
+_EVENT_COLUMNS = {column.name: column for column in EVENT_SCHEMA.columns}
+_REQUIRED_EVENT_FIELDS = [column.name for column in EVENT_SCHEMA.columns if column.required]
+
+
+def _event_text(field: str, value: Any) -> str:
+    if type(value) is str and _ONE_LINE_TEXT.fullmatch(value) and not value.isspace():
+        return value  # the common case, checked first
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        value = str(value)  # integer ids are kept as their digits, as validate() does
+    if not isinstance(value, str) or not value.strip():
+        raise EventValidationError(f"event field {field} == {value!r}, must be non-empty text")
+    if not _ONE_LINE_TEXT.fullmatch(value):
+        raise EventValidationError(
+            f"event field {field} == {value[:60]!r}, must be text of at most 1000 "
+            "characters without line breaks or other control characters"
+        )
+    return value
+
+
+def _event_number(field: str, value: Any, rule: ColumnRule) -> float:
+    if type(value) is float and math.isfinite(value) and rule.low <= value <= rule.high:
+        if not rule.integer or value.is_integer():
+            return value  # the common case, checked first
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise EventValidationError(f"event field {field} == {value!r}, must be a number")
+    number = float(value)
+    whole = not rule.integer or number.is_integer()
+    if not (math.isfinite(number) and rule.low <= number <= rule.high and whole):
+        raise EventValidationError(
+            f"event field {field} == {value!r}, must be {rule.describe()}"
+        )
+    return number
+
+
+def _event_timestamp(value: Any) -> pd.Timestamp:
+    if type(value) is pd.Timestamp and value.tzinfo is datetime.timezone.utc:
+        return value  # the common case: what the serving wrapper logs
+    if isinstance(value, int | float | np.number):
+        raise EventValidationError(
+            f"event field timestamp == {value!r}, must be a date-time (a datetime, pandas "
+            "Timestamp or ISO 8601 text), not a number"
+        )
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as error:
+        raise EventValidationError(
+            f"event field timestamp == {value!r}, must be a date-time ({error})"
+        ) from None
+    if pd.isna(stamp):
+        raise EventValidationError(f"event field timestamp == {value!r}, must be a date-time")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def check_event(
+    event: Mapping[str, Any], variants: Sequence[str] | None = DEFAULT_VARIANTS
+) -> dict[str, Any]:
+    """Check one event against :data:`EVENT_SCHEMA` and return it with canonical types.
+
+    The rules an event log is read with (:func:`validate`) applied to one event before it is
+    stored, so that nothing a store accepted can make a later read fail: known fields only;
+    required text present, at most 1,000 characters, no line breaks or control characters
+    (every stored row is then one line); ``timestamp`` a timezone-aware or naive (read as UTC)
+    date-time; ``event_type``, ``status`` and ``outcome`` from their allowed values; ``variant``
+    one of ``variants`` (None: any label); an outcome event carries ``outcome`` and ``value``,
+    the value in its range (:data:`EVENT_VALUE_RULES`: 0/1 flags, CSAT 1-5, whole turns);
+    latency and tokens finite and >= 0.
+
+    Raises:
+        EventValidationError: naming the field, the value and what is allowed.
+
+    Examples:
+        >>> event = {"event_id": "e1", "timestamp": "2026-01-05T10:00:00Z", "user_id": "u1",
+        ...          "dialog_id": "d1", "variant": "treatment", "event_type": "outcome",
+        ...          "outcome": "csat", "value": 7}
+        >>> check_event(event)
+        Traceback (most recent call last):
+        ...
+        abkit.events.EventValidationError: event field value == 7, must be numbers in [1, 5]
+        >>> check_event({**event, "value": 4})["timestamp"]
+        Timestamp('2026-01-05 10:00:00+0000', tz='UTC')
+    """
+    if not isinstance(event, Mapping):
+        raise EventValidationError(f"event == {event!r}, must be a mapping of field to value")
+    checked: dict[str, Any] = {}
+    for name, value in event.items():
+        column = _EVENT_COLUMNS.get(name)
+        if column is None:
+            unknown = sorted(set(event) - set(_EVENT_COLUMNS))
+            raise EventValidationError(
+                f"event has unknown field(s) {unknown}; the event log's columns are "
+                f"{EVENT_SCHEMA.names}"
+            )
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        if column.kind == "timestamp":
+            checked[name] = _event_timestamp(value)
+        elif column.kind == "string":
+            checked[name] = _event_text(name, value)
+            if column.allowed is not None and value not in column.allowed:
+                raise EventValidationError(
+                    f"event field {name} == {value!r}, must be one of {list(column.allowed)}"
+                )
+        else:
+            checked[name] = _event_number(name, value, EVENT_VALUE_RULES.get(name, _ANY_NUMBER))
+    for name in _REQUIRED_EVENT_FIELDS:
+        if name not in checked:
+            raise EventValidationError(f"event field {name} is missing, required")
+    if variants is not None and checked["variant"] not in variants:
+        raise EventValidationError(
+            f"event field variant == {checked['variant']!r}, must be one of {list(variants)} "
+            "(the store's variants)"
+        )
+    if checked["event_type"] == "outcome":
+        for field in ("outcome", "value"):
+            if field not in checked:
+                raise EventValidationError(f"event field {field} is missing, required for outcomes")
+        outcome = checked["outcome"]
+        checked["value"] = _event_number("value", event["value"], EVENT_VALUE_RULES[outcome])
+    return checked
 
 
 # --------------------------------------------------------------------------- validation
@@ -405,121 +561,6 @@ def read_log(
     return validate(frame, schema, variants=variants, column_map=column_map)
 
 
-# --------------------------------------------------------------------------- appending store
-
-
-_PANDAS_TYPES = {"string": "string", "float": "float64", "count": "float64", "flag": "float64"}
-
-
-def _typed_frame(records: list[dict[str, Any]], schema: Schema) -> pd.DataFrame:
-    """Records as a frame with every schema column, in order and typed, absent fields null.
-
-    Fixed columns and types keep CSV headers, Parquet parts and DuckDB tables consistent
-    whatever mix of events a batch holds.
-    """
-    frame = pd.DataFrame.from_records(records).reindex(columns=schema.names)
-    for column in schema.columns:
-        if column.kind == "timestamp":
-            frame[column.name] = pd.to_datetime(frame[column.name], utc=True)
-        else:
-            frame[column.name] = frame[column.name].astype(_PANDAS_TYPES[column.kind])
-    return frame
-
-
-class EventStore:
-    """Thread-safe appends of events to a Parquet folder, a CSV file or a DuckDB table.
-
-    Events are buffered under one lock and written in batches of ``batch_size`` (and on
-    :meth:`flush` / :meth:`close`), each batch by exactly one thread, so concurrent appends lose
-    and duplicate nothing. Use as a context manager to flush on exit.
-
-    Args:
-        path: a folder (Parquet parts), ``*.csv`` or a DuckDB file (``*.duckdb``).
-        table: the DuckDB table name.
-        batch_size: events buffered before a write.
-    """
-
-    def __init__(self, path: str | Path, *, table: str = "events", batch_size: int = 5_000):
-        self.path = Path(path)
-        self.kind = "parquet" if self.path.suffix == "" else _store_kind(self.path)
-        self.table = _check_table(table)
-        self.batch_size = batch_size
-        self._buffer: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._write_lock = threading.Lock()
-        if self.kind == "parquet":
-            self.path.mkdir(parents=True, exist_ok=True)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-
-    def append(self, events: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> None:
-        """Add one event (a mapping) or several; writes a batch when the buffer is full.
-
-        Raises:
-            ValueError: an event has a key that is not a column of :data:`EVENT_SCHEMA`
-                (it would otherwise be dropped).
-        """
-        batch = [dict(events)] if isinstance(events, Mapping) else [dict(e) for e in events]
-        allowed = set(EVENT_SCHEMA.names)
-        for event in batch:
-            unknown = sorted(set(event) - allowed)
-            if unknown:
-                raise ValueError(
-                    f"event has unknown field(s) {unknown}; the event log's "
-                    f"columns are {EVENT_SCHEMA.names}"
-                )
-        full: list[dict[str, Any]] | None = None
-        with self._lock:
-            self._buffer.extend(batch)
-            if len(self._buffer) >= self.batch_size:
-                full, self._buffer = self._buffer, []
-        if full:
-            self._write(full)
-
-    def flush(self) -> None:
-        """Write whatever is buffered."""
-        with self._lock:
-            pending, self._buffer = self._buffer, []
-        if pending:
-            self._write(pending)
-
-    def close(self) -> None:
-        self.flush()
-
-    def __enter__(self) -> EventStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _write(self, records: list[dict[str, Any]]) -> None:
-        frame = _typed_frame(records, EVENT_SCHEMA)
-        with self._write_lock:  # one writer at a time per file
-            if self.kind == "parquet":
-                frame.to_parquet(self.path / f"part-{uuid.uuid4().hex}.parquet", index=False)
-            elif self.kind == "csv":
-                header = not self.path.exists() or self.path.stat().st_size == 0
-                frame.to_csv(self.path, mode="a", header=header, index=False)
-            else:
-                with duckdb.connect(str(self.path)) as connection:
-                    connection.register("incoming", frame)
-                    exists = connection.execute(
-                        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                        [self.table],
-                    ).fetchone()[0]
-                    if exists:
-                        connection.execute(
-                            f"INSERT INTO {self.table} BY NAME SELECT * FROM incoming"
-                        )
-                    else:
-                        connection.execute(f"CREATE TABLE {self.table} AS SELECT * FROM incoming")
-
-    def read(self, *, variants: Sequence[str] | None = DEFAULT_VARIANTS) -> pd.DataFrame:
-        """Everything written so far (flush first), validated against :data:`EVENT_SCHEMA`."""
-        self.flush()
-        return read_log(self.path, schema=EVENT_SCHEMA, table=self.table, variants=variants)
-
-
 # --------------------------------------------------------------------------- events -> dialogs
 
 
@@ -529,7 +570,7 @@ def fold_dialogs(events: pd.DataFrame) -> pd.DataFrame:
     Exposures give the dialog's start (first timestamp), user, variant, model, turns (number of
     responses, unless a ``turns`` outcome says otherwise), mean latency, total tokens and
     ``error`` (any failed call). Outcomes give completed (= resolved), escalated, csat and
-    returned_7d (the last value logged for each), and likes / dislikes (how many).
+    returned_7d (the last value logged for each), and likes / dislikes (the sum of their 0/1 votes).
     """
     exposures = events[events["event_type"] == "exposure"]
     outcomes = events[events["event_type"] == "outcome"]
@@ -554,7 +595,7 @@ def fold_dialogs(events: pd.DataFrame) -> pd.DataFrame:
             index="dialog_id", columns="outcome", values="value", aggfunc="last"
         )
         counted = ordered.pivot_table(
-            index="dialog_id", columns="outcome", values="value", aggfunc="count"
+            index="dialog_id", columns="outcome", values="value", aggfunc="sum"
         )
         for outcome, column in (
             ("resolved", "completed"),

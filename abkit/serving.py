@@ -2,29 +2,80 @@
 
 Give it one generate callable per variant (for example two OpenAI-compatible clients wrapped
 as ``lambda prompt, **kw: client.chat.completions.create(...)``) and an
-:class:`abkit.events.EventStore`. Each :meth:`ExperimentServer.generate` assigns the user
-(deterministic and sticky), calls that variant's model, and logs an ``exposure`` event with
-latency, tokens and status; a model error is logged with status ``error`` and re-raised.
-:meth:`ExperimentServer.log_outcome` records what is learnt later about the dialog (like,
-resolved, escalated, csat, turns ...). Safe to call from many threads: the store's buffer is
-locked and the routing is stateless.
+:class:`abkit.event_store.EventStore`. Each :meth:`ExperimentServer.generate` assigns the user
+(deterministic and sticky), calls that variant's model with a timeout, and logs an
+``exposure`` event with latency, tokens and status whatever the model does: ``ok``; ``error``
+(the model's exception is re-raised); ``timeout`` (:class:`ModelTimeout` is raised; the model's
+thread is left to finish and its answer discarded). Logging never fails a request whose model
+answered: if the store refuses the event (its queue full after failing writes), the response is
+returned, the loss is counted in :attr:`ExperimentServer.unlogged` and reported on the
+``abkit.serving`` logger. :meth:`ExperimentServer.log_outcome` records what is learnt later about
+the dialog (like, resolved, escalated, csat, turns ...); a refused outcome raises. Safe to call
+from many threads: the store's queue is locked and the routing is stateless.
 """
 
 from __future__ import annotations
 
+import contextvars
+import logging
+import math
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from abkit.events import OUTCOMES, EventStore
-from abkit.params import check_number, check_text
+from abkit.event_store import EventStore
+from abkit.events import OUTCOMES
+from abkit.params import check_integer, check_number, check_text
 from abkit.routing import assign_variant
 
-__all__ = ["ExperimentServer", "ServedResponse"]
+__all__ = ["ExperimentServer", "ModelTimeout", "ServedResponse"]
+
+LOGGER = logging.getLogger("abkit.serving")
+
+
+class ModelTimeout(TimeoutError):
+    """The model gave no answer within the server's ``timeout`` (the exposure is logged)."""
+
+
+class _ModelCallPool:
+    """Daemon threads that run model calls, so a hung model holds neither its caller nor exit.
+
+    (``concurrent.futures.ThreadPoolExecutor`` joins its threads at interpreter exit, so one hung
+    call would keep the process from exiting.) Threads start as calls arrive, up to ``size``.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._size = size
+        self._threads = 0
+        self._lock = threading.Lock()
+
+    def submit(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        self._queue.put((future, function, args, kwargs))
+        with self._lock:
+            if self._threads < self._size:
+                self._threads += 1
+                threading.Thread(target=self._work, name="abkit-model", daemon=True).start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            future, function, args, kwargs = self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled (timed out) before it started
+            try:
+                future.set_result(function(*args, **kwargs))
+            except BaseException as error:
+                future.set_exception(error)
 
 Generate = Callable[..., Any]
 
@@ -54,7 +105,9 @@ def _completion_tokens(response: Any) -> float | None:
         if isinstance(usage, Mapping)
         else getattr(usage, "completion_tokens", None)
     )
-    return None if tokens is None else float(tokens)
+    if isinstance(tokens, bool) or not isinstance(tokens, int | float):
+        return None  # absent or unreadable: logged as unknown, never as a made-up number
+    return float(tokens) if math.isfinite(tokens) and tokens >= 0 else None
 
 
 class ExperimentServer:
@@ -64,13 +117,17 @@ class ExperimentServer:
         experiment: experiment name (the routing salt).
         models: variant -> generate callable; needs "control" and "treatment" for the default
             router.
-        store: where events go.
+        store: where events go; its ``variants`` must include every model's name.
         split: treatment share for the default (the seed's md5) router.
         assign: optional ``user_id -> variant`` replacing the default router (e.g.
             ``TwoStageDesign.assign``); a None result serves ``fallback`` and logs nothing.
         model_versions: variant -> version label logged with each exposure (default: the
             variant name).
         fallback: variant served to users outside the experiment.
+        timeout: seconds a model call may take before :class:`ModelTimeout` (None: wait for
+            ever, in the caller's thread). With a timeout, calls run on a pool of
+            ``max_concurrent_calls`` threads (the caller waits for its own call only).
+        max_concurrent_calls: size of that pool; calls beyond it wait, inside their timeout.
     """
 
     def __init__(
@@ -83,12 +140,19 @@ class ExperimentServer:
         assign: Callable[[str], str | None] | None = None,
         model_versions: Mapping[str, str] | None = None,
         fallback: str = "control",
+        timeout: float | None = 60.0,
+        max_concurrent_calls: int = 64,
     ) -> None:
         self.experiment = check_text("experiment", experiment)
         if not models or not all(callable(model) for model in models.values()):
             raise TypeError("models must map each variant name to a callable")
         self.models = dict(models)
         self.store = store
+        if store.variants is not None and set(self.models) - set(store.variants):
+            raise ValueError(
+                f"models name variant(s) {sorted(set(self.models) - set(store.variants))} that "
+                f"the store refuses; give EventStore(..., variants={sorted(self.models)})"
+            )
         self.split = check_number(
             "split", split, low=0.0, high=1.0, low_inclusive=True, high_inclusive=True
         )
@@ -101,6 +165,16 @@ class ExperimentServer:
             raise ValueError(f"fallback == {fallback!r}, must be one of {list(self.models)}")
         self.fallback = fallback
         self.model_versions = {name: name for name in self.models} | dict(model_versions or {})
+        self.timeout = None if timeout is None else check_number("timeout", timeout, low=0.0)
+        workers = check_integer("max_concurrent_calls", max_concurrent_calls, minimum=1)
+        self._pool = None if self.timeout is None else _ModelCallPool(workers)
+        self._unlogged = 0
+        self._unlogged_lock = threading.Lock()
+
+    @property
+    def unlogged(self) -> int:
+        """Exposures the store refused (queue full after failing writes) while serving."""
+        return self._unlogged
 
     def _event(self, user_id: str, dialog_id: str, variant: str, **fields: Any) -> dict[str, Any]:
         return {
@@ -114,6 +188,33 @@ class ExperimentServer:
             **fields,
         }
 
+    def _log_exposure(self, event: dict[str, Any]) -> None:
+        """Append an exposure; a refusal is counted and reported, never raised to the caller."""
+        try:
+            self.store.append(event)
+        except Exception as error:
+            with self._unlogged_lock:
+                self._unlogged += 1
+                count = self._unlogged
+            LOGGER.error(
+                "exposure of dialog %s not logged (%d so far in %s): %s",
+                event["dialog_id"],
+                count,
+                self.experiment,
+                error,
+            )
+
+    def _call(self, model: Generate, prompt: Any, kwargs: dict[str, Any]) -> Any:
+        if self._pool is None:
+            return model(prompt, **kwargs)
+        context = contextvars.copy_context()  # the model sees the caller's context variables
+        future = self._pool.submit(context.run, model, prompt, **kwargs)
+        try:
+            return future.result(timeout=self.timeout)
+        except FutureTimeout:
+            future.cancel()  # not started yet: never runs; running: its answer is dropped
+            raise ModelTimeout(f"the model gave no answer within timeout == {self.timeout:g} s")
+
     def generate(
         self, user_id: str, prompt: Any, *, dialog_id: str | None = None, **kwargs: Any
     ) -> ServedResponse:
@@ -125,6 +226,8 @@ class ExperimentServer:
             dialog_id: the dialog this request belongs to; a new id when None (first turn).
 
         Raises:
+            ModelTimeout: the model did not answer within ``timeout`` (exposure logged with
+                status "timeout").
             Whatever the model raised, after logging an exposure with status "error".
         """
         user = check_text("user_id", user_id)
@@ -135,36 +238,27 @@ class ExperimentServer:
             raise ValueError(f"router returned variant {served!r}, not one of {list(self.models)}")
         dialog = dialog_id or uuid.uuid4().hex
         started = time.perf_counter()
+        status, tokens = "error", None
         try:
-            response = self.models[served](prompt, **kwargs)
-        except Exception:
+            response = self._call(self.models[served], prompt, kwargs)
+            status, tokens = "ok", _completion_tokens(response)
+        except ModelTimeout:
+            status = "timeout"
+            raise
+        finally:
+            latency = (time.perf_counter() - started) * 1000
             if in_experiment:
-                latency = (time.perf_counter() - started) * 1000
-                self.store.append(
+                self._log_exposure(
                     self._event(
                         user,
                         dialog,
                         served,
                         event_type="exposure",
-                        status="error",
+                        status=status,
                         latency_ms=latency,
+                        tokens_out=tokens,
                     )
                 )
-            raise
-        latency = (time.perf_counter() - started) * 1000
-        tokens = _completion_tokens(response)
-        if in_experiment:
-            self.store.append(
-                self._event(
-                    user,
-                    dialog,
-                    served,
-                    event_type="exposure",
-                    status="ok",
-                    latency_ms=latency,
-                    tokens_out=tokens,
-                )
-            )
         return ServedResponse(
             response, dialog, user, served, self.model_versions[served], latency, tokens
         )
@@ -174,6 +268,12 @@ class ExperimentServer:
 
         The variant is recomputed from the user id (routing is deterministic), so nothing has
         to be remembered between the response and the feedback.
+
+        Raises:
+            ValueError: an unknown outcome, or a value outside its range (csat 1-5, flags
+                0/1, whole turns), named with the value.
+            abkit.event_store.EventStoreFull: the store's queue is full; the outcome was not
+                stored.
         """
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome == {outcome!r}, must be one of {list(OUTCOMES)}")
@@ -192,3 +292,13 @@ class ExperimentServer:
                 value=number,
             )
         )
+
+    def close(self) -> None:
+        """Close the store (writes what waits). Model calls under way are not waited for."""
+        self.store.close()
+
+    def __enter__(self) -> ExperimentServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -10,13 +10,13 @@ import pytest
 from abkit.events import (
     DIALOG_SCHEMA,
     EVENT_SCHEMA,
-    EventStore,
     LogValidationError,
     fold_dialogs,
     read_log,
     validate,
     write_log,
 )
+from abkit.event_store import EventStore
 from abkit.simulate import simulate_dialogs
 
 START = pd.Timestamp("2026-01-05", tz="UTC")

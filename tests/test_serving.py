@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from abkit.events import EventStore, fold_dialogs
+from abkit.event_store import EventStore
+from abkit.events import fold_dialogs
 from abkit.routing import TwoStageDesign, assign_variant
 from abkit.serving import ExperimentServer
 
