@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pandas as pd
 import pytest
 
@@ -36,26 +34,6 @@ def exposure(thread: int, index: int) -> dict:
         "latency_ms": float(index),
         "tokens_out": 10.0,
     }
-
-
-@pytest.mark.parametrize("target", ["parts", "events.csv", "events.duckdb"])
-def test_eight_threads_append_80000_events_and_all_come_back(tmp_path, target: str) -> None:
-    store = EventStore(tmp_path / target, batch_size=2_000)
-
-    def append_many(thread: int) -> None:
-        for index in range(10_000):
-            store.append(exposure(thread, index))
-
-    threads = [threading.Thread(target=append_many, args=(k,)) for k in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    store.close()
-    events = store.read()
-    assert len(events) == 80_000
-    assert events["event_id"].nunique() == 80_000
-    assert set(events["event_id"]) == {f"t{k}-e{i}" for k in range(8) for i in range(10_000)}
 
 
 def test_store_refuses_fields_it_would_drop(tmp_path) -> None:
