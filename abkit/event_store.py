@@ -128,7 +128,9 @@ class StoreContents:
             notes.append(f"{self.torn_rows} torn CSV row(s) skipped (cut short by a crash)")
         if self.unreadable_parts:
             shown = ", ".join(self.unreadable_parts[:3])
-            notes.append(f"{len(self.unreadable_parts)} unreadable Parquet part(s) skipped: {shown}")
+            notes.append(
+                f"{len(self.unreadable_parts)} unreadable Parquet part(s) skipped: {shown}"
+            )
         if self.unfinished_parts:
             notes.append(
                 f"{self.unfinished_parts} Parquet part(s) not read: still being written, or left "

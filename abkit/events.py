@@ -205,7 +205,7 @@ def _event_number(field: str, value: Any, rule: ColumnRule) -> float:
 
 
 def _event_timestamp(value: Any) -> pd.Timestamp:
-    if type(value) is pd.Timestamp and value.tzinfo is datetime.timezone.utc:
+    if type(value) is pd.Timestamp and value.tzinfo is datetime.UTC:
         return value  # the common case: what the serving wrapper logs
     if isinstance(value, int | float | np.number):
         raise EventValidationError(

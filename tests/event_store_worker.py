@@ -72,8 +72,14 @@ def slow_down(module) -> None:
 
     real_write_table = module.pq.write_table
     module._write_all = write_slowly
-    module.pq = type("SlowParquet", (), {"write_table": staticmethod(write_table_slowly),
-                                         "read_table": staticmethod(module.pq.read_table)})
+    module.pq = type(
+        "SlowParquet",
+        (),
+        {
+            "write_table": staticmethod(write_table_slowly),
+            "read_table": staticmethod(module.pq.read_table),
+        },
+    )
 
 
 def main() -> int:

@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
+from event_store_worker import expected_ids, tagged_event
 
 from abkit import event_store
 from abkit.event_store import EventStore, EventStoreError, EventStoreFull
 from abkit.events import EventValidationError
-from event_store_worker import expected_ids, tagged_event
 
 WORKER = Path(__file__).with_name("event_store_worker.py")
 KINDS = ["parts", "events.csv", "events.duckdb"]
@@ -209,7 +209,12 @@ def test_a_read_only_folder_loses_nothing_acknowledged(tmp_path, kind: str) -> N
     locked.chmod(0o555)
     try:
         process = start_worker(
-            path, "--count", "2000", "--hold", "--flush-interval", "0.2",
+            path,
+            "--count",
+            "2000",
+            "--hold",
+            "--flush-interval",
+            "0.2",
             prefix=_without_root_override(),
         )
         status = process.stdout.readline()
@@ -224,7 +229,11 @@ def _fail_writes(monkeypatch, kind: str) -> None:
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    target = {"parts": "_write_part", "events.csv": "_append_csv", "events.duckdb": "_insert_duckdb"}
+    target = {
+        "parts": "_write_part",
+        "events.csv": "_append_csv",
+        "events.duckdb": "_insert_duckdb",
+    }
     monkeypatch.setattr(event_store, target[kind], no_space)
 
 
@@ -238,8 +247,11 @@ def test_a_full_queue_refuses_clearly_and_close_keeps_what_it_could_not_write(
     )
     _fail_writes(monkeypatch, kind)
     store.append([tagged_event(0, 0, s) for s in range(100)])
-    with pytest.raises(EventStoreFull, match=r"100 events wait to be written \(max_pending == "
-                       r"100\); the last write failed: OSError: \[Errno 28\] No space left"):
+    with pytest.raises(
+        EventStoreFull,
+        match=r"100 events wait to be written \(max_pending == "
+        r"100\); the last write failed: OSError: \[Errno 28\] No space left",
+    ):
         store.append(tagged_event(0, 0, 100))
     with pytest.raises(EventStoreError, match=r"writing 100 event\(s\) failed .* kept and retried"):
         store.close()
@@ -291,9 +303,7 @@ def test_a_half_written_parquet_part_never_makes_the_store_unreadable(tmp_path) 
 @pytest.mark.parametrize("kind", KINDS)
 def test_reading_while_another_process_writes(tmp_path, kind: str) -> None:
     path = tmp_path / kind
-    process = start_worker(
-        path, "--count", "3000", "--pace", "0.0005", "--flush-interval", "0.1"
-    )
+    process = start_worker(path, "--count", "3000", "--pace", "0.0005", "--flush-interval", "0.1")
     counts = []
     while process.poll() is None:
         counts.append(len(EventStore(path).scan().events))

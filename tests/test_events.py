@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from abkit.event_store import EventStore
 from abkit.events import (
     DIALOG_SCHEMA,
     EVENT_SCHEMA,
@@ -14,7 +15,6 @@ from abkit.events import (
     validate,
     write_log,
 )
-from abkit.event_store import EventStore
 from abkit.simulate import simulate_dialogs
 
 START = pd.Timestamp("2026-01-05", tz="UTC")
