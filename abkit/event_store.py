@@ -57,7 +57,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -67,6 +66,7 @@ from abkit.events import (
     DEFAULT_VARIANTS,
     EVENT_SCHEMA,
     _check_table,
+    _connect_duckdb,
     _store_kind,
     check_event,
     validate,
@@ -177,19 +177,6 @@ def _locked(path: Path, *, exclusive: bool, timeout: float = 60.0) -> Iterator[N
         yield
     finally:
         os.close(descriptor)  # releases the lock
-
-
-def _connect_duckdb(path: Path, *, read_only: bool, timeout: float = 30.0):
-    """Open a DuckDB file, retrying with backoff while another program holds its lock."""
-    deadline, delay = time.monotonic() + timeout, 0.005
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
 
 
 # --------------------------------------------------------------------------- writers

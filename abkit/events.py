@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import math
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -449,6 +450,19 @@ def _check_table(table: str) -> str:
     return table
 
 
+def _connect_duckdb(path: Path, *, read_only: bool, timeout: float = 30.0):
+    """Open a DuckDB file, retrying with backoff while another program holds its lock."""
+    deadline, delay = time.monotonic() + timeout, 0.005
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
 def write_log(frame: pd.DataFrame, path: str | Path, *, table: str = "dialogs") -> Path:
     """Write a log to a .parquet file, a .csv file, or a table of a DuckDB database file.
 
@@ -539,6 +553,11 @@ def read_log(
 ) -> pd.DataFrame:
     """Read a log from Parquet (file or folder of parts), CSV or a DuckDB table, and validate it.
 
+    An event log in a CSV file or a folder of Parquet parts (with no ``column_map``) is read as
+    :meth:`abkit.event_store.EventStore.read` reads it: under the writers' lock, skipping (and
+    counting, in a warning) rows torn by a crash and parts being written, so a read during
+    writes never sees half an event. A DuckDB file locked by a writer is retried for 30 s.
+
     Raises:
         FileNotFoundError: no such file; LogValidationError: see :func:`validate`.
     """
@@ -546,12 +565,16 @@ def read_log(
     if not source.exists():
         raise FileNotFoundError(f"path == '{source}': no such file or folder")
     kind = _store_kind(source)
+    if schema is EVENT_SCHEMA and column_map is None and (kind == "csv" or source.is_dir()):
+        from abkit.event_store import EventStore  # the store's reader, which knows torn rows
+
+        return EventStore(source, variants=variants).read()
     if kind == "parquet":
         frame = pq.read_table(source).to_pandas()
     elif kind == "csv":
         frame = pd.read_csv(source, dtype={schema.key: str, "user_id": str})
     else:
-        with duckdb.connect(str(source), read_only=True) as connection:
+        with _connect_duckdb(source, read_only=True) as connection:
             tables = {row[0] for row in connection.execute("SHOW TABLES").fetchall()}
             if table not in tables:
                 raise ValueError(f"table == {table!r} not in {source}; it has {sorted(tables)}")

@@ -7,6 +7,7 @@ store kind: a Parquet folder, a CSV file and a DuckDB database.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -23,7 +24,7 @@ from event_store_worker import expected_ids, tagged_event
 
 from abkit import event_store
 from abkit.event_store import EventStore, EventStoreError, EventStoreFull
-from abkit.events import EventValidationError
+from abkit.events import EVENT_SCHEMA, EventValidationError, LogValidationError, read_log
 
 WORKER = Path(__file__).with_name("event_store_worker.py")
 KINDS = ["parts", "events.csv", "events.duckdb"]
@@ -304,10 +305,14 @@ def test_a_half_written_parquet_part_never_makes_the_store_unreadable(tmp_path) 
 def test_reading_while_another_process_writes(tmp_path, kind: str) -> None:
     path = tmp_path / kind
     process = start_worker(path, "--count", "3000", "--pace", "0.0005", "--flush-interval", "0.1")
-    counts = []
+    counts, read_log_counts = [], []
     while process.poll() is None:
         counts.append(len(EventStore(path).scan().events))
+        table = {"table": "events"} if kind.endswith(".duckdb") else {}
+        with contextlib.suppress(LogValidationError, FileNotFoundError):  # before any write
+            read_log_counts.append(len(read_log(path, schema=EVENT_SCHEMA, **table)))
         time.sleep(0.05)
+    assert read_log_counts == sorted(read_log_counts) and len(read_log_counts) >= 3
     finish(process)
     assert len(counts) >= 5 and counts == sorted(counts)
     assert_exactly(path, expected_ids(0, 1, 3000))
