@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import nbformat
 import yaml
@@ -208,9 +208,14 @@ def _export_html(executed: Path) -> Path:
     return html
 
 
-def _kernel_manager() -> type:
+def _kernel_manager(kernel_log: IO[bytes]) -> type:
     """A kernel manager on IPC (Unix sockets): a kernel only this user can reach, and no
-    "Kernel is running over TCP without encryption" warning on every run."""
+    "Kernel is running over TCP without encryption" warning on every run.
+
+    The kernel process's own stderr (not the cells' output, which travels over ZMQ) goes to
+    ``kernel_log``: what a kernel prints while it shuts down after a failed cell (tornado / ZMQ
+    tracebacks) would otherwise land in the middle of the one-line error the CLI promises.
+    """
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
@@ -219,6 +224,11 @@ def _kernel_manager() -> type:
         def _default_transport(self) -> str:
             return "ipc"
 
+        async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
+            command, launch = await super()._async_pre_start_kernel(**kw)
+            launch.setdefault("stderr", kernel_log)
+            return command, launch
+
     return IpcKernelManager
 
 
@@ -226,19 +236,26 @@ def _execute(
     notebook: Path, executed: Path, parameters: Mapping[str, Any], *, progress_bar: bool
 ) -> None:
     """papermill with the kit's settings: the python3 kernel on IPC, the kit's root as the
-    working folder, a cell timeout."""
+    working folder, a cell timeout; the kernel process's stderr in ``<executed>.kernel.log``,
+    kept only when the kernel wrote something there."""
     import papermill
 
-    papermill.execute_notebook(
-        str(notebook),
-        str(executed),
-        parameters=dict(parameters),
-        kernel_name=KERNEL,
-        execution_timeout=EXECUTION_TIMEOUT_S,
-        progress_bar=progress_bar,
-        cwd=str(KIT_ROOT),
-        kernel_manager_class=_kernel_manager(),
-    )
+    kernel_log = executed.with_suffix(".kernel.log")
+    try:
+        with kernel_log.open("wb") as log:
+            papermill.execute_notebook(
+                str(notebook),
+                str(executed),
+                parameters=dict(parameters),
+                kernel_name=KERNEL,
+                execution_timeout=EXECUTION_TIMEOUT_S,
+                progress_bar=progress_bar,
+                cwd=str(KIT_ROOT),
+                kernel_manager_class=_kernel_manager(log),
+            )
+    finally:
+        if kernel_log.exists() and kernel_log.stat().st_size == 0:
+            kernel_log.unlink()
 
 
 def _kernel_environment() -> None:

@@ -224,3 +224,21 @@ def test_execute_runs_a_template_with_checked_values(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     summary = json.loads((reports / "01_design_sample_size" / "summary.json").read_text())
     assert summary["cuped"]["with CUPED (task_completion)"]["n_total"] == 1775
+
+
+def test_what_a_kernel_prints_on_its_own_stderr_goes_to_its_log(tmp_path, capfd) -> None:
+    """Kernel shutdown noise (tornado / ZMQ tracebacks) is written to the kernel's own fd 2,
+    outside any cell output: it must not reach the CLI's stderr, and is kept beside the copy."""
+    import nbformat
+
+    from abkit.experiments import _execute, _kernel_environment
+
+    _kernel_environment()
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("import os\nos.write(2, b'kernel noise\\n')")]
+    source = tmp_path / "noise.ipynb"
+    nbformat.write(notebook, source)
+    (tmp_path / "out").mkdir()
+    _execute(source, tmp_path / "out" / "noise.ipynb", {}, progress_bar=False)
+    assert "kernel noise" not in capfd.readouterr().err
+    assert (tmp_path / "out" / "noise.kernel.log").read_text() == "kernel noise\n"
