@@ -32,6 +32,7 @@ import pandas as pd
 
 from abkit.cuped import CupedResult, Moments, cuped_test
 from abkit.engine import EngineResult, aggregate
+from abkit.formatting import p_phrase
 from abkit.health import HealthReport
 from abkit.metric_kinds import KINDS
 from abkit.metrics import Metric
@@ -353,6 +354,10 @@ def _adjust(table: pd.DataFrame, plan: ExperimentPlan) -> pd.DataFrame:
     return table
 
 
+def _level(value: float, unit: Any) -> str:
+    return f"{value:.4g}" + (f" {unit}" if isinstance(unit, str) and unit else "")
+
+
 def _decide(table: pd.DataFrame, health: HealthReport) -> Decision:
     if health.failed:
         return Decision(
@@ -369,22 +374,24 @@ def _decide(table: pd.DataFrame, health: HealthReport) -> Decision:
     unsure = guards[guards["guardrail"].isin(["inconclusive", "no data"])]
     for row in wins.itertuples():
         reasons.append(
-            f"{row.metric} improved significantly ({row.control:.4g} -> "
-            f"{row.treatment:.4g}, adjusted p = {row.p_adjusted:.2g})."
+            f"{row.metric} improved significantly ({_level(row.control, row.unit)} -> "
+            f"{_level(row.treatment, row.unit)}, {p_phrase(row.p_adjusted, 'adjusted p')})."
         )
     for row in losses.itertuples():
         reasons.append(
-            f"{row.metric} got significantly worse ({row.control:.4g} -> {row.treatment:.4g})."
+            f"{row.metric} got significantly worse ({_level(row.control, row.unit)} -> "
+            f"{_level(row.treatment, row.unit)}, {p_phrase(row.p_adjusted, 'adjusted p')})."
         )
     for row in breaches.itertuples():
         reasons.append(
-            f"guardrail {row.metric} breached: {row.control:.4g} -> "
-            f"{row.treatment:.4g}, worse than the allowed margin {row.margin:.4g}."
+            f"guardrail {row.metric} breached: {_level(row.control, row.unit)} -> "
+            f"{_level(row.treatment, row.unit)}, worse than the allowed margin "
+            f"{_level(row.margin, row.unit)}."
         )
     for row in unsure.itertuples():
         reasons.append(
             f"guardrail {row.metric} not yet shown within its margin "
-            f"(non-inferiority p = {row.non_inferiority_p:.2g})."
+            f"({p_phrase(row.non_inferiority_p, 'non-inferiority p')})."
         )
     warnings = tuple(f"Warning: {c.gate}: {c.detail}." for c in health.warnings)
     if len(losses) or len(breaches):

@@ -434,6 +434,7 @@ examples:
   abkit analyze log.csv --split 0.2 --column-map customer_id=user_id,arm=variant
   abkit analyze events.duckdb --table dialogs --split 0.5 --metrics task_completion csat --json
   abkit analyze data/example_dialogs.parquet --plan data/example_cuped_plan.yaml  # CUPED
+  abkit analyze data/example_dialogs.parquet --split 0.2 --memo reports/memo.html
 
 The plan (YAML; see abkit.plan) declares labels, split, experiment, column map, alpha, the
 corrections and the metrics with their roles, ranges and margins; the options override it.
@@ -534,6 +535,13 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
         help='print {"results": [...], "decision": {...}, "health": [...], "srm": {...}, '
         '"plan": {...}}',
     )
+    parser.add_argument(
+        "--memo",
+        type=Path,
+        metavar="FILE",
+        help="also write the decision memo, one self-contained HTML page without code "
+        "(decision, health gates, results, forest plot, plan, data), to FILE",
+    )
     parser.set_defaults(handler=_run_analyze)
 
 
@@ -547,6 +555,8 @@ def _run_analyze(args: argparse.Namespace) -> int:
         raise ValueError(f"events == '{args.events}': no such file")
     if args.plan is None and args.split is None:
         raise ValueError("split == None: give --split (the planned treatment share) or --plan")
+    if args.memo is not None and args.memo.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"--memo == '{args.memo}': must name an .html file")
     result = analyze(
         args.events,
         plan=args.plan,
@@ -563,6 +573,10 @@ def _run_analyze(args: argparse.Namespace) -> int:
         pre_period=args.pre_period,
         users=args.users,
     )
+    if args.memo is not None:
+        from abkit.memo import write_memo
+
+        write_memo(result, args.memo, args.events)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
@@ -598,6 +612,8 @@ def _run_analyze(args: argparse.Namespace) -> int:
             )
             print(cuped.drop(columns="decided_on").round(4).to_string(index=False))
     print(f"\n{result.decision}")
+    if args.memo is not None:
+        print(f"memo: {args.memo}")
     return 0
 
 

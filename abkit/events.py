@@ -199,9 +199,7 @@ def _event_number(field: str, value: Any, rule: ColumnRule) -> float:
     number = float(value)
     whole = not rule.integer or number.is_integer()
     if not (math.isfinite(number) and rule.low <= number <= rule.high and whole):
-        raise EventValidationError(
-            f"event field {field} == {value!r}, must be {rule.describe()}"
-        )
+        raise EventValidationError(f"event field {field} == {value!r}, must be {rule.describe()}")
     return number
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
-from matplotlib.ticker import NullFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentFormatter
 
 __all__ = [
     "cumulative_effect_plot",
@@ -135,12 +135,22 @@ def srm_plot(tables: dict[str, pd.DataFrame], *, ax: Axes | None = None) -> Axes
 def ramp_plot(switches: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Users who changed arm at each ramp step, per design.
 
+    A design with no switch at any step gets no bars and no legend entry (an entry for bars
+    of height 0 draws nothing); it is named in a note under the title instead.
+
     Args:
         switches: columns design, step ("5% -> 20%"), switched.
     """
     ax = _axes(ax)
-    sns.barplot(data=switches, x="step", y="switched", hue="design", ax=ax)
-    ax.set(xlabel="ramp step", ylabel="users who changed arm", title="Arm switches during a ramp")
+    totals = switches.groupby("design", sort=False)["switched"].sum()
+    quiet = [str(design) for design, total in totals.items() if total == 0]
+    moving = switches[~switches["design"].astype(str).isin(quiet)]
+    if len(moving):
+        sns.barplot(data=moving, x="step", y="switched", hue="design", ax=ax)
+    title = "Arm switches during a ramp"
+    if quiet:
+        title += f"\n(no user changed arm under: {', '.join(quiet)})"
+    ax.set(xlabel="ramp step", ylabel="users who changed arm", title=title)
     return ax
 
 
@@ -157,65 +167,107 @@ def traffic_plot(daily: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     return ax
 
 
-_ROLE_COLOURS = {
-    "primary": "#1f77b4",
-    "secondary": "#7f7f7f",
-    "guardrail": "#d62728",
-    "monitor": "#bcbd22",
+_ROLE_TITLES = {
+    "primary": "Primary: the decision rests on these",
+    "guardrail": "Guardrails: may not be worse than the margin (bar)",
+    "secondary": "Secondary: reported, not decisive",
+    "monitor": "Monitors: reported only",
 }
+# better / worse / not significant: the memo's colours too
+VERDICT_COLOURS = {"better": "#1a7f37", "worse": "#cf222e", "unclear": "#6e7781"}
 
 
-def forest_plot(results: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Relative effect of each metric with its confidence interval; guardrail margins drawn.
+def _effect_colour(row: pd.Series) -> str:
+    if not row["significant"]:
+        return VERDICT_COLOURS["unclear"]
+    return VERDICT_COLOURS["better" if row["improved"] else "worse"]
+
+
+def _margin_bound(row: pd.Series) -> float:
+    """A guardrail's margin on the relative scale, on the worse side (NaN when none)."""
+    if row["role"] != "guardrail" or not np.isfinite(row["margin"]) or not row["control"]:
+        return float("nan")
+    bound = row["margin"] / abs(row["control"])
+    return -bound if row["higher_is_better"] else bound
+
+
+def forest_plot(results: pd.DataFrame) -> np.ndarray:
+    """Relative effect of each metric with its confidence interval, one panel per role.
+
+    Each panel has its own scale, chosen to show its intervals and (for guardrails) the margins
+    in full, so a wide guardrail margin never squeezes the primary effect into a dot. Green:
+    significantly better; red: significantly worse; grey: not significant (adjusted p where
+    the role has a correction).
 
     Args:
         results: the analysis table (columns metric, role, relative_effect, relative_ci_low,
-            relative_ci_high, higher_is_better, margin, control). Rows without a relative
-            effect (NaN) are left out; rank-test check rows too.
+            relative_ci_high, higher_is_better, significant, improved, margin, control). Rows
+            without a relative effect (NaN) are left out; rank-test check rows too.
+
+    Returns:
+        The array of Axes, one per role present (primary, guardrail, secondary, monitor).
     """
-    rows = results[(results["role"] != "check") & results["relative_effect"].notna()]
-    rows = rows.iloc[::-1].reset_index(drop=True)
-    ax = _axes(ax, (7.5, 0.45 * len(rows) + 1.5))
-    for position, row in rows.iterrows():
-        colour = _ROLE_COLOURS.get(row["role"], "black")
-        ax.errorbar(
-            row["relative_effect"],
-            position,
-            xerr=[
-                [row["relative_effect"] - row["relative_ci_low"]],
-                [row["relative_ci_high"] - row["relative_effect"]],
-            ],
-            fmt="o",
-            color=colour,
-            capsize=3,
-        )
-        if row["role"] == "guardrail" and np.isfinite(row["margin"]) and row["control"]:
-            bound = row["margin"] / abs(row["control"])
-            bound = -bound if row["higher_is_better"] else bound
-            ax.plot([bound, bound], [position - 0.35, position + 0.35], color=colour, linewidth=2.5)
-    ax.axvline(0, color="black", linewidth=0.8)
-    labels = [
-        f"{m} ({'higher' if h else 'lower'} is better)"
-        for m, h in zip(rows["metric"], rows["higher_is_better"], strict=True)
-    ]
-    ax.set_yticks(range(len(rows)), labels)
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set(
-        xlabel="relative effect, treatment vs control (95 % CI)",
-        title="Effects by metric (bars at guardrails: allowed margin)",
+    shown = results[(results["role"] != "check") & results["relative_effect"].notna()]
+    roles = [role for role in _ROLE_TITLES if (shown["role"] == role).any()]
+    if not roles:
+        fig, ax = plt.subplots(figsize=(7.5, 1.5))
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "no metric with a relative effect", ha="center", va="center")
+        return np.array([ax])
+    counts = [int((shown["role"] == role).sum()) for role in roles]
+    fig, axes = plt.subplots(
+        len(roles),
+        1,
+        figsize=(6.8, 0.28 * sum(counts) + 0.6 * len(roles) + 0.5),
+        gridspec_kw={"height_ratios": [count + 0.9 for count in counts]},
+        squeeze=False,
     )
-    handles = [
-        plt.Line2D([], [], color=c, marker="o", linestyle="", label=r)
-        for r, c in _ROLE_COLOURS.items()
-        if r in set(rows["role"])
-    ]
-    ax.legend(handles=handles, loc="lower right", fontsize="small")
-    return ax
+    axes = axes[:, 0]
+    for ax, role in zip(axes, roles, strict=True):
+        rows = shown[shown["role"] == role].iloc[::-1].reset_index(drop=True)
+        reach = [0.0]
+        for position, row in rows.iterrows():
+            low, high = row["relative_ci_low"], row["relative_ci_high"]
+            colour = _effect_colour(row)
+            ax.errorbar(
+                row["relative_effect"],
+                position,
+                xerr=[[row["relative_effect"] - low], [high - row["relative_effect"]]],
+                fmt="o",
+                color=colour,
+                capsize=3,
+            )
+            reach += [value for value in (low, high) if np.isfinite(value)]
+            bound = _margin_bound(row)
+            if np.isfinite(bound):
+                ax.plot([bound] * 2, [position - 0.35, position + 0.35], color="black", lw=2.5)
+                reach.append(bound)
+        span = max(reach) - min(reach) or 0.01
+        ax.set_xlim(min(reach) - 0.08 * span, max(reach) + 0.08 * span)
+        ax.set_ylim(-0.6, len(rows) - 0.4)
+        ax.axvline(0, color="black", linewidth=0.8)
+        labels = [
+            f"{m} ({'higher' if h else 'lower'} is better)"
+            for m, h in zip(rows["metric"], rows["higher_is_better"], strict=True)
+        ]
+        ax.set_yticks(range(len(rows)), labels)
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
+        ax.set_title(_ROLE_TITLES[role], loc="left", fontsize="medium")
+        ax.grid(axis="x", color="0.9")
+    axes[-1].set_xlabel(
+        "relative effect, treatment vs control, with 95 % CI "
+        "(green: better, red: worse, grey: not significant)"
+    )
+    fig.tight_layout()
+    return axes
 
 
-def latency_plot(log: pd.DataFrame, *, column: str = "latency_ms", ax: Axes | None = None) -> Axes:
-    """Latency distribution per arm (log scale) with its P50 / P95 / P99 marked."""
-    ax = _axes(ax)
+def latency_plot(
+    log: pd.DataFrame, *, column: str = "latency_ms", unit: str = "ms", ax: Axes | None = None
+) -> Axes:
+    """Latency distribution per arm (log scale, ticks at 1-2-5 steps in ``unit``) with its
+    P50 / P95 / P99 marked; the legend sits outside the data."""
+    ax = _axes(ax, (8.0, 4.0))
     data = log[["variant", column]].dropna()
     sns.histplot(
         data=data,
@@ -236,11 +288,15 @@ def latency_plot(log: pd.DataFrame, *, column: str = "latency_ms", ax: Axes | No
                 color=palette[variant],
                 linewidth=1,
             )
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.4g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set(
-        xlabel=f"{column} (log scale); lines: P50 dotted, P95 dashed, P99 dash-dot",
+        xlabel=f"{column} ({unit}, log scale); lines: P50 dotted, P95 dashed, P99 dash-dot",
         title="Latency per arm",
     )
+    if ax.get_legend() is not None:
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return ax
 
 

@@ -101,8 +101,8 @@ def test_cumulative_effect_ends_at_the_full_analysis() -> None:
 def test_plots_draw_from_the_tables() -> None:
     log = read_log(DATA_DIR / "example_dialogs.parquet")
     result = analyze(log, split=0.2)
-    ax = plots.forest_plot(result.table)
-    drawn = [label.get_text().split(" (")[0] for label in ax.get_yticklabels()]
+    axes = plots.forest_plot(result.table)
+    drawn = [label.get_text().split(" (")[0] for ax in axes for label in ax.get_yticklabels()]
     assert set(drawn) == set(result.table.loc[result.table["role"] != "check", "metric"])
     assert plots.latency_plot(log).get_xscale() == "log"
     assert len(plots.srm_plot({"log": result.srm.table}).patches) >= 2

@@ -152,8 +152,11 @@ def test_a_store_that_refuses_never_fails_a_request_the_model_answered(
 def test_model_names_the_store_would_refuse_are_caught_at_construction(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"models name variant\(s\) \['b'\] that the store"):
         ExperimentServer(
-            "x", {"a": fake_client("a"), "b": fake_client("b")},
-            EventStore(tmp_path / "e.csv", variants=["a"]), assign=lambda user: "a", fallback="a",
+            "x",
+            {"a": fake_client("a"), "b": fake_client("b")},
+            EventStore(tmp_path / "e.csv", variants=["a"]),
+            assign=lambda user: "a",
+            fallback="a",
         )
 
 
