@@ -16,11 +16,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from abkit.formatting import format_p, p_phrase
 from abkit.params import check_choice, check_integer, check_number, check_probability, check_text
 from abkit.stats import MeanStats, adjust_p_values, two_proportion_z_test, welch_t_test_from_stats
 
@@ -34,6 +36,7 @@ __all__ = [
     "PublishedMetric",
     "PublishedStudy",
     "audit",
+    "findings",
     "max_sd_on_scale",
     "reconstruct_dialogs",
     "sd_sweep",
@@ -383,6 +386,87 @@ def metric_relations(study: PublishedStudy) -> list[str]:
         f"({', '.join(f'{m.name} {a:.3g}' for m, a in zip(published, adjusted, strict=True))})"
     )
     return notes
+
+
+def _independent_reading(row: Any, study: PublishedStudy) -> str:
+    """What the audit row says about the published p-value, in a sentence."""
+    published = row.published_p_value
+    if published is None or not math.isfinite(published):
+        return "no p-value was published, so there is nothing to check"
+    n = f"{study.n_control:,} vs {study.n_treatment:,} independent dialogs"
+    recomputed = p_phrase(row.recomputed_p_value)
+    ratio = published / row.recomputed_p_value if row.recomputed_p_value > 0 else math.inf
+    if 1 / CONSISTENT_RATIO <= ratio <= CONSISTENT_RATIO:
+        return f"the published p = {format_p(published)} is what {n} give ({recomputed})"
+    if ratio < 1:
+        return (
+            f"the published p = {format_p(published)} is smaller than {n} can give "
+            f"({recomputed}): more precise than the data allow"
+        )
+    effective = (study.n_control + study.n_treatment) / row.implied_design_effect
+    return (
+        f"{n} give {recomputed}, not the published {format_p(published)}; the published "
+        f"value fits a design effect of {row.implied_design_effect:.2f}, i.e. about "
+        f"{effective:,.0f} independent units in all, as if several dialogs per user were "
+        "correlated (users are not reported)"
+    )
+
+
+def findings(
+    study: PublishedStudy, audit_table: pd.DataFrame, result: Any, *, latency_margin: float
+) -> list[str]:
+    """What holds up, as Markdown bullets generated from the audited table and the analysis of
+    its reconstruction (``result``: :class:`abkit.analysis.AnalysisResult`): every number,
+    name and verdict in them comes from the parameters, none is written in the notebook."""
+    by_name = {metric.name: metric for metric in study.metrics}
+    bullets = []
+    for row in audit_table.itertuples():
+        metric = by_name[row.metric]
+        if metric.kind == "proportion":
+            change = (
+                f"{metric.control:.1%} → {metric.treatment:.1%} "
+                f"({(metric.treatment - metric.control) * 100:+.1f} points)"
+            )
+        else:
+            change = f"{metric.control:g} → {metric.treatment:g}"
+        text = f"**{row.metric}** {change}: {_independent_reading(row, study)}"
+        if metric.kind == "mean":
+            source = "published" if metric.sd_control is not None else "assumed"
+            text += f" ({source} SD: {row.method.split('SD ')[-1]})"
+            needed = implied_sd(metric, study.n_control, study.n_treatment)
+            if metric.scale is not None and needed > max_sd_on_scale(metric.control, *metric.scale):
+                low, high = metric.scale
+                text += (
+                    f"; with independent dialogs it would need an SD of {needed:.2f}, more than "
+                    f"any distribution on {low:g}–{high:g} with mean {metric.control:g} can have "
+                    f"(at most {max_sd_on_scale(metric.control, low, high):.2f})"
+                )
+        bullets.append(text + ".")
+    relations = metric_relations(study)
+    if any("complement" in note for note in relations):  # the per-arm sums say the same
+        relations = [note for note in relations if "completion + escalation =" not in note]
+    bullets += [f"{note[0].upper()}{note[1:]}." for note in relations]
+    table = result.table.set_index("metric")
+    if "latency_p95" in table.index:
+        p95 = table.loc["latency_p95"]
+        status = {
+            "pass": "shown to be within the margin",
+            "breach": "worse than the margin",
+            "inconclusive": "not shown to be within the margin",
+            "no data": "not testable",
+        }.get(p95["guardrail"], p95["guardrail"])
+        bullets.append(
+            f"**P95 latency** {p95['control']:,.0f} → {p95['treatment']:,.0f} ms "
+            f"({p95['relative_effect']:+.1%}; 95 % CI {p95['relative_ci_low']:+.1%} to "
+            f"{p95['relative_ci_high']:+.1%}) against a margin of +{latency_margin:.0%} stated "
+            f"up front: {status}, with {study.n_treatment:,} treatment dialogs."
+        )
+    bullets.append(
+        f"Under the rule stated up front the reconstruction's decision is "
+        f'**{result.decision.verdict}**; the study reports "{study.decision}" '
+        "(the reconstruction has one dialog per user, the most favourable reading)."
+    )
+    return bullets
 
 
 @dataclass(frozen=True)

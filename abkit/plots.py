@@ -14,6 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentFormatter
 
 __all__ = [
+    "audit_plot",
     "cumulative_effect_plot",
     "cuped_plot",
     "forest_plot",
@@ -371,3 +372,52 @@ def cuped_plot(cuped: pd.DataFrame) -> np.ndarray:
     axes[0].set_title("Unadjusted and CUPED estimates")
     fig.tight_layout()
     return axes
+
+
+def audit_plot(audit: pd.DataFrame, *, consistent_ratio: float = 3.0) -> np.ndarray:
+    """An audited table at a glance: published against recomputed p-values (log scales, the
+    band where they agree within ``consistent_ratio``) and the design effect each published
+    p-value implies (1 = independent dialogs).
+
+    Args:
+        audit: :func:`abkit.casestudy.audit` (columns metric, published_p_value,
+            recomputed_p_value, implied_design_effect).
+    """
+    rows = audit.dropna(subset=["published_p_value"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 3.8))
+    if rows.empty:
+        for ax in (left, right):
+            ax.set_axis_off()
+        left.text(0.5, 0.5, "no published p-value to compare", ha="center", va="center")
+        return np.array([left, right])
+    published = rows["published_p_value"].to_numpy(float)
+    recomputed = np.clip(rows["recomputed_p_value"].to_numpy(float), 1e-300, 1)
+    low = 10 ** np.floor(np.log10(min(published.min(), recomputed.min())))
+    line = np.array([low, 1.0])
+    left.fill_between(line, line / consistent_ratio, line * consistent_ratio, color="0.82")
+    left.plot(line, line, color="0.5", linewidth=0.8)
+    palette = sns.color_palette(n_colors=len(rows))
+    for (name, x, y), colour in zip(
+        zip(rows["metric"], recomputed, published, strict=True), palette, strict=True
+    ):
+        left.scatter(x, y, color=colour, zorder=3)
+        left.annotate(name, (x, y), xytext=(5, -10), textcoords="offset points", fontsize="small")
+    left.set(
+        xscale="log",
+        yscale="log",
+        xlim=(low, 1.5),
+        ylim=(low, 1.5),
+        xlabel="p recomputed from the stated n",
+        ylabel="p published",
+        title=f"Published vs recomputed p (grey band: within x{consistent_ratio:g})",
+    )
+    effects = rows["implied_design_effect"].to_numpy(float)
+    right.barh(rows["metric"], np.where(np.isfinite(effects), effects, 0), color=palette)
+    right.axvline(1, color="black", linewidth=0.8)
+    right.invert_yaxis()
+    right.set(
+        xlabel="implied design effect (1: dialogs independent)",
+        title="Variance inflation each published p implies",
+    )
+    fig.tight_layout()
+    return np.array([left, right])

@@ -104,7 +104,12 @@ def test_plots_draw_from_the_tables() -> None:
     axes = plots.forest_plot(result.table)
     drawn = [label.get_text().split(" (")[0] for ax in axes for label in ax.get_yticklabels()]
     assert set(drawn) == set(result.table.loc[result.table["role"] != "check", "metric"])
-    assert plots.latency_plot(log).get_xscale() == "log"
+    latency = plots.latency_plot(log)
+    assert latency.get_xscale() == "log" and "ms" in latency.get_xlabel()
+    low, high = latency.get_xlim()
+    ticks = [t for t in latency.get_xticks() if low <= t <= high]
+    assert len(ticks) >= 4  # 1-2-5 steps, not one 10^3 tick
+    assert latency.get_legend() is not None
     assert len(plots.srm_plot({"log": result.srm.table}).patches) >= 2
 
 

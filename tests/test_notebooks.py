@@ -96,3 +96,8 @@ def test_matrix_run(case: MatrixCase, tmp_path) -> None:
             assert actual == pytest.approx(expected, rel=1e-8, abs=1e-12), dotted
         else:
             assert actual == expected, dotted
+    if "memo" in summary:  # notebook 03: the memo beside the summary, with the same decision
+        memo = (tmp_path / "out" / summary["memo"]).read_text(encoding="utf-8")
+        assert f'<div class="verdict">{summary["decision"]["verdict"].upper()}' in memo.replace(
+            "&#x27;", "'"
+        )

@@ -241,3 +241,16 @@ def test_ramp_comparison_counts_switches_per_design() -> None:
     assert by_design["seed router (split ramps)"] / 20000 == pytest.approx(0.45, abs=0.015)
     with pytest.raises(ValueError, match=r"must be at least two increasing shares"):
         ramp_comparison("exp", IDS[:10], [0.5, 0.2])
+
+
+def test_ramp_plot_names_a_design_without_switches_instead_of_an_empty_legend_entry() -> None:
+    import matplotlib.pyplot as plt
+
+    from abkit import plots
+
+    ramp = ramp_comparison("exp", [f"u{i}" for i in range(5000)], [0.05, 0.2, 0.5])
+    ax = plots.ramp_plot(ramp)
+    entries = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert entries == ["seed router (split ramps)"]
+    assert "no user changed arm under: two-stage (coverage ramps)" in ax.get_title()
+    plt.close("all")
