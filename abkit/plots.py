@@ -397,11 +397,19 @@ def audit_plot(audit: pd.DataFrame, *, consistent_ratio: float = 3.0) -> np.ndar
     left.fill_between(line, line / consistent_ratio, line * consistent_ratio, color="0.82")
     left.plot(line, line, color="0.5", linewidth=0.8)
     palette = sns.color_palette(n_colors=len(rows))
-    for (name, x, y), colour in zip(
-        zip(rows["metric"], recomputed, published, strict=True), palette, strict=True
-    ):
-        left.scatter(x, y, color=colour, zorder=3)
-        left.annotate(name, (x, y), xytext=(5, -10), textcoords="offset points", fontsize="small")
+    logs = np.log10(np.column_stack([recomputed, published]))
+    for k, (name, colour) in enumerate(zip(rows["metric"], palette, strict=True)):
+        left.scatter(recomputed[k], published[k], color=colour, zorder=3)
+        # labels of points within half a decade of an earlier one go below its label
+        crowd = int((np.abs(logs[:k] - logs[k]).max(axis=1, initial=0) < 0.5).sum()) if k else 0
+        left.annotate(
+            name,
+            (recomputed[k], published[k]),
+            xytext=(6, -10 - 11 * crowd),
+            textcoords="offset points",
+            fontsize="small",
+            color=colour,
+        )
     left.set(
         xscale="log",
         yscale="log",

@@ -2,8 +2,10 @@
 
 A solution notebook lives in ``notebooks/workshop/solutions/``; the cells that participants
 must write are tagged ``solution``. :func:`make_exercise` derives the exercise: each tagged
-cell becomes a stub that keeps the cell's leading comment lines (the task) and adds
-``# YOUR CODE HERE``; every output is cleared. ``make exercises`` (``abkit workshop``) writes
+code cell becomes a stub that keeps the cell's leading comment lines (the task) and adds
+``# YOUR CODE HERE``; each tagged markdown cell (a worked answer to the question before it)
+becomes ``*Your answer:*``, so the exercise never gives the answer away; every output is
+cleared. ``make exercises`` (``abkit workshop``) writes
 them to ``notebooks/workshop/exercises/``; a test fails when an exercise is stale.
 """
 
@@ -15,13 +17,21 @@ import nbformat
 
 from abkit.paths import NOTEBOOKS_DIR
 
-__all__ = ["EXERCISES_DIR", "SOLUTIONS_DIR", "STUB", "make_exercise", "write_exercises"]
+__all__ = [
+    "ANSWER_STUB",
+    "EXERCISES_DIR",
+    "SOLUTIONS_DIR",
+    "STUB",
+    "make_exercise",
+    "write_exercises",
+]
 
 WORKSHOP_DIR = NOTEBOOKS_DIR / "workshop"
 SOLUTIONS_DIR = WORKSHOP_DIR / "solutions"
 EXERCISES_DIR = WORKSHOP_DIR / "exercises"
 SOLUTION_TAG = "solution"
 STUB = "# YOUR CODE HERE"
+ANSWER_STUB = "*Your answer:*"
 
 
 def _stub(source: str) -> str:
@@ -39,9 +49,15 @@ def make_exercise(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     exercise = nbformat.from_dict(solution)
     exercise = nbformat.v4.upgrade(exercise) if exercise.nbformat < 4 else exercise
     for cell in exercise.cells:
+        tagged = SOLUTION_TAG in cell.metadata.get("tags", [])
+        if cell.cell_type == "markdown" and tagged:
+            cell.source = ANSWER_STUB
+            cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != SOLUTION_TAG]
+            cell.metadata["tags"].append("exercise")
+            continue
         if cell.cell_type != "code":
             continue
-        if SOLUTION_TAG in cell.metadata.get("tags", []):
+        if tagged:
             cell.source = _stub(cell.source)
             cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != SOLUTION_TAG]
             cell.metadata["tags"].append("exercise")
