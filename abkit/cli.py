@@ -549,6 +549,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from abkit.analysis import analyze
+    from abkit.formatting import format_p
     from abkit.metrics import metrics_by_name
 
     if not args.events.exists():
@@ -603,7 +604,8 @@ def _run_analyze(args: argparse.Namespace) -> int:
         print("Health gates")
         print(result.health.table[["gate", "status", "detail"]].to_string(index=False))
         print("\nMetrics")
-        print(shown.round(4).to_string(index=False))
+        readable = {column: shown[column].map(format_p) for column in ("p_value", "p_adjusted")}
+        print(shown.round(4).assign(**readable).to_string(index=False))
         cuped = result.cuped_table()
         if len(cuped):
             print(
