@@ -4,8 +4,14 @@ Looking at a fixed-horizon test every day and stopping at the first p < α infla
 false-positive rate far above α. A group-sequential design spends α over the looks with a
 spending function α(t) of the information fraction t ∈ (0, 1] (Lan & DeMets, Biometrika 1983):
 
-- ``obrien_fleming``: α(t) = 2 − 2Φ(z₁₋α/₂ / √t) (O'Brien–Fleming-type; spends little early);
-- ``pocock``: α(t) = α·ln(1 + (e − 1)·t);
+- ``obrien_fleming`` (the default): Lan & DeMets' two-sided form, the total spent by both sides
+  α(t) = 2 − 2Φ(z₁₋α/₂ / √t) (O'Brien–Fleming-type; spends little early);
+- ``obrien_fleming_per_side``: the form of rpact (``asOF``) and gsDesign (``sfLDOF``): each side
+  spends α/2 with the one-sided function, so the total is α(t) = 2·(2 − 2Φ(z₁₋α/₄ / √t)). It
+  spends even less early: at 4 equal looks and α = 0.05 its boundaries are 4.333 / 2.963 / 2.359
+  / 2.014, the two-sided form's 3.920 / 2.774 / 2.298 / 2.043. Both end at α; choose one before
+  the first look and say which;
+- ``pocock``: α(t) = α·ln(1 + (e − 1)·t) (linear in α, so the same in both conventions);
 - ``power``: α(t) = α·t^ρ (ρ = 3 is close to O'Brien–Fleming, ρ = 1 to Pocock).
 
 Boundaries c_k for two-sided tests solve P(no crossing before look k, |Z_k| ≥ c_k) = α(t_k) −
@@ -17,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -33,8 +39,8 @@ __all__ = [
     "peeking_simulation",
 ]
 
-SpendingKind = Literal["obrien_fleming", "pocock", "power"]
-KINDS = ("obrien_fleming", "pocock", "power")
+SpendingKind = Literal["obrien_fleming", "obrien_fleming_per_side", "pocock", "power"]
+KINDS: tuple[str, ...] = get_args(SpendingKind)
 _NODES = 1001  # Simpson nodes per look (odd)
 
 
@@ -49,6 +55,8 @@ def alpha_spending(
     Examples:
         >>> round(float(alpha_spending(0.5)), 6)
         0.005575
+        >>> round(float(alpha_spending(0.5, kind="obrien_fleming_per_side")), 6)
+        0.003051
     """
     check_probability("alpha", alpha)
     check_choice("kind", kind, KINDS)
@@ -57,9 +65,14 @@ def alpha_spending(
     if np.any(~np.isfinite(fractions)) or np.any(fractions < 0) or np.any(fractions > 1):
         raise ValueError(f"t == {t!r}, information fractions must lie in [0, 1]")
     with np.errstate(divide="ignore"):
+        # 2·(1 − Φ(x)) written as 2·Φ̄(x): no cancellation for the tiny amounts spent early
         if kind == "obrien_fleming":
             spent = np.where(
-                fractions > 0, 2 - 2 * norm.cdf(norm.isf(alpha / 2) / np.sqrt(fractions)), 0.0
+                fractions > 0, 2 * norm.sf(norm.isf(alpha / 2) / np.sqrt(fractions)), 0.0
+            )
+        elif kind == "obrien_fleming_per_side":
+            spent = np.where(
+                fractions > 0, 4 * norm.sf(norm.isf(alpha / 4) / np.sqrt(fractions)), 0.0
             )
         elif kind == "pocock":
             spent = alpha * np.log1p((math.e - 1) * fractions)
