@@ -17,26 +17,41 @@ spending function α(t) of the information fraction t ∈ (0, 1] (Lan & DeMets, 
 Boundaries c_k for two-sided tests solve P(no crossing before look k, |Z_k| ≥ c_k) = α(t_k) −
 α(t_{k−1}) under H0, with Z_k = S(t_k)/√t_k for a Brownian motion S: computed by propagating
 the density of S on a grid through the continuation regions (Armitage, McPherson & Rowe 1969).
+
+For looking without a schedule, always-valid inference:
+
+- :func:`confidence_sequence`: the normal-mixture sequential probability ratio test (mSPRT) as a
+  confidence sequence, Waudby-Smith et al. 2023 (arXiv 2103.06476, eq. 9 two-sided, eq. 134
+  one-sided, the mixing ρ of eq. 161 tuned for a planned sample size), the form GrowthBook
+  and Eppo document: the interval holds at every n simultaneously with probability 1 − α;
+- :func:`sequential_srm_p_values`: the sample-ratio check every day (Lindon & Malek 2022,
+  Dirichlet–multinomial Bayes factor against the planned split; p = min over days of 1/BF).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
+from scipy.special import gammaln
 from scipy.stats import norm
 from tqdm import tqdm
 
 from abkit.params import check_choice, check_integer, check_number, check_probability
 
 __all__ = [
+    "ConfidenceSequence",
     "alpha_spending",
     "boundaries",
+    "confidence_sequence",
+    "mixture_rho",
     "peeking_simulation",
+    "sequential_srm_p_values",
 ]
 
 SpendingKind = Literal["obrien_fleming", "obrien_fleming_per_side", "pocock", "power"]
@@ -209,3 +224,134 @@ def peeking_simulation(
             "rate": [value / n_experiments for value in counts.values()],
         }
     )
+
+
+Side = Literal["two-sided", "lower", "upper"]
+SIDES: tuple[str, ...] = get_args(Side)
+
+
+def mixture_rho(alpha: float, planned_n: float, *, two_sided: bool = True) -> float:
+    """The mixing scale ρ of the normal-mixture SPRT that makes its confidence sequence tightest
+    near ``planned_n`` units (Waudby-Smith et al. 2023, eq. 161): ρ² = (−2 ln a + ln(1 − 2 ln a))
+    / planned_n with a = α two-sided, 2α one-sided.
+
+    Examples:
+        >>> round(mixture_rho(0.05, 5000), 6)
+        0.03984
+    """
+    check_probability("alpha", alpha)
+    check_number("planned_n", planned_n, low=0.0)
+    level = alpha if two_sided else 2 * alpha
+    return math.sqrt((-2 * math.log(level) + math.log(1 - 2 * math.log(level))) / planned_n)
+
+
+@dataclass(frozen=True)
+class ConfidenceSequence:
+    """An always-valid interval for an effect and its always-valid p-value (two-sided).
+
+    ``ci_low`` / ``ci_high`` are −inf / +inf on the side a one-sided sequence leaves open.
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    rho: float
+    side: Side
+
+
+def confidence_sequence(
+    estimate: float,
+    se: float,
+    n: int,
+    *,
+    planned_n: float,
+    alpha: float = 0.05,
+    side: Side = "two-sided",
+) -> ConfidenceSequence:
+    """Always-valid confidence interval for ``estimate`` (standard error ``se`` from ``n`` units).
+
+    With σ² = se²·n (one unit's variance) and ρ = :func:`mixture_rho` for ``planned_n``:
+
+    - two-sided half-width (eq. 9): σ·√(2(nρ² + 1)/(nρ)² · ln(√(nρ² + 1)/α));
+    - one-sided (eq. 134): σ·√(2(nρ² + 1)/(nρ)² · ln(1 + √(nρ² + 1)/(2α))), ``side`` "lower"
+      bounds the effect from below, "upper" from above;
+    - p-value (eq. 155, two-sided ρ): min(1, 1/E) with the e-value
+      E = exp(ρ² n² estimate² / (2σ²(nρ² + 1))) / √(nρ² + 1); report the running minimum
+      over looks, which stays valid.
+
+    Checked against GrowthBook's ``SequentialTwoSidedTTest`` test values.
+
+    Examples:
+        >>> cs = confidence_sequence(0.5, 0.1, 6000, planned_n=5000)
+        >>> round(cs.ci_low, 4), round(cs.ci_high, 4)
+        (0.1963, 0.8037)
+    """
+    check_number("se", se, low=0.0)
+    check_integer("n", n, minimum=1)
+    check_choice("side", side, SIDES)
+    rho = mixture_rho(alpha, planned_n, two_sided=side == "two-sided")
+    variance = se**2 * n
+    spread = n * rho**2 + 1
+    scale = 2 * spread / (n * rho) ** 2
+    if side == "two-sided":
+        half = math.sqrt(variance * scale * math.log(math.sqrt(spread) / alpha))
+        low, high = estimate - half, estimate + half
+    else:
+        half = math.sqrt(variance * scale * math.log(1 + math.sqrt(spread) / (2 * alpha)))
+        low, high = (estimate - half, math.inf) if side == "lower" else (-math.inf, estimate + half)
+    two_sided_rho = mixture_rho(alpha, planned_n)
+    spread_p = n * two_sided_rho**2 + 1
+    if se > 0:
+        log_e = two_sided_rho**2 * estimate**2 * n**2 / (2 * variance * spread_p)
+        p_value = min(1.0, math.exp(-(log_e - 0.5 * math.log(spread_p))))
+    else:
+        p_value = math.nan
+    return ConfidenceSequence(estimate, low, high, p_value, rho, side)
+
+
+def sequential_srm_p_values(
+    daily_counts: Sequence[Sequence[int]] | np.ndarray,
+    expected: Sequence[float],
+    *,
+    concentration: float = 10_000.0,
+) -> np.ndarray:
+    """Always-valid sample-ratio p-values after each day (Lindon & Malek 2022).
+
+    The counts of each day (one column per arm, new units only) update a Dirichlet prior with
+    mean ``expected`` and total ``concentration``; the Bayes factor of "some other split" against
+    the planned one multiplies by DirMult(x | α)/Mult(x | p₀) each day:
+    ln Γ(Σα) − ln Γ(Σα + n) + Σᵢ [ln Γ(αᵢ + xᵢ) − ln Γ(αᵢ)] − Σᵢ xᵢ ln p₀ᵢ, then α ← α + x.
+    The p-value is min(1, 1/BF), as a running minimum. Checked against GrowthBook's values
+    (computed with the reference ``ssrm`` implementation).
+
+    Examples:
+        >>> [float(f"{p:.6g}") for p in sequential_srm_p_values([[800, 200]], [0.5, 0.5])]
+        [8.12616e-08]
+    """
+    counts = np.asarray(daily_counts, dtype=float)
+    p0 = np.asarray(expected, dtype=float)
+    if counts.ndim != 2 or counts.shape[1] != p0.size:
+        raise ValueError(
+            f"daily_counts has shape {counts.shape}, must be (days, {p0.size}): one column per "
+            "arm of expected"
+        )
+    if np.any(~np.isfinite(counts)) or np.any(counts < 0) or np.any(counts != np.round(counts)):
+        raise ValueError("daily_counts must be whole numbers >= 0 (users first seen that day)")
+    if np.any(p0 <= 0) or not math.isclose(float(p0.sum()), 1.0, abs_tol=1e-9):
+        raise ValueError(f"expected == {list(expected)}, must be shares > 0 that sum to 1")
+    check_number("concentration", concentration, low=0.0)
+    prior = concentration * p0
+    log_bf, smallest, out = 0.0, 1.0, []
+    for day in counts:
+        total = day.sum()
+        log_bf += float(
+            gammaln(prior.sum())
+            - gammaln(prior.sum() + total)
+            + np.sum(gammaln(prior + day) - gammaln(prior))
+            - np.sum(day * np.log(p0))
+        )
+        prior = prior + day
+        smallest = min(smallest, math.exp(-log_bf) if log_bf > 0 else 1.0)
+        out.append(smallest)
+    return np.asarray(out)

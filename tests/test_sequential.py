@@ -12,7 +12,13 @@ import pytest
 from conftest import slow_scale
 
 from abkit.calibration import binomial_interval
-from abkit.sequential import alpha_spending, boundaries, peeking_simulation
+from abkit.sequential import (
+    alpha_spending,
+    boundaries,
+    confidence_sequence,
+    peeking_simulation,
+    sequential_srm_p_values,
+)
 
 RPACT: dict[str, list[float]] = {}
 for row in csv.DictReader(
@@ -107,3 +113,81 @@ def test_peeking_inflates_and_the_sequential_design_holds_alpha() -> None:
     assert low <= rates["group-sequential obrien-fleming (14 looks)"] <= high
     # daily peeking: far above alpha (about 0.2 with 14 looks)
     assert rates["naive peeking (14 looks)"] / n > 0.15
+
+
+def _relative_lift_moments(mean_a, var_a, n_a, mean_b, var_b, n_b):
+    """GrowthBook's relative uplift B/A − 1 and its delta-method standard error (the inputs its
+    sequential tests feed to the confidence sequence)."""
+    estimate = mean_b / mean_a - 1
+    variance = var_b / (mean_a**2 * n_b) + var_a * mean_b**2 / (mean_a**4 * n_a)
+    return estimate, np.sqrt(variance)
+
+
+def _sample_mean(total, squares, n):
+    return total / n, (squares - total**2 / n) / (n - 1)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "proportion", "tuning", "expected"),
+    [
+        # growthbook packages/stats/tests/frequentist/test_tests.py, TestSequentialTTest
+        (
+            (1396.87, 52377.9767, 3000),
+            (2422.7, 134698.29, 3461),
+            False,
+            1000,
+            (0.50336, -0.55844, 1.56516, 1.0),
+        ),
+        ((1396, None, 3000), (2422, None, 3461), True, 5000, (0.50386, 0.40098, 0.60675, 0.0)),
+    ],
+)
+def test_confidence_sequence_matches_growthbook(a, b, proportion, tuning, expected) -> None:
+    if proportion:
+        (mean_a, n_a), (mean_b, n_b) = (a[0] / a[2], a[2]), (b[0] / b[2], b[2])
+        var_a, var_b = mean_a * (1 - mean_a), mean_b * (1 - mean_b)
+    else:
+        (mean_a, var_a), n_a = _sample_mean(*a), a[2]
+        (mean_b, var_b), n_b = _sample_mean(*b), b[2]
+    estimate, se = _relative_lift_moments(mean_a, var_a, n_a, mean_b, var_b, n_b)
+    cs = confidence_sequence(estimate, se, n_a + n_b, planned_n=tuning, alpha=0.05)
+    got = (cs.estimate, cs.ci_low, cs.ci_high, cs.p_value)
+    np.testing.assert_allclose(np.round(got, 5), expected, atol=0)
+
+
+def test_confidence_sequence_is_wider_than_the_fixed_interval_and_one_sided_bounds() -> None:
+    cs = confidence_sequence(0.02, 0.01, 10_000, planned_n=10_000)
+    assert cs.ci_high - cs.ci_low > 2 * 1.96 * 0.01
+    lower = confidence_sequence(0.02, 0.01, 10_000, planned_n=10_000, side="lower")
+    assert cs.ci_low < lower.ci_low < 0.02 and lower.ci_high == np.inf
+    upper = confidence_sequence(0.02, 0.01, 10_000, planned_n=10_000, side="upper")
+    assert upper.ci_low == -np.inf and 0.02 < upper.ci_high < cs.ci_high
+
+
+# growthbook: back-end/test/... ssrm tests, reference values from gbstats.ssrm (Python)
+SSRM_CASES = [
+    ([[800, 200]], [0.5, 0.5], 10_000, [8.126155715401769e-08]),
+    (
+        [[500, 500], [600, 400], [700, 300], [800, 200]],
+        [0.5, 0.5],
+        10_000,
+        [1.0, 0.20685901461423034, 1.099173293697608e-6, 5.115536116778213e-23],
+    ),
+    ([[600, 200, 200]], [0.34, 0.33, 0.33], 10_000, [1.4343631225400445e-06]),
+    ([[800, 200]], [0.5, 0.5], 100, [2.253273013435552e-75]),
+    ([[500, 500], [0, 0], [600, 400]], [0.5, 0.5], 10_000, [1.0, 1.0, 0.20685901461423034]),
+]
+
+
+@pytest.mark.parametrize(("counts", "expected", "concentration", "p_values"), SSRM_CASES)
+def test_sequential_srm_matches_growthbook(counts, expected, concentration, p_values) -> None:
+    got = sequential_srm_p_values(counts, expected, concentration=concentration)
+    np.testing.assert_allclose(got, p_values, rtol=1e-6)
+
+
+def test_sequential_srm_refuses_bad_input() -> None:
+    with pytest.raises(ValueError, match="must be whole numbers"):
+        sequential_srm_p_values([[1.5, 2]], [0.5, 0.5])
+    with pytest.raises(ValueError, match=r"must be \(days, 2\)"):
+        sequential_srm_p_values([[1, 2, 3]], [0.5, 0.5])
+    with pytest.raises(ValueError, match="must be shares > 0 that sum to 1"):
+        sequential_srm_p_values([[1, 2]], [0.5, 0.6])
