@@ -36,6 +36,7 @@ from abkit.formatting import p_phrase
 from abkit.health import HealthReport
 from abkit.metric_kinds import KINDS
 from abkit.metrics import Metric
+from abkit.monitoring import MonitoringResult, always_valid_table, monitor
 from abkit.plan import ExperimentPlan, load_plan
 from abkit.routing import SrmResult
 from abkit.stats import (
@@ -118,13 +119,15 @@ class Decision:
 
 @dataclass(frozen=True)
 class AnalysisResult:
-    """The results table (one row per metric), the health report, the decision and the plan."""
+    """The results table (one row per metric), the health report, the decision, the plan and
+    where the analysis stands in the plan's monitoring (:mod:`abkit.monitoring`)."""
 
     table: pd.DataFrame
     health: HealthReport
     decision: Decision
     plan: ExperimentPlan
     engine: EngineResult
+    monitoring: MonitoringResult
 
     @property
     def srm(self) -> SrmResult:
@@ -185,6 +188,7 @@ class AnalysisResult:
                     "table": self.srm.table,
                 },
                 "plan": self.plan.to_dict(),
+                "monitoring": self.monitoring.to_dict(),
                 "users": dict(zip(self.plan.labels, self.engine.users, strict=True)),
                 "dialogs": dict(zip(self.plan.labels, self.engine.dialogs, strict=True)),
                 "n_rows": self.engine.rows,
@@ -358,7 +362,23 @@ def _level(value: float, unit: Any) -> str:
     return f"{value:.4g}" + (f" {unit}" if isinstance(unit, str) and unit else "")
 
 
-def _decide(table: pd.DataFrame, health: HealthReport) -> Decision:
+def _decide(table: pd.DataFrame, health: HealthReport, monitoring: MonitoringResult) -> Decision:
+    decision = _decide_fixed(table, health)
+    if monitoring.kind == "fixed" or decision.verdict == "invalid":
+        return decision
+    reasons = (*decision.reasons, monitoring.describe())
+    if monitoring.kind == "group_sequential" and decision.verdict == "keep running":
+        if monitoring.final:
+            reasons = (
+                *reasons,
+                "This was the final look: what it does not show cannot wait for more data.",
+            )
+            return Decision("don't ship", reasons)
+        reasons = (*reasons, "Continue to the next look.")
+    return Decision(decision.verdict, reasons)
+
+
+def _decide_fixed(table: pd.DataFrame, health: HealthReport) -> Decision:
     if health.failed:
         return Decision(
             "invalid",
@@ -447,11 +467,13 @@ def analyze_plan(
     until: Any = None,
     pre_period: pd.DataFrame | str | Path | None = None,
     users: pd.DataFrame | str | Path | None = None,
+    looks_file: str | Path | None = None,
 ) -> AnalysisResult:
     """Analyse ``events`` under ``plan``: health gates, one row per metric, the decision.
 
     ``pre_period`` / ``users``: covariate sources for CUPED metrics (default: the plan's
-    ``pre_period_log`` / ``users_table``)."""
+    ``pre_period_log`` / ``users_table``). ``looks_file``: where a group-sequential plan keeps
+    its looks (read, and written when this analysis is a new look)."""
     engine = aggregate(events, plan, table=table, until=until, pre_period=pre_period, users=users)
     plan = engine.plan
     rows = []
@@ -460,12 +482,23 @@ def analyze_plan(
         if metric.role == "guardrail":
             row.update(_guardrail(row, metric, plan.alpha))
         rows.append(row)
-    result = _adjust(pd.DataFrame(rows), plan)
+    frame = pd.DataFrame(rows)
+    analysed_users = sum(engine.users)
+    if plan.monitoring.kind == "always_valid":
+        frame = always_valid_table(frame, plan, analysed_users)
+    frame, monitoring = monitor(
+        _adjust(frame, plan),
+        plan,
+        analysed_users,
+        looks_file=looks_file,
+        data_until=engine.last if until is None else until,
+    )
     extra = _ordinal_rows(engine, plan.alpha)
     if extra:
-        result = pd.concat([result, pd.DataFrame(extra)], ignore_index=True)
-    result = result.reindex(columns=TABLE_COLUMNS)
-    return AnalysisResult(result, engine.health, _decide(result, engine.health), plan, engine)
+        frame = pd.concat([frame, pd.DataFrame(extra)], ignore_index=True)
+    frame = frame.reindex(columns=TABLE_COLUMNS)
+    decision = _decide(frame, engine.health, monitoring)
+    return AnalysisResult(frame, engine.health, decision, plan, engine, monitoring)
 
 
 def analyze(
@@ -484,6 +517,7 @@ def analyze(
     table: str = "dialogs",
     pre_period: pd.DataFrame | str | Path | None = None,
     users: pd.DataFrame | str | Path | None = None,
+    looks_file: str | Path | None = None,
 ) -> AnalysisResult:
     """Analyse an experiment's dialog log: health gates, one row per metric, and the decision.
 
@@ -505,6 +539,8 @@ def analyze(
             is ``pre_period`` (CUPED); overrides the plan's ``pre_period_log``.
         users: a users table (``user_id``, ``measured_at``, covariate columns) for metrics
             whose covariate is one of its columns; overrides the plan's ``users_table``.
+        looks_file: the looks of a group-sequential plan (``monitoring``), kept between
+            analyses (JSON; created at the first look).
 
     Returns:
         :class:`AnalysisResult`: ``table`` (columns :data:`TABLE_COLUMNS`), ``health``,
@@ -529,7 +565,9 @@ def analyze(
     if metrics is not None and not metrics:
         raise ValueError("metrics == [], nothing to analyse")
     merged = load_plan({**base.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
-    return analyze_plan(events, merged, table=table, pre_period=pre_period, users=users)
+    return analyze_plan(
+        events, merged, table=table, pre_period=pre_period, users=users, looks_file=looks_file
+    )
 
 
 def cumulative_effects(

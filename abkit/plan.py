@@ -45,12 +45,14 @@ from abkit.metrics import (
     metric_to_dict,
     yaml_number,
 )
-from abkit.params import check_choice, check_number, check_text
+from abkit.params import check_choice, check_integer, check_number, check_text
+from abkit.sequential import SpendingKind
 from abkit.stats import Correction
 
 __all__ = [
     "Correction",
     "ExperimentPlan",
+    "Monitoring",
     "load_plan",
     "plan_from_dict",
     "plan_with_parameters",
@@ -62,6 +64,56 @@ COVARIATE_PATHS = ("pre_period_log", "users_table")
 UnknownVariants = Literal["error", "ignore"]
 CupedUse = Literal["decide", "report"]
 TimestampUnit = Literal["auto", "s", "ms"]
+
+
+MonitoringKind = Literal["fixed", "group_sequential", "always_valid"]
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """How the experiment is looked at, declared before the first look.
+
+    Attributes:
+        kind: ``fixed``: one analysis at the planned end (looking earlier and stopping on a
+            significant result inflates false positives); ``group_sequential``: any number of
+            looks, each at information fraction t = users so far / ``planned_users``, the primary
+            metrics judged against the boundary that the ``spending`` function gives for the
+            looks taken so far (Lan–DeMets: the looks need not be planned in advance, only the
+            total); ``always_valid``: every metric's interval is a confidence sequence and its
+            p-value always valid (:func:`abkit.sequential.confidence_sequence`), for looking
+            without a schedule.
+        planned_users: the users (both arms) the design planned, e.g. notebook 01's; the
+            information fraction's denominator and the tuning of the confidence sequences.
+        spending: the α-spending function of a group-sequential plan
+            (:data:`abkit.sequential.SpendingKind`; default O'Brien–Fleming in Lan–DeMets'
+            two-sided form, ``obrien_fleming_per_side`` for rpact's / gsDesign's).
+    """
+
+    kind: MonitoringKind = "fixed"
+    planned_users: int = 0
+    spending: SpendingKind = "obrien_fleming"
+
+    def __post_init__(self) -> None:
+        check_choice("monitoring kind", self.kind, get_args(MonitoringKind))
+        check_choice("monitoring spending", self.spending, get_args(SpendingKind))
+        if self.kind != "fixed" or self.planned_users:
+            check_integer("monitoring planned_users", self.planned_users, minimum=2)
+
+
+def monitoring_from_dict(spec: Any) -> Monitoring:
+    """``monitoring:`` of a plan: a kind (``fixed``) or a mapping of :class:`Monitoring`'s fields."""
+    if isinstance(spec, Monitoring):
+        return spec
+    if spec is None:
+        return Monitoring()
+    if isinstance(spec, str):
+        return Monitoring(kind=spec)  # type: ignore[arg-type]
+    allowed = {item.name for item in dataclasses.fields(Monitoring)}
+    if not isinstance(spec, Mapping) or set(spec) - allowed:
+        raise ValueError(
+            f"plan monitoring == {spec!r}, must be a kind or a mapping with keys {sorted(allowed)}"
+        )
+    return Monitoring(**spec)
 
 
 @dataclass(frozen=True)
@@ -104,6 +156,8 @@ class ExperimentPlan:
             post-treatment) and per-user covariate columns.
         cuped: ``decide``: a metric with a covariate is decided on its CUPED estimate;
             ``report``: on its unadjusted estimate, with the CUPED one beside it.
+        monitoring: how the experiment is looked at (:class:`Monitoring`): fixed horizon,
+            group-sequential or always-valid.
     """
 
     metrics: tuple[Metric, ...] | None = None
@@ -126,6 +180,7 @@ class ExperimentPlan:
     pre_period_days: float = 28.0
     users_table: str = ""
     cuped: CupedUse = "decide"
+    monitoring: Monitoring = field(default_factory=Monitoring)
 
     def __post_init__(self) -> None:
         check_text("control", self.control)
@@ -168,6 +223,8 @@ class ExperimentPlan:
                 raise TypeError(f"{name} == {getattr(self, name)!r}, must be a path ('' for none)")
         check_number("pre_period_days", self.pre_period_days, low=0.0)
         check_choice("cuped", self.cuped, get_args(CupedUse))
+        if not isinstance(self.monitoring, Monitoring):
+            raise TypeError(f"monitoring == {self.monitoring!r}, must be a Monitoring")
 
     @property
     def labels(self) -> tuple[str, str]:
@@ -283,6 +340,8 @@ class ExperimentPlan:
                 }
             elif item.name == "column_map":
                 value = dict(value)
+            elif item.name == "monitoring":
+                value = dataclasses.asdict(value)
             out[item.name] = value
         return out
 
@@ -318,7 +377,7 @@ def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
         ...
         ValueError: plan: unknown key(s) ['splt']; allowed: ['alpha', 'column_map', 'columns', \
 'control', 'correction', 'crossover_max_share', 'cuped', 'experiment', 'metrics', 'missing_p', \
-'pre_period_days', 'pre_period_log', 'primary', 'secondary_correction', 'split', 'srm_p', \
+'monitoring', 'pre_period_days', 'pre_period_log', 'primary', 'secondary_correction', 'split', 'srm_p', \
 'timestamp_unit', 'treatment', 'unknown_variants', 'users_table']
     """
     if not isinstance(spec, Mapping):
@@ -357,6 +416,7 @@ def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
         )
     merged["columns"] = rules
     merged["column_map"] = dict(merged.get("column_map") or {})
+    merged["monitoring"] = monitoring_from_dict(merged.get("monitoring"))
     return ExperimentPlan(**merged)
 
 
