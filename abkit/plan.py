@@ -101,7 +101,7 @@ class Monitoring:
 
 
 def monitoring_from_dict(spec: Any) -> Monitoring:
-    """``monitoring:`` of a plan: a kind (``fixed``) or a mapping of :class:`Monitoring`'s fields."""
+    """``monitoring:`` of a plan: a kind (``fixed``) or a mapping of :class:`Monitoring` fields."""
     if isinstance(spec, Monitoring):
         return spec
     if spec is None:
@@ -377,8 +377,8 @@ def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
         ...
         ValueError: plan: unknown key(s) ['splt']; allowed: ['alpha', 'column_map', 'columns', \
 'control', 'correction', 'crossover_max_share', 'cuped', 'experiment', 'metrics', 'missing_p', \
-'monitoring', 'pre_period_days', 'pre_period_log', 'primary', 'secondary_correction', 'split', 'srm_p', \
-'timestamp_unit', 'treatment', 'unknown_variants', 'users_table']
+'monitoring', 'pre_period_days', 'pre_period_log', 'primary', 'secondary_correction', 'split', \
+'srm_p', 'timestamp_unit', 'treatment', 'unknown_variants', 'users_table']
     """
     if not isinstance(spec, Mapping):
         raise TypeError(f"plan == {spec!r}, must be a mapping of plan settings")
