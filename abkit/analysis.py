@@ -37,7 +37,7 @@ from abkit.health import HealthReport
 from abkit.metric_kinds import KINDS
 from abkit.metrics import Metric
 from abkit.monitoring import MonitoringResult, always_valid_table, monitor
-from abkit.plan import ExperimentPlan, load_plan
+from abkit.plan import ExperimentPlan, Monitoring, load_plan
 from abkit.routing import SrmResult
 from abkit.stats import (
     adjust_p_values,
@@ -518,6 +518,7 @@ def analyze(
     pre_period: pd.DataFrame | str | Path | None = None,
     users: pd.DataFrame | str | Path | None = None,
     looks_file: str | Path | None = None,
+    until: Any = None,
 ) -> AnalysisResult:
     """Analyse an experiment's dialog log: health gates, one row per metric, and the decision.
 
@@ -541,6 +542,7 @@ def analyze(
             whose covariate is one of its columns; overrides the plan's ``users_table``.
         looks_file: the looks of a group-sequential plan (``monitoring``), kept between
             analyses (JSON; created at the first look).
+        until: analyse only rows with a timestamp up to this time (a look on that day).
 
     Returns:
         :class:`AnalysisResult`: ``table`` (columns :data:`TABLE_COLUMNS`), ``health``,
@@ -566,7 +568,13 @@ def analyze(
         raise ValueError("metrics == [], nothing to analyse")
     merged = load_plan({**base.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
     return analyze_plan(
-        events, merged, table=table, pre_period=pre_period, users=users, looks_file=looks_file
+        events,
+        merged,
+        table=table,
+        until=until,
+        pre_period=pre_period,
+        users=users,
+        looks_file=looks_file,
     )
 
 
@@ -593,8 +601,10 @@ def cumulative_effects(
         raise ValueError(
             f"metric == {metric!r}, not in the plan: {[m.name for m in full.plan.metrics or ()]}"
         )
-    single = dataclasses.replace(
-        full.plan, metrics=(dataclasses.replace(chosen[0], role="primary"),)
+    single = dataclasses.replace(  # a picture of fixed-horizon estimates: takes no look
+        full.plan,
+        metrics=(dataclasses.replace(chosen[0], role="primary"),),
+        monitoring=Monitoring(),
     )
     first, last = pd.Timestamp(full.first).floor("D"), pd.Timestamp(full.last).floor("D")
     rows = []

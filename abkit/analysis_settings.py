@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
+from pathlib import Path
+
+import pandas as pd
 
 from abkit.log_source import log_columns
 from abkit.metrics import DEFAULT_METRICS, Metric, default_metrics, metrics_by_name
@@ -24,7 +27,34 @@ from abkit.plan import (
     read_plan_spec,
 )
 
-__all__ = ["AnalysisSettings", "choose_metrics"]
+__all__ = ["AnalysisSettings", "choose_metrics", "parse_until"]
+
+
+def parse_until(name: str, text: str) -> pd.Timestamp:
+    """A look's cut-off: a date means through its last second, a time as written; UTC unless
+    the text names a zone.
+
+    Examples:
+        >>> str(parse_until("until", "2026-01-12"))
+        '2026-01-12 23:59:59.999999+00:00'
+        >>> parse_until("until", "next week")
+        Traceback (most recent call last):
+        ...
+        ValueError: until == 'next week', must be a date or time such as '2026-01-12' or \
+'2026-01-12T18:00Z'
+    """
+    try:
+        time = pd.Timestamp(text)
+    except ValueError:
+        raise ValueError(
+            f"{name} == {text!r}, must be a date or time such as '2026-01-12' or "
+            "'2026-01-12T18:00Z'"
+        ) from None
+    if time.tzinfo is None:
+        time = time.tz_localize("UTC")
+    if len(text.strip()) == 10:  # a date alone: through its last second
+        time = time + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    return time
 
 
 def choose_metrics(
@@ -75,13 +105,15 @@ class AnalysisSettings:
     correction: str = "holm"
     guardrail_margins: dict = dataclasses.field(default_factory=dict)
     column_map: dict = dataclasses.field(default_factory=dict)
+    until: str = ""
+    looks_file: str = ""
     output_dir: str = "reports/03_significance_analysis"
 
     def __post_init__(self) -> None:
         check_text("events_path", self.events_path)
         check_text("table", self.table)
         check_text("output_dir", self.output_dir)
-        for name in ("plan_file", "experiment", "primary"):
+        for name in ("plan_file", "experiment", "primary", "until", "looks_file"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} == {getattr(self, name)!r}, must be a string")
         if not isinstance(self.metrics, list) or not all(isinstance(m, str) for m in self.metrics):
@@ -101,7 +133,21 @@ class AnalysisSettings:
                 f"events_path == {self.events_path!r}: no such file (relative paths "
                 "are read from the kit's folder)"
             )
+        if self.until:
+            parse_until("until", self.until)
         self.experiment_plan()  # every plan error stops the notebook here
+
+    @property
+    def until_time(self) -> pd.Timestamp | None:
+        """``until`` as a time (:func:`parse_until`), or None for all rows."""
+        return parse_until("until", self.until) if self.until else None
+
+    def looks_path(self, plan: ExperimentPlan) -> Path | None:
+        """Where a group-sequential plan keeps its looks: ``looks_file``, else looks.json in
+        ``output_dir`` (kept between runs of the same experiment); None for other plans."""
+        if plan.monitoring.kind != "group_sequential":
+            return None
+        return in_kit(self.looks_file or str(Path(self.output_dir) / "looks.json"))
 
     @property
     def events(self) -> str:

@@ -536,6 +536,18 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
         '"plan": {...}}',
     )
     parser.add_argument(
+        "--until",
+        metavar="TIME",
+        help="analyse rows up to this time, e.g. 2026-01-12 (through that day, UTC): one look",
+    )
+    parser.add_argument(
+        "--looks",
+        type=Path,
+        metavar="FILE",
+        help="group-sequential plans: the looks taken so far (JSON, created at the first "
+        "look, updated at each new one); required with monitoring: group_sequential",
+    )
+    parser.add_argument(
         "--memo",
         type=Path,
         metavar="FILE",
@@ -549,6 +561,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from abkit.analysis import analyze
+    from abkit.analysis_settings import parse_until
     from abkit.formatting import format_p
     from abkit.metrics import metrics_by_name
 
@@ -573,6 +586,8 @@ def _run_analyze(args: argparse.Namespace) -> int:
         table=args.table,
         pre_period=args.pre_period,
         users=args.users,
+        looks_file=args.looks,
+        until=None if args.until is None else parse_until("--until", args.until),
     )
     if args.memo is not None:
         from abkit.memo import write_memo

@@ -39,4 +39,15 @@ for (name in names(spacings)) {
     }
   }
 }
+# The three looks of tests/test_monitoring.py: the bundled log through 2026-01-08, 2026-01-12 and
+# its end, 6316, 9396 and 12000 of 12000 planned users.
+t <- c(6316, 9396, 12000) / 12000
+looks <- list(
+  looks_obf_two_sided = getDesignGroupSequential(
+    informationRates = t, alpha = 0.05, sided = 2, typeOfDesign = "asUser",
+    userAlphaSpending = pmin(2 - 2 * pnorm(qnorm(1 - 0.05 / 2) / sqrt(t)), 0.05)
+  ),
+  looks_obf_per_side = getDesignGroupSequential(informationRates = t, alpha = 0.05, sided = 2, typeOfDesign = "asOF")
+)
+for (design in names(looks)) for (k in seq_along(t)) add(design, k, looks[[design]]$criticalValues[k])
 write.csv(do.call(rbind, rows), stdout(), row.names = FALSE, quote = FALSE)
