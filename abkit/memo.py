@@ -338,6 +338,17 @@ def _margin_text(metric: Metric, plan: ExperimentPlan) -> str:
     return f"at most {_value(metric.margin * scale.factor, scale.effect_unit)} {worse}"
 
 
+def _monitoring_text(plan: ExperimentPlan) -> str:
+    monitoring = plan.monitoring
+    if monitoring.kind == "fixed":
+        return "fixed horizon: one analysis at the planned end"
+    planned = f"{monitoring.planned_users:,} planned users"
+    if monitoring.kind == "always_valid":
+        return f"always valid (confidence sequences tuned for {planned})"
+    spending = monitoring.spending.replace("_", " ")
+    return f"group-sequential, {spending} spending, {planned}"
+
+
 def _plan_block(plan: ExperimentPlan) -> str:
     rows = []
     for metric in plan.metrics or ():
@@ -367,6 +378,7 @@ def _plan_block(plan: ExperimentPlan) -> str:
         "correction": f"{plan.correction} over the primaries; "
         f"{plan.secondary_correction} over the secondaries",
         "randomization unit": "user (dialogs of a user are clustered)",
+        "monitoring": _monitoring_text(plan),
     }
     items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in settings.items())
     return (
