@@ -27,10 +27,13 @@ __all__ = [
     "AaCalibration",
     "CupedCheck",
     "PowerCheck",
+    "SEQUENTIAL_METHODS",
+    "SequentialCheck",
     "binomial_interval",
     "run_aa_calibration",
     "run_cuped_check",
     "run_power_check",
+    "run_sequential_check",
 ]
 
 AA_METRICS: tuple[Metric, ...] = (
@@ -325,3 +328,123 @@ def _cuped_truth(rho: float, effect: float, seed: int) -> dict[str, float]:
     # the user mean's truth is exact: value = z + effect
     truth["user mean (Welch), CUPED"] = effect
     return truth
+
+
+SEQUENTIAL_METHODS = (
+    "fixed horizon (last day only)",
+    "naive daily peeking",
+    "group-sequential, O'Brien-Fleming (Lan-DeMets two-sided)",
+    "group-sequential, O'Brien-Fleming per side (rpact / gsDesign)",
+    "always valid (confidence sequence)",
+)
+
+
+@dataclass(frozen=True)
+class SequentialCheck:
+    """Rejections of each monitoring procedure over simulated experiments looked at daily.
+
+    ``table`` columns: method, rejections, rate, interval_low, interval_high (the 99 %
+    binomial interval of the count around alpha: meaningful for A/A runs), calibrated.
+    """
+
+    table: pd.DataFrame
+    n_experiments: int
+    days: int
+    completion_effect: float
+
+
+def run_sequential_check(
+    n_experiments: int,
+    *,
+    n_users: int = 2000,
+    days: int = 14,
+    completion_effect: float = 0.0,
+    alpha: float = 0.05,
+    seed: int = 0,
+    progress: bool = True,
+) -> SequentialCheck:
+    """Simulated experiments (50/50, users clustered), each analysed by the kit's engine at the
+    end of every day on the rows so far (task completion, delta method), then judged by each
+    monitoring procedure of :data:`SEQUENTIAL_METHODS`:
+
+    - fixed horizon: p < α on the last day; naive peeking: p < α on any day;
+    - group-sequential: |z| at or above the boundary of that day's look, the looks at
+      information fraction users so far / users at the end (:func:`abkit.sequential.boundaries`,
+      as :mod:`abkit.monitoring` computes them);
+    - always valid: the confidence sequence's p-value below α on any day
+      (:func:`abkit.sequential.confidence_sequence`, tuned for the final number of users).
+
+    ``completion_effect`` 0 gives A/A runs (rates are false-positive rates); a positive one,
+    the power of each procedure at that effect.
+    """
+    from abkit.analysis import analyze_plan
+    from abkit.plan import load_plan
+    from abkit.sequential import boundaries, confidence_sequence
+
+    check_integer("n_experiments", n_experiments, minimum=1)
+    check_probability("alpha", alpha)
+    plan = load_plan(
+        {
+            "split": 0.5,
+            "alpha": alpha,
+            "metrics": [
+                {
+                    "name": "task_completion",
+                    "kind": "ratio",
+                    "column": "completed",
+                    "role": "primary",
+                }
+            ],
+        }
+    )
+    effects = {"treatment": {"completion": completion_effect}} if completion_effect else {}
+    rejections = dict.fromkeys(SEQUENTIAL_METHODS, 0)
+    for k in tqdm(range(n_experiments), disable=not progress, desc="sequential check"):
+        log = simulate_dialogs(
+            n_users=n_users, days=days, split=0.5, seed=seed + k, effects=effects
+        )
+        start = pd.Timestamp(log["timestamp"].min()).floor("D")
+        looks = []
+        for day in range(1, days + 1):
+            end = start + pd.Timedelta(days=day) - pd.Timedelta(microseconds=1)
+            try:
+                row = analyze_plan(log, plan, until=end).table.iloc[0]
+            except ValueError:
+                continue  # an arm has no rows yet
+            users = int(row["n_control"] + row["n_treatment"])
+            if row["se"] > 0:
+                looks.append((row["effect"], row["se"], row["p_value"], users))
+        if not looks:
+            continue
+        effect, se, p, users = (pd.Series(column) for column in zip(*looks, strict=True))
+        z = (effect / se).abs()
+        final = int(users.iloc[-1])
+        fractions = (users / final).clip(upper=1.0)
+        fractions = fractions[fractions.diff().fillna(1) > 0]  # a look needs new users
+        decided = {
+            SEQUENTIAL_METHODS[0]: p.iloc[-1] < alpha,
+            SEQUENTIAL_METHODS[1]: (p < alpha).any(),
+        }
+        for name, kind in zip(
+            SEQUENTIAL_METHODS[2:4], ("obrien_fleming", "obrien_fleming_per_side"), strict=True
+        ):
+            bounds = boundaries(fractions.tolist(), alpha=alpha, kind=kind)["z_boundary"]
+            decided[name] = bool((z[fractions.index].to_numpy() >= bounds.to_numpy()).any())
+        decided[SEQUENTIAL_METHODS[4]] = any(
+            confidence_sequence(e, s, int(n), planned_n=final, alpha=alpha).p_value < alpha
+            for e, s, n in zip(effect, se, users, strict=True)
+        )
+        for name, rejected in decided.items():
+            rejections[name] += bool(rejected)
+    low, high = binomial_interval(n_experiments, alpha)
+    table = pd.DataFrame(
+        {
+            "method": list(rejections),
+            "rejections": list(rejections.values()),
+            "rate": [count / n_experiments for count in rejections.values()],
+            "interval_low": low,
+            "interval_high": high,
+        }
+    )
+    table["calibrated"] = table["rejections"].between(low, high)
+    return SequentialCheck(table, n_experiments, days, completion_effect)
