@@ -40,6 +40,7 @@ from abkit.health import (
     HealthReport,
     crossover_gate,
     missing_gate,
+    sequential_srm_gate,
     srm_gate,
     unit_gate,
 )
@@ -292,6 +293,21 @@ def _per_user_pass(
     return _Pass(arms, ordinal, dict(covariates.layouts))  # type: ignore[arg-type]
 
 
+def _daily_new_users(source: LogSource, plan: ExperimentPlan, where: str) -> np.ndarray:
+    """Users first seen each day per arm (rows: days in order; columns: control, treatment),
+    users seen in both arms left out: the counts a sequential SRM test reads day by day."""
+    treatment = sql_text(plan.treatment)
+    sql = (
+        "SELECT day, sum(CASE WHEN arm = 0 THEN 1 ELSE 0 END), sum(CASE WHEN arm = 1 THEN 1 "
+        "ELSE 0 END) FROM (SELECT CAST(timezone('UTC', min(timestamp)) AS DATE) AS day, CASE WHEN "
+        f"count_if(variant = {treatment}) = 0 THEN 0 WHEN count_if(variant = {treatment}) = "
+        f"count(*) THEN 1 ELSE 2 END AS arm FROM log WHERE {where} GROUP BY user_id) "
+        "WHERE arm < 2 GROUP BY day ORDER BY day"
+    )
+    rows = source.connection.execute(sql).fetchall()
+    return np.asarray([[c, t] for _, c, t in rows], dtype=float).reshape(-1, 2)
+
+
 def _check_ranges(
     source: LogSource, plan: ExperimentPlan, where: str, medians_known: Iterable[str] = ()
 ) -> dict[str, tuple]:
@@ -474,7 +490,10 @@ def aggregate(
             source.pre_period.label if source.pre_period else "",
             source.users.label if source.users else "",
         )
-    return _assemble(plan, census, result, ctx, medians, labels)
+        daily = None
+        if plan.monitoring.kind != "fixed":
+            daily = _daily_new_users(source, plan, where)
+    return _assemble(plan, census, result, ctx, medians, labels, daily)
 
 
 def _assemble(
@@ -484,6 +503,7 @@ def _assemble(
     ctx: Mapping[str, Any],
     medians: Mapping[str, tuple],
     covariate_labels: tuple[str, str] = ("", ""),
+    daily_users: np.ndarray | None = None,
 ) -> EngineResult:
     empty: dict[str, float] = {}
     control, treatment = result.arms.get(0, empty), result.arms.get(1, empty)
@@ -494,6 +514,8 @@ def _assemble(
     both_t = int(both.get("dialogs_t", 0) or 0)
     both_c = int(both.get("dialogs", 0) or 0) - both_t
     srm_check, srm = srm_gate(plan.labels, users[0], users[1], plan.split, plan.srm_p)
+    if daily_users is not None and len(daily_users):
+        srm_check = sequential_srm_gate(srm_check, srm, daily_users, plan.split, plan.srm_p)
     checks: list[HealthCheck] = [
         srm_check,
         crossover_gate(

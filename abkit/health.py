@@ -8,7 +8,10 @@ are not rows: they stop the analysis with a message (:class:`abkit.events.LogVal
 
 Gates (thresholds in :class:`abkit.plan.ExperimentPlan`):
 
-- ``sample ratio``: χ² of users per arm against the planned split (Fabijan et al. 2019);
+- ``sample ratio``: χ² of users per arm against the planned split (Fabijan et al. 2019); for a
+  plan monitored sequentially, also the always-valid test over the users first seen each day
+  (Lindon & Malek 2022, :func:`abkit.sequential.sequential_srm_p_values`): the gate fails when
+  either is below ``srm_p``;
 - ``users in both arms``: left out of every metric (GrowthBook's practice); fail above
   ``crossover_max_share`` of users;
 - ``unknown variant rows``: rows left out because the plan says to ignore them (warn);
@@ -22,13 +25,16 @@ Gates (thresholds in :class:`abkit.plan.ExperimentPlan`):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from abkit.routing import SrmResult, srm_check
+from abkit.sequential import sequential_srm_p_values
 from abkit.stats import RatioStats, ratio_difference_test
 
 __all__ = [
@@ -37,6 +43,7 @@ __all__ = [
     "HealthReport",
     "crossover_gate",
     "missing_gate",
+    "sequential_srm_gate",
     "srm_gate",
     "unit_gate",
 ]
@@ -96,6 +103,20 @@ def srm_gate(
         HealthCheck("sample ratio", "fail" if srm.mismatch else "pass", users_c, users_t, detail),
         srm,
     )
+
+
+def sequential_srm_gate(
+    fixed: HealthCheck, srm: SrmResult, daily_users: np.ndarray, split: float, threshold: float
+) -> HealthCheck:
+    """The sample-ratio gate of a plan monitored sequentially: the always-valid p-value over the
+    users first seen each day (false alarms stay at ``threshold`` however often the gate is
+    read) beside this look's χ² (``fixed``, ``srm``), which is kept because the sequential test
+    is slower to see a mismatch: the gate fails when either is below ``threshold``; a
+    mismatch is never passed to keep the false-alarm rate exact."""
+    p_value = float(sequential_srm_p_values(daily_users, [1 - split, split])[-1])
+    failed = p_value < threshold or fixed.status == "fail"
+    detail = f"{fixed.detail}; always-valid p over {len(daily_users)} day(s) = {p_value:.3g}"
+    return dataclasses.replace(fixed, status="fail" if failed else "pass", detail=detail)
 
 
 def crossover_gate(

@@ -199,3 +199,31 @@ def test_notebook_03_at_three_looks_of_one_experiment(tmp_path) -> None:
         assert monitoring["z_boundary"] == pytest.approx(RPACT["looks_obf_two_sided"][k], abs=1e-6)
         assert summary["decision"]["verdict"] == expected_verdicts[k]
     assert len(json.loads((out / "looks.json").read_text())) == 3
+
+
+@pytest.mark.parametrize(("log", "status"), [("example_dialogs", "pass"), ("scenario_srm", "fail")])
+def test_a_sequentially_monitored_plan_reads_the_srm_gate_with_the_always_valid_test(log, status):
+    import pandas as pd
+
+    from abkit.events import read_log
+    from abkit.sequential import sequential_srm_p_values
+
+    path = DATA_DIR / f"{log}.parquet"
+    result = analyze(path, plan=_plan("always_valid"))
+    gate = result.health.table.set_index("gate").loc["sample ratio"]
+    assert gate["status"] == status
+    # the users first seen each day, counted by pandas: the same always-valid p as the gate's
+    frame = read_log(path)
+    first = (
+        frame.sort_values("timestamp")
+        .groupby("user_id")
+        .agg(
+            day=("timestamp", lambda t: t.min().date()),
+            arms=("variant", "nunique"),
+            variant=("variant", "first"),
+        )
+    )
+    first = first[first["arms"] == 1]
+    daily = pd.crosstab(first["day"], first["variant"])[["control", "treatment"]].to_numpy()
+    expected = sequential_srm_p_values(daily, [0.8, 0.2])[-1]
+    assert f"always-valid p over {len(daily)} day(s) = {expected:.3g}" in gate["detail"]
