@@ -18,6 +18,7 @@ Opening the log (any source as one view) is :mod:`abkit.log_source`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -493,7 +494,13 @@ def aggregate(
         daily = None
         if plan.monitoring.kind != "fixed":
             daily = _daily_new_users(source, plan, where)
-    return _assemble(plan, census, result, ctx, medians, labels, daily)
+        assembled = _assemble(plan, census, result, ctx, medians, labels, daily)
+        if until is not None:  # the rows and period of this look, not of the whole log
+            rows, first, last = source.connection.execute(
+                f"SELECT count(*), min(timestamp), max(timestamp) FROM log WHERE {where}"
+            ).fetchone()
+            assembled = dataclasses.replace(assembled, rows=int(rows), first=first, last=last)
+    return assembled
 
 
 def _assemble(

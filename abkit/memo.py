@@ -278,10 +278,18 @@ def _results_block(result: AnalysisResult, table: pd.DataFrame) -> str:
         "<th>effect [95 % CI]</th><th>relative [95 % CI]</th><th>p</th><th>verdict</th></tr>"
     )
     body = []
+    monitoring = result.monitoring
     for role, heading in _ROLE_HEADINGS.items():
         members = table[table["role"] == role]
         if members.empty:
             continue
+        if role == "primary" and monitoring.kind == "group_sequential":
+            heading = (
+                f"Primary metrics (the decision rests on them; look {monitoring.look}: "
+                f"significant when |z| >= {monitoring.z_boundary:.3f}, whatever p says)"
+            )
+        elif monitoring.kind == "always_valid" and role != "guardrail":
+            heading += "; intervals and p always valid"
         body.append(f'<tr class="role"><td colspan="7">{_e(heading)}</td></tr>')
         for row in members.itertuples():
             note = descriptions.get(row.metric, "")

@@ -42,6 +42,9 @@ def test_three_looks_use_rpact_boundaries_for_the_fractions_taken(spending, case
         result = analyze(LOG, plan=_plan(spending=spending), looks_file=looks_file, until=until)
         monitoring = result.monitoring
         assert monitoring.look == k + 1 and monitoring.users == LOOK_USERS[k]
+        if until is not None:  # the look's rows and period, as the memo shows them
+            assert result.engine.last <= until
+            assert result.engine.rows == sum(result.engine.dialogs)
         assert monitoring.information_fraction == pytest.approx(LOOK_USERS[k] / 12000)
         assert monitoring.z_boundary == pytest.approx(RPACT[case][k], abs=1e-6)
         primary = result.table.iloc[0]
