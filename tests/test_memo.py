@@ -224,3 +224,19 @@ def test_forest_plot_panels_per_role_show_every_interval_and_margin() -> None:
     primary = table[table["role"] == "primary"].iloc[0]
     assert (primary["relative_ci_high"] - primary["relative_ci_low"]) / (high - low) > 0.25
     plt.close("all")
+
+
+def test_a_group_sequential_memo_names_the_look_and_its_boundary(tmp_path) -> None:
+    from abkit.analysis_settings import parse_until
+
+    plan = {"split": 0.2, "monitoring": {"kind": "group_sequential", "planned_users": 12000}}
+    result = analyze(
+        DATA_DIR / "example_dialogs.parquet",
+        plan=plan,
+        looks_file=tmp_path / "looks.json",
+        until=parse_until("until", "2026-01-08"),
+    )
+    page = memo_html(result, DATA_DIR / "example_dialogs.parquet")
+    assert f"look 1: significant when |z| &gt;= {result.monitoring.z_boundary:.3f}" in page
+    assert "group-sequential, obrien fleming spending, 12,000 planned users" in page
+    assert "2026-01-08 23:59" in page and "2026-01-18" not in page  # the look's period
