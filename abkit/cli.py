@@ -634,6 +634,104 @@ def _run_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+_EPILOG_INGEST = """\
+examples:
+  abkit ingest otel data/example_otel_spans.jsonl --out log.parquet \\
+      --prices data/example_prices.yaml
+  abkit ingest otel traces/*.jsonl --out log.parquet --user-attribute enduser.id \\
+      --variant-attribute app.variant --service support-bot --rejects rejects.csv
+  abkit ingest otel spans.jsonl --out log.parquet --exposures events.parquet
+
+The export is the OpenTelemetry collector's file exporter output (OTLP/JSON, one
+ExportTraceServiceRequest per line). One dialog per gen_ai.conversation.id (else per trace).
+Every span lands in a dialog or is counted in the report with its reason; --rejects writes
+one row per rejected span or evaluation event.
+
+exit status: 0 when the log was written, 2 on bad input (nothing written).
+"""
+
+
+def _add_ingest(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "ingest",
+        help="turn traces you already record into a dialog log",
+        description="Bring your own traces: convert an export into the kit's dialog log.",
+    )
+    kinds = parser.add_subparsers(title="sources", dest="source", required=True)
+    otel = kinds.add_parser(
+        "otel",
+        help="OpenTelemetry GenAI spans (OTLP/JSON lines) -> dialog log",
+        description="Read OTLP/JSON span exports following the GenAI semantic conventions and "
+        "write one row per dialog (user, variant, model, turns, tokens, latency, time to first "
+        "chunk, errors, outcomes from evaluation events, cost), streaming through DuckDB.",
+        epilog=_EPILOG_INGEST,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    otel.add_argument("spans", nargs="+", type=Path, metavar="SPANS", help="OTLP/JSON lines files")
+    otel.add_argument("--out", type=Path, required=True, help="the dialog log: .parquet or .csv")
+    otel.add_argument(
+        "--prices",
+        type=Path,
+        help="price table YAML (currency, date, models: {name: {input, output}} per million "
+        "tokens) for the cost column",
+    )
+    otel.add_argument("--user-attribute", default="user.id", help="default: %(default)s")
+    otel.add_argument(
+        "--variant-attribute", default="feature_flag.result.variant", help="default: %(default)s"
+    )
+    otel.add_argument(
+        "--experiment-attribute", default="feature_flag.key", help="default: %(default)s"
+    )
+    otel.add_argument(
+        "--labels",
+        nargs=2,
+        default=["control", "treatment"],
+        metavar=("CONTROL", "TREATMENT"),
+        help="the variant labels a span may carry (default: control treatment)",
+    )
+    otel.add_argument(
+        "--service",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="keep spans of this service.name only (repeat for several); others are rejected",
+    )
+    otel.add_argument(
+        "--exposures",
+        type=Path,
+        metavar="EVENTS",
+        help="the routing's exposure events (event log): the variant of users whose spans "
+        "carry none",
+    )
+    otel.add_argument("--rejects", type=Path, metavar="CSV", help="write every reject here")
+    otel.set_defaults(handler=_run_ingest)
+
+
+def _run_ingest(args: argparse.Namespace) -> int:
+    from abkit.traces import SpanMapping, ingest_otel, read_prices
+
+    mapping = SpanMapping(
+        user=args.user_attribute,
+        variant=args.variant_attribute,
+        experiment=args.experiment_attribute,
+        labels=tuple(args.labels),
+        services=tuple(args.service),
+    )
+    prices = read_prices(args.prices) if args.prices is not None else None
+    report = ingest_otel(
+        args.spans,
+        args.out,
+        mapping=mapping,
+        prices=prices,
+        exposures=args.exposures,
+        rejects_file=args.rejects,
+    )
+    print(report.summary())
+    if len(report.rejects):
+        print(report.rejects.to_string(index=False))
+    return 0
+
+
 def _add_workshop(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "workshop",
@@ -671,6 +769,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_notebooks(commands)
     _add_simulate(commands)
     _add_analyze(commands)
+    _add_ingest(commands)
     _add_workshop(commands)
     return parser
 

@@ -1,0 +1,702 @@
+"""Bring your own traces: OpenTelemetry GenAI spans -> the dialog log, with a rejects report.
+
+Reads OTLP/JSON span exports as the OpenTelemetry collector's file exporter writes them (one
+``ExportTraceServiceRequest`` per line: ``resourceSpans`` -> ``scopeSpans`` -> ``spans``, each
+attribute ``{"key": ..., "value": {"stringValue" | "intValue" | "doubleValue" | "boolValue"}}``)
+and streams them through DuckDB (nothing is loaded whole into Python).
+
+Mapping (GenAI semantic conventions; every attribute name can be changed):
+
+- one dialog per ``gen_ai.conversation.id``, or per trace when a span has none;
+- ``user_id`` from ``user.id`` and the variant from ``feature_flag.result.variant`` (the
+  OpenTelemetry feature-flag convention), on the span or its resource, else on another span of
+  the same trace (a root span usually carries them); or the variant from the routing's exposure
+  events (:data:`abkit.events.EVENT_SCHEMA`: each user's one variant);
+- ``model_version`` from ``gen_ai.response.model`` (else ``gen_ai.request.model``); ``turns``
+  the inference spans (``gen_ai.operation.name`` chat, text_completion, generate_content);
+  ``tokens_in`` / ``tokens_out`` the sums of ``gen_ai.usage.input_tokens`` /
+  ``output_tokens``; ``latency_ms`` the mean duration of the inference spans; ``ttft_ms`` the
+  mean ``gen_ai.response.time_to_first_chunk`` (seconds in the convention) of streaming spans;
+  ``error`` 1 when a span's status is ERROR or it has ``error.type``;
+- outcomes from ``gen_ai.evaluation.result`` events (``gen_ai.evaluation.name`` and
+  ``gen_ai.evaluation.score.value`` / ``.label``): by default ``csat``, ``task_completion``
+  (-> ``completed``), ``escalated``, ``returned_7d``, and ``feedback`` with label like /
+  dislike (-> ``likes`` / ``dislikes``); the last value of a dialog counts;
+- ``cost`` per dialog from a price table (:func:`read_prices`: model -> price per million input
+  and output tokens, in the table's currency, with its date).
+
+Every span lands in a dialog or is counted in the rejects report with its reason: another
+service, not a GenAI span (its user / variant still serve its trace), a malformed attribute,
+no user id, no or an unknown variant, several users or variants in one dialog. Evaluation
+events that cannot be read (unknown name, value outside the column's range) are counted there
+too; spans whose model has no price leave their dialog's cost empty and are counted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import yaml
+
+from abkit.events import DEFAULT_VARIANTS
+from abkit.metrics import DEFAULT_COLUMN_RULES
+
+__all__ = [
+    "INFERENCE_OPERATIONS",
+    "IngestReport",
+    "PriceTable",
+    "SpanMapping",
+    "ingest_otel",
+    "read_prices",
+]
+
+INFERENCE_OPERATIONS = ("chat", "text_completion", "generate_content")
+# evaluation name -> dialog-log column (feedback: a label like / dislike, counted)
+DEFAULT_EVALUATIONS: dict[str, str] = {
+    "csat": "csat",
+    "task_completion": "completed",
+    "escalated": "escalated",
+    "returned_7d": "returned_7d",
+    "feedback": "feedback",
+}
+_TRUE = ("1", "true", "pass", "yes", "resolved", "correct")
+_FALSE = ("0", "false", "fail", "no", "unresolved", "incorrect")
+
+
+@dataclass(frozen=True)
+class SpanMapping:
+    """Which span attributes hold what the dialog log needs (defaults: the conventions)."""
+
+    user: str = "user.id"
+    variant: str = "feature_flag.result.variant"
+    experiment: str = "feature_flag.key"
+    conversation: str = "gen_ai.conversation.id"
+    labels: tuple[str, ...] = DEFAULT_VARIANTS
+    services: tuple[str, ...] = ()
+    evaluations: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_EVALUATIONS))
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """Price per million tokens by model, in one currency, as of a date."""
+
+    currency: str
+    date: str
+    prices: Mapping[str, tuple[float, float]]  # model -> (input, output)
+
+
+def read_prices(path: str | Path) -> PriceTable:
+    """A price table YAML::
+
+        currency: USD
+        date: 2026-11-01            # when these prices were read
+        models:
+          gpt-4o-mini: {input: 0.15, output: 0.60}     # per million tokens
+
+    Raises:
+        ValueError: a missing key, a model without both prices, a negative or non-numeric price.
+    """
+    source = Path(path)
+    try:
+        spec = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"prices file '{source}': cannot be read ({error})") from None
+    if not isinstance(spec, Mapping) or not {"currency", "date", "models"} <= set(spec):
+        raise ValueError(f"prices file '{source}' must have currency, date and models")
+    if not isinstance(spec["models"], Mapping) or not spec["models"]:
+        raise ValueError(f"prices file '{source}': models must map model names to prices")
+    prices = {}
+    for model, entry in spec["models"].items():
+        if not isinstance(entry, Mapping) or set(entry) != {"input", "output"}:
+            raise ValueError(
+                f"prices file '{source}': models[{model!r}] == {entry!r}, must be "
+                "{input: PRICE, output: PRICE} per million tokens"
+            )
+        pair = []
+        for side in ("input", "output"):
+            value = entry[side]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(
+                    f"prices file '{source}': models[{model!r}].{side} == {value!r}, must be a "
+                    "price >= 0 per million tokens"
+                )
+            pair.append(float(value))
+        prices[str(model)] = (pair[0], pair[1])
+    return PriceTable(str(spec["currency"]), str(spec["date"]), prices)
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What an ingestion did: counts, and the rejects (one row per reason, with a count)."""
+
+    out: Path
+    files: int
+    spans: int
+    spans_ingested: int
+    dialogs: int
+    rejects: pd.DataFrame  # reason, kind (span / context / evaluation / price), count
+    seconds: float
+
+    def count(self, kind: str) -> int:
+        """Rejects of one kind: span, context (not GenAI spans), evaluation, price."""
+        return int(self.rejects.loc[self.rejects["kind"] == kind, "count"].sum())
+
+    def summary(self) -> str:
+        return (
+            f"{self.spans:,} spans from {self.files} file(s): {self.spans_ingested:,} in "
+            f"{self.dialogs:,} dialogs, {self.count('context'):,} context spans (not GenAI), "
+            f"{self.count('span'):,} rejected; {self.count('evaluation'):,} evaluation events "
+            f"and {self.count('price'):,} unpriced spans set aside -> {self.out.name}"
+        )
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_list(values: Sequence[str]) -> str:
+    return "[" + ", ".join(_sql_text(v) for v in values) + "]::VARCHAR[]"
+
+
+_VALUE = (
+    "coalesce(a->'value'->>'stringValue', a->'value'->>'intValue', "
+    "CAST(a->'value'->'doubleValue' AS VARCHAR), a->'value'->>'boolValue')"
+)
+
+
+def _load_spans(
+    con: duckdb.DuckDBPyConnection, files: Sequence[Path], mapping: SpanMapping
+) -> None:
+    """One row per span in table ``spans`` with the attributes the mapping names."""
+    listing = "[" + ", ".join(_sql_text(str(f)) for f in files) + "]"
+
+    def attr(name: str) -> str:  # the span's attribute, else its resource's
+        key = _sql_text(name)
+        return (
+            f"coalesce(list_filter(sattrs, lambda x: x.k = {key})[1].v, "
+            f"list_filter(rattrs, lambda x: x.k = {key})[1].v)"
+        )
+
+    pairs = f"lambda a: {{'k': a->>'key', 'v': {_VALUE}}}"
+    con.execute(
+        f"""
+        CREATE TEMP TABLE raw AS
+        WITH lines AS (
+            SELECT filename, resourceSpans FROM read_json({listing}, format='newline_delimited',
+                columns={{'resourceSpans': 'JSON[]'}}, filename=true)
+        ), rs AS (SELECT filename, unnest(resourceSpans) AS r FROM lines),
+        ss AS (
+            SELECT filename,
+                list_transform(CAST(coalesce(r->'resource'->'attributes', '[]') AS JSON[]), {pairs})
+                    AS rattrs,
+                unnest(CAST(coalesce(r->'scopeSpans', '[]') AS JSON[])) AS s
+            FROM rs
+        ), sp AS (
+            SELECT filename, rattrs, unnest(CAST(coalesce(s->'spans', '[]') AS JSON[])) AS span
+            FROM ss
+        )
+        SELECT filename, rattrs, span,
+            list_transform(CAST(coalesce(span->'attributes', '[]') AS JSON[]), {pairs}) AS sattrs
+        FROM sp
+        """
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE spans AS SELECT
+            row_number() OVER () AS n,
+            filename AS file,
+            span->>'traceId' AS trace_id,
+            span->>'spanId' AS span_id,
+            {attr("service.name")} AS service,
+            {attr("gen_ai.operation.name")} AS operation,
+            coalesce({attr("gen_ai.response.model")}, {attr("gen_ai.request.model")}) AS model,
+            {attr(mapping.conversation)} AS conversation_id,
+            {attr(mapping.user)} AS span_user,
+            {attr(mapping.variant)} AS span_variant,
+            {attr(mapping.experiment)} AS span_experiment,
+            {attr("gen_ai.usage.input_tokens")} AS input_raw,
+            {attr("gen_ai.usage.output_tokens")} AS output_raw,
+            {attr("gen_ai.response.time_to_first_chunk")} AS ttft_raw,
+            {attr("error.type")} AS error_type,
+            TRY_CAST(span->>'startTimeUnixNano' AS HUGEINT) AS start_ns,
+            TRY_CAST(span->>'endTimeUnixNano' AS HUGEINT) AS end_ns,
+            coalesce(TRY_CAST(span->'status'->>'code' AS INTEGER), 0) AS status_code,
+            span->>'status' AS status_raw,
+            span->'events' AS events
+        FROM raw
+        """
+    )
+    con.execute("DROP TABLE raw")
+
+
+def _exposure_variants(con: duckdb.DuckDBPyConnection, exposures: Path | None) -> str:
+    """The ``users`` CTE: each user's variant from the exposure events (or an empty table)."""
+    if exposures is None:
+        return (
+            "SELECT NULL::VARCHAR AS user_id, NULL::VARCHAR AS variant, 0 AS variants WHERE false"
+        )
+    from abkit.events import read_log
+
+    frame = read_log(exposures)  # validated as an event log
+    frame = frame[frame["event_type"] == "exposure"][["user_id", "variant"]]
+    con.register("exposures_frame", frame)
+    return (
+        "SELECT user_id, any_value(variant) AS variant, count(DISTINCT variant) AS variants "
+        "FROM exposures_frame GROUP BY user_id"
+    )
+
+
+def _classify(con: duckdb.DuckDBPyConnection, mapping: SpanMapping, exposures_sql: str) -> None:
+    """``judged``: every span with its dialog, user, variant and reason (NULL: accepted)."""
+    services = (
+        f"service IS NOT NULL AND NOT list_contains({_sql_list(mapping.services)}, service)"
+        if mapping.services
+        else "false"
+    )
+    labels = _sql_list(mapping.labels)
+    con.execute(
+        f"""
+        CREATE TEMP TABLE judged AS
+        WITH trace_ctx AS (
+            SELECT trace_id,
+                count(DISTINCT span_user) AS trace_users, any_value(span_user) AS trace_user,
+                count(DISTINCT span_variant) AS trace_variants,
+                any_value(span_variant) AS trace_variant,
+                any_value(span_experiment) AS trace_experiment,
+                any_value(conversation_id) AS trace_conversation
+            FROM spans GROUP BY trace_id
+        ), exposure AS ({exposures_sql}),
+        resolved AS (
+            SELECT s.*,
+                coalesce(s.conversation_id, t.trace_conversation, 'trace-' || s.trace_id)
+                    AS dialog_id,
+                coalesce(s.span_user, CASE WHEN t.trace_users = 1 THEN t.trace_user END) AS user_id,
+                t.trace_users,
+                coalesce(s.span_variant, CASE WHEN t.trace_variants = 1 THEN t.trace_variant END)
+                    AS attr_variant,
+                t.trace_variants,
+                coalesce(s.span_experiment, t.trace_experiment) AS experiment
+            FROM spans s JOIN trace_ctx t USING (trace_id)
+        ), with_variant AS (
+            SELECT r.*, coalesce(r.attr_variant, e.variant) AS variant,
+                e.variants AS exposure_variants
+            FROM resolved r LEFT JOIN exposure e ON e.user_id = r.user_id
+        ), checked AS (
+            SELECT *,
+                CASE
+                    WHEN trace_id IS NULL OR span_id IS NULL OR start_ns IS NULL OR end_ns IS NULL
+                        THEN 'malformed span: traceId, spanId, startTimeUnixNano and '
+                            || 'endTimeUnixNano are required'
+                    WHEN {services} THEN 'span of an unrelated service ' || q(service)
+                    WHEN operation IS NULL
+                        THEN 'not a GenAI span (no gen_ai.operation.name; its user and variant '
+                            || 'still serve its trace)'
+                    WHEN end_ns < start_ns THEN 'malformed span: ends before it starts'
+                    WHEN input_raw IS NOT NULL
+                        AND coalesce(TRY_CAST(input_raw AS BIGINT) < 0, true)
+                        THEN 'malformed attribute gen_ai.usage.input_tokens = ' || q(input_raw)
+                    WHEN output_raw IS NOT NULL
+                        AND coalesce(TRY_CAST(output_raw AS BIGINT) < 0, true)
+                        THEN 'malformed attribute gen_ai.usage.output_tokens = ' || q(output_raw)
+                    WHEN ttft_raw IS NOT NULL AND coalesce(
+                        NOT isfinite(TRY_CAST(ttft_raw AS DOUBLE))
+                        OR TRY_CAST(ttft_raw AS DOUBLE) < 0, true)
+                        THEN 'malformed attribute gen_ai.response.time_to_first_chunk = '
+                            || q(ttft_raw)
+                    WHEN span_user IS NULL AND trace_users > 1
+                        THEN 'no user id of its own, and its trace has several ({mapping.user})'
+                    WHEN user_id IS NULL THEN 'no user id (attribute {mapping.user})'
+                    WHEN attr_variant IS NULL AND exposure_variants > 1
+                        THEN 'no variant attribute, and the user has several variants in the '
+                            || 'exposures'
+                    WHEN variant IS NULL
+                        THEN 'no variant (attribute {mapping.variant}, nor an exposure of its '
+                            || 'user)'
+                    WHEN NOT list_contains({labels}, variant)
+                        THEN 'unknown variant ' || q(variant)
+                END AS reason
+            FROM with_variant
+        ), dialogs_ok AS (
+            SELECT dialog_id, count(DISTINCT user_id) AS users, count(DISTINCT variant) AS variants
+            FROM checked WHERE reason IS NULL GROUP BY dialog_id
+        )
+        SELECT c.* REPLACE (
+            CASE
+                WHEN c.reason IS NOT NULL THEN c.reason
+                WHEN d.users > 1 THEN 'dialog with several user ids'
+                WHEN d.variants > 1 THEN 'dialog with several variants'
+            END AS reason
+        )
+        FROM checked c LEFT JOIN dialogs_ok d USING (dialog_id)
+        """
+    )
+
+
+def _evaluations(con: duckdb.DuckDBPyConnection, mapping: SpanMapping) -> None:
+    """``evals``: one row per readable evaluation event of an accepted span (dialog, column,
+    value, time) and ``eval_rejects`` the unreadable ones with their reason."""
+    names = mapping.evaluations
+    cases = " ".join(f"WHEN {_sql_text(k)} THEN {_sql_text(v)}" for k, v in names.items())
+    rules = []
+    for column in sorted(set(names.values()) - {"feedback"}):
+        rule = DEFAULT_COLUMN_RULES.get(column)
+        if rule is not None:
+            rules.append(
+                f"WHEN {_sql_text(column)} THEN value BETWEEN {rule.low} AND {rule.high}"
+                + (" AND value = round(value)" if rule.integer else "")
+            )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE eval_raw AS
+        WITH ev AS (
+            SELECT dialog_id, unnest(CAST(coalesce(events, '[]') AS JSON[])) AS e
+            FROM judged WHERE reason IS NULL
+        ), named AS (
+            SELECT dialog_id, TRY_CAST(e->>'timeUnixNano' AS HUGEINT) AS t,
+                list_transform(CAST(coalesce(e->'attributes', '[]') AS JSON[]),
+                    lambda a: {{'k': a->>'key', 'v': {_VALUE}}}) AS attrs
+            FROM ev WHERE e->>'name' = 'gen_ai.evaluation.result'
+        )
+        SELECT dialog_id, t,
+            list_filter(attrs, lambda x: x.k = 'gen_ai.evaluation.name')[1].v AS name,
+            list_filter(attrs, lambda x: x.k = 'gen_ai.evaluation.score.value')[1].v AS score,
+            lower(list_filter(attrs, lambda x: x.k = 'gen_ai.evaluation.score.label')[1].v) AS label
+        FROM named
+        """
+    )
+    true_list, false_list = _sql_list(_TRUE), _sql_list(_FALSE)
+    con.execute(
+        f"""
+        CREATE TEMP TABLE eval_read AS
+        SELECT dialog_id, t, name, score, label,
+            CASE name {cases} END AS column_name,
+            coalesce(TRY_CAST(score AS DOUBLE),
+                CASE WHEN list_contains({true_list}, label) THEN 1.0
+                     WHEN list_contains({false_list}, label) THEN 0.0 END) AS value
+        FROM eval_raw
+        """
+    )
+    checks = " ".join(rules) if rules else ""
+    con.execute(
+        f"""
+        CREATE TEMP TABLE eval_judged AS
+        SELECT *, CASE
+            WHEN name IS NULL THEN 'evaluation without gen_ai.evaluation.name'
+            WHEN column_name IS NULL THEN 'evaluation ' || q(name) || ' maps to no column'
+            WHEN column_name = 'feedback' AND label NOT IN ('like', 'dislike', 'thumbs_up',
+                'thumbs_down') THEN 'feedback label ' || q(coalesce(label, '')) ||
+                ', must be like or dislike'
+            WHEN column_name <> 'feedback' AND (value IS NULL OR NOT isfinite(value))
+                THEN 'evaluation ' || q(name) || ' without a readable score'
+            WHEN column_name <> 'feedback' AND NOT (CASE column_name {checks} ELSE true END)
+                THEN 'evaluation ' || q(name) || ' = ' || CAST(value AS VARCHAR) ||
+                    ' outside the range of ' || column_name
+        END AS reason
+        FROM eval_read
+        """
+    )
+
+
+def _price_table_sql(con: duckdb.DuckDBPyConnection, prices: PriceTable | None) -> None:
+    rows = [] if prices is None else [(m, p[0], p[1]) for m, p in prices.prices.items()]
+    frame = pd.DataFrame(rows, columns=["model", "price_in", "price_out"])
+    con.register("price_frame", frame)
+
+
+def ingest_otel(
+    files: Sequence[str | Path],
+    out: str | Path,
+    *,
+    mapping: SpanMapping | None = None,
+    prices: PriceTable | None = None,
+    exposures: str | Path | None = None,
+    rejects_file: str | Path | None = None,
+    memory_limit: str = "1500MB",
+) -> IngestReport:
+    """Turn OTLP/JSON span exports into a dialog log at ``out`` (.parquet or .csv).
+
+    Returns:
+        :class:`IngestReport`; ``rejects_file`` (CSV) also gets one row per rejected span or
+        evaluation (file, trace_id, span_id, dialog_id, reason).
+
+    Raises:
+        ValueError: no file, a file that is not OTLP/JSON lines, an output of another kind,
+            or no span left to make a dialog of (the rejects are then in the message).
+    """
+    started = time.perf_counter()
+    mapping = mapping or SpanMapping()
+    paths = [Path(f) for f in files]
+    if not paths:
+        raise ValueError("SPANS: give at least one OTLP/JSON span export")
+    for path in paths:
+        if not path.is_file():
+            raise ValueError(f"spans file '{path}': no such file")
+    target = Path(out)
+    if target.suffix.lower() not in (".parquet", ".csv"):
+        raise ValueError(f"--out == '{target}': must end in .parquet or .csv")
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit = {_sql_text(memory_limit)}")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("CREATE MACRO q(x) AS '''' || x || ''''")  # a value quoted in a reason
+    try:
+        _load_spans(con, paths, mapping)
+    except duckdb.Error as error:
+        raise ValueError(
+            f"spans files {[str(p) for p in paths]}: not OTLP/JSON lines "
+            f"(one ExportTraceServiceRequest per line): {str(error).splitlines()[0]}"
+        ) from None
+    _classify(con, mapping, _exposure_variants(con, None if exposures is None else Path(exposures)))
+    _evaluations(con, mapping)
+    _price_table_sql(con, prices)
+    inference = _sql_list(INFERENCE_OPERATIONS)
+    con.execute(
+        f"""
+        CREATE TEMP TABLE dialogs AS
+        WITH ok AS (
+            SELECT j.*, TRY_CAST(input_raw AS BIGINT) AS tokens_in,
+                TRY_CAST(output_raw AS BIGINT) AS tokens_out,
+                TRY_CAST(ttft_raw AS DOUBLE) * 1000 AS ttft_ms,
+                CAST(end_ns - start_ns AS DOUBLE) / 1e6 AS duration_ms,
+                list_contains({inference}, operation) AS is_inference,
+                p.price_in, p.price_out
+            FROM judged j LEFT JOIN price_frame p ON p.model = j.model
+            WHERE reason IS NULL
+        )
+        SELECT
+            o.dialog_id,
+            any_value(o.user_id) AS user_id,
+            any_value(o.variant) AS variant,
+            make_timestamptz(CAST(min(o.start_ns) / 1000 AS BIGINT)) AS timestamp,
+            any_value(o.experiment) AS experiment,
+            mode(o.model) AS model_version,
+            count_if(o.is_inference) AS turns,
+            avg(o.duration_ms) FILTER (WHERE o.is_inference) AS latency_ms,
+            avg(o.ttft_ms) FILTER (WHERE o.is_inference) AS ttft_ms,
+            sum(o.tokens_in) AS tokens_in,
+            sum(o.tokens_out) AS tokens_out,
+            CAST(max(CASE WHEN o.status_code = 2 OR o.error_type IS NOT NULL THEN 1 ELSE 0 END)
+                AS BIGINT) AS error,
+            CASE WHEN count(*) = count(o.price_in) THEN
+                sum(coalesce(o.tokens_in, 0) * o.price_in + coalesce(o.tokens_out, 0) * o.price_out)
+                / 1e6 END AS cost,
+            count(*) - count(o.price_in) AS unpriced_spans
+        FROM ok o GROUP BY o.dialog_id
+        """
+    )
+    con.execute(
+        "CREATE TEMP TABLE outcomes AS SELECT dialog_id, "
+        + ", ".join(
+            f"arg_max(value, coalesce(t, 0)) FILTER (WHERE column_name = {_sql_text(c)}) AS {c}"
+            for c in ("completed", "escalated", "csat", "returned_7d")
+        )
+        + ", count_if(label IN ('like', 'thumbs_up')) FILTER (WHERE column_name = 'feedback') "
+        "AS likes, count_if(label IN ('dislike', 'thumbs_down')) FILTER (WHERE column_name = "
+        "'feedback') AS dislikes FROM eval_judged WHERE reason IS NULL GROUP BY dialog_id"
+    )
+    dialogs = con.execute("SELECT count(*) FROM dialogs").fetchone()[0]
+    if not dialogs:
+        reasons = con.execute(
+            "SELECT reason, count(*) FROM judged GROUP BY reason ORDER BY 2 DESC"
+        ).fetchall()
+        raise ValueError(f"no span could be made into a dialog; rejects: {reasons}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fmt = "FORMAT PARQUET" if target.suffix.lower() == ".parquet" else "FORMAT CSV, HEADER"
+    temporary = target.with_name(target.name + ".tmp")
+    con.execute(
+        f"""
+        COPY (
+            SELECT d.dialog_id, d.user_id, d.variant, d.timestamp, d.experiment, d.model_version,
+                d.turns, CAST(c.completed AS BIGINT) AS completed,
+                CAST(c.escalated AS BIGINT) AS escalated, c.csat, d.latency_ms, d.tokens_out,
+                CASE WHEN c.likes + c.dislikes > 0 THEN c.likes END AS likes,
+                CASE WHEN c.likes + c.dislikes > 0 THEN c.dislikes END AS dislikes,
+                CAST(c.returned_7d AS BIGINT) AS returned_7d, d.error, d.tokens_in, d.ttft_ms,
+                d.cost
+            FROM dialogs d LEFT JOIN outcomes c USING (dialog_id)
+            ORDER BY d.timestamp, d.dialog_id
+        ) TO {_sql_text(str(temporary))} ({fmt})
+        """
+    )
+    temporary.replace(target)
+    rejects = con.execute(
+        """
+        SELECT reason,
+            CASE WHEN starts_with(reason, 'not a GenAI span') THEN 'context' ELSE 'span' END
+                AS kind,
+            count(*) AS count
+        FROM judged WHERE reason IS NOT NULL GROUP BY reason
+        UNION ALL
+        SELECT reason, 'evaluation', count(*) FROM eval_judged WHERE reason IS NOT NULL
+        GROUP BY reason
+        UNION ALL
+        SELECT 'model without a price: ' || coalesce(j.model, '(none)'), 'price', count(*)
+        FROM judged j LEFT JOIN price_frame p ON p.model = j.model
+        WHERE j.reason IS NULL AND p.model IS NULL AND (SELECT count(*) FROM price_frame) > 0
+        GROUP BY ALL
+        ORDER BY 3 DESC, 1
+        """
+    ).df()
+    if rejects_file is not None:
+        con.execute(
+            f"""
+            COPY (
+                SELECT file, trace_id, span_id, dialog_id, 'span' AS kind, reason FROM judged
+                WHERE reason IS NOT NULL
+                UNION ALL
+                SELECT NULL, NULL, NULL, dialog_id, 'evaluation', reason FROM eval_judged
+                WHERE reason IS NOT NULL
+            ) TO {_sql_text(str(rejects_file))} (FORMAT CSV, HEADER)
+            """
+        )
+    spans, ingested = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE reason IS NULL) FROM judged"
+    ).fetchone()
+    con.close()
+    seconds = time.perf_counter() - started
+    return IngestReport(
+        target, len(paths), int(spans), int(ingested), int(dialogs), rejects, seconds
+    )
+
+
+def _attribute(key: str, value: object) -> dict:
+    if isinstance(value, bool):
+        return {"key": key, "value": {"boolValue": value}}
+    if isinstance(value, int):
+        return {"key": key, "value": {"intValue": str(value)}}  # OTLP/JSON: int64 as a string
+    if isinstance(value, float):
+        return {"key": key, "value": {"doubleValue": value}}
+    return {"key": key, "value": {"stringValue": str(value)}}
+
+
+def _evaluation(name: str, t_ns: int, score: float | None = None, label: str = "") -> dict:
+    attributes = [_attribute("gen_ai.evaluation.name", name)]
+    if score is not None:
+        attributes.append(_attribute("gen_ai.evaluation.score.value", float(score)))
+    if label:
+        attributes.append(_attribute("gen_ai.evaluation.score.label", label))
+    return {"timeUnixNano": str(t_ns), "name": "gen_ai.evaluation.result", "attributes": attributes}
+
+
+def write_spans_from_dialogs(
+    dialogs: pd.DataFrame,
+    path: str | Path,
+    *,
+    service: str = "support-bot",
+    spans_per_line: int = 200,
+    seed: int = 0,
+) -> int:
+    """Write an OTLP/JSON span export (collector file-exporter lines) that a dialog log would
+    have produced: per dialog one trace, a root span carrying ``user.id``, the variant and the
+    experiment (feature-flag attributes), and one ``chat`` span per turn with the conversation
+    id, model, tokens (the dialog's ``tokens_out`` split over its turns; input tokens drawn),
+    duration ``latency_ms`` and, for every other dialog, a streamed ``time_to_first_chunk``; the
+    last span carries the error status and the dialog's outcomes as evaluation events. For the
+    bundled example export and the ingestion benchmark. Returns the number of spans written."""
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    written = 0
+    batch: list[dict] = []
+
+    def flush(out) -> None:
+        if batch:
+            line = {
+                "resourceSpans": [
+                    {
+                        "resource": {"attributes": [_attribute("service.name", service)]},
+                        "scopeSpans": [{"scope": {"name": "abkit.example"}, "spans": list(batch)}],
+                    }
+                ]
+            }
+            out.write(json.dumps(line, separators=(",", ":")) + "\n")
+            batch.clear()
+
+    with Path(path).open("w", encoding="utf-8") as out:
+        for k, row in enumerate(dialogs.itertuples(index=False)):
+            trace = f"{rng.integers(0, 2**63):016x}{k:016x}"
+            start = int(pd.Timestamp(row.timestamp).value)
+            turns = max(int(row.turns), 1)
+            duration = int(float(row.latency_ms) * 1e6)
+            root_id = f"{2 * k:016x}"
+            root_attrs = [
+                _attribute("user.id", row.user_id),
+                _attribute("feature_flag.result.variant", row.variant),
+                _attribute("feature_flag.key", row.experiment),
+            ]
+            batch.append(
+                {
+                    "traceId": trace,
+                    "spanId": root_id,
+                    "parentSpanId": "",
+                    "name": "POST /chat",
+                    "kind": 2,
+                    "startTimeUnixNano": str(start),
+                    "endTimeUnixNano": str(start + turns * (duration + 10**9)),
+                    "attributes": root_attrs,
+                    "status": {},
+                }
+            )
+            tokens = np.full(turns, float(row.tokens_out) // turns)
+            tokens[-1] += float(row.tokens_out) - tokens.sum()
+            for turn in range(turns):
+                begin = start + turn * (duration + 10**9)
+                attrs = [
+                    _attribute("gen_ai.operation.name", "chat"),
+                    _attribute("gen_ai.request.model", row.model_version),
+                    _attribute("gen_ai.response.model", row.model_version),
+                    _attribute("gen_ai.conversation.id", row.dialog_id),
+                    _attribute("gen_ai.usage.input_tokens", int(rng.integers(50, 400))),
+                    _attribute("gen_ai.usage.output_tokens", int(tokens[turn])),
+                ]
+                if k % 2 == 0:
+                    attrs.append(
+                        _attribute(
+                            "gen_ai.response.time_to_first_chunk",
+                            round(float(row.latency_ms) * 0.3 / 1000, 6),
+                        )
+                    )
+                span = {
+                    "traceId": trace,
+                    "spanId": f"{2 * k + 1:08x}{turn:08x}",
+                    "parentSpanId": root_id,
+                    "name": f"chat {row.model_version}",
+                    "kind": 3,
+                    "startTimeUnixNano": str(begin),
+                    "endTimeUnixNano": str(begin + duration),
+                    "attributes": attrs,
+                    "status": {},
+                }
+                if turn == turns - 1:
+                    end = begin + duration
+                    events = []
+                    for name, column in (
+                        ("task_completion", "completed"),
+                        ("escalated", "escalated"),
+                        ("csat", "csat"),
+                        ("returned_7d", "returned_7d"),
+                    ):
+                        value = getattr(row, column)
+                        if pd.notna(value):
+                            events.append(_evaluation(name, end, float(value)))
+                    for label, column in (("like", "likes"), ("dislike", "dislikes")):
+                        count = getattr(row, column)
+                        events += [_evaluation("feedback", end, label=label)] * int(
+                            0 if pd.isna(count) else count
+                        )
+                    span["events"] = events
+                    if int(row.error):
+                        span["status"] = {"code": 2, "message": "model call failed"}
+                        attrs.append(_attribute("error.type", "timeout"))
+                batch.append(span)
+            written += 1 + turns
+            if len(batch) >= spans_per_line:
+                flush(out)
+        flush(out)
+    return written
