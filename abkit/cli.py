@@ -404,6 +404,17 @@ def _run_simulate(args: argparse.Namespace) -> int:
         dialogs = reconstruct_dialogs(SEED_CASE, seed=0)
         path = write_log(dialogs, DATA_DIR / CASE_STUDY_LOG)
         print(f"wrote {len(dialogs):,} reconstructed case-study dialogs to {path}")
+        from abkit import traces
+
+        spans, count = traces.write_example_export(DATA_DIR)
+        print(f"wrote {count:,} GenAI spans (OTLP/JSON) to {spans}")
+        report = traces.ingest_otel(
+            [spans],
+            DATA_DIR / traces.EXAMPLE_INGESTED,
+            mapping=traces.SpanMapping(services=("support-bot",)),
+            prices=traces.read_prices(DATA_DIR / traces.EXAMPLE_PRICES),
+        )
+        print(report.summary())
         return 0
     if args.example:
         config, target = simulate.EXAMPLE_CONFIG, args.out or EXAMPLE_LOG

@@ -80,6 +80,10 @@ DEFAULT_COLUMN_RULES: dict[str, ColumnRule] = {
     "csat": ColumnRule(1, 5),
     "latency_ms": ColumnRule(0, math.inf, unit="ms"),
     "tokens_out": ColumnRule(0, math.inf),
+    # columns of logs ingested from traces (abkit.traces)
+    "tokens_in": ColumnRule(0, math.inf),
+    "ttft_ms": ColumnRule(0, math.inf, unit="ms"),
+    "cost": ColumnRule(0, math.inf),
 }
 
 
@@ -263,6 +267,33 @@ DEFAULT_METRICS: tuple[Metric, ...] = (
         higher_is_better=False,
         role="monitor",
         unit="tokens",
+    ),
+    # logs ingested from traces (abkit.traces) also carry time to first chunk and money
+    _metric(
+        "time_to_first_chunk",
+        "ratio",
+        "ttft_ms",
+        "mean time to the first streamed chunk per streaming dialog",
+        higher_is_better=False,
+        role="monitor",
+        unit="ms",
+    ),
+    _metric(
+        "cost_per_dialog",
+        "ratio",
+        "cost",
+        "model cost per dialog, in the price table's currency",
+        higher_is_better=False,
+        role="monitor",
+    ),
+    _metric(
+        "cost_per_resolved_task",
+        "ratio",
+        "cost",
+        "model cost per task completed, in the price table's currency",
+        denominator=("completed",),
+        higher_is_better=False,
+        role="monitor",
     ),
 )
 

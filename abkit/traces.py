@@ -165,7 +165,7 @@ def _sql_list(values: Sequence[str]) -> str:
 
 _VALUE = (
     "coalesce(a->'value'->>'stringValue', a->'value'->>'intValue', "
-    "CAST(a->'value'->'doubleValue' AS VARCHAR), a->'value'->>'boolValue')"
+    "a->'value'->>'doubleValue', a->'value'->>'boolValue')"
 )
 
 
@@ -463,6 +463,8 @@ def ingest_otel(
                 TRY_CAST(ttft_raw AS DOUBLE) * 1000 AS ttft_ms,
                 CAST(end_ns - start_ns AS DOUBLE) / 1e6 AS duration_ms,
                 list_contains({inference}, operation) AS is_inference,
+                coalesce(TRY_CAST(input_raw AS BIGINT), 0)
+                    + coalesce(TRY_CAST(output_raw AS BIGINT), 0) > 0 AS has_tokens,
                 p.price_in, p.price_out
             FROM judged j LEFT JOIN price_frame p ON p.model = j.model
             WHERE reason IS NULL
@@ -481,10 +483,10 @@ def ingest_otel(
             sum(o.tokens_out) AS tokens_out,
             CAST(max(CASE WHEN o.status_code = 2 OR o.error_type IS NOT NULL THEN 1 ELSE 0 END)
                 AS BIGINT) AS error,
-            CASE WHEN count(*) = count(o.price_in) THEN
-                sum(coalesce(o.tokens_in, 0) * o.price_in + coalesce(o.tokens_out, 0) * o.price_out)
-                / 1e6 END AS cost,
-            count(*) - count(o.price_in) AS unpriced_spans
+            CASE WHEN {"true" if prices is not None else "false"}
+                AND count_if(o.has_tokens AND o.price_in IS NULL) = 0 THEN
+                coalesce(sum(o.tokens_in * o.price_in), 0) / 1e6
+                + coalesce(sum(o.tokens_out * o.price_out), 0) / 1e6 END AS cost
         FROM ok o GROUP BY o.dialog_id
         """
     )
@@ -537,6 +539,8 @@ def ingest_otel(
         SELECT 'model without a price: ' || coalesce(j.model, '(none)'), 'price', count(*)
         FROM judged j LEFT JOIN price_frame p ON p.model = j.model
         WHERE j.reason IS NULL AND p.model IS NULL AND (SELECT count(*) FROM price_frame) > 0
+            AND coalesce(TRY_CAST(j.input_raw AS BIGINT), 0)
+                + coalesce(TRY_CAST(j.output_raw AS BIGINT), 0) > 0
         GROUP BY ALL
         ORDER BY 3 DESC, 1
         """
@@ -700,3 +704,106 @@ def write_spans_from_dialogs(
                 flush(out)
         flush(out)
     return written
+
+
+EXAMPLE_SPANS = "example_otel_spans.jsonl"
+EXAMPLE_PRICES = "example_prices.yaml"
+EXAMPLE_INGESTED = "example_otel_dialogs.parquet"
+EXAMPLE_MODELS = {"control": "support-llama-8b-v1", "treatment": "support-llama-8b-v2"}
+
+
+def _bad_example_spans() -> list[dict]:
+    """One span of each kind the rejects report names, for the bundled example."""
+    start = int(pd.Timestamp("2026-01-10T12:00:00Z").value)
+
+    def span(number: int, attributes: list[dict], events: list[dict] | None = None) -> dict:
+        return {
+            "traceId": f"{0xBAD:016x}{number:016x}",
+            "spanId": f"{0xBAD0 + number:016x}",
+            "name": "chat support-llama-8b-v2",
+            "kind": 3,
+            "startTimeUnixNano": str(start),
+            "endTimeUnixNano": str(start + 900_000_000),
+            "attributes": attributes,
+            "events": events or [],
+            "status": {},
+        }
+
+    base = [
+        _attribute("gen_ai.operation.name", "chat"),
+        _attribute("gen_ai.request.model", "support-llama-8b-v2"),
+    ]
+    user, variant = (
+        _attribute("user.id", "u-bad"),
+        _attribute("feature_flag.result.variant", "treatment"),
+    )
+    return [
+        span(1, base + [variant]),  # no user id
+        span(2, base + [user, _attribute("feature_flag.result.variant", "treatment ")]),
+        span(
+            3,
+            base
+            + [
+                user,
+                variant,
+                {"key": "gen_ai.usage.output_tokens", "value": {"stringValue": "many"}},
+            ],
+        ),
+        span(
+            4,
+            base + [_attribute("user.id", "u-bad-4"), variant],
+            [_evaluation("csat", start + 10**9, 7.0)],
+        ),  # the span lands; its evaluation not
+    ]
+
+
+def write_example_export(folder: str | Path) -> tuple[Path, int]:
+    """The bundled example export (``make data``): a small simulated experiment written as
+    GenAI spans, plus one line of spans that the rejects report names (no user id, a variant
+    with a trailing space, malformed output tokens, a CSAT of 7) and one span of another
+    service."""
+    import json
+
+    from abkit.simulate import simulate_dialogs
+
+    dialogs = simulate_dialogs(
+        n_users=300,
+        split=0.5,
+        seed=3,
+        experiment="support-bot-otel",
+        effects={"treatment": {"completion": 0.06, "latency": -0.1}},
+    )
+    dialogs["model_version"] = dialogs["variant"].map(EXAMPLE_MODELS).astype(str)
+    path = Path(folder) / EXAMPLE_SPANS
+    count = write_spans_from_dialogs(dialogs, path, seed=3)
+    bad = _bad_example_spans()
+    other = [
+        {
+            "resource": {"attributes": [_attribute("service.name", "billing")]},
+            "scopeSpans": [
+                {
+                    "scope": {"name": "abkit.example"},
+                    "spans": [
+                        dict(
+                            bad[0],
+                            spanId=f"{0xBAD9:016x}",
+                            traceId=f"{0xBAD:016x}{9:016x}",
+                            attributes=bad[0]["attributes"] + [_attribute("user.id", "u-billing")],
+                        )
+                    ],
+                }
+            ],
+        }
+    ]
+    line = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [_attribute("service.name", "support-bot")]},
+                "scopeSpans": [{"scope": {"name": "abkit.example"}, "spans": bad}],
+            },
+            *other,
+        ]
+    }
+    with path.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(line, separators=(",", ":")) + "\n")
+    return path, count + len(bad) + 1
