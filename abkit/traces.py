@@ -163,16 +163,29 @@ def _sql_list(values: Sequence[str]) -> str:
     return "[" + ", ".join(_sql_text(v) for v in values) + "]::VARCHAR[]"
 
 
-_VALUE = (
-    "coalesce(a->'value'->>'stringValue', a->'value'->>'intValue', "
-    "a->'value'->>'doubleValue', a->'value'->>'boolValue')"
+# The OTLP/JSON shape read (fields not named here are ignored). Values are read as text: the
+# protobuf JSON mapping writes int64 as strings, doubles may be "NaN", enums may be names.
+_VALUE_TYPE = (
+    "STRUCT(stringValue VARCHAR, intValue VARCHAR, doubleValue VARCHAR, boolValue VARCHAR)"
+)
+_ATTRS_TYPE = f"STRUCT(key VARCHAR, value {_VALUE_TYPE})[]"
+_SPAN_TYPE = (
+    "STRUCT(traceId VARCHAR, spanId VARCHAR, startTimeUnixNano VARCHAR, endTimeUnixNano VARCHAR, "
+    f"attributes {_ATTRS_TYPE}, events STRUCT(timeUnixNano VARCHAR, name VARCHAR, "
+    f"attributes {_ATTRS_TYPE})[], status STRUCT(code VARCHAR, message VARCHAR))"
+)
+_EXPORT_TYPE = f"STRUCT(resource STRUCT(attributes {_ATTRS_TYPE}), scopeSpans STRUCT(spans {_SPAN_TYPE}[])[])[]"
+_PAIRS = (
+    "lambda a: {'k': a.key, 'v': coalesce(a.value.stringValue, a.value.intValue, "
+    "a.value.doubleValue, a.value.boolValue)}"
 )
 
 
 def _load_spans(
     con: duckdb.DuckDBPyConnection, files: Sequence[Path], mapping: SpanMapping
 ) -> None:
-    """One row per span in table ``spans`` with the attributes the mapping names."""
+    """One row per span in table ``spans`` with the attributes the mapping names, read in one
+    pass with a typed schema (DuckDB parses straight into structs)."""
     listing = "[" + ", ".join(_sql_text(str(f)) for f in files) + "]"
 
     def attr(name: str) -> str:  # the span's attribute, else its resource's
@@ -182,36 +195,27 @@ def _load_spans(
             f"list_filter(rattrs, lambda x: x.k = {key})[1].v)"
         )
 
-    pairs = f"lambda a: {{'k': a->>'key', 'v': {_VALUE}}}"
     con.execute(
         f"""
-        CREATE TEMP TABLE raw AS
+        CREATE TEMP TABLE spans AS
         WITH lines AS (
-            SELECT filename, resourceSpans FROM read_json({listing}, format='newline_delimited',
-                columns={{'resourceSpans': 'JSON[]'}}, filename=true)
+            SELECT filename, resourceSpans FROM read_json({listing},
+                format='newline_delimited', columns={{'resourceSpans': {_sql_text(_EXPORT_TYPE)}}},
+                filename=true)
         ), rs AS (SELECT filename, unnest(resourceSpans) AS r FROM lines),
         ss AS (
-            SELECT filename,
-                list_transform(CAST(coalesce(r->'resource'->'attributes', '[]') AS JSON[]), {pairs})
-                    AS rattrs,
-                unnest(CAST(coalesce(r->'scopeSpans', '[]') AS JSON[])) AS s
+            SELECT filename, list_transform(r.resource.attributes, {_PAIRS}) AS rattrs,
+                unnest(r.scopeSpans) AS s
             FROM rs
-        ), sp AS (
-            SELECT filename, rattrs, unnest(CAST(coalesce(s->'spans', '[]') AS JSON[])) AS span
-            FROM ss
+        ), sp AS (SELECT filename, rattrs, unnest(s.spans) AS span FROM ss),
+        attributed AS (
+            SELECT filename, rattrs, span, list_transform(span.attributes, {_PAIRS}) AS sattrs
+            FROM sp
         )
-        SELECT filename, rattrs, span,
-            list_transform(CAST(coalesce(span->'attributes', '[]') AS JSON[]), {pairs}) AS sattrs
-        FROM sp
-        """
-    )
-    con.execute(
-        f"""
-        CREATE TEMP TABLE spans AS SELECT
-            row_number() OVER () AS n,
+        SELECT
             filename AS file,
-            span->>'traceId' AS trace_id,
-            span->>'spanId' AS span_id,
+            span.traceId AS trace_id,
+            span.spanId AS span_id,
             {attr("service.name")} AS service,
             {attr("gen_ai.operation.name")} AS operation,
             coalesce({attr("gen_ai.response.model")}, {attr("gen_ai.request.model")}) AS model,
@@ -223,15 +227,14 @@ def _load_spans(
             {attr("gen_ai.usage.output_tokens")} AS output_raw,
             {attr("gen_ai.response.time_to_first_chunk")} AS ttft_raw,
             {attr("error.type")} AS error_type,
-            TRY_CAST(span->>'startTimeUnixNano' AS HUGEINT) AS start_ns,
-            TRY_CAST(span->>'endTimeUnixNano' AS HUGEINT) AS end_ns,
-            coalesce(TRY_CAST(span->'status'->>'code' AS INTEGER), 0) AS status_code,
-            span->>'status' AS status_raw,
-            span->'events' AS events
-        FROM raw
+            TRY_CAST(span.startTimeUnixNano AS HUGEINT) AS start_ns,
+            TRY_CAST(span.endTimeUnixNano AS HUGEINT) AS end_ns,
+            CASE WHEN span.status.code IN ('2', 'STATUS_CODE_ERROR') THEN 2 ELSE 0 END
+                AS status_code,
+            list_filter(span.events, lambda e: e.name = 'gen_ai.evaluation.result') AS events
+        FROM attributed
         """
     )
-    con.execute("DROP TABLE raw")
 
 
 def _exposure_variants(con: duckdb.DuckDBPyConnection, exposures: Path | None) -> str:
@@ -338,8 +341,8 @@ def _classify(con: duckdb.DuckDBPyConnection, mapping: SpanMapping, exposures_sq
 
 
 def _evaluations(con: duckdb.DuckDBPyConnection, mapping: SpanMapping) -> None:
-    """``evals``: one row per readable evaluation event of an accepted span (dialog, column,
-    value, time) and ``eval_rejects`` the unreadable ones with their reason."""
+    """``eval_judged``: every evaluation event of an accepted span with its dialog, time, the
+    column it maps to, its value and the reason it cannot be read (NULL: read)."""
     names = mapping.evaluations
     cases = " ".join(f"WHEN {_sql_text(k)} THEN {_sql_text(v)}" for k, v in names.items())
     rules = []
@@ -354,18 +357,18 @@ def _evaluations(con: duckdb.DuckDBPyConnection, mapping: SpanMapping) -> None:
         f"""
         CREATE TEMP TABLE eval_raw AS
         WITH ev AS (
-            SELECT dialog_id, unnest(CAST(coalesce(events, '[]') AS JSON[])) AS e
-            FROM judged WHERE reason IS NULL
+            SELECT dialog_id, unnest(events) AS e FROM judged
+            WHERE reason IS NULL AND len(events) > 0
         ), named AS (
-            SELECT dialog_id, TRY_CAST(e->>'timeUnixNano' AS HUGEINT) AS t,
-                list_transform(CAST(coalesce(e->'attributes', '[]') AS JSON[]),
-                    lambda a: {{'k': a->>'key', 'v': {_VALUE}}}) AS attrs
-            FROM ev WHERE e->>'name' = 'gen_ai.evaluation.result'
+            SELECT dialog_id, TRY_CAST(e.timeUnixNano AS HUGEINT) AS t,
+                list_transform(e.attributes, {_PAIRS}) AS attrs
+            FROM ev
         )
         SELECT dialog_id, t,
             list_filter(attrs, lambda x: x.k = 'gen_ai.evaluation.name')[1].v AS name,
             list_filter(attrs, lambda x: x.k = 'gen_ai.evaluation.score.value')[1].v AS score,
-            lower(list_filter(attrs, lambda x: x.k = 'gen_ai.evaluation.score.label')[1].v) AS label
+            lower(list_filter(attrs, lambda x: x.k = 'gen_ai.evaluation.score.label')[1].v)
+                AS label
         FROM named
         """
     )
@@ -442,6 +445,7 @@ def ingest_otel(
     con = duckdb.connect()
     con.execute(f"SET memory_limit = {_sql_text(memory_limit)}")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
     con.execute("CREATE MACRO q(x) AS '''' || x || ''''")  # a value quoted in a reason
     try:
         _load_spans(con, paths, mapping)
