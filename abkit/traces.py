@@ -174,7 +174,10 @@ _SPAN_TYPE = (
     f"attributes {_ATTRS_TYPE}, events STRUCT(timeUnixNano VARCHAR, name VARCHAR, "
     f"attributes {_ATTRS_TYPE})[], status STRUCT(code VARCHAR, message VARCHAR))"
 )
-_EXPORT_TYPE = f"STRUCT(resource STRUCT(attributes {_ATTRS_TYPE}), scopeSpans STRUCT(spans {_SPAN_TYPE}[])[])[]"
+_EXPORT_TYPE = (
+    f"STRUCT(resource STRUCT(attributes {_ATTRS_TYPE}), "
+    f"scopeSpans STRUCT(spans {_SPAN_TYPE}[])[])[]"
+)
 _PAIRS = (
     "lambda a: {'k': a.key, 'v': coalesce(a.value.stringValue, a.value.intValue, "
     "a.value.doubleValue, a.value.boolValue)}"

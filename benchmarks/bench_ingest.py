@@ -63,8 +63,8 @@ def main() -> None:
     args.cache.mkdir(parents=True, exist_ok=True)
     export = args.cache / f"spans_{args.spans}.jsonl"
     if not export.exists():
-        # about 4.2 spans per dialog (a root span and ~3.2 turns), ~3 dialogs per user
-        users = max(1, int(args.spans / 4.2 / 3))
+        # about 4.1 spans per dialog (a root span and ~3.1 turns), ~3 dialogs per user
+        users = max(1, int(args.spans / 4.0 / 3))
         dialogs = simulate_dialogs(SimulationConfig(n_users=users, seed=1))
         started = time.perf_counter()
         written = write_spans_from_dialogs(dialogs, export)
@@ -73,8 +73,8 @@ def main() -> None:
     floor = _run("floor", [export], out)
     ingest = _run("ingest", [export], out)
     print(
-        f"floor (DuckDB reads the spans with the same typed schema and counts them): {floor['seconds']:.1f} s, "
-        f"peak {floor['peak_mib']:.0f} MiB, {floor['spans']:,} spans"
+        "floor (DuckDB reads the spans with the same typed schema and counts them): "
+        f"{floor['seconds']:.1f} s, peak {floor['peak_mib']:.0f} MiB, {floor['spans']:,} spans"
     )
     print(
         f"abkit ingest otel: {ingest['seconds']:.1f} s, peak {ingest['peak_mib']:.0f} MiB; "
