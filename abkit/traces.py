@@ -47,12 +47,17 @@ from abkit.events import DEFAULT_VARIANTS
 from abkit.metrics import DEFAULT_COLUMN_RULES
 
 __all__ = [
+    "EXAMPLE_INGESTED",
+    "EXAMPLE_PRICES",
+    "EXAMPLE_SPANS",
     "INFERENCE_OPERATIONS",
     "IngestReport",
     "PriceTable",
     "SpanMapping",
     "ingest_otel",
     "read_prices",
+    "write_example_export",
+    "write_spans_from_dialogs",
 ]
 
 INFERENCE_OPERATIONS = ("chat", "text_completion", "generate_content")
