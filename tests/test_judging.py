@@ -1,0 +1,96 @@
+"""abkit.judging against independent references: PPI++ against the ppi-python package
+(tests/reference/judging_reference.py, values committed), McNemar and the sign test against R
+(tests/reference/judging_reference.R)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from abkit.judging import mcnemar_test, ppi_mean, ppi_mean_difference, sign_test
+
+REFERENCE = Path(__file__).parent / "reference"
+DATA = pd.read_csv(REFERENCE / "judging_data.csv")
+PPI = pd.read_csv(REFERENCE / "judging_reference.csv").set_index(["dataset", "arm"])
+R = {
+    row["case"]: float(row["value"])
+    for row in csv.DictReader((REFERENCE / "judging_reference_r.csv").open())
+}
+
+
+def _arm(dataset: str, arm: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    part = DATA[(DATA["dataset"] == dataset) & (DATA["arm"] == arm)]
+    labeled, unlabeled = part[part["labeled"] == 1], part[part["labeled"] == 0]
+    return labeled["y"].to_numpy(), labeled["y_hat"].to_numpy(), unlabeled["y_hat"].to_numpy()
+
+
+@pytest.mark.parametrize(("dataset", "arm"), list(PPI.index))
+def test_ppi_mean_matches_ppi_python(dataset: str, arm: str) -> None:
+    got = ppi_mean(*_arm(dataset, arm), alpha=0.05)
+    expected = PPI.loc[(dataset, arm)]
+    assert got.estimate == pytest.approx(expected["estimate"], abs=1e-10)
+    assert got.ci_low == pytest.approx(expected["ci_low"], abs=1e-10)
+    assert got.ci_high == pytest.approx(expected["ci_high"], abs=1e-10)
+    assert 0 <= got.lam <= 1
+
+
+@pytest.mark.parametrize("dataset", sorted({d for d, _ in PPI.index}))
+def test_ppi_difference_is_the_reference_arms_combined(dataset: str) -> None:
+    z = sps.norm.isf(0.025)
+    t, c = PPI.loc[(dataset, "treatment")], PPI.loc[(dataset, "control")]
+    se = np.hypot((t["ci_high"] - t["ci_low"]) / (2 * z), (c["ci_high"] - c["ci_low"]) / (2 * z))
+    got = ppi_mean_difference(_arm(dataset, "treatment"), _arm(dataset, "control"))
+    assert got.estimate == pytest.approx(t["estimate"] - c["estimate"], abs=1e-10)
+    assert got.ci_low == pytest.approx(t["estimate"] - c["estimate"] - z * se, abs=1e-10)
+    assert got.ci_high == pytest.approx(t["estimate"] - c["estimate"] + z * se, abs=1e-10)
+
+
+def test_an_accurate_judge_narrows_the_interval_and_a_weak_one_does_not_widen_it() -> None:
+    accurate = ppi_mean(*_arm("accurate_judge", "control"))
+    weak = ppi_mean(*_arm("weak_judge", "control"))
+    assert accurate.width_ratio < 0.8
+    assert weak.width_ratio <= 1.0 + 1e-12  # λ near 0 falls back to the human-only interval
+    assert weak.lam < accurate.lam
+
+
+def test_lambda_zero_is_the_human_only_mean_and_lambda_one_is_plain_ppi() -> None:
+    y, y_hat, y_hat_u = _arm("csat_scale", "treatment")
+    assert ppi_mean(y, y_hat, y_hat_u, lam=0).estimate == pytest.approx(y.mean())
+    plain = ppi_mean(y, y_hat, y_hat_u, lam=1)
+    assert plain.estimate == pytest.approx(y_hat_u.mean() + (y - y_hat).mean())
+
+
+def test_ppi_refuses_unpaired_or_missing_inputs() -> None:
+    with pytest.raises(ValueError, match="labels has 3 values and judged_labeled 2"):
+        ppi_mean([1, 0, 1], [1, 0], [1, 1])
+    with pytest.raises(ValueError, match="judged_unlabeled holds 1 missing or infinite"):
+        ppi_mean([1, 0, 1], [1, 0, 1], [1, float("nan")])
+
+
+TABLES = {
+    "small": (40, 12, 4, 14),
+    "harness_like": (150, 25, 9, 36),
+    "balanced": (300, 30, 31, 80),
+    "lopsided": (5, 7, 0, 3),
+}
+
+
+def _items(both: int, a_only: int, b_only: int, neither: int) -> tuple[list[int], list[int]]:
+    a = [1] * both + [1] * a_only + [0] * b_only + [0] * neither
+    b = [1] * both + [0] * a_only + [1] * b_only + [0] * neither
+    return a, b
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_mcnemar_and_sign_tests_match_r(name: str) -> None:
+    a, b = _items(*TABLES[name])
+    assert mcnemar_test(a, b).p_value == pytest.approx(R[f"mcnemar_corrected_{name}"], rel=1e-12)
+    plain = mcnemar_test(a, b, correction=False)
+    assert plain.p_value == pytest.approx(R[f"mcnemar_plain_{name}"], rel=1e-12)
+    _, a_only, b_only, _ = TABLES[name]
+    assert sign_test(a_only, b_only).p_value == pytest.approx(R[f"sign_{name}"], rel=1e-12)
