@@ -15,6 +15,10 @@
 - :func:`mcnemar_test` and :func:`sign_test` for two systems judged on the same items (paired):
   McNemar's χ² on the discordant pairs (with Yates' continuity correction by default, as R's
   ``mcnemar.test``) and the exact binomial sign test (R's ``binom.test``).
+- :func:`fit_bradley_terry`: Bradley–Terry strengths of two or more systems by maximum likelihood
+  (Hunter's MM algorithm; equal to ``choix``'s), with bootstrap intervals over prompts.
+- :func:`swap_report`: pairs judged in both orders: the swap-inconsistency rate and the share of
+  verdicts won by the response shown first (position bias).
 """
 
 from __future__ import annotations
@@ -23,17 +27,23 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats as sps
 
 from abkit.params import check_probability
 
 __all__ = [
+    "BradleyTerry",
     "PairedTest",
     "PpiEstimate",
+    "SwapReport",
+    "bradley_terry_strengths",
+    "fit_bradley_terry",
     "mcnemar_test",
     "ppi_mean",
     "ppi_mean_difference",
     "sign_test",
+    "swap_report",
 ]
 
 
@@ -217,3 +227,196 @@ def sign_test(wins_a: int, wins_b: int) -> PairedTest:
         return PairedTest(math.nan, 1.0, 0, 0, "sign test (no decided pair)")
     p = float(sps.binomtest(wins_a, total, 0.5).pvalue)
     return PairedTest(float(wins_a), p, wins_a, wins_b, "exact sign test")
+
+
+@dataclass(frozen=True)
+class BradleyTerry:
+    """Bradley–Terry strengths (log scale, mean zero) by system, with bootstrap intervals.
+
+    P(i beats j) = 1 / (1 + exp(θ_j − θ_i)); ``ci_low`` / ``ci_high`` are percentile intervals
+    over ``resamples`` bootstrap resamples of the prompts (NaN when ``resamples`` is 0).
+    """
+
+    systems: tuple[str, ...]
+    strength: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    resamples: int
+
+    def win_probability(self, a: str, b: str) -> float:
+        i, j = self.systems.index(a), self.systems.index(b)
+        return float(1 / (1 + math.exp(self.strength[j] - self.strength[i])))
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "system": self.systems,
+                "strength": self.strength,
+                "ci_low": self.ci_low,
+                "ci_high": self.ci_high,
+            }
+        ).sort_values("strength", ascending=False, ignore_index=True)
+
+
+def bradley_terry_strengths(
+    wins: np.ndarray, *, tol: float = 1e-12, max_iter: int = 100_000
+) -> np.ndarray:
+    """Maximum-likelihood Bradley–Terry strengths from a wins matrix (``wins[i, j]``: times i
+    beat j; a tie may count half to each), by Hunter's (2004) MM iteration
+    π_i ← W_i / Σ_j n_ij / (π_i + π_j), returned as θ = ln π centred to mean zero (the
+    convention of ``choix``).
+
+    Raises:
+        ValueError: a system that never wins or never loses (its strength is infinite), or
+            systems in groups never compared with each other.
+
+    Examples:
+        >>> np.round(bradley_terry_strengths(np.array([[0, 3], [1, 0]])), 6).tolist()
+        [0.549306, -0.549306]
+    """
+    w = np.asarray(wins, dtype=float)
+    if w.ndim != 2 or w.shape[0] != w.shape[1] or w.shape[0] < 2:
+        raise ValueError(f"wins has shape {w.shape}, must be a square matrix of 2+ systems")
+    if (w < 0).any() or not np.isfinite(w).all():
+        raise ValueError("wins must hold counts >= 0")
+    games = w + w.T
+    total_wins, total_losses = w.sum(axis=1), w.sum(axis=0)
+    stuck = np.flatnonzero((total_wins == 0) | (total_losses == 0))
+    if stuck.size:
+        raise ValueError(
+            f"system(s) at index {stuck.tolist()} never win or never lose: their maximum-"
+            "likelihood strength is infinite (compare them more, or add a prior)"
+        )
+    reached = {0}
+    frontier = [0]
+    while frontier:  # the comparison graph must be connected
+        node = frontier.pop()
+        for other in np.flatnonzero(games[node] > 0):
+            if int(other) not in reached:
+                reached.add(int(other))
+                frontier.append(int(other))
+    if len(reached) < w.shape[0]:
+        raise ValueError("some systems were never compared, even indirectly, with the others")
+    pi = np.ones(w.shape[0])
+    for _ in range(max_iter):
+        denominator = (games / (pi[:, None] + pi[None, :])).sum(axis=1)
+        updated = total_wins / denominator
+        updated /= np.exp(np.log(updated).mean())
+        if np.max(np.abs(np.log(updated) - np.log(pi))) < tol:
+            pi = updated
+            break
+        pi = updated
+    theta = np.log(pi)
+    return theta - theta.mean()
+
+
+VERDICTS = ("a", "b", "tie")
+
+
+def _check_comparisons(comparisons: pd.DataFrame, extra: tuple[str, ...] = ()) -> None:
+    needed = ("prompt_id", "system_a", "system_b", "winner", *extra)
+    missing = [c for c in needed if c not in comparisons.columns]
+    if missing:
+        raise ValueError(
+            f"comparisons lack column(s) {missing}; they need {list(needed)} (winner: a, b or tie)"
+        )
+    bad = sorted(set(comparisons["winner"].astype(str)) - set(VERDICTS))
+    if bad:
+        raise ValueError(f"winner holds {bad}; allowed: {list(VERDICTS)}")
+
+
+def _wins(comparisons: pd.DataFrame, systems: tuple[str, ...]) -> np.ndarray:
+    index = {s: k for k, s in enumerate(systems)}
+    a = comparisons["system_a"].map(index).to_numpy()
+    b = comparisons["system_b"].map(index).to_numpy()
+    score = comparisons["winner"].map({"a": 1.0, "b": 0.0, "tie": 0.5}).to_numpy()
+    wins = np.zeros((len(systems), len(systems)))
+    np.add.at(wins, (a, b), score)
+    np.add.at(wins, (b, a), 1 - score)
+    return wins
+
+
+def fit_bradley_terry(
+    comparisons: pd.DataFrame, *, resamples: int = 1000, alpha: float = 0.05, seed: int = 0
+) -> BradleyTerry:
+    """Bradley–Terry strengths of every system in ``comparisons`` (one row per judged pair:
+    prompt_id, system_a, system_b, winner a / b / tie; a tie counts half to each), with
+    percentile intervals from ``resamples`` bootstrap resamples of the prompts (a prompt's
+    comparisons stay together). Resamples whose fit does not exist (a system never winning)
+    are counted against the interval: if more than 1 % fail, the interval is refused."""
+    _check_comparisons(comparisons)
+    systems = tuple(sorted(set(comparisons["system_a"]) | set(comparisons["system_b"])))
+    strength = bradley_terry_strengths(_wins(comparisons, systems))
+    low = high = np.full(len(systems), math.nan)
+    if resamples:
+        rng = np.random.default_rng(seed)
+        prompts = comparisons["prompt_id"].unique()
+        groups = {p: g for p, g in comparisons.groupby("prompt_id", sort=False)}
+        draws, failed = [], 0
+        for _ in range(resamples):
+            chosen = rng.choice(prompts, size=prompts.size, replace=True)
+            sample = pd.concat([groups[p] for p in chosen], ignore_index=True)
+            try:
+                draws.append(bradley_terry_strengths(_wins(sample, systems)))
+            except ValueError:
+                failed += 1
+        if failed > 0.01 * resamples:
+            raise ValueError(
+                f"{failed} of {resamples} bootstrap resamples had a system that never won or "
+                "never lost: too few comparisons for an interval"
+            )
+        stacked = np.vstack(draws)
+        low = np.quantile(stacked, alpha / 2, axis=0)
+        high = np.quantile(stacked, 1 - alpha / 2, axis=0)
+    return BradleyTerry(systems, strength, low, high, resamples)
+
+
+@dataclass(frozen=True)
+class SwapReport:
+    """Pairs judged in both orders: how often the verdict flips with the order, and how much the
+    judge favours the response shown first."""
+
+    pairs: int
+    inconsistent: int
+    inconsistency_rate: float
+    first_position_share: float
+    first_position_ci: tuple[float, float]
+    position_bias_p: float
+
+
+def swap_report(comparisons: pd.DataFrame, *, alpha: float = 0.05) -> SwapReport:
+    """``comparisons`` with a ``shown_first`` column (a / b): each (prompt_id, system_a,
+    system_b) judged in both orders. A pair is inconsistent when its two verdicts differ. The
+    position share is the share of decided verdicts (not ties) won by the response shown first
+    (0.5 without bias; Wilson interval, exact binomial p against 0.5).
+
+    Raises:
+        ValueError: a pair not judged exactly once in each order.
+    """
+    _check_comparisons(comparisons, ("shown_first",))
+    keys = ["prompt_id", "system_a", "system_b"]
+    orders = comparisons.groupby(keys)["shown_first"].agg(lambda s: "".join(sorted(s)))
+    bad = orders[orders != "ab"]
+    if len(bad):
+        raise ValueError(
+            f"{len(bad)} pair(s) not judged exactly once in each order (shown_first a and b), "
+            f"e.g. {bad.index[0]}"
+        )
+    verdicts = comparisons.groupby(keys)["winner"].agg(lambda s: len(set(s)) > 1)
+    decided = comparisons[comparisons["winner"] != "tie"]
+    first = int((decided["winner"] == decided["shown_first"]).sum())
+    total = len(decided)
+    share = first / total if total else math.nan
+    z = float(sps.norm.isf(alpha / 2))
+    if total:
+        centre = (share + z**2 / (2 * total)) / (1 + z**2 / total)
+        half = (
+            z * math.sqrt(share * (1 - share) / total + z**2 / (4 * total**2)) / (1 + z**2 / total)
+        )
+        interval = (centre - half, centre + half)
+        p = float(sps.binomtest(first, total, 0.5).pvalue)
+    else:
+        interval, p = (math.nan, math.nan), math.nan
+    return SwapReport(
+        len(verdicts), int(verdicts.sum()), float(verdicts.mean()), share, interval, p
+    )

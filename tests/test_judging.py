@@ -94,3 +94,72 @@ def test_mcnemar_and_sign_tests_match_r(name: str) -> None:
     assert plain.p_value == pytest.approx(R[f"mcnemar_plain_{name}"], rel=1e-12)
     _, a_only, b_only, _ = TABLES[name]
     assert sign_test(a_only, b_only).p_value == pytest.approx(R[f"sign_{name}"], rel=1e-12)
+
+
+def test_bradley_terry_matches_choix() -> None:
+    from abkit.judging import bradley_terry_strengths
+
+    games = pd.read_csv(REFERENCE / "bt_games.csv")
+    wins = np.zeros((4, 4))
+    np.add.at(wins, (games["winner"].to_numpy(), games["loser"].to_numpy()), 1)
+    expected = pd.read_csv(REFERENCE / "bt_reference.csv")["strength"].to_numpy()
+    np.testing.assert_allclose(bradley_terry_strengths(wins), expected, atol=1e-8)
+
+
+def test_bootstrap_intervals_cover_the_fit_and_ties_count_half() -> None:
+    from abkit.judging import fit_bradley_terry
+
+    games = pd.read_csv(REFERENCE / "bt_games.csv")
+    names = np.array(["base", "ft-v1", "ft-v2", "ft-v3"])
+    frame = pd.DataFrame(
+        {
+            "prompt_id": np.arange(len(games)),
+            "system_a": names[games["winner"]],
+            "system_b": names[games["loser"]],
+            "winner": "a",
+        }
+    )
+    fit = fit_bradley_terry(frame, resamples=200, seed=1)
+    assert fit.systems == tuple(sorted(names))
+    assert (fit.ci_low < fit.strength).all() and (fit.strength < fit.ci_high).all()
+    assert fit.table()["system"].iloc[0] == "ft-v3"
+    tie = pd.DataFrame(
+        {
+            "prompt_id": [1, 2],
+            "system_a": ["x", "x"],
+            "system_b": ["y", "y"],
+            "winner": ["tie", "a"],
+        }
+    )
+    assert fit_bradley_terry(tie, resamples=0).win_probability("x", "y") == pytest.approx(0.75)
+
+
+def test_bradley_terry_refuses_a_system_that_never_loses() -> None:
+    from abkit.judging import fit_bradley_terry
+
+    frame = pd.DataFrame(
+        {"prompt_id": [1, 2], "system_a": ["x", "x"], "system_b": ["y", "y"], "winner": ["a", "a"]}
+    )
+    with pytest.raises(ValueError, match="never win or never lose"):
+        fit_bradley_terry(frame, resamples=0)
+
+
+def test_swap_report_counts_flips_and_the_first_position_share() -> None:
+    from abkit.judging import swap_report
+
+    rows = []
+    for prompt in range(100):
+        # a judge that prefers the first-shown response on 30 of 100 prompts, otherwise says a
+        flips = prompt < 30
+        rows.append((prompt, "a", "a"))
+        rows.append((prompt, "b", "b" if flips else "a"))
+    frame = pd.DataFrame(rows, columns=["prompt_id", "shown_first", "winner"]).assign(
+        system_a="ft", system_b="base"
+    )
+    report = swap_report(frame)
+    assert (report.pairs, report.inconsistent) == (100, 30)
+    assert report.inconsistency_rate == pytest.approx(0.30)
+    assert report.first_position_share == pytest.approx(130 / 200)
+    assert report.position_bias_p == pytest.approx(sps.binomtest(130, 200).pvalue)
+    with pytest.raises(ValueError, match="not judged exactly once in each order"):
+        swap_report(frame.iloc[1:])

@@ -75,3 +75,20 @@ for (name, arm), part in data.groupby(["dataset", "arm"], sort=True):
     )
 pd.DataFrame(out).to_csv(HERE / "judging_reference.csv", index=False)
 print(pd.DataFrame(out))
+
+# Bradley-Terry: comparisons of 4 systems with strengths (0, 0.4, -0.3, 1.0), 600 games each set,
+# maximum-likelihood strengths from choix (choix 0.4.1, ilsr_pairwise without regularization).
+import choix  # noqa: E402
+
+true = np.array([0.0, 0.4, -0.3, 1.0])
+games = []
+for _ in range(600):
+    i, j = rng.choice(4, size=2, replace=False)
+    p = 1 / (1 + np.exp(true[j] - true[i]))
+    games.append((i, j) if rng.random() < p else (j, i))
+pd.DataFrame(games, columns=["winner", "loser"]).to_csv(HERE / "bt_games.csv", index=False)
+theta = choix.ilsr_pairwise(4, games, alpha=0.0, max_iter=10_000, tol=1e-14)
+pd.DataFrame({"system": range(4), "strength": [repr(float(t)) for t in theta]}).to_csv(
+    HERE / "bt_reference.csv", index=False
+)
+print(theta)
