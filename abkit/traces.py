@@ -144,11 +144,12 @@ class IngestReport:
     spans: int
     spans_ingested: int
     dialogs: int
-    rejects: pd.DataFrame  # reason, kind (span / context / evaluation / price), count
+    rejects: pd.DataFrame  # reason, kind (span / context / evaluation / price / superseded), count
     seconds: float
 
     def count(self, kind: str) -> int:
-        """Rejects of one kind: span, context (not GenAI spans), evaluation, price."""
+        """Report rows of one kind: span, context (not GenAI spans), evaluation, price,
+        superseded (an earlier evaluation of the same name in a dialog: the last counts)."""
         return int(self.rejects.loc[self.rejects["kind"] == kind, "count"].sum())
 
     def summary(self) -> str:
@@ -547,6 +548,11 @@ def ingest_otel(
         UNION ALL
         SELECT reason, 'evaluation', count(*) FROM eval_judged WHERE reason IS NOT NULL
         GROUP BY reason
+        UNION ALL
+        SELECT 'evaluation ' || q(name) || ' superseded by a later one in its dialog (the last '
+            || 'counts)', 'superseded', count(*) - count(DISTINCT dialog_id)
+        FROM eval_judged WHERE reason IS NULL AND column_name <> 'feedback'
+        GROUP BY name HAVING count(*) > count(DISTINCT dialog_id)
         UNION ALL
         SELECT 'model without a price: ' || coalesce(j.model, '(none)'), 'price', count(*)
         FROM judged j LEFT JOIN price_frame p ON p.model = j.model

@@ -139,6 +139,8 @@ def test_every_field_of_a_multi_span_streaming_conversation_is_mapped(tmp_path) 
     )
     report = ingest_otel([path], tmp_path / "log.parquet", prices=read_prices(prices))
     assert (report.spans, report.spans_ingested, report.dialogs) == (3, 3, 1)
+    # the first of two csat evaluations is superseded, and the report says so
+    assert report.rejects.set_index("kind").loc["superseded", "count"] == 1
     row = pd.read_parquet(tmp_path / "log.parquet").iloc[0]
     assert row["dialog_id"] == "c1" and row["user_id"] == "u1" and row["variant"] == "treatment"
     assert row["experiment"] == "exp-1" and row["model_version"] == "m-2"
