@@ -19,6 +19,9 @@
   (Hunter's MM algorithm; equal to ``choix``'s), with bootstrap intervals over prompts.
 - :func:`swap_report`: pairs judged in both orders: the swap-inconsistency rate and the share of
   verdicts won by the response shown first (position bias).
+- :func:`length_controlled_strengths`: the strengths at equal response length (a length
+  covariate in the logistic model, as AlpacaEval's length-controlled win rate).
+- :func:`simulate_pairwise`: a judge with set accuracy, position bias and length bias.
 """
 
 from __future__ import annotations
@@ -38,11 +41,14 @@ __all__ = [
     "PpiEstimate",
     "SwapReport",
     "bradley_terry_strengths",
+    "LengthControlled",
     "fit_bradley_terry",
+    "length_controlled_strengths",
     "mcnemar_test",
     "ppi_mean",
     "ppi_mean_difference",
     "sign_test",
+    "simulate_pairwise",
     "swap_report",
 ]
 
@@ -419,4 +425,122 @@ def swap_report(comparisons: pd.DataFrame, *, alpha: float = 0.05) -> SwapReport
         interval, p = (math.nan, math.nan), math.nan
     return SwapReport(
         len(verdicts), int(verdicts.sum()), float(verdicts.mean()), share, interval, p
+    )
+
+
+@dataclass(frozen=True)
+class LengthControlled:
+    """Strengths at equal response length, beside the length effect (the logistic model
+    logit P(A beats B) = θ_A − θ_B + β·(len_A − len_B)/sd(len_A − len_B), as AlpacaEval's
+    length-controlled win rate)."""
+
+    systems: tuple[str, ...]
+    strength: np.ndarray
+    length_coefficient: float
+    length_scale: float
+
+    def win_probability(self, a: str, b: str) -> float:
+        """P(a beats b) at equal length."""
+        i, j = self.systems.index(a), self.systems.index(b)
+        return float(1 / (1 + math.exp(self.strength[j] - self.strength[i])))
+
+
+def length_controlled_strengths(
+    comparisons: pd.DataFrame, *, tol: float = 1e-12, max_iter: int = 100
+) -> LengthControlled:
+    """Fit the length-controlled Bradley–Terry model to ``comparisons`` (prompt_id, system_a,
+    system_b, winner, length_a, length_b) by Newton–Raphson on the Bernoulli likelihood (a tie
+    counts as half a win: y = 0.5); the first system (sorted) is the reference, strengths are
+    then centred to mean zero. Checked against statsmodels' binomial GLM."""
+    _check_comparisons(comparisons, ("length_a", "length_b"))
+    systems = tuple(sorted(set(comparisons["system_a"]) | set(comparisons["system_b"])))
+    index = {s: k for k, s in enumerate(systems)}
+    gap = (comparisons["length_a"] - comparisons["length_b"]).to_numpy(float)
+    scale = float(np.std(gap, ddof=1)) if gap.size > 1 else 0.0
+    if not np.isfinite(gap).all():
+        raise ValueError("length_a / length_b hold missing or infinite values")
+    if scale <= 0:
+        raise ValueError("length_a − length_b does not vary: no length effect can be fitted")
+    design = np.zeros((len(comparisons), len(systems)))
+    rows = np.arange(len(comparisons))
+    design[rows, comparisons["system_a"].map(index).to_numpy()] += 1.0
+    design[rows, comparisons["system_b"].map(index).to_numpy()] -= 1.0
+    x = np.column_stack([design[:, 1:], gap / scale])
+    y = comparisons["winner"].map({"a": 1.0, "b": 0.0, "tie": 0.5}).to_numpy()
+    beta = np.zeros(x.shape[1])
+    for _ in range(max_iter):
+        p = 1 / (1 + np.exp(-(x @ beta)))
+        hessian = x.T @ (x * (p * (1 - p))[:, None])
+        step = np.linalg.solve(hessian, x.T @ (y - p))
+        beta += step
+        if np.max(np.abs(step)) < tol:
+            break
+    else:
+        raise ValueError("the length-controlled model did not converge (separated data?)")
+    theta = np.concatenate([[0.0], beta[:-1]])
+    return LengthControlled(systems, theta - theta.mean(), float(beta[-1]), scale)
+
+
+def simulate_pairwise(
+    n_prompts: int,
+    strengths: dict[str, float],
+    *,
+    accuracy: float = 1.0,
+    position_bias: float = 0.0,
+    length_bias: float = 0.0,
+    mean_length: dict[str, float] | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Pairwise judgments of two systems, each prompt judged in both orders, for tests and
+    teaching. The human preference follows Bradley–Terry (``strengths``); the judge reports it
+    with probability ``accuracy`` (else the other one), but in a share ``position_bias`` of its
+    verdicts picks the response shown first, and in a share ``length_bias`` the longer one.
+    Response lengths are lognormal around ``mean_length`` (default 300 tokens each).
+
+    Returns:
+        prompt_id, system_a, system_b, shown_first, winner (the judge's), human (the human
+        preference), length_a, length_b.
+    """
+    if len(strengths) != 2:
+        raise ValueError(f"strengths names {len(strengths)} systems; simulate_pairwise takes 2")
+    for name, value in (
+        ("accuracy", accuracy),
+        ("position_bias", position_bias),
+        ("length_bias", length_bias),
+    ):
+        if not 0 <= value <= 1:
+            raise ValueError(f"{name} == {value!r}, must be in [0, 1]")
+    if position_bias + length_bias > 1:
+        raise ValueError("position_bias + length_bias must not exceed 1")
+    rng = np.random.default_rng(seed)
+    (a, theta_a), (b, theta_b) = strengths.items()
+    means = mean_length or {a: 300.0, b: 300.0}
+    length_a = np.round(means[a] * rng.lognormal(0, 0.3, n_prompts))
+    length_b = np.round(means[b] * rng.lognormal(0, 0.3, n_prompts))
+    human_a = rng.random(n_prompts) < 1 / (1 + math.exp(theta_b - theta_a))
+    rows = []
+    for first in ("a", "b"):
+        agrees = rng.random(n_prompts) < accuracy
+        says_a = np.where(agrees, human_a, ~human_a)
+        mode = rng.random(n_prompts)
+        says_a = np.where(mode < position_bias, first == "a", says_a)
+        longer_a = length_a > length_b
+        in_length = (mode >= position_bias) & (mode < position_bias + length_bias)
+        says_a = np.where(in_length & (length_a != length_b), longer_a, says_a)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "prompt_id": np.arange(n_prompts),
+                    "system_a": a,
+                    "system_b": b,
+                    "shown_first": first,
+                    "winner": np.where(says_a, "a", "b"),
+                    "human": np.where(human_a, "a", "b"),
+                    "length_a": length_a,
+                    "length_b": length_b,
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True).sort_values(
+        ["prompt_id", "shown_first"], ignore_index=True
     )
