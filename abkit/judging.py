@@ -21,7 +21,8 @@
   verdicts won by the response shown first (position bias).
 - :func:`length_controlled_strengths`: the strengths at equal response length (a length
   covariate in the logistic model, as AlpacaEval's length-controlled win rate).
-- :func:`simulate_pairwise`: a judge with set accuracy, position bias and length bias.
+- :func:`simulate_pairwise`: a judge with set accuracy, position bias and length bias;
+  :func:`simulate_judge_scores`: judge scores of a binary outcome with set accuracy.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "ppi_mean",
     "ppi_mean_difference",
     "sign_test",
+    "simulate_judge_scores",
     "simulate_pairwise",
     "swap_report",
 ]
@@ -544,3 +546,18 @@ def simulate_pairwise(
     return pd.concat(rows, ignore_index=True).sort_values(
         ["prompt_id", "shown_first"], ignore_index=True
     )
+
+
+def simulate_judge_scores(
+    n_labeled: int, n_unlabeled: int, *, rate: float, accuracy: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A binary human-scale outcome with true ``rate`` and a judge that agrees with the human
+    label with probability ``accuracy``: (labels, judged_labeled, judged_unlabeled) for
+    :func:`ppi_mean`, the labeled items a random subset of all."""
+    for name, value in (("rate", rate), ("accuracy", accuracy)):
+        if not 0 <= value <= 1:
+            raise ValueError(f"{name} == {value!r}, must be in [0, 1]")
+    rng = np.random.default_rng(seed)
+    truth = rng.random(n_labeled + n_unlabeled) < rate
+    judged = np.where(rng.random(truth.size) < accuracy, truth, ~truth).astype(float)
+    return truth[:n_labeled].astype(float), judged[:n_labeled], judged[n_labeled:]
