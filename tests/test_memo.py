@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from html.parser import HTMLParser
 
 import pytest
@@ -152,39 +151,27 @@ def test_a_dataframe_source_is_named_by_its_size(tmp_path) -> None:
 
 
 def test_cli_writes_the_memo_and_refuses_a_non_html_name(tmp_path) -> None:
-    from test_cli import ABKIT
+    from test_cli import abkit
 
     target = tmp_path / "out" / "memo.html"
-    done = subprocess.run(
-        [
-            ABKIT,
-            "analyze",
-            str(DATA_DIR / "example_dialogs.parquet"),
-            "--split",
-            "0.2",
-            "--memo",
-            str(target),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = abkit(
+        "analyze",
+        str(DATA_DIR / "example_dialogs.parquet"),
+        "--split",
+        "0.2",
+        "--memo",
+        str(target),
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith(f"memo: {target}")
     assert "SHIP" in target.read_text(encoding="utf-8")
-    wrong = subprocess.run(
-        [
-            ABKIT,
-            "analyze",
-            str(DATA_DIR / "example_dialogs.parquet"),
-            "--split",
-            "0.2",
-            "--memo",
-            str(tmp_path / "memo.txt"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    wrong = abkit(
+        "analyze",
+        str(DATA_DIR / "example_dialogs.parquet"),
+        "--split",
+        "0.2",
+        "--memo",
+        str(tmp_path / "memo.txt"),
     )
     assert wrong.returncode == 2
     assert "must name an .html file" in wrong.stderr

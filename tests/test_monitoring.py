@@ -5,7 +5,6 @@ the CLI and notebook 03 at three looks."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import numpy as np
 import papermill
@@ -123,55 +122,31 @@ def test_always_valid_intervals_are_wider_and_p_values_larger() -> None:
 
 
 def test_cli_takes_looks_and_until(tmp_path) -> None:
-    from test_cli import ABKIT
+    from test_cli import abkit
 
     plan = tmp_path / "plan.yaml"
     plan.write_text("split: 0.2\nmonitoring: {kind: group_sequential, planned_users: 12000}\n")
     looks = tmp_path / "looks.json"
-    done = subprocess.run(
-        [
-            ABKIT,
-            "analyze",
-            str(LOG),
-            "--plan",
-            str(plan),
-            "--looks",
-            str(looks),
-            "--until",
-            "2026-01-08",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = abkit(
+        "analyze",
+        str(LOG),
+        "--plan",
+        str(plan),
+        "--looks",
+        str(looks),
+        "--until",
+        "2026-01-08",
+        "--json",
     )
     assert done.returncode == 0, done.stderr
     monitoring = json.loads(done.stdout)["monitoring"]
     assert monitoring["look"] == 1 and monitoring["users"] == 6316
     assert monitoring["z_boundary"] == pytest.approx(RPACT["looks_obf_two_sided"][0], abs=1e-6)
-    bad = subprocess.run(
-        [
-            ABKIT,
-            "analyze",
-            str(LOG),
-            "--plan",
-            str(plan),
-            "--looks",
-            str(looks),
-            "--until",
-            "next week",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    bad = abkit(
+        "analyze", str(LOG), "--plan", str(plan), "--looks", str(looks), "--until", "next week"
     )
     assert bad.returncode == 2 and "--until == 'next week'" in bad.stderr
-    missing = subprocess.run(
-        [ABKIT, "analyze", str(LOG), "--plan", str(plan)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    missing = abkit("analyze", str(LOG), "--plan", str(plan))
     assert missing.returncode == 2 and "needs a looks file" in missing.stderr
 
 

@@ -6,7 +6,6 @@ the rejects report for each kind of bad span."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pandas as pd
 import pytest
@@ -350,27 +349,21 @@ def test_a_file_that_is_not_otlp_json_lines_is_refused(tmp_path) -> None:
 
 
 def test_the_bundled_export_matches_its_ingested_log_and_the_cli(tmp_path) -> None:
-    from test_cli import ABKIT
+    from test_cli import abkit
 
     out = tmp_path / "log.parquet"
-    done = subprocess.run(
-        [
-            ABKIT,
-            "ingest",
-            "otel",
-            str(DATA_DIR / EXAMPLE_SPANS),
-            "--out",
-            str(out),
-            "--prices",
-            str(DATA_DIR / EXAMPLE_PRICES),
-            "--service",
-            "support-bot",
-            "--rejects",
-            str(tmp_path / "rejects.csv"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = abkit(
+        "ingest",
+        "otel",
+        str(DATA_DIR / EXAMPLE_SPANS),
+        "--out",
+        str(out),
+        "--prices",
+        str(DATA_DIR / EXAMPLE_PRICES),
+        "--service",
+        "support-bot",
+        "--rejects",
+        str(tmp_path / "rejects.csv"),
     )
     assert done.returncode == 0, done.stderr
     assert "4 rejected" in done.stdout and "1 evaluation events" in done.stdout
