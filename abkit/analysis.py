@@ -221,13 +221,9 @@ class AnalysisResult:
 
 def _moments(sums: Mapping[str, float], size: int) -> Moments:
     """The CUPED components' moments of one arm from the engine's ``cuped_*`` sums."""
-    total = np.zeros(size)
-    products = np.zeros((size, size))
-    for a in range(size):
-        total[a] = float(sums.get(f"cuped_s{a}") or 0.0)
-        for b in range(a, size):
-            products[a, b] = products[b, a] = float(sums.get(f"cuped_p{a}_{b}") or 0.0)
-    return Moments.from_arrays(int(sums.get("cuped_n") or 0), total, products)
+    return Moments.from_aggregates(
+        {key[len("cuped_") :]: v for key, v in sums.items() if key.startswith("cuped_")}, size
+    )
 
 
 def _cuped(metric: Metric, engine: EngineResult, alpha: float, method: str) -> CupedResult:

@@ -415,6 +415,10 @@ def _run_simulate(args: argparse.Namespace) -> int:
             prices=traces.read_prices(DATA_DIR / traces.EXAMPLE_PRICES),
         )
         print(report.summary())
+        from abkit import judging
+
+        for path in judging.write_examples(DATA_DIR):
+            print(f"wrote the judging example {path}")
         return 0
     if args.example:
         config, target = simulate.EXAMPLE_CONFIG, args.out or EXAMPLE_LOG

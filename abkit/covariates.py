@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from abkit.cuped import Moments, Value, explained_variance
+from abkit.cuped import Moments, Value, explained_variance, moment_aggregates
 from abkit.events import LogValidationError
 from abkit.health import HealthCheck
 from abkit.log_source import NUMERIC_TYPE, LogSource, log_columns, open_pre_period
@@ -235,14 +234,8 @@ def covariate_query(
             metric.kind == "user_mean",
             metric.covariate,
         )
-        where = f" FILTER (WHERE {parts.sample})"
-        arm_cols.append(f"count(*){where} AS m{index}__cuped_n")
-        for a, first in enumerate(components):
-            arm_cols.append(f"sum({first}){where} AS m{index}__cuped_s{a}")
-            for b in range(a, len(components)):
-                arm_cols.append(
-                    f"sum(({first}) * ({components[b]})){where} AS m{index}__cuped_p{a}_{b}"
-                )
+        for alias, sql in moment_aggregates(components, parts.sample).items():
+            arm_cols.append(f"{sql} AS m{index}__cuped_{alias}")
     if pre_sums:
         seconds = float(plan.pre_period_days) * 86_400
         columns = ", ".join(
@@ -432,24 +425,14 @@ def estimate_variance_reduction(
             *(f"coalesce({c}, 0)" for c in before.components),
             f"CAST({before.missing} AS DOUBLE)",
         ]
-        selected = [f"sum({c})" for c in components]
-        selected += [
-            f"sum(({a}) * ({b}))" for i, a in enumerate(components) for b in components[i:]
-        ]
+        aggregates = moment_aggregates(components)
         row = source.connection.execute(
-            f"WITH {', '.join(halves)} SELECT count(*), {', '.join(selected)} FROM late JOIN "
+            f"WITH {', '.join(halves)} SELECT {', '.join(aggregates.values())} FROM late JOIN "
             f"early USING (user_id) WHERE late_rows > 0 AND {post.sample}",
             {"middle": middle},
         ).fetchone()
     size = len(components)
-    n, values = int(row[0]), [float(v or 0.0) for v in row[1:]]
-    products = np.zeros((size, size))
-    position = size
-    for i in range(size):
-        for j in range(i, size):
-            products[i, j] = products[j, i] = values[position]
-            position += 1
-    moments = Moments.from_arrays(n, np.array(values[:size]), products)
+    moments = Moments.from_aggregates(dict(zip(aggregates, row, strict=True)), size)
     offset = len(post.components)
     covariate = Value(
         before.value.numerator + offset,
@@ -457,7 +440,7 @@ def estimate_variance_reduction(
     )
     share = explained_variance(moments, post.value, [covariate, Value(size - 1)])
     with_history = int(moments.n - moments.sums[-1]) if moments.n else 0
-    return VarianceReductionEstimate(metric.name, share, math.sqrt(share), n, with_history)
+    return VarianceReductionEstimate(metric.name, share, math.sqrt(share), moments.n, with_history)
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ their pairwise products, per arm. The engine gets those in its one per-user pass
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -38,6 +38,7 @@ __all__ = [
     "cuped_test",
     "cuped_theta",
     "explained_variance",
+    "moment_aggregates",
 ]
 
 Theta = Literal["pooled", "min_variance"]
@@ -80,6 +81,17 @@ class Moments:
             np.add(self.products, other.products),
         )
 
+    @classmethod
+    def from_aggregates(cls, row: Mapping[str, Any], size: int) -> Moments:
+        """From the values of :func:`moment_aggregates` over ``size`` components (NULL or
+        absent, as for an arm with no users: 0)."""
+        sums = np.array([float(row.get(f"s{i}") or 0.0) for i in range(size)])
+        products = np.zeros((size, size))
+        for i in range(size):
+            for j in range(i, size):
+                products[i, j] = products[j, i] = float(row.get(f"p{i}_{j}") or 0.0)
+        return cls.from_arrays(int(row.get("n") or 0), sums, products)
+
     @property
     def mean(self) -> np.ndarray:
         return np.asarray(self.sums) / self.n if self.n else np.full(len(self.sums), math.nan)
@@ -91,6 +103,24 @@ class Moments:
             return np.full((len(self.sums),) * 2, math.nan)
         s = np.asarray(self.sums)
         return (np.asarray(self.products) - np.outer(s, s) / self.n) / (self.n - 1)
+
+
+def moment_aggregates(components: Sequence[str], where: str = "") -> dict[str, str]:
+    """SQL aggregates whose values make :class:`Moments` of per-user ``components`` (SQL
+    expressions): ``n`` users, ``s{i}`` = Σv_i and ``p{i}_{j}`` = Σv_i·v_j for i ≤ j, over the
+    users meeting ``where`` (all when empty); read back with :meth:`Moments.from_aggregates`.
+
+    Examples:
+        >>> list(moment_aggregates(["a", "b"]).items())[:3]
+        [('n', 'count(*)'), ('s0', 'sum(a)'), ('s1', 'sum(b)')]
+    """
+    only = f" FILTER (WHERE {where})" if where else ""
+    out = {"n": f"count(*){only}"}
+    out.update({f"s{i}": f"sum({c}){only}" for i, c in enumerate(components)})
+    for i, a in enumerate(components):
+        for j in range(i, len(components)):
+            out[f"p{i}_{j}"] = f"sum(({a}) * ({components[j]})){only}"
+    return out
 
 
 @dataclass(frozen=True)

@@ -35,16 +35,19 @@ from abkit.covariates import (
     covariate_health,
     covariate_query,
 )
+from abkit.cuped import Moments
 from abkit.events import LogValidationError
 from abkit.health import (
     HealthCheck,
     HealthReport,
     crossover_gate,
+    label_gate,
     missing_gate,
     sequential_srm_gate,
     srm_gate,
     unit_gate,
 )
+from abkit.judging import PPI_COMPONENTS
 from abkit.log_source import NUMERIC_TYPE, LogSource, open_log, sql_text
 from abkit.metric_kinds import KINDS, ORDINAL_VALUE, quoted
 from abkit.plan import ExperimentPlan
@@ -552,7 +555,24 @@ def _assemble(
             )
         )
     complete = []
+    judged = {m.column: m for m in plan.metrics or () if m.kind == "judged"}
+    other_columns = {
+        c for m in plan.metrics or () for c in m.columns if m.kind != "judged" or c != m.column
+    }
     for index, column in enumerate(_checked_columns(plan)):
+        if column in judged and column not in other_columns:  # missing by design
+            metric = judged[column]
+            position = f"m{(plan.metrics or ()).index(metric)}__"
+            control_m, treatment_m = (
+                Moments.from_aggregates(
+                    {k[len(position) :]: v for k, v in arm.items() if k.startswith(position)},
+                    len(PPI_COMPONENTS),
+                )
+                for arm in (control, treatment)
+            )
+            decisive = metric.role in ("primary", "guardrail")
+            checks.append(label_gate(column, control_m, treatment_m, plan.missing_p, decisive))
+            continue
         if not (control.get(f"miss{index}_sy") or treatment.get(f"miss{index}_sy")):
             complete.append(column)
             continue

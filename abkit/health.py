@@ -19,6 +19,11 @@ Gates (thresholds in :class:`abkit.plan.ExperimentPlan`):
 - ``missing <column>``: share of dialogs whose value is missing per arm; fail when the shares
   differ between arms (user-clustered delta-method test, p < ``missing_p``): missingness that
   depends on the arm biases every metric built on the column;
+- ``human labels <column>``: for a ``judged`` metric's label column, which is missing by
+  design on most dialogs: the labeled share per arm instead of a missing row, and whether the
+  labeled dialogs look like a random subset (the judge's mean on labeled vs unlabeled dialogs,
+  :func:`abkit.judging.label_selection_test`, p < ``missing_p``): fail when the metric is a
+  primary or a guardrail, warn otherwise (PPI is biased when labels were not drawn at random);
 - ``unit <column>``: a latency declared in ms whose median looks like seconds, or the reverse
   (warn).
 """
@@ -33,6 +38,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from abkit.cuped import Moments
+from abkit.judging import label_selection_test
 from abkit.routing import SrmResult, srm_check
 from abkit.sequential import sequential_srm_p_values
 from abkit.stats import RatioStats, ratio_difference_test
@@ -42,6 +49,7 @@ __all__ = [
     "HealthCheck",
     "HealthReport",
     "crossover_gate",
+    "label_gate",
     "missing_gate",
     "sequential_srm_gate",
     "srm_gate",
@@ -167,6 +175,43 @@ def missing_gate(
             "left out of the metrics on this column, never counted as 0"
         )
     return HealthCheck(gate, "fail" if differs else "pass", share_c, share_t, detail)
+
+
+def label_gate(
+    column: str, control: Moments, treatment: Moments, threshold: float, decisive: bool
+) -> HealthCheck:
+    """The labeled share of a judged metric's dialogs per arm (components as
+    :data:`abkit.judging.PPI_COMPONENTS`) and the check that labels were drawn at random:
+    ``fail`` (``decisive``: the metric is a primary or guardrail) or ``warn`` when the judge's
+    mean differs between labeled and unlabeled dialogs in an arm (p < ``threshold``)."""
+    shares, counts, tests = [], [], []
+    for arm in (control, treatment):
+        labeled, unlabeled = (arm.sums[4], arm.sums[1]) if arm.n else (0.0, 0.0)
+        shares.append(labeled / (labeled + unlabeled) if labeled + unlabeled else math.nan)
+        counts.append(int(labeled))
+        tests.append(label_selection_test(arm))
+    gate = f"human labels {column}"
+    labels = (
+        f"{counts[0]:,} control and {counts[1]:,} treatment dialogs labeled "
+        f"({shares[0]:.1%} vs {shares[1]:.1%})"
+    )
+    p_values = [p for _, _, p in tests if math.isfinite(p)]
+    if p_values and min(p_values) < threshold:
+        arm = ("control", "treatment")[[p for _, _, p in tests].index(min(p_values))]
+        difference = tests[("control", "treatment").index(arm)][0]
+        detail = (
+            f"{labels}; in {arm} the judge scores labeled dialogs {difference:+.3g} above the "
+            f"unlabeled ones (p = {min(p_values):.2g}): labels were not drawn at random, so "
+            "the prediction-powered estimate is biased. Label a random sample of dialogs"
+        )
+        return HealthCheck(gate, "fail" if decisive else "warn", shares[0], shares[1], detail)
+    detail = (
+        f"{labels}; the judge's mean on labeled and unlabeled dialogs agrees (min p = "
+        f"{min(p_values):.2g}), as for labels drawn at random"
+        if p_values
+        else f"{labels}; too few labeled or unlabeled dialogs to check the labels' selection"
+    )
+    return HealthCheck(gate, "pass", shares[0], shares[1], detail)
 
 
 # A latency's median outside these bounds looks like the other unit: ms below 20, s above 100.

@@ -12,6 +12,9 @@
   tuning that minimizes the variance (λ = 0: the human-only mean; λ = 1: plain PPI). The interval
   is θ̂ ± z₁₋α/₂·se. The difference between two arms (independent samples) is the difference of
   their estimates with se = √(se_T² + se_C²). Checked against the ``ppi-python`` package.
+- :func:`ppi_clustered`: the same estimator with users, not dialogs, as the independent unit
+  (the kit's metric kind ``judged``, :mod:`abkit.metric_kinds`), from per-user sums.
+- :func:`win_rates`: win / tie / loss shares of two systems with intervals paired by prompt.
 - :func:`mcnemar_test` and :func:`sign_test` for two systems judged on the same items (paired):
   McNemar's χ² on the discordant pairs (with Yates' continuity correction by default, as R's
   ``mcnemar.test``) and the exact binomial sign test (R's ``binom.test``).
@@ -29,29 +32,41 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from abkit.cuped import Moments
 from abkit.params import check_probability
 
 __all__ = [
     "BradleyTerry",
+    "GradedComparison",
     "PairedTest",
     "PpiEstimate",
     "SwapReport",
+    "add_judge_labels",
     "bradley_terry_strengths",
+    "compare_graded",
     "LengthControlled",
     "fit_bradley_terry",
     "length_controlled_strengths",
+    "PPI_COMPONENTS",
+    "WinRates",
+    "label_selection_test",
     "mcnemar_test",
+    "ppi_clustered",
     "ppi_mean",
     "ppi_mean_difference",
     "sign_test",
     "simulate_judge_scores",
     "simulate_pairwise",
+    "simulate_pointwise",
     "swap_report",
+    "win_rates",
+    "write_examples",
 ]
 
 
@@ -179,6 +194,197 @@ def ppi_mean_difference(
         human - z * human_se,
         human + z * human_se,
         human_se,
+    )
+
+
+# Per-user components of :func:`ppi_clustered`, in this order: the judge's scores summed over
+# the user's unlabeled dialogs, their count, the human labels summed over the labeled dialogs,
+# the judge's scores summed over the same labeled dialogs, their count.
+PPI_COMPONENTS = ("judged_unlabeled", "unlabeled", "labels", "judged_labeled", "labeled")
+
+
+def ppi_clustered(
+    moments: Moments, *, alpha: float = 0.05, lam: float | None = None
+) -> PpiEstimate:
+    """PPI++ with users as the independent unit, from per-user sums (:data:`PPI_COMPONENTS`).
+
+    With a, m, b, c, l the per-user means of the five components over the U users,
+    θ̂_λ = λ·a/m + (b − λ·c)/l (the dialog-level PPI++ estimator of :func:`ppi_mean`). Its
+    variance is the delta method's gᵀSg / U with S the components' covariance (1/U, as PPI++)
+    and g = g₀ + λ·g₁ the gradient, g₀ = (0, 0, 1/l, 0, −b/l²), g₁ = (1/m, −a/m², 0, −1/l, c/l²);
+    the tuned λ minimizes it: λ̂ = −g₀ᵀSg₁ / g₁ᵀSg₁ clipped to [0, 1]. With one dialog per user
+    this is :func:`ppi_mean` with a fixed λ exactly; the tuned λ then differs from PPI++'s
+    pooled-variance formula by O(1/n). The human-only estimate is b/l with its clustered
+    delta-method variance (λ = 0). Arms without unlabeled dialogs get λ = 0.
+
+    Raises:
+        ValueError: fewer than 2 users with a labeled dialog.
+
+    Examples:
+        >>> rows = np.array([[1, 1, 1, 1, 1], [0, 1, 0, 0, 1], [1, 1, 1, 1, 1], [1, 1, 1, 0, 1],
+        ...                  [1, 1, 0, 0, 0], [0, 1, 0, 0, 0], [1, 1, 0, 0, 0], [1, 1, 0, 0, 0]])
+        >>> est = ppi_clustered(Moments.of(rows), lam=0.5)
+        >>> round(est.estimate, 4), est.n_labeled, est.n_unlabeled
+        (0.875, 4, 8)
+    """
+    check_probability("alpha", alpha)
+    if len(moments.sums) != len(PPI_COMPONENTS):
+        raise ValueError(f"moments have {len(moments.sums)} components, need {PPI_COMPONENTS}")
+    users = moments.n
+    a, m, b, c, labeled = moments.mean if users else np.zeros(5)
+    if users < 2 or not moments.sums[4] or np.count_nonzero(moments.sums[4]) == 0:
+        raise ValueError(
+            f"{int(moments.sums[4]) if users else 0} labeled dialog(s) over {users} user(s): "
+            "PPI needs human labels on dialogs of at least 2 users"
+        )
+    s = np.asarray(moments.sums)
+    covariance = (np.asarray(moments.products) - np.outer(s, s) / users) / users
+    g0 = np.array([0.0, 0.0, 1 / labeled, 0.0, -b / labeled**2])
+    g1 = np.zeros(5)
+    if m > 0:
+        g1 = np.array([1 / m, -a / m**2, 0.0, -1 / labeled, c / labeled**2])
+    cross, own = float(g0 @ covariance @ g1), float(g1 @ covariance @ g1)
+    if lam is not None:
+        tuned = float(lam)
+    else:
+        tuned = float(np.clip(-cross / own, 0.0, 1.0)) if m > 0 and own > 0 else 0.0
+    if m == 0:
+        tuned = 0.0
+    estimate = (tuned * a / m if m > 0 else 0.0) + (b - tuned * c) / labeled
+    gradient = g0 + tuned * g1
+    se = math.sqrt(max(float(gradient @ covariance @ gradient), 0.0) / users)
+    human = b / labeled
+    human_se = math.sqrt(max(float(g0 @ covariance @ g0), 0.0) / users)
+    z = float(sps.norm.isf(alpha / 2))
+    return PpiEstimate(
+        float(estimate),
+        float(estimate - z * se),
+        float(estimate + z * se),
+        se,
+        tuned,
+        int(round(moments.sums[4])),
+        int(round(moments.sums[1])),
+        float(human),
+        float(human - z * human_se),
+        float(human + z * human_se),
+        human_se,
+    )
+
+
+def label_selection_test(moments: Moments) -> tuple[float, float, float]:
+    """Were the labeled dialogs a random subset? The judge's mean score on labeled dialogs
+    minus on unlabeled ones (c/l − a/m in :func:`ppi_clustered`'s notation), with its
+    user-clustered delta-method z-test: (difference, z, two-sided p). PPI is unbiased only
+    when labels are assigned at random; a difference here means they were not (e.g. only
+    complaints were labeled). NaN when an arm has no labeled or no unlabeled dialog.
+
+    Examples:
+        >>> rows = np.array([[1, 1, 1, 1, 1], [0, 1, 0, 0, 1], [1, 2, 0, 0, 0], [0, 1, 0, 0, 0]])
+        >>> [round(v, 4) for v in label_selection_test(Moments.of(rows))]
+        [0.1, 0.4311, 0.6664]
+    """
+    if len(moments.sums) != len(PPI_COMPONENTS) or moments.n < 2:
+        return (math.nan, math.nan, math.nan)
+    s = np.asarray(moments.sums)
+    a, m, _, c, labeled = s / moments.n
+    if not (m > 0 and labeled > 0):
+        return (math.nan, math.nan, math.nan)
+    covariance = (np.asarray(moments.products) - np.outer(s, s) / moments.n) / moments.n
+    gradient = np.array([-1 / m, a / m**2, 0.0, 1 / labeled, -c / labeled**2])
+    difference = c / labeled - a / m
+    se = math.sqrt(max(float(gradient @ covariance @ gradient), 0.0) / moments.n)
+    if not se > 0:
+        return (float(difference), math.nan, math.nan)
+    z = difference / se
+    return (float(difference), float(z), float(2 * sps.norm.sf(abs(z))))
+
+
+@dataclass(frozen=True)
+class WinRates:
+    """Win / tie / loss shares of system A against B over prompts, with paired intervals.
+
+    ``score`` = win + tie/2 (A's expected share of the preference; 0.5: no difference).
+    Intervals are normal (t, df = prompts − 1) over the per-prompt shares, so the two orders of
+    one prompt count once.
+    """
+
+    system_a: str
+    system_b: str
+    prompts: int
+    win: float
+    tie: float
+    loss: float
+    score: float
+    win_ci: tuple[float, float]
+    tie_ci: tuple[float, float]
+    loss_ci: tuple[float, float]
+    score_ci: tuple[float, float]
+
+    def table(self) -> pd.DataFrame:
+        """One row per outcome: share and interval, tidy for display."""
+        rows = [
+            (f"{self.system_a} wins", self.win, *self.win_ci),
+            ("tie", self.tie, *self.tie_ci),
+            (f"{self.system_b} wins", self.loss, *self.loss_ci),
+            (f"score of {self.system_a} (win + tie/2)", self.score, *self.score_ci),
+        ]
+        return pd.DataFrame(rows, columns=["outcome", "share", "ci_low", "ci_high"])
+
+
+def win_rates(comparisons: pd.DataFrame, *, alpha: float = 0.05) -> WinRates:
+    """Win / tie / loss shares of the two systems of ``comparisons`` (one row per verdict:
+    prompt_id, system_a, system_b, winner a / b / tie); each prompt's verdicts (one per order,
+    or more) are first averaged per prompt, and the interval is the paired t-interval over
+    prompts (the paired analysis of a paired design; an unpaired one would treat the two
+    orders of one prompt as independent).
+
+    Examples:
+        >>> df = pd.DataFrame({"prompt_id": [1, 1, 2, 2, 3, 3], "system_a": "x", "system_b": "y",
+        ...                    "winner": ["a", "a", "a", "tie", "b", "a"]})
+        >>> round(win_rates(df).score, 4)
+        0.75
+    """
+    _check_comparisons(comparisons)
+    pairs = comparisons[["system_a", "system_b"]].drop_duplicates()
+    if len(pairs) != 1:
+        raise ValueError(
+            f"comparisons hold {len(pairs)} system pairs ({pairs.values.tolist()[:3]}...); "
+            "win_rates compares two systems: filter to one pair (fit_bradley_terry takes more)"
+        )
+    outcome = pd.DataFrame(
+        {
+            "prompt_id": comparisons["prompt_id"].to_numpy(),
+            "win": (comparisons["winner"] == "a").to_numpy(float),
+            "tie": (comparisons["winner"] == "tie").to_numpy(float),
+            "loss": (comparisons["winner"] == "b").to_numpy(float),
+        }
+    )
+    outcome["score"] = outcome["win"] + outcome["tie"] / 2
+    per_prompt = outcome.groupby("prompt_id").mean()
+    prompts = len(per_prompt)
+    if prompts < 2:
+        raise ValueError(f"comparisons cover {prompts} prompt(s); an interval needs at least 2")
+    t = float(sps.t.isf(alpha / 2, prompts - 1))
+
+    def interval(column: str) -> tuple[float, float]:
+        values = per_prompt[column].to_numpy()
+        half = t * float(np.std(values, ddof=1)) / math.sqrt(prompts)
+        return (float(values.mean() - half), float(values.mean() + half))
+
+    means = per_prompt.mean()
+    a, b = pairs.iloc[0]
+    return WinRates(
+        str(a),
+        str(b),
+        prompts,
+        float(means["win"]),
+        float(means["tie"]),
+        float(means["loss"]),
+        float(means["score"]),
+        interval("win"),
+        interval("tie"),
+        interval("loss"),
+        interval("score"),
     )
 
 
@@ -561,3 +767,182 @@ def simulate_judge_scores(
     truth = rng.random(n_labeled + n_unlabeled) < rate
     judged = np.where(rng.random(truth.size) < accuracy, truth, ~truth).astype(float)
     return truth[:n_labeled].astype(float), judged[:n_labeled], judged[n_labeled:]
+
+
+def simulate_pointwise(
+    n_prompts: int,
+    pass_logits: dict[str, float],
+    *,
+    difficulty_sd: float = 1.5,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Pointwise grades (pass / fail) of systems on the same prompts, for tests and teaching.
+
+    A prompt's difficulty d ~ N(0, ``difficulty_sd``²) is shared by every system, so grades of
+    one prompt are correlated (the reason a paired test is the right one); system s passes
+    with probability logistic(``pass_logits[s]`` − d).
+
+    Returns:
+        One row per prompt and system: prompt_id, system, passed (0 / 1).
+    """
+    if len(pass_logits) < 2:
+        raise ValueError(f"pass_logits names {len(pass_logits)} system(s); give at least 2")
+    rng = np.random.default_rng(seed)
+    difficulty = rng.normal(0.0, difficulty_sd, n_prompts)
+    frames = [
+        pd.DataFrame(
+            {
+                "prompt_id": np.arange(n_prompts),
+                "system": system,
+                "passed": (rng.random(n_prompts) < 1 / (1 + np.exp(difficulty - logit))).astype(
+                    int
+                ),
+            }
+        )
+        for system, logit in pass_logits.items()
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class GradedComparison:
+    """Two systems graded pass / fail on the same prompts: the paired test and, for contrast,
+    the unpaired two-proportion z-test that ignores the pairing."""
+
+    system_a: str
+    system_b: str
+    prompts: int
+    pass_rate_a: float
+    pass_rate_b: float
+    mcnemar: PairedTest
+    unpaired_p: float
+
+
+def compare_graded(grades: pd.DataFrame, system_a: str, system_b: str) -> GradedComparison:
+    """McNemar's test of ``system_a`` against ``system_b`` on the prompts both were graded on
+    (``grades``: prompt_id, system, passed 0 / 1), beside the unpaired z-test.
+
+    Raises:
+        ValueError: a missing column or system, a grade that is not 0 / 1, a prompt graded
+            twice for one system, or prompts graded for only one of the two (named, counted).
+    """
+    needed = ("prompt_id", "system", "passed")
+    missing = [c for c in needed if c not in grades.columns]
+    if missing:
+        raise ValueError(f"grades lack column(s) {missing}; they need {list(needed)}")
+    for system in (system_a, system_b):
+        if not (grades["system"] == system).any():
+            raise ValueError(
+                f"system {system!r} not in grades; systems: {sorted(grades['system'].unique())}"
+            )
+    chosen = grades[grades["system"].isin([system_a, system_b])]
+    if not chosen["passed"].isin([0, 1]).all():
+        bad = chosen.loc[~chosen["passed"].isin([0, 1]), "passed"].iloc[0]
+        raise ValueError(f"passed == {bad!r}; grades must be 0 or 1")
+    repeated = chosen.duplicated(["prompt_id", "system"])
+    if repeated.any():
+        raise ValueError(
+            f"{int(repeated.sum())} prompt(s) graded more than once for one system, e.g. prompt "
+            f"{chosen.loc[repeated, 'prompt_id'].iloc[0]!r}: keep one grade per prompt and system"
+        )
+    wide = chosen.pivot(index="prompt_id", columns="system", values="passed")
+    unpaired_rows = wide[[system_a, system_b]].isna().any(axis=1)
+    if unpaired_rows.any():
+        raise ValueError(
+            f"{int(unpaired_rows.sum())} prompt(s) graded for only one of {system_a!r} and "
+            f"{system_b!r}, e.g. {unpaired_rows[unpaired_rows].index[0]!r}: compare on the "
+            "prompts both were graded on"
+        )
+    a, b = wide[system_a].to_numpy(float), wide[system_b].to_numpy(float)
+    n = len(wide)
+    k_a, k_b = int(a.sum()), int(b.sum())
+    pooled = (k_a + k_b) / (2 * n)
+    se = math.sqrt(2 * pooled * (1 - pooled) / n) if 0 < pooled < 1 else math.nan
+    unpaired = float(2 * sps.norm.sf(abs(k_a - k_b) / n / se)) if se > 0 else math.nan
+    return GradedComparison(system_a, system_b, n, k_a / n, k_b / n, mcnemar_test(a, b), unpaired)
+
+
+def add_judge_labels(
+    dialogs: pd.DataFrame,
+    *,
+    helpful_rate: dict[str, float],
+    accuracy: float = 0.85,
+    label_share: float = 0.05,
+    judge_lift: dict[str, float] | None = None,
+    user_sd: float = 0.15,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """A dialog log with a judge's verdict on every dialog and a human's on a random subset.
+
+    The human verdict ``human_helpful`` (0 / 1) is Bernoulli(p_user), p_user = the arm's
+    ``helpful_rate`` plus a per-user deviation N(0, ``user_sd``²) clipped to [0.01, 0.99]
+    (dialogs of one user are alike: users are the unit). The judge (``judge_helpful``) agrees
+    with it with probability ``accuracy``; in an arm named in ``judge_lift`` it also calls that
+    share of the truly unhelpful dialogs helpful (a judge fond of the candidate's style). A
+    random ``label_share`` of dialogs keeps its human verdict; the rest get NaN.
+    """
+    check_probability("accuracy", accuracy)
+    check_probability("label_share", label_share)
+    arms = sorted(dialogs["variant"].unique())
+    unknown = sorted(set(arms) - set(helpful_rate))
+    if unknown:
+        raise ValueError(f"helpful_rate has no rate for variant(s) {unknown}")
+    rng = np.random.default_rng(seed)
+    users = dialogs["user_id"].unique()
+    deviation = pd.Series(rng.normal(0.0, user_sd, users.size), index=users)
+    rate = dialogs["variant"].map(helpful_rate).to_numpy(float)
+    p_user = np.clip(rate + deviation.loc[dialogs["user_id"]].to_numpy(), 0.01, 0.99)
+    truth = rng.random(len(dialogs)) < p_user
+    judged = np.where(rng.random(len(dialogs)) < accuracy, truth, ~truth)
+    lift = dialogs["variant"].map(judge_lift or {}).fillna(0.0).to_numpy(float)
+    judged = judged | (~truth & (rng.random(len(dialogs)) < lift))
+    labeled = rng.random(len(dialogs)) < label_share
+    return dialogs.assign(
+        judge_helpful=judged.astype(float),
+        human_helpful=np.where(labeled, truth.astype(float), np.nan),
+    )
+
+
+# The bundled examples (data/, `make data`): a candidate against the baseline judged offline,
+# and the example experiment's log with an LLM judge that likes the candidate's style.
+EXAMPLE_PAIRWISE = "example_pairwise_judgments.csv"
+EXAMPLE_GRADES = "example_pointwise_grades.csv"
+EXAMPLE_JUDGED_LOG = "example_judged_dialogs.parquet"
+EXAMPLE_PAIRWISE_SETTINGS: dict = {
+    "n_prompts": 300,
+    "strengths": {"candidate": 0.405, "baseline": 0.0},  # humans prefer the candidate 60 : 40
+    "accuracy": 0.85,
+    "position_bias": 0.1,
+    "length_bias": 0.1,
+    "mean_length": {"candidate": 380.0, "baseline": 280.0},
+    "seed": 0,
+}
+EXAMPLE_GRADES_SETTINGS: dict = {
+    "n_prompts": 220,
+    "pass_logits": {"candidate": 0.9, "baseline": 0.4},
+    "difficulty_sd": 4.0,
+    "seed": 2,
+}
+EXAMPLE_JUDGE_SETTINGS: dict = {
+    "helpful_rate": {"control": 0.60, "treatment": 0.64},
+    "accuracy": 0.85,
+    "label_share": 0.05,
+    "judge_lift": {"treatment": 0.15},
+    "seed": 7,
+}
+
+
+def write_examples(directory: Path) -> list[Path]:
+    """Write the three bundled judging examples into ``directory`` (fixed seeds)."""
+    from abkit.events import write_log
+    from abkit.simulate import EXAMPLE_CONFIG, simulate_dialogs
+
+    directory.mkdir(parents=True, exist_ok=True)
+    pairwise = simulate_pairwise(**EXAMPLE_PAIRWISE_SETTINGS).drop(columns="human")
+    pairwise.to_csv(directory / EXAMPLE_PAIRWISE, index=False)
+    simulate_pointwise(**EXAMPLE_GRADES_SETTINGS).to_csv(directory / EXAMPLE_GRADES, index=False)
+    columns = ["dialog_id", "user_id", "variant", "timestamp", "experiment", "completed"]
+    dialogs = simulate_dialogs(EXAMPLE_CONFIG)[columns]
+    judged = add_judge_labels(dialogs, **EXAMPLE_JUDGE_SETTINGS)
+    log = write_log(judged, directory / EXAMPLE_JUDGED_LOG)
+    return [directory / EXAMPLE_PAIRWISE, directory / EXAMPLE_GRADES, log]

@@ -27,12 +27,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from abkit.cuped import Value
+from scipy.stats import norm
+
+from abkit.cuped import Moments, Value, moment_aggregates
+from abkit.judging import PPI_COMPONENTS, ppi_clustered
 from abkit.metrics import Kind, Metric
 from abkit.stats import (
     MeanStats,
     RatioStats,
     TestResult,
+    _t_or_normal_result,
     clustered_quantile_se,
     delta_method_ratio,
     fisher_exact_test,
@@ -253,6 +257,74 @@ class QuantileKind:
         return None  # a quantile is not a mean of per-user values
 
 
+class JudgedKind:
+    """The mean human label per dialog from a judge's score on every dialog and human labels on
+    a random subset: prediction-powered inference (PPI++) with users as the unit.
+
+    Per user the five sums of :data:`abkit.judging.PPI_COMPONENTS` over the dialogs with a
+    judge score (a dialog with a label but no judge score is left out, and counted in the
+    judge column's missing row); per arm their :class:`~abkit.cuped.Moments` over the users
+    with at least one such dialog; each arm estimated by :func:`abkit.judging.ppi_clustered`
+    with its own tuned λ, the difference a z-test of the two independent estimates. The note
+    gives the human-only interval beside it, so the gain from the judge is visible.
+    """
+
+    def user_sums(self, metric: Metric, ctx: Mapping[str, Any]) -> dict[str, str]:
+        label, judge = quoted(metric.column), quoted(metric.judge)
+        return dict(
+            zip(
+                ("ju", "nu", "hl", "jl", "nl"),
+                (
+                    f"coalesce(sum(CASE WHEN {label} IS NULL THEN {judge} END), 0)",
+                    f"count_if({label} IS NULL AND {judge} IS NOT NULL)",
+                    f"coalesce(sum(CASE WHEN {judge} IS NOT NULL THEN {label} END), 0)",
+                    f"coalesce(sum(CASE WHEN {label} IS NOT NULL THEN {judge} END), 0)",
+                    f"count_if({label} IS NOT NULL AND {judge} IS NOT NULL)",
+                ),
+                strict=True,
+            )
+        )
+
+    def arm_sums(self) -> dict[str, str]:
+        return moment_aggregates(["{ju}", "{nu}", "{hl}", "{jl}", "{nl}"], "{nu} + {nl} > 0")
+
+    def estimate(
+        self, metric: Metric, control: Sums, treatment: Sums, alpha: float, ctx: Mapping[str, Any]
+    ) -> Estimate:
+        size = len(PPI_COMPONENTS)
+        moments = [Moments.from_aggregates(arm, size) for arm in (control, treatment)]
+        try:
+            c, t = (ppi_clustered(m, alpha=alpha) for m in moments)
+        except ValueError as error:
+            nan = math.nan
+            test = TestResult(nan, nan, nan, nan, nan, nan, nan, nan, nan, "PPI++ (users)")
+            note = f"no estimate: {error} (column {metric.column!r}, in an arm)"
+            return Estimate(test, nan, nan, moments[0].n, moments[1].n, note)
+        test = _t_or_normal_result(
+            c.estimate,
+            t.estimate,
+            t.estimate - c.estimate,
+            math.hypot(c.se, t.se),
+            math.inf,
+            alpha,
+            "PPI++ (users as unit)",
+        )
+        human = t.human_estimate - c.human_estimate
+        z = float(norm.isf(alpha / 2))
+        human_se = math.hypot(c.human_se, t.human_se)
+        width = math.hypot(c.se, t.se) / human_se if human_se > 0 else math.nan
+        note = (
+            f"human labels only: {human:+.4f} [{human - z * human_se:+.4f}, "
+            f"{human + z * human_se:+.4f}]; PPI interval {width:.2f}x as wide; labels "
+            f"{c.n_labeled:,} / {t.n_labeled:,} of {c.n_labeled + c.n_unlabeled:,} / "
+            f"{t.n_labeled + t.n_unlabeled:,} dialogs; lambda {c.lam:.2f} / {t.lam:.2f}"
+        )
+        return Estimate(test, c.se**2, t.se**2, moments[0].n, moments[1].n, note)
+
+    def cuped_parts(self, names: Mapping[str, str]) -> None:
+        return None  # the judge already plays the covariate's part
+
+
 def _sql_number(value: float) -> str:
     return "NULL" if not math.isfinite(value) else repr(float(value))
 
@@ -262,6 +334,7 @@ KINDS: dict[Kind, MetricKind] = {
     "user_proportion": UserProportionKind(),
     "user_mean": UserMeanKind(),
     "quantile": QuantileKind(),
+    "judged": JudgedKind(),
 }
 
 # Per-user value for the Mann–Whitney cross-check of an ordinal metric (ratio kind: y / x).

@@ -32,7 +32,7 @@ __all__ = [
     "metrics_by_name",
 ]
 
-Kind = Literal["ratio", "user_proportion", "user_mean", "quantile"]
+Kind = Literal["ratio", "user_proportion", "user_mean", "quantile", "judged"]
 Role = Literal["primary", "secondary", "guardrail", "monitor"]
 Direction = Literal["increase", "decrease"]
 
@@ -84,6 +84,9 @@ DEFAULT_COLUMN_RULES: dict[str, ColumnRule] = {
     "tokens_in": ColumnRule(0, math.inf),
     "ttft_ms": ColumnRule(0, math.inf, unit="ms"),
     "cost": ColumnRule(0, math.inf),
+    # an LLM judge's verdict on every dialog and a human's on a random subset (abkit.judging)
+    "judge_helpful": ColumnRule(0, 1),
+    "human_helpful": ColumnRule(0, 1),
 }
 
 
@@ -96,8 +99,13 @@ class Metric:
         kind: ``ratio``: Σ numerator / Σ denominator over dialogs, users randomized (delta
             method); ``user_proportion``: share of users whose column is ever > 0;
             ``user_mean``: per-user sum of the column, averaged over users (Welch);
-            ``quantile``: a quantile of the dialog-level column (cluster-adjusted variance).
-        column: the log column measured (the numerator of a ratio).
+            ``quantile``: a quantile of the dialog-level column (cluster-adjusted variance);
+            ``judged``: the mean human label per dialog, estimated from an LLM judge's score on
+            every dialog and human labels on a random subset (prediction-powered inference,
+            users as the unit; :func:`abkit.judging.ppi_clustered`).
+        column: the log column measured (the numerator of a ratio; for ``judged``, the human
+            label, missing on the dialogs nobody labeled).
+        judge: ``judged`` metrics: the column of the judge's score, on the label's scale.
         denominator: ratio metrics: the columns whose sum is the denominator; empty means one
             per dialog whose ``column`` is known. Dialogs missing any of the metric's columns
             leave both numerator and denominator (missing is never 0).
@@ -124,6 +132,7 @@ class Metric:
     kind: Kind
     column: str
     denominator: tuple[str, ...] = ()
+    judge: str = ""
     quantile: float | None = None
     role: Role = "secondary"
     higher_is_better: bool = True
@@ -149,6 +158,17 @@ class Metric:
                 f"metric {self.name!r}: denominator == {list(self.denominator)}, only a ratio "
                 "metric has one"
             )
+        if self.kind == "judged":
+            check_text(f"metric {self.name!r}: judge (the judge's score column)", self.judge)
+            if self.judge == self.column:
+                raise ValueError(
+                    f"metric {self.name!r}: judge == column == {self.column!r}; the judge's score "
+                    "and the human label must be two columns"
+                )
+        elif self.judge:
+            raise ValueError(
+                f"metric {self.name!r}: judge == {self.judge!r}, only a 'judged' metric has one"
+            )
         if self.kind == "quantile":
             if self.quantile is None:
                 raise ValueError(
@@ -168,10 +188,10 @@ class Metric:
                 f"metric {self.name!r}: covariate == {self.covariate!r}, must be "
                 f"{PRE_PERIOD!r} or a column of the users table"
             )
-        if self.covariate and self.kind == "quantile":
+        if self.covariate and self.kind in ("quantile", "judged"):
             raise ValueError(
                 f"metric {self.name!r}: covariate == {self.covariate!r}, but CUPED is for "
-                "ratio, user_mean and user_proportion metrics, not quantiles"
+                f"ratio, user_mean and user_proportion metrics, not {self.kind} ones"
             )
         if self.valid_range is not None:
             low, high = self.valid_range
@@ -181,7 +201,7 @@ class Metric:
     @property
     def columns(self) -> tuple[str, ...]:
         """Every log column the metric reads."""
-        return (self.column, *self.denominator)
+        return (self.column, *self.denominator, *((self.judge,) if self.judge else ()))
 
 
 def _metric(name: str, kind: Kind, column: str, description: str, **options: Any) -> Metric:
@@ -217,6 +237,14 @@ DEFAULT_METRICS: tuple[Metric, ...] = (
         "likes",
         "likes per rated response (explicit preference)",
         denominator=("likes", "dislikes"),
+    ),
+    _metric(
+        "helpfulness",
+        "judged",
+        "human_helpful",
+        "share of dialogs a human rates helpful, from an LLM judge on every dialog and human "
+        "labels on a random subset (prediction-powered)",
+        judge="judge_helpful",
     ),
     _metric(
         "return_7d",

@@ -16,6 +16,8 @@ Plans are written in YAML (a plan file, or the ``plan:`` section of an experimen
     #  - {name: csat, kind: ratio, column: csat, role: primary, valid_range: [1, 5]}
     #  - {name: p95, kind: quantile, column: latency_ms, quantile: 0.95, role: guardrail,
     #     margin: 0.1, direction: decrease, unit: ms}
+    #  - {name: helpful, kind: judged, column: human_label, judge: judge_score,
+    #     valid_range: [0, 1]}         # PPI from an LLM judge plus human labels on a subset
 
 The decision family (see :mod:`abkit.analysis`): ``correction`` runs over the primary metrics
 only and the decision rests on them; secondaries get ``secondary_correction`` among themselves
@@ -295,15 +297,17 @@ class ExperimentPlan:
             )
         rules = dict(self.columns)
         for metric in metrics:
-            rule = rules.get(metric.column) or self.column_rule(metric.column)
-            if metric.valid_range is not None:
-                rule = dataclasses.replace(
-                    rule, low=metric.valid_range[0], high=metric.valid_range[1]
-                )
-            if metric.unit in ("ms", "s"):
-                rule = dataclasses.replace(rule, unit=metric.unit)
-            if rule != self.column_rule(metric.column) or metric.column in rules:
-                rules[metric.column] = rule
+            # a judged metric's judge scores on the human label's scale: the same range
+            for column in (metric.column, *((metric.judge,) if metric.judge else ())):
+                rule = rules.get(column) or self.column_rule(column)
+                if metric.valid_range is not None:
+                    rule = dataclasses.replace(
+                        rule, low=metric.valid_range[0], high=metric.valid_range[1]
+                    )
+                if metric.unit in ("ms", "s"):
+                    rule = dataclasses.replace(rule, unit=metric.unit)
+                if rule != self.column_rule(column) or column in rules:
+                    rules[column] = rule
         return dataclasses.replace(self, metrics=tuple(metrics), columns=rules, primary="")
 
     @property

@@ -74,3 +74,22 @@ def test_pre_period_and_users_table_are_up_to_date() -> None:
     pd.testing.assert_frame_equal(
         pd.read_parquet(DATA_DIR / EXAMPLE_USERS_TABLE), users, check_dtype=False, rtol=1e-12
     )
+
+
+def test_judging_examples_are_up_to_date(tmp_path) -> None:
+    from abkit import judging
+
+    written = judging.write_examples(tmp_path)
+    assert [p.name for p in written] == [
+        judging.EXAMPLE_PAIRWISE,
+        judging.EXAMPLE_GRADES,
+        judging.EXAMPLE_JUDGED_LOG,
+    ]
+    for path in written[:2]:
+        pd.testing.assert_frame_equal(pd.read_csv(DATA_DIR / path.name), pd.read_csv(path))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(DATA_DIR / judging.EXAMPLE_JUDGED_LOG), pd.read_parquet(written[2])
+    )
+    text = (DATA_DIR / "README.md").read_text()
+    for column in ("shown_first", "winner", "length_a", "passed", "judge_helpful", "human_helpful"):
+        assert f"`{column}`" in text, column

@@ -92,3 +92,29 @@ pd.DataFrame({"system": range(4), "strength": [repr(float(t)) for t in theta]}).
     HERE / "bt_reference.csv", index=False
 )
 print(theta)
+
+# PPI with a fixed power-tuning parameter (lam = 0.5 and lam = 1, plain PPI): the reference for
+# abkit.judging.ppi_clustered with one dialog per user, whose tuned lambda differs from PPI++'s.
+fixed = []
+for (name, arm), part in data.groupby(["dataset", "arm"], sort=True):
+    labeled = part[part["labeled"] == 1]
+    y, y_hat = labeled["y"].to_numpy(), labeled["y_hat"].to_numpy()
+    y_hat_u = part.loc[part["labeled"] == 0, "y_hat"].to_numpy()
+    for lam in (0.5, 1.0):
+        estimate = float(np.asarray(ppi_mean_pointestimate(y, y_hat, y_hat_u, lam=lam)).ravel()[0])
+        low, high = (
+            float(np.asarray(v).ravel()[0])
+            for v in ppi_mean_ci(y, y_hat, y_hat_u, alpha=0.05, lam=lam)
+        )
+        fixed.append(
+            {
+                "dataset": name,
+                "arm": arm,
+                "lam": lam,
+                "estimate": repr(estimate),
+                "ci_low": repr(low),
+                "ci_high": repr(high),
+            }
+        )
+pd.DataFrame(fixed).to_csv(HERE / "judging_reference_fixed_lambda.csv", index=False)
+print(pd.DataFrame(fixed))
