@@ -165,6 +165,36 @@ class AnalysisResult:
         out["decided_on"] = "CUPED" if self.plan.cuped == "decide" else "unadjusted"
         return out
 
+    def judged_table(self) -> pd.DataFrame:
+        """Every ``judged`` metric three ways: the judge alone, prediction-powered (the row of
+        the results table) and human labels alone, per arm and for the difference
+        (:func:`abkit.judging.ppi_comparison`); empty when the plan has no judged metric."""
+        from abkit.judging import PPI_COMPONENTS, ppi_comparison
+
+        frames = []
+        for metric in self.plan.metrics or ():
+            if metric.kind == "judged":
+                arms = [
+                    Moments.from_aggregates(sums, len(PPI_COMPONENTS))
+                    for sums in self.engine.sums[metric.name]
+                ]
+                frame = ppi_comparison(*arms, alpha=self.alpha)
+                frames.append(frame.assign(metric=metric.name))
+        if not frames:
+            return pd.DataFrame(
+                columns=[
+                    "metric",
+                    "estimator",
+                    "quantity",
+                    "estimate",
+                    "ci_low",
+                    "ci_high",
+                    "width",
+                ]
+            )
+        out = pd.concat(frames, ignore_index=True)
+        return out[["metric", *out.columns[:-1]]]
+
     def seed_table(self) -> pd.DataFrame:
         """The seed document's columns: metric, control, treatment, p-value, significant."""
         return self.table[["metric", "control", "treatment", "p_value", "significant"]].copy()

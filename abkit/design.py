@@ -32,16 +32,15 @@ from dataclasses import asdict, dataclass
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Literal
 
-from scipy.special import nctdtr, stdtrit
-
 from abkit.params import check_choice, check_integer, check_number, check_probability
 
 if TYPE_CHECKING:
     import pandas as pd
 
-# The normal distribution from the standard library and the (noncentral) t from scipy.special:
-# what scipy.stats / statsmodels compute, without their import time (``abkit design`` starts
-# in a fraction of a second). Checked against R pwr and statsmodels in tests/test_design.py.
+# The normal distribution from the standard library and the (noncentral) t from scipy.special,
+# imported only when a t power is needed: what scipy.stats / statsmodels compute, without their
+# import time (``abkit design`` for a rate starts without scipy). Checked against R pwr and
+# statsmodels in tests/test_design.py.
 _NORMAL = NormalDist()
 
 
@@ -57,6 +56,8 @@ def _norm_isf(q: float) -> float:
 def _t_power_two_sided(d: float, n_c: float, n_t: float, alpha: float) -> float:
     """Two-sided Student t power, both tails: df = n_C + n_T − 2, noncentrality
     d·sqrt(n_C·n_T/(n_C + n_T)) (statsmodels ``TTestIndPower.power``, R ``pwr.t2n.test``)."""
+    from scipy.special import nctdtr, stdtrit
+
     df = n_c + n_t - 2
     crit = float(stdtrit(df, 1 - alpha / 2))
     nc = d * math.sqrt(n_c * n_t / (n_c + n_t))

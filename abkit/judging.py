@@ -44,6 +44,7 @@ from abkit.params import check_probability
 __all__ = [
     "BradleyTerry",
     "GradedComparison",
+    "JudgeEvaluationSettings",
     "PairedTest",
     "PpiEstimate",
     "SwapReport",
@@ -52,6 +53,8 @@ __all__ = [
     "compare_graded",
     "LengthControlled",
     "fit_bradley_terry",
+    "judge_findings",
+    "judge_only",
     "length_controlled_strengths",
     "PPI_COMPONENTS",
     "WinRates",
@@ -59,7 +62,10 @@ __all__ = [
     "mcnemar_test",
     "ppi_clustered",
     "ppi_mean",
+    "ppi_comparison",
     "ppi_mean_difference",
+    "preference_table",
+    "read_judgments",
     "sign_test",
     "simulate_judge_scores",
     "simulate_pairwise",
@@ -319,6 +325,14 @@ class WinRates:
     tie_ci: tuple[float, float]
     loss_ci: tuple[float, float]
     score_ci: tuple[float, float]
+    prompts_won_a: int
+    prompts_won_b: int
+
+    @property
+    def sign_test(self) -> PairedTest:
+        """The exact sign test over prompts: a prompt counts for A when A's score on it is
+        above 1/2, for B when below, and not at all when even (both orders count once)."""
+        return sign_test(self.prompts_won_a, self.prompts_won_b)
 
     def table(self) -> pd.DataFrame:
         """One row per outcome: share and interval, tidy for display."""
@@ -385,6 +399,8 @@ def win_rates(comparisons: pd.DataFrame, *, alpha: float = 0.05) -> WinRates:
         interval("tie"),
         interval("loss"),
         interval("score"),
+        int((per_prompt["score"] > 0.5).sum()),
+        int((per_prompt["score"] < 0.5).sum()),
     )
 
 
@@ -946,3 +962,243 @@ def write_examples(directory: Path) -> list[Path]:
     judged = add_judge_labels(dialogs, **EXAMPLE_JUDGE_SETTINGS)
     log = write_log(judged, directory / EXAMPLE_JUDGED_LOG)
     return [directory / EXAMPLE_PAIRWISE, directory / EXAMPLE_GRADES, log]
+
+
+def judge_only(moments: Moments, *, alpha: float = 0.05) -> tuple[float, float, float, float]:
+    """The judge's mean score over every judged dialog, Σ(judge)/Σ(dialogs) with users as the
+    unit (delta method): (estimate, se, ci_low, ci_high). Honest about its sampling error,
+    blind to the judge's bias: what the LLM evaluation tools report."""
+    if len(moments.sums) != len(PPI_COMPONENTS) or moments.n < 2:
+        return (math.nan,) * 4
+    s = np.asarray(moments.sums)
+    a, m, _, c, labeled = s / moments.n
+    total = m + labeled
+    if not total > 0:
+        return (math.nan,) * 4
+    value = (a + c) / total
+    gradient = np.array([1 / total, -value / total, 0.0, 1 / total, -value / total])
+    covariance = (np.asarray(moments.products) - np.outer(s, s) / moments.n) / moments.n
+    se = math.sqrt(max(float(gradient @ covariance @ gradient), 0.0) / moments.n)
+    z = float(sps.norm.isf(alpha / 2))
+    return (float(value), se, float(value - z * se), float(value + z * se))
+
+
+def ppi_comparison(control: Moments, treatment: Moments, *, alpha: float = 0.05) -> pd.DataFrame:
+    """Judge-only, prediction-powered and human-only estimates side by side, per arm and for the
+    difference (treatment − control), from each arm's :data:`PPI_COMPONENTS` moments.
+
+    Columns: estimator, quantity (control / treatment / difference), estimate, ci_low,
+    ci_high, width. The judge-only row is biased whenever the judge is; the PPI row is not,
+    and is at most as wide as the human-only one (λ = 0 is allowed).
+    """
+    z = float(sps.norm.isf(alpha / 2))
+    arms = {"control": control, "treatment": treatment}
+    rows = []
+
+    def add(estimator: str, values: dict[str, tuple[float, float]]) -> None:
+        difference = values["treatment"][0] - values["control"][0]
+        values = {
+            **values,
+            "difference": (difference, math.hypot(*(v[1] for v in values.values()))),
+        }
+        for quantity, (estimate, se) in values.items():
+            rows.append(
+                (estimator, quantity, estimate, estimate - z * se, estimate + z * se, 2 * z * se)
+            )
+
+    add("judge only", {k: judge_only(m, alpha=alpha)[:2] for k, m in arms.items()})
+    fitted = {k: ppi_clustered(m, alpha=alpha) for k, m in arms.items()}
+    add("prediction-powered", {k: (f.estimate, f.se) for k, f in fitted.items()})
+    add("human labels only", {k: (f.human_estimate, f.human_se) for k, f in fitted.items()})
+    return pd.DataFrame(
+        rows, columns=["estimator", "quantity", "estimate", "ci_low", "ci_high", "width"]
+    )
+
+
+@dataclass(frozen=True)
+class JudgeEvaluationSettings:
+    """The parameters of notebook ``05_judge_evaluation``, validated on construction."""
+
+    pairwise_file: str
+    grades_file: str
+    judged_log: str
+    split: float
+    true_effect: float | None
+    simulated_prompts: int
+    simulated_preference: float
+    judge_accuracy: float
+    position_bias: float
+    length_bias: float
+    length_ratio: float
+    bootstrap_resamples: int
+    alpha: float
+    seed: int
+    output_dir: str
+
+    def __post_init__(self) -> None:
+        from abkit.params import check_integer, check_number, check_text
+
+        for name in ("pairwise_file", "grades_file", "judged_log"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} == {getattr(self, name)!r}, must be a path as text")
+        check_text("output_dir", self.output_dir)
+        check_number("split", self.split, low=0.0, high=1.0)
+        if self.true_effect is not None:
+            check_number("true_effect", self.true_effect)
+        check_integer("simulated_prompts", self.simulated_prompts, minimum=2)
+        check_number("simulated_preference", self.simulated_preference, low=0.0, high=1.0)
+        for name in ("judge_accuracy", "position_bias", "length_bias"):
+            check_number(
+                name,
+                getattr(self, name),
+                low=0.0,
+                high=1.0,
+                low_inclusive=True,
+                high_inclusive=True,
+            )
+        if self.position_bias + self.length_bias > 1:
+            raise ValueError(
+                f"position_bias + length_bias == {self.position_bias + self.length_bias:g}, "
+                "must not exceed 1 (they are shares of the judge's verdicts)"
+            )
+        check_number("length_ratio", self.length_ratio, low=0.0)
+        check_integer("bootstrap_resamples", self.bootstrap_resamples, minimum=0)
+        check_probability("alpha", self.alpha)
+        check_integer("seed", self.seed, minimum=0)
+
+    def pairwise(self) -> pd.DataFrame:
+        """The pairwise verdicts: ``pairwise_file``, or a simulated judge when it is ''."""
+        if self.pairwise_file:
+            return read_judgments(self.pairwise_file, "pairwise_file")
+        theta = math.log(self.simulated_preference / (1 - self.simulated_preference))
+        return simulate_pairwise(
+            self.simulated_prompts,
+            {"candidate": theta, "baseline": 0.0},
+            accuracy=self.judge_accuracy,
+            position_bias=self.position_bias,
+            length_bias=self.length_bias,
+            mean_length={"candidate": 300.0 * self.length_ratio, "baseline": 300.0},
+            seed=self.seed,
+        ).drop(columns="human")
+
+    def grades(self) -> pd.DataFrame | None:
+        """The pointwise grades, or None when ``grades_file`` is ''."""
+        return read_judgments(self.grades_file, "grades_file") if self.grades_file else None
+
+
+def read_judgments(path: str | Path, parameter: str) -> pd.DataFrame:
+    """A table of judge outputs (.csv or .parquet; relative: to the kit), or a one-line error
+    naming ``parameter``, the path and what is allowed."""
+    from abkit.paths import in_kit
+
+    resolved = in_kit(path)
+    if resolved.suffix.lower() not in (".csv", ".parquet"):
+        raise ValueError(f"{parameter} == {str(path)!r}: must be a .csv or .parquet file")
+    if not resolved.is_file():
+        raise FileNotFoundError(f"{parameter} == {str(path)!r}: no such file ({resolved})")
+    if resolved.suffix.lower() == ".parquet":
+        return pd.read_parquet(resolved)
+    try:
+        return pd.read_csv(resolved)
+    except UnicodeDecodeError:
+        raise ValueError(
+            f"{parameter} == {str(path)!r} is not UTF-8 text: re-save it as UTF-8"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{parameter} == {str(path)!r} is empty") from None
+
+
+def preference_table(raw: BradleyTerry, controlled: LengthControlled) -> pd.DataFrame:
+    """Raw and length-controlled Bradley–Terry side by side, one row per system: strengths
+    (log scale, mean zero), and as probabilities of beating an average system,
+    logistic(θ) (with the raw fit's bootstrap interval mapped the same way).
+
+    Columns: system, strength, ci_low, ci_high, win_probability, win_ci_low, win_ci_high,
+    controlled_strength, controlled_win_probability.
+    """
+    if raw.systems != controlled.systems:
+        raise ValueError(f"the fits cover different systems: {raw.systems} / {controlled.systems}")
+
+    def logistic(x: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-np.asarray(x, dtype=float)))
+
+    return pd.DataFrame(
+        {
+            "system": raw.systems,
+            "strength": raw.strength,
+            "ci_low": raw.ci_low,
+            "ci_high": raw.ci_high,
+            "win_probability": logistic(raw.strength),
+            "win_ci_low": logistic(raw.ci_low),
+            "win_ci_high": logistic(raw.ci_high),
+            "controlled_strength": controlled.strength,
+            "controlled_win_probability": logistic(controlled.strength),
+        }
+    ).sort_values("strength", ascending=False, ignore_index=True)
+
+
+def judge_findings(
+    swap: SwapReport,
+    wins: WinRates,
+    preferences: pd.DataFrame,
+    graded: GradedComparison | None = None,
+    judged: pd.DataFrame | None = None,
+    *,
+    alpha: float = 0.05,
+) -> list[str]:
+    """Plain sentences from notebook 05's results, each carrying its numbers: position bias,
+    the paired win rate, what length control changes, paired vs unpaired grading and what the
+    judge alone would have claimed online."""
+    from abkit.formatting import p_phrase
+
+    lines = [
+        f"The verdict flips with the order of the two responses in {swap.inconsistency_rate:.0%} "
+        f"of pairs ({swap.inconsistent} of {swap.pairs}); the response shown first wins "
+        f"{swap.first_position_share:.1%} of decided verdicts ({p_phrase(swap.position_bias_p)} "
+        "against 50 %): "
+        + (
+            "the judge has a position bias, so every pair must be judged in both orders."
+            if swap.position_bias_p < alpha
+            else "no position bias is detectable at this size."
+        )
+    ]
+    sign = wins.sign_test
+    lines.append(
+        f"Paired by prompt, {wins.system_a} scores {wins.score:.1%} against {wins.system_b} "
+        f"(95 % CI {wins.score_ci[0]:.1%} to {wins.score_ci[1]:.1%}; sign test over prompts "
+        f"{p_phrase(sign.p_value)})."
+    )
+    top = preferences.set_index("system")
+    a, b = wins.system_a, wins.system_b
+    raw = 1 / (1 + math.exp(top.loc[b, "strength"] - top.loc[a, "strength"]))
+    fair = 1 / (1 + math.exp(top.loc[b, "controlled_strength"] - top.loc[a, "controlled_strength"]))
+    lines.append(
+        f"The judge prefers {a} to {b} with probability {raw:.1%}; at equal response length "
+        f"{fair:.1%}. "
+        + (
+            f"About {abs(raw - fair) * 100:.0f} points of the raw preference come from length."
+            if abs(raw - fair) >= 0.02
+            else "Length explains little of it."
+        )
+    )
+    if graded is not None:
+        lines.append(
+            f"Graded one at a time on the same {graded.prompts} prompts, {graded.system_a} passes "
+            f"{graded.pass_rate_a:.1%} and {graded.system_b} {graded.pass_rate_b:.1%}: McNemar's "
+            f"paired test gives {p_phrase(graded.mcnemar.p_value)}, the unpaired z-test "
+            f"{p_phrase(graded.unpaired_p)}; the paired test is the right one for one item set."
+        )
+    if judged is not None and len(judged):
+        rows = judged[judged["quantity"] == "difference"].set_index("estimator")
+        judge, ppi, human = (
+            rows.loc[k] for k in ("judge only", "prediction-powered", "human labels only")
+        )
+        lines.append(
+            f"Online, the judge alone puts the difference at {judge['estimate']:+.3f} "
+            f"({judge['ci_low']:+.3f} to {judge['ci_high']:+.3f}); the judge corrected by the "
+            f"human labels (PPI) at {ppi['estimate']:+.3f} ({ppi['ci_low']:+.3f} to "
+            f"{ppi['ci_high']:+.3f}), an interval {ppi['width'] / human['width']:.2f}x as wide "
+            f"as the labels' alone ({human['estimate']:+.3f}, {human['ci_low']:+.3f} to "
+            f"{human['ci_high']:+.3f}). Only the last two are about what humans think."
+        )
+    return lines

@@ -429,3 +429,73 @@ def audit_plot(audit: pd.DataFrame, *, consistent_ratio: float = 3.0) -> np.ndar
     )
     fig.tight_layout()
     return np.array([left, right])
+
+
+def judge_preference_plot(preferences: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Each system's probability of beating an average system, raw Bradley–Terry (with its
+    bootstrap interval) beside the length-controlled fit: the gap is what the judge's taste for
+    length added (:func:`abkit.judging.preference_table`)."""
+    ax = _axes(ax, (7.0, 1.6 + 0.8 * len(preferences)))
+    order = list(preferences.sort_values("win_probability")["system"])
+    y = preferences["system"].map({name: k for k, name in enumerate(order)}).to_numpy(float)
+    p = preferences["win_probability"]
+    error = np.vstack([p - preferences["win_ci_low"], preferences["win_ci_high"] - p])
+    ax.errorbar(
+        p,
+        y + 0.12,
+        xerr=error,
+        fmt="o",
+        color="#0969da",
+        capsize=4,
+        label="raw (the judge's verdicts), 95 % bootstrap interval",
+    )
+    ax.scatter(
+        preferences["controlled_win_probability"],
+        y - 0.12,
+        marker="D",
+        color="#bf8700",
+        zorder=3,
+        label="at equal length (length-controlled)",
+    )
+    ax.axvline(0.5, color="0.5", linewidth=0.8)
+    ax.set_yticks(range(len(order)), order)
+    ax.set_ylim(-0.6, len(order) - 0.4)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set(
+        xlabel="probability of being preferred to an average system",
+        title="Who does the judge prefer?",
+    )
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False)
+    return ax
+
+
+def judge_intervals_plot(
+    table: pd.DataFrame, *, truth: float | None = None, ax: Axes | None = None
+) -> Axes:
+    """The difference between arms three ways (:meth:`abkit.analysis.AnalysisResult.judged_table`
+    rows with quantity ``difference``): judge only, prediction-powered, human labels only, with
+    their intervals; ``truth`` (known in a simulation) as a dashed line."""
+    rows = table[table["quantity"] == "difference"].reset_index(drop=True)
+    ax = _axes(ax, (7.0, 0.9 + 0.7 * len(rows)))
+    colours = {"judge only": "#cf222e", "prediction-powered": "#1a7f37"}
+    for k, row in rows.iterrows():
+        colour = colours.get(row["estimator"], "#6e7781")
+        ax.errorbar(
+            row["estimate"],
+            k,
+            xerr=[[row["estimate"] - row["ci_low"]], [row["ci_high"] - row["estimate"]]],
+            fmt="o",
+            color=colour,
+            capsize=4,
+        )
+    ax.axvline(0, color="0.5", linewidth=0.8)
+    if truth is not None:
+        ax.axvline(truth, color="black", linestyle="--", linewidth=1, label=f"truth {truth:+.3g}")
+        ax.legend(loc="lower right", frameon=False)
+    ax.set_yticks(range(len(rows)), rows["estimator"])
+    ax.invert_yaxis()
+    ax.set(
+        xlabel="treatment − control (human scale)",
+        title="The effect three ways: judge alone, judge + labels (PPI), labels alone",
+    )
+    return ax
