@@ -494,13 +494,17 @@ def analyze_plan(
     pre_period: pd.DataFrame | str | Path | None = None,
     users: pd.DataFrame | str | Path | None = None,
     looks_file: str | Path | None = None,
+    spark: Any = None,
 ) -> AnalysisResult:
     """Analyse ``events`` under ``plan``: health gates, one row per metric, the decision.
 
     ``pre_period`` / ``users``: covariate sources for CUPED metrics (default: the plan's
     ``pre_period_log`` / ``users_table``). ``looks_file``: where a group-sequential plan keeps
-    its looks (read, and written when this analysis is a new look)."""
-    engine = aggregate(events, plan, table=table, until=until, pre_period=pre_period, users=users)
+    its looks (read, and written when this analysis is a new look). ``spark``: a SparkSession
+    to run the engine's passes on (:mod:`abkit.spark_source`; implied by a Spark DataFrame)."""
+    engine = aggregate(
+        events, plan, table=table, until=until, pre_period=pre_period, users=users, spark=spark
+    )
     plan = engine.plan
     rows = []
     for metric in plan.metrics or ():
@@ -545,12 +549,15 @@ def analyze(
     users: pd.DataFrame | str | Path | None = None,
     looks_file: str | Path | None = None,
     until: Any = None,
+    spark: Any = None,
 ) -> AnalysisResult:
     """Analyse an experiment's dialog log: health gates, one row per metric, and the decision.
 
     Args:
         events: a DataFrame, or a .parquet file or folder, a .csv file or a .duckdb database;
-            all are validated and aggregated by the same DuckDB engine.
+            all are validated and aggregated by the same engine (DuckDB by default). A
+            ``pyspark.sql.DataFrame`` (or, with ``spark``, a Parquet path or a table name)
+            runs the same SQL on Spark.
         plan: an :class:`~abkit.plan.ExperimentPlan`, a plan YAML file or a mapping; the
             keyword arguments below override its settings (None leaves them).
         split: the planned treatment share of users, for the SRM gate.
@@ -569,6 +576,7 @@ def analyze(
         looks_file: the looks of a group-sequential plan (``monitoring``), kept between
             analyses (JSON; created at the first look).
         until: analyse only rows with a timestamp up to this time (a look on that day).
+        spark: a SparkSession (:func:`abkit.spark_source.spark_session`) to run on Spark.
 
     Returns:
         :class:`AnalysisResult`: ``table`` (columns :data:`TABLE_COLUMNS`), ``health``,
@@ -601,6 +609,7 @@ def analyze(
         pre_period=pre_period,
         users=users,
         looks_file=looks_file,
+        spark=spark,
     )
 
 

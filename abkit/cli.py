@@ -450,6 +450,8 @@ examples:
   abkit analyze events.duckdb --table dialogs --split 0.5 --metrics task_completion csat --json
   abkit analyze data/example_dialogs.parquet --plan data/example_cuped_plan.yaml  # CUPED
   abkit analyze data/example_dialogs.parquet --split 0.2 --memo reports/memo.html
+  abkit analyze logs/dialogs/ --split 0.2 --engine spark                 # local[*] Spark
+  abkit analyze lake.dialogs --plan plan.yaml --engine spark --spark-master sc://spark:15002
 
 The plan (YAML; see abkit.plan) declares labels, split, experiment, column map, alpha, the
 corrections and the metrics with their roles, ranges and margins; the options override it.
@@ -482,11 +484,17 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
         description="Analyse an experiment's dialog log (Parquet file or folder, CSV, or a "
         "DuckDB table) under its plan: the health gates, one row per metric (effect, CI, "
         "p-value, adjusted p-value, method) and the decision with its reasons. Everything is "
-        "validated and aggregated in DuckDB.",
+        "validated and aggregated in DuckDB, or on Spark with --engine spark (the same SQL, "
+        "transpiled; for logs that outgrow one machine).",
         epilog=_EPILOG_ANALYZE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("events", type=Path, help="dialog log: .parquet, .csv or .duckdb")
+    parser.add_argument(
+        "events",
+        type=Path,
+        help="dialog log: .parquet, .csv or .duckdb; with --engine spark a .parquet file or "
+        "folder, or a table name Spark can read (db.table)",
+    )
     parser.add_argument(
         "--plan", type=Path, help="experiment plan, YAML (or params.yaml with a plan: section)"
     )
@@ -563,6 +571,21 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
         "look, updated at each new one); required with monitoring: group_sequential",
     )
     parser.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="where the passes over the log run: embedded DuckDB (default), or Spark (needs the "
+        "extra abkit[spark] and Java 17+)",
+    )
+    parser.add_argument(
+        "--spark-master",
+        dest="spark_master",
+        default="local[*]",
+        metavar="URL",
+        help="with --engine spark: local[N], spark://host:7077, or sc://host:15002 for Spark "
+        "Connect; default: %(default)s",
+    )
+    parser.add_argument(
         "--memo",
         type=Path,
         metavar="FILE",
@@ -580,14 +603,22 @@ def _run_analyze(args: argparse.Namespace) -> int:
     from abkit.formatting import format_p
     from abkit.metrics import metrics_by_name
 
-    if not args.events.exists():
+    spark = None
+    if args.engine == "spark":
+        from abkit.spark_source import spark_session
+
+        spark = spark_session(args.spark_master)
+    elif args.spark_master != "local[*]":
+        raise ValueError(f"--spark-master == {args.spark_master!r} needs --engine spark")
+    if not args.events.exists() and spark is None:
         raise ValueError(f"events == '{args.events}': no such file")
+    events = args.events if args.events.exists() else str(args.events)
     if args.plan is None and args.split is None:
         raise ValueError("split == None: give --split (the planned treatment share) or --plan")
     if args.memo is not None and args.memo.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"--memo == '{args.memo}': must name an .html file")
     result = analyze(
-        args.events,
+        events,
         plan=args.plan,
         split=args.split,
         metrics=metrics_by_name(args.metrics) if args.metrics else None,
@@ -603,6 +634,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
         users=args.users,
         looks_file=args.looks,
         until=None if args.until is None else parse_until("--until", args.until),
+        spark=spark,
     )
     if args.memo is not None:
         from abkit.memo import write_memo

@@ -18,6 +18,7 @@ Opening the log (any source as one view) is :mod:`abkit.log_source`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import re
@@ -427,6 +428,31 @@ class EngineResult:
     last: Any
 
 
+def _open(
+    events: Any,
+    plan: ExperimentPlan,
+    table: str,
+    spark: Any = None,
+    pre_period: Any = None,
+    users: Any = None,
+) -> contextlib.AbstractContextManager[LogSource]:
+    """The log on DuckDB (:func:`abkit.log_source.open_log`) or on Spark."""
+    from abkit.spark_source import is_spark_dataframe
+
+    if spark is None and not is_spark_dataframe(events):
+        return open_log(events, plan, table=table, pre_period=pre_period, users=users)
+    if pre_period is not None or users is not None:
+        raise ValueError(
+            "CUPED covariates (a pre-period log or a users table) are not available on the "
+            "Spark engine yet; analyse with the DuckDB engine, or drop the covariates"
+        )
+    from abkit.spark_source import open_spark_log
+
+    if spark is None:
+        spark = events.sparkSession
+    return open_spark_log(events, plan, spark=spark, table=table)
+
+
 def aggregate(
     events: pd.DataFrame | str | Path,
     plan: ExperimentPlan,
@@ -435,23 +461,27 @@ def aggregate(
     until: Any = None,
     pre_period: pd.DataFrame | str | Path | None = None,
     users: pd.DataFrame | str | Path | None = None,
+    spark: Any = None,
 ) -> EngineResult:
     """Validate the log, run the health gates and compute every metric's per-arm sums.
 
     Args:
-        events: a DataFrame, or a .parquet file or folder, .csv file or .duckdb database.
+        events: a DataFrame, or a .parquet file or folder, .csv file or .duckdb database; with
+            the Spark engine also a ``pyspark.sql.DataFrame`` or a table name.
         plan: the experiment plan (metrics None: the defaults the log's columns allow).
         table: the table in a DuckDB database.
         until: only rows with timestamp <= this (the cumulative view).
         pre_period, users: the covariate sources of CUPED metrics (:mod:`abkit.covariates`);
             default: the plan's ``pre_period_log`` and ``users_table`` paths.
+        spark: a SparkSession: run every pass on Spark (:mod:`abkit.spark_source`); implied
+            when ``events`` is a Spark DataFrame.
 
     Raises:
         LogValidationError / ValueError / FileNotFoundError: what stops the analysis, named.
     """
     pre_source = pre_period if pre_period is not None else (plan.pre_period_log or None)
     users_source = users if users is not None else (plan.users_table or None)
-    with open_log(events, plan, table=table, pre_period=pre_source, users=users_source) as source:
+    with _open(events, plan, table, spark, pre_source, users_source) as source:
         plan = plan.resolve(source.columns)
         check_covariate_sources(source, plan)
         for column in _checked_columns(plan):
@@ -625,13 +655,14 @@ def read_columns(
     columns: list[str],
     *,
     table: str = "dialogs",
+    spark: Any = None,
 ) -> pd.DataFrame:
     """The analysed rows' ``variant`` and ``columns`` (canonical names), for a plot.
 
     Only these columns are read; the rows are those the analysis reads (the plan's
     experiment, known labels).
     """
-    with open_log(events, plan, table=table) as source:
+    with _open(events, plan, table, spark) as source:
         census = _census(source, plan.resolve(source.columns))
         unknown = [c for c in columns if c not in source.columns]
         if unknown:
@@ -641,7 +672,11 @@ def read_columns(
 
 
 def check_log(
-    events: pd.DataFrame | str | Path, plan: ExperimentPlan, *, table: str = "dialogs"
+    events: pd.DataFrame | str | Path,
+    plan: ExperimentPlan,
+    *,
+    table: str = "dialogs",
+    spark: Any = None,
 ) -> ExperimentPlan:
     """The cheap checks of a log against a plan, for a notebook's validation cell.
 
@@ -651,7 +686,7 @@ def check_log(
     Raises:
         LogValidationError / ValueError / FileNotFoundError: as :func:`aggregate`.
     """
-    with open_log(events, plan, table=table) as source:
+    with _open(events, plan, table, spark) as source:
         resolved = plan.resolve(source.columns)
         _census(source, resolved)
     return resolved

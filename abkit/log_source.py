@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -28,6 +29,7 @@ from abkit.plan import ExperimentPlan
 __all__ = [
     "NUMERIC_TYPE",
     "LogSource",
+    "create_view",
     "duckdb_reason",
     "log_columns",
     "open_log",
@@ -272,13 +274,33 @@ def _create_view(
     name: str = "events",
 ) -> LogSource:
     """Create ``view`` over ``events`` with canonical names and types; see :func:`open_log`."""
-    ids = ("user_id", "dialog_id", "variant", "experiment")
-    text = frozenset(ids) | {c for c, t in plan.column_map.items() if t in ids}
+    text = frozenset(_IDS) | {c for c, t in plan.column_map.items() if t in _IDS}
     raw, label = _raw_relation(events, table, connection, stack, text, view, name)
     try:
-        described = connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()
+        connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()
     except duckdb.Error as error:
         raise unreadable(name, label, error) from None
+    return create_view(connection, raw, label, plan, view=view, required=required, what=what)
+
+
+_IDS = ("user_id", "dialog_id", "variant", "experiment")
+
+
+def create_view(
+    connection: Any,
+    raw: str,
+    label: str,
+    plan: ExperimentPlan,
+    *,
+    view: str,
+    required: tuple[str, ...] = REQUIRED_COLUMNS,
+    what: str = "dialog log",
+) -> LogSource:
+    """The view ``view`` over the relation ``raw`` with canonical names and types, on any
+    connection that runs the engine's SQL (DuckDB, or Spark through
+    :class:`abkit.spark_source.SparkConnection`): the column map, the required columns, ids as
+    text, metric columns as DOUBLE, timestamps normalized."""
+    described = connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()
     raw_types = {row[0]: str(row[1]) for row in described}
     canonical = _canonical(raw_types, plan.column_map, label)
     missing = [c for c in required if c not in canonical]
@@ -296,11 +318,7 @@ def _create_view(
                 f"{what} {label}: column '{canonical[key]}' has type {types[key]}, must hold "
                 "text or integers (a float id such as 123.0 does not match '123')"
             )
-    select = [
-        f"CAST({quoted(canonical[k])} AS VARCHAR) AS {k}"
-        for k in ("user_id", "dialog_id", "variant", "experiment")
-        if k in canonical
-    ]
+    select = [f"CAST({quoted(canonical[k])} AS VARCHAR) AS {k}" for k in _IDS if k in canonical]
     for key in ("timestamp", "measured_at"):
         if key in canonical:
             ts = _timestamp_sql(connection, raw, canonical[key], types[key], plan, key)

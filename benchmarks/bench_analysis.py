@@ -64,15 +64,16 @@ def _abkit_full(path: Path) -> None:
     analyze(path, split=0.2)
 
 
-def _cuped_plan(covariate: str):
+def _cuped_plan(covariate: str, path: Path):
     import dataclasses
 
-    from abkit.metrics import DEFAULT_METRICS
+    from abkit.log_source import log_columns
+    from abkit.metrics import default_metrics
     from abkit.plan import ExperimentPlan
 
-    metrics = tuple(
+    metrics = tuple(  # the default metrics this log's columns allow, as the full analysis
         dataclasses.replace(m, covariate=covariate) if m.name == "task_completion" else m
-        for m in DEFAULT_METRICS
+        for m in default_metrics(log_columns(path))
     )
     return ExperimentPlan(split=0.2, metrics=metrics, pre_period_days=14.0)
 
@@ -82,7 +83,7 @@ def _abkit_cuped_users(path: Path) -> None:
 
     from abkit.analysis import analyze_plan
 
-    analyze_plan(path, _cuped_plan("past_completion"), users=covariate_paths(path)[1])
+    analyze_plan(path, _cuped_plan("past_completion", path), users=covariate_paths(path)[1])
 
 
 def _abkit_cuped_pre_period(path: Path) -> None:
@@ -90,7 +91,7 @@ def _abkit_cuped_pre_period(path: Path) -> None:
 
     from abkit.analysis import analyze_plan
 
-    analyze_plan(path, _cuped_plan("pre_period"), pre_period=covariate_paths(path)[0])
+    analyze_plan(path, _cuped_plan("pre_period", path), pre_period=covariate_paths(path)[0])
 
 
 def _duckdb_floor(path: Path) -> None:

@@ -1,0 +1,311 @@
+"""The analysis engine on Spark: the same SQL, transpiled, against a Spark temporary view.
+
+The engine (:mod:`abkit.engine`) states every pass as SQL over the view ``log`` and reads the
+results through a DB-API-like connection. :class:`SparkConnection` is that connection for a
+``SparkSession``: each statement is parsed as DuckDB SQL and written as Spark SQL by SQLGlot,
+with four rewrites where the dialects differ in meaning, not only in spelling:
+
+- ``isfinite(x)`` (DuckDB) becomes ``NOT isnan(x) AND abs(x) < 'Infinity'`` (Spark has none);
+- ``hash(x)`` becomes ``xxhash64(x)``: Spark's ``hash`` is 32-bit, and counting distinct
+  32-bit hashes of 10M dialog ids would report about 12,000 false duplicates;
+- ``to_timestamp(epoch)`` becomes ``timestamp_seconds(epoch)``: SQLGlot's default goes through
+  ``from_unixtime``, a text with whole seconds, which drops milliseconds;
+- ``timezone('UTC', t)`` becomes ``t``: the session time zone is UTC (set by
+  :func:`spark_session`; a session of the caller's is checked for it).
+
+So the plan, the validation, the health gates, the per-user and per-arm sums and the tests are
+the same objects as with DuckDB (one engine, two executors), and tests compare the two on the
+same logs (``tests/test_spark.py``). One figure is approximate on both engines and so differs
+between them in the third digit: the unit gate's plausibility median (DuckDB
+``approx_quantile``, Spark ``approx_percentile``), compared against thresholds a factor of 50
+away from plausible values. Exact quantiles: the latency values of each arm are
+collected to the driver as one Arrow column (8 bytes per dialog and quantile column: 80 MB for
+10M dialogs), as DuckDB's path does; beyond what the driver holds, this is the limit.
+
+pyspark and sqlglot are the optional extra ``abkit[spark]``; nothing here is imported by the
+default path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from abkit.events import LogValidationError
+from abkit.plan import ExperimentPlan
+
+__all__ = [
+    "SparkConnection",
+    "is_spark_dataframe",
+    "open_spark_log",
+    "spark_session",
+    "spark_type",
+    "to_spark_sql",
+]
+
+DEFAULT_MASTER = "local[*]"
+
+
+def is_spark_dataframe(value: object) -> bool:
+    """True for a ``pyspark.sql.DataFrame`` (classic or Connect), without importing pyspark."""
+    return any(
+        klass.__name__ == "DataFrame" and klass.__module__.startswith("pyspark.sql")
+        for klass in type(value).__mro__
+    )
+
+
+def _require() -> None:
+    try:
+        import pyspark  # noqa: F401
+        import sqlglot  # noqa: F401
+    except ImportError as error:
+        raise ImportError(
+            f"the Spark engine needs the optional extra: pip install 'abkit[spark]' ({error})"
+        ) from None
+
+
+def spark_session(master: str = DEFAULT_MASTER) -> Any:
+    """A SparkSession for the engine: ``master`` (``local[*]``, ``spark://host:7077``, or
+    ``sc://host:15002`` for Spark Connect), session time zone UTC, quiet logs, no UI."""
+    _require()
+    import os
+    import warnings
+
+    from pyspark.sql import SparkSession
+
+    # pyspark 4 warns that pandas 3 is not fully supported; the engine hands Spark no pandas
+    # object on its own (results come back through Arrow)
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+    if master.startswith("sc://"):
+        builder = SparkSession.builder.remote(master)
+    else:
+        if master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        logging = Path(__file__).with_name("spark-log4j2.properties")
+        builder = (
+            SparkSession.builder.master(master)
+            .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={logging}")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.shuffle.partitions", "8")
+            .config("spark.driver.memory", "4g")
+        )
+    session = builder.appName("abkit").config("spark.sql.session.timeZone", "UTC").getOrCreate()
+    with contextlib.suppress(Exception):  # Spark Connect has no SparkContext
+        session.sparkContext.setLogLevel("FATAL")
+    return session
+
+
+# --------------------------------------------------------------------------- SQL
+
+
+def to_spark_sql(sql: str) -> str:
+    """The engine's DuckDB SQL as Spark SQL (SQLGlot, plus the rewrites of the module docstring).
+
+    Examples:
+        >>> to_spark_sql("SELECT count(DISTINCT hash(dialog_id)) FROM log")
+        'SELECT COUNT(DISTINCT XXHASH64(dialog_id)) FROM log'
+        >>> to_spark_sql('SELECT count_if(isfinite("x")) FROM log')
+        "SELECT COUNT_IF((NOT ISNAN(`x`) AND ABS(`x`) < CAST('Infinity' AS DOUBLE))) FROM log"
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous):
+            name = str(node.this).lower()
+            args = node.expressions
+            if name == "isfinite" and len(args) == 1:
+                value = args[0]
+                return exp.paren(
+                    exp.and_(
+                        exp.not_(exp.func("isnan", value.copy())),
+                        exp.LT(
+                            this=exp.func("abs", value.copy()),
+                            expression=exp.cast(exp.Literal.string("Infinity"), "double"),
+                        ),
+                    )
+                )
+            if name == "hash" and len(args) == 1:
+                return exp.Anonymous(this="xxhash64", expressions=[args[0].copy()])
+            if name == "timezone" and len(args) == 2:
+                return args[1].copy()
+        if isinstance(node, exp.UnixToTime):
+            return exp.Anonymous(this="timestamp_seconds", expressions=[node.this.copy()])
+        if isinstance(node, exp.CTE) and node.args.get("materialized"):
+            node.set("materialized", None)
+        return node
+
+    tree = sqlglot.parse_one(sql, read="duckdb").transform(rewrite)
+    return tree.sql(dialect="spark")
+
+
+_SPARK_TO_DUCKDB = {
+    "string": "VARCHAR",
+    "double": "DOUBLE",
+    "float": "FLOAT",
+    "bigint": "BIGINT",
+    "int": "INTEGER",
+    "smallint": "SMALLINT",
+    "tinyint": "TINYINT",
+    "boolean": "BOOLEAN",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+    "timestamp_ntz": "TIMESTAMP",
+    "date": "DATE",
+}
+
+
+def spark_type(name: str) -> str:
+    """A Spark SQL type name as the DuckDB type name the engine's checks read.
+
+    Examples:
+        >>> spark_type("bigint"), spark_type("decimal(10,2)"), spark_type("array<int>")
+        ('BIGINT', 'DECIMAL(10,2)', 'ARRAY<INT>')
+    """
+    lowered = name.lower()
+    if lowered.startswith("decimal"):
+        return lowered.upper()
+    return _SPARK_TO_DUCKDB.get(lowered, name.upper())
+
+
+class SparkResult:
+    """A statement's result, read the ways the engine reads DuckDB results."""
+
+    def __init__(self, frame: Any, rows: list[tuple] | None = None) -> None:
+        self._frame = frame
+        self._rows = rows
+
+    @property
+    def description(self) -> list[tuple[str, str]]:
+        return [(f.name, f.dataType.simpleString()) for f in self._frame.schema.fields]
+
+    def fetchall(self) -> list[tuple]:
+        if self._rows is None:
+            self._rows = [tuple(row) for row in self._frame.collect()]
+        return self._rows
+
+    def fetchone(self) -> tuple | None:
+        rows = self.fetchall()
+        return rows[0] if rows else None
+
+    def fetchnumpy(self) -> dict[str, np.ndarray]:
+        """Columns as NumPy arrays, through Arrow (no pandas, no Python rows)."""
+        table = self._frame.toArrow()
+        return {name: table.column(name).to_numpy() for name in table.column_names}
+
+    def df(self) -> pd.DataFrame:
+        return self._frame.toArrow().to_pandas()
+
+
+class SparkConnection:
+    """The engine's connection on a SparkSession: ``execute`` runs DuckDB SQL on Spark."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        zone = str(session.conf.get("spark.sql.session.timeZone"))
+        if zone not in ("UTC", "Etc/UTC", "GMT", "Z", "+00:00"):
+            raise ValueError(
+                f"the Spark session's spark.sql.session.timeZone is {zone!r}; the engine needs "
+                "'UTC' (days and timestamps are UTC): set it, or use abkit.spark_source."
+                "spark_session()"
+            )
+        self._views: list[str] = []
+
+    def execute(self, sql: str, parameters: Mapping[str, Any] | None = None) -> SparkResult:
+        if parameters:
+            raise NotImplementedError("parameterized statements are not used on Spark")
+        text = sql.strip()
+        if text.upper().startswith("DESCRIBE "):
+            frame = self.session.sql(to_spark_sql(text[len("DESCRIBE ") :]))
+            fields = frame.schema.fields
+            return SparkResult(
+                None, [(f.name, spark_type(f.dataType.simpleString())) for f in fields]
+            )
+        created = re.match(r"CREATE\s+TEMP(?:ORARY)?\s+VIEW\s+(\w+)", text, re.IGNORECASE)
+        if created:
+            self._views.append(created.group(1))
+            text = re.sub(r"^CREATE\s+TEMP\s+VIEW", "CREATE OR REPLACE TEMP VIEW", text, flags=re.I)
+        return SparkResult(self.session.sql(to_spark_sql(text)))
+
+    def register(self, name: str, frame: Any) -> None:
+        frame.createOrReplaceTempView(name)
+        self._views.append(name)
+
+    def close(self) -> None:
+        for name in self._views:
+            with contextlib.suppress(Exception):
+                self.session.catalog.dropTempView(name)
+
+
+# --------------------------------------------------------------------------- opening a log
+
+
+def _raw_frame(events: Any, session: Any, table: str, name: str) -> tuple[Any, str]:
+    """The raw Spark DataFrame of ``events`` and a label for messages: a Spark DataFrame, a
+    Parquet file or folder, or a table name (``db.table``) Spark can read."""
+    if is_spark_dataframe(events):
+        return events, "Spark DataFrame"
+    if isinstance(events, pd.DataFrame):
+        return session.createDataFrame(events), "DataFrame"
+    if not isinstance(events, str | Path):
+        raise TypeError(
+            f"{name} == {type(events).__name__}: with the Spark engine give a Spark DataFrame, "
+            "a .parquet file or folder, or a table name"
+        )
+    path = Path(events).expanduser()
+    if path.exists():
+        if path.is_file() and path.suffix.lower() != ".parquet":
+            raise ValueError(
+                f"{name} == '{path}': the Spark engine reads .parquet files and folders and "
+                "tables (convert a CSV to Parquet, or use the DuckDB engine)"
+            )
+        if path.is_file() and path.stat().st_size == 0:
+            raise LogValidationError(f"{name} == '{path}' is empty (0 bytes)")
+        try:
+            return session.read.parquet(str(path.resolve())), str(path)
+        except Exception as error:  # a Spark AnalysisException or a Java error
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+            raise LogValidationError(f"{name} == '{path}' cannot be read: {reason}") from None
+    text = str(events)
+    if re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*){0,2}", text) and not path.suffix:
+        try:
+            return session.table(text), f"table {text}"
+        except Exception:
+            raise ValueError(
+                f"{name} == {text!r}: no such file, folder or table (the Spark engine reads a "
+                "Parquet path or a table name)"
+            ) from None
+    raise FileNotFoundError(f"{name} == '{path}': no such file or folder")
+
+
+@contextlib.contextmanager
+def open_spark_log(
+    events: Any,
+    plan: ExperimentPlan,
+    *,
+    spark: Any,
+    table: str = "dialogs",
+    required: Sequence[str] | None = None,
+) -> Iterator[Any]:
+    """Open a log on Spark as the view ``log`` with canonical names and types, exactly as
+    :func:`abkit.log_source.open_log` does with DuckDB (the same view definition, transpiled).
+
+    Yields:
+        a :class:`~abkit.log_source.LogSource` whose ``connection`` is a :class:`SparkConnection`.
+    """
+    _require()
+    from abkit.log_source import create_view
+
+    connection = SparkConnection(spark)
+    try:
+        frame, label = _raw_frame(events, spark, table, "events")
+        connection.register("raw_log", frame)
+        yield create_view(connection, "raw_log", label, plan, view="log")
+    finally:
+        connection.close()

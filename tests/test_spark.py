@@ -1,0 +1,202 @@
+"""The engine on Spark (local mode) against DuckDB, on the same logs: identical per-arm sums
+(integers exactly, floats to 1e-12), the same results table, health table and decision; the
+same errors and gates on the bad logs of the plan issue. Skipped, with the reason, where
+pyspark or a Java runtime is missing."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from abkit.analysis import AnalysisResult, analyze
+from abkit.events import LogValidationError
+from abkit.paths import DATA_DIR
+
+pytest.importorskip("pyspark", reason="pyspark not installed: pip install 'abkit[spark]'")
+pytest.importorskip("sqlglot", reason="sqlglot not installed: pip install 'abkit[spark]'")
+if shutil.which("java") is None:
+    pytest.skip("no Java runtime on PATH: Spark needs Java 17+", allow_module_level=True)
+
+from abkit.spark_source import spark_session, to_spark_sql  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def spark():
+    return spark_session("local[2]")
+
+
+def _same_sums(duck: AnalysisResult, on_spark: AnalysisResult) -> None:
+    assert duck.engine.sums.keys() == on_spark.engine.sums.keys()
+    for metric, arms in duck.engine.sums.items():
+        for arm, (expected, got) in enumerate(zip(arms, on_spark.engine.sums[metric], strict=True)):
+            assert expected.keys() == got.keys(), (metric, arm)
+            for key, value in expected.items():
+                other = got[key]
+                where = f"{metric} arm {arm} {key}: {value!r} vs {other!r}"
+                if isinstance(value, int) and isinstance(other, int):
+                    assert value == other, where
+                elif value is None or other is None:
+                    assert value == other, where
+                else:
+                    assert math.isclose(value, other, rel_tol=1e-12, abs_tol=1e-12), where
+    assert duck.engine.users == on_spark.engine.users
+    assert duck.engine.dialogs == on_spark.engine.dialogs
+    assert duck.engine.rows == on_spark.engine.rows
+
+
+def _same_result(duck: AnalysisResult, on_spark: AnalysisResult) -> None:
+    _same_sums(duck, on_spark)
+    pd.testing.assert_frame_equal(duck.table, on_spark.table, check_exact=False, rtol=1e-9)
+    # the unit gate reads approximate medians (DuckDB approx_quantile, Spark
+    # approx_percentile): its figures agree to 1 %, every other cell exactly
+    approximate = duck.health.table["gate"].str.startswith("unit ")
+    pd.testing.assert_frame_equal(
+        duck.health.table[~approximate], on_spark.health.table[~approximate]
+    )
+    pd.testing.assert_frame_equal(
+        duck.health.table[approximate].drop(columns="detail"),
+        on_spark.health.table[approximate].drop(columns="detail"),
+        check_exact=False,
+        rtol=0.01,
+    )
+    assert duck.decision == on_spark.decision
+
+
+BUNDLED = {
+    "example": ("example_dialogs.parquet", {"split": 0.2}),
+    "guardrail_breach": ("scenario_guardrail_breach.parquet", {"split": 0.2}),
+    "srm": ("scenario_srm.parquet", {"split": 0.2}),
+    "judged": ("example_judged_dialogs.parquet", {"split": 0.2}),
+    "otel": ("example_otel_dialogs.parquet", {"split": 0.5, "experiment": "support-bot-otel"}),
+    "custom_plan": (
+        "example_custom_columns.parquet",
+        {"plan": DATA_DIR / "example_custom_plan.yaml"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BUNDLED))
+def test_bundled_logs_give_the_same_analysis_on_spark(spark, case: str) -> None:
+    name, options = BUNDLED[case]
+    path = DATA_DIR / name
+    _same_result(analyze(path, **options), analyze(path, spark=spark, **options))
+
+
+def test_a_spark_dataframe_and_a_table_name_are_read_like_the_file(spark) -> None:
+    path = DATA_DIR / "example_dialogs.parquet"
+    duck = analyze(path, split=0.2)
+    frame = spark.read.parquet(str(path))
+    _same_result(duck, analyze(frame, split=0.2))  # the session comes with the DataFrame
+    frame.createOrReplaceTempView("abkit_test_dialogs")
+    _same_result(duck, analyze("abkit_test_dialogs", split=0.2, spark=spark))
+    with pytest.raises(ValueError, match="no such file, folder or table"):
+        analyze("no_such_table", split=0.2, spark=spark)
+
+
+def test_a_million_dialogs_agree(spark, tmp_path_factory) -> None:
+    from abkit.events import write_log
+    from abkit.simulate import simulate_dialogs
+
+    path = tmp_path_factory.mktemp("spark") / "dialogs_1m.parquet"
+    dialogs = simulate_dialogs(n_users=330_000, days=14, split=0.2, seed=5)
+    assert len(dialogs) > 950_000
+    write_log(dialogs, path)
+    _same_result(analyze(path, split=0.2), analyze(path, split=0.2, spark=spark))
+
+
+# --------------------------------------------------------------------------- bad logs
+
+
+def _log(**changes) -> pd.DataFrame:
+    from abkit.simulate import simulate_dialogs
+
+    return simulate_dialogs(n_users=1500, days=7, split=0.5, seed=9).assign(**changes)
+
+
+def _both(spark, frame: pd.DataFrame, tmp_path: Path, **options):
+    path = tmp_path / "log.parquet"
+    frame.to_parquet(path, index=False)
+    outcomes = []
+    for engine in (None, spark):
+        try:
+            outcomes.append(analyze(path, spark=engine, **options))
+        except (LogValidationError, ValueError) as error:
+            outcomes.append(error)
+    return outcomes
+
+
+def _crossed(frame: pd.DataFrame) -> pd.DataFrame:
+    users = frame["user_id"].drop_duplicates().iloc[:40]
+    first = frame[frame["user_id"].isin(users)].groupby("user_id").head(1).index
+    flipped = frame.loc[first, "variant"].map({"control": "treatment", "treatment": "control"})
+    return frame.assign(variant=frame["variant"].where(~frame.index.isin(first), flipped))
+
+
+def _missing_in_treatment(frame: pd.DataFrame) -> pd.DataFrame:
+    hide = (frame["variant"] == "treatment") & (np.arange(len(frame)) % 3 == 0)
+    return frame.assign(completed=frame["completed"].where(~hide))
+
+
+BAD = {
+    "users in both arms": (_crossed, "users in both arms"),
+    "missingness differs": (_missing_in_treatment, "missing completed"),
+    "unknown label": (
+        lambda f: f.assign(variant=f["variant"].replace("treatment", "treatment ")),
+        None,
+    ),
+    "two experiments": (
+        lambda f: f.assign(experiment=np.where(np.arange(len(f)) % 2, "exp-a", "exp-b")),
+        None,
+    ),
+    "csat out of range": (lambda f: f.assign(csat=f["csat"].where(f.index != 7, 0.0)), None),
+    "duplicate dialog ids": (
+        lambda f: f.assign(dialog_id=f["dialog_id"].where(f.index != 3, f["dialog_id"].iloc[4])),
+        None,
+    ),
+    "epoch milliseconds": (
+        lambda f: f.assign(timestamp=f["timestamp"].astype("int64") // 1_000),
+        "sample ratio",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_logs_stop_or_fail_the_same_gate_on_both_engines(spark, tmp_path, case: str) -> None:
+    change, gate = BAD[case]
+    duck, on_spark = _both(spark, change(_log()), tmp_path, split=0.5)
+    if gate is None:  # the analysis stops with the same message
+        assert isinstance(duck, Exception), duck
+        assert type(duck) is type(on_spark) and str(duck) == str(on_spark)
+    else:
+        _same_result(duck, on_spark)
+        health = duck.health.table.set_index("gate")
+        assert gate in health.index
+        if case != "epoch milliseconds":
+            assert health.loc[gate, "status"] == "fail"
+
+
+# --------------------------------------------------------------------------- the SQL
+
+
+def test_the_rewrites_keep_meaning_where_the_dialects_differ() -> None:
+    assert "XXHASH64(" in to_spark_sql("SELECT count(DISTINCT hash(dialog_id)) FROM log")
+    assert "TIMESTAMP_SECONDS(" in to_spark_sql("SELECT to_timestamp(t / 1000.0) FROM log")
+    assert to_spark_sql("SELECT timezone('UTC', t) FROM log") == "SELECT t FROM log"
+    finite = to_spark_sql('SELECT count(*) FROM log WHERE isfinite("x")')
+    assert "ISNAN(`x`)" in finite and "Infinity" in finite
+
+
+def test_the_session_must_be_on_utc(spark) -> None:
+    from abkit.spark_source import SparkConnection
+
+    spark.conf.set("spark.sql.session.timeZone", "Europe/Paris")
+    try:
+        with pytest.raises(ValueError, match="needs 'UTC'"):
+            SparkConnection(spark)
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
