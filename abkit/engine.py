@@ -326,7 +326,15 @@ def _check_ranges(
     """
     columns = _checked_columns(plan)
     treatment = sql_text(plan.treatment)
-    parts = ["count(DISTINCT hash(dialog_id)) AS distinct_ids", "count(*) AS total_rows"]
+    distinct = "count(DISTINCT hash(dialog_id))"
+    # Spark plans a distinct count beside other aggregates by copying every row (Expand):
+    # there it runs as its own query (SparkConnection.distinct_apart)
+    apart = getattr(source.connection, "distinct_apart", False)
+    parts = (
+        ["count(*) AS total_rows"]
+        if apart
+        else [f"{distinct} AS distinct_ids", "count(*) AS total_rows"]
+    )
     units = []
     for index, column in enumerate(columns):
         name, rule = quoted(column), plan.column_rule(column)
@@ -342,6 +350,9 @@ def _check_ranges(
     cursor = source.connection.execute(f"SELECT {', '.join(parts)} FROM log WHERE {where}")
     names = [d[0] for d in cursor.description]
     values = dict(zip(names, cursor.fetchone(), strict=True))  # NULL -> None, NaN stays NaN
+    if apart:
+        query = f"SELECT {distinct} FROM log WHERE {where}"
+        values["distinct_ids"] = source.connection.execute(query).fetchone()[0]
     _check_duplicates(source, where, values["distinct_ids"], values["total_rows"])
     suspect = []
     for index, column in enumerate(columns):
