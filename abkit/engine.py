@@ -452,16 +452,13 @@ def _open(
 
     if spark is None and not is_spark_dataframe(events):
         return open_log(events, plan, table=table, pre_period=pre_period, users=users)
-    if pre_period is not None or users is not None:
-        raise ValueError(
-            "CUPED covariates (a pre-period log or a users table) are not available on the "
-            "Spark engine yet; analyse with the DuckDB engine, or drop the covariates"
-        )
     from abkit.spark_source import open_spark_log
 
     if spark is None:
         spark = events.sparkSession
-    return open_spark_log(events, plan, spark=spark, table=table)
+    return open_spark_log(
+        events, plan, spark=spark, table=table, pre_period=pre_period, users=users
+    )
 
 
 def aggregate(

@@ -39,7 +39,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from abkit.cuped import Moments
-from abkit.params import check_probability
+from abkit.params import check_integer, check_number, check_probability, check_text
 
 __all__ = [
     "BradleyTerry",
@@ -224,7 +224,7 @@ def ppi_clustered(
     delta-method variance (λ = 0). Arms without unlabeled dialogs get λ = 0.
 
     Raises:
-        ValueError: fewer than 2 users with a labeled dialog.
+        ValueError: fewer than 2 labeled dialogs or 2 users.
 
     Examples:
         >>> rows = np.array([[1, 1, 1, 1, 1], [0, 1, 0, 0, 1], [1, 1, 1, 1, 1], [1, 1, 1, 0, 1],
@@ -238,10 +238,11 @@ def ppi_clustered(
         raise ValueError(f"moments have {len(moments.sums)} components, need {PPI_COMPONENTS}")
     users = moments.n
     a, m, b, c, labeled = moments.mean if users else np.zeros(5)
-    if users < 2 or not moments.sums[4] or np.count_nonzero(moments.sums[4]) == 0:
+    labeled_dialogs = int(round(moments.sums[4])) if users else 0
+    if users < 2 or labeled_dialogs < 2:
         raise ValueError(
-            f"{int(moments.sums[4]) if users else 0} labeled dialog(s) over {users} user(s): "
-            "PPI needs human labels on dialogs of at least 2 users"
+            f"{labeled_dialogs} labeled dialog(s) over {users} user(s): PPI needs at least 2 "
+            "labeled dialogs and 2 users"
         )
     s = np.asarray(moments.sums)
     covariance = (np.asarray(moments.products) - np.outer(s, s) / users) / users
@@ -1036,8 +1037,6 @@ class JudgeEvaluationSettings:
     output_dir: str
 
     def __post_init__(self) -> None:
-        from abkit.params import check_integer, check_number, check_text
-
         for name in ("pairwise_file", "grades_file", "judged_log"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} == {getattr(self, name)!r}, must be a path as text")

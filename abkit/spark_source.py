@@ -3,7 +3,7 @@
 The engine (:mod:`abkit.engine`) states every pass as SQL over the view ``log`` and reads the
 results through a DB-API-like connection. :class:`SparkConnection` is that connection for a
 ``SparkSession``: each statement is parsed as DuckDB SQL and written as Spark SQL by SQLGlot,
-with four rewrites where the dialects differ in meaning, not only in spelling:
+with rewrites where the dialects differ in meaning, not only in spelling:
 
 - ``isfinite(x)`` (DuckDB) becomes ``NOT isnan(x) AND abs(x) < 'Infinity'`` (Spark has none);
 - ``hash(x)`` becomes ``xxhash64(x)``: Spark's ``hash`` is 32-bit, and counting distinct
@@ -11,7 +11,9 @@ with four rewrites where the dialects differ in meaning, not only in spelling:
 - ``to_timestamp(epoch)`` becomes ``timestamp_seconds(epoch)``: SQLGlot's default goes through
   ``from_unixtime``, a text with whole seconds, which drops milliseconds;
 - ``timezone('UTC', t)`` becomes ``t``: the session time zone is UTC (set by
-  :func:`spark_session`; a session of the caller's is checked for it).
+  :func:`spark_session`; a session of the caller's is checked for it);
+- ``to_seconds(s)`` (an interval) becomes ``make_dt_interval(0, 0, 0, s)``, and DuckDB's
+  ``any_value`` (which skips NULLs) Spark's ``any_value(x, true)``.
 
 So the plan, the validation, the health gates, the per-user and per-arm sums and the tests are
 the same objects as with DuckDB (one engine, two executors), and tests compare the two on the
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +138,12 @@ def to_spark_sql(sql: str) -> str:
                 return exp.Anonymous(this="xxhash64", expressions=[args[0].copy()])
             if name == "timezone" and len(args) == 2:
                 return args[1].copy()
+            if name == "to_seconds" and len(args) == 1:  # an interval of that many seconds
+                zero = exp.Literal.number(0)
+                return exp.func("make_dt_interval", zero, zero.copy(), zero.copy(), args[0].copy())
+        if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
+            # DuckDB's any_value skips NULLs; Spark's does with its second argument
+            return exp.Anonymous(this="any_value", expressions=[node.this.this.copy(), exp.true()])
         if isinstance(node, exp.UnixToTime):
             return exp.Anonymous(this="timestamp_seconds", expressions=[node.this.copy()])
         if isinstance(node, exp.CTE) and node.args.get("materialized"):
@@ -297,21 +305,39 @@ def open_spark_log(
     *,
     spark: Any,
     table: str = "dialogs",
-    required: Sequence[str] | None = None,
+    pre_period: Any = None,
+    users: Any = None,
 ) -> Iterator[Any]:
     """Open a log on Spark as the view ``log`` with canonical names and types, exactly as
-    :func:`abkit.log_source.open_log` does with DuckDB (the same view definition, transpiled).
+    :func:`abkit.log_source.open_log` does with DuckDB (the same view definition, transpiled);
+    a pre-period log and a users table (CUPED covariates) as the views ``pre_log`` and
+    ``users_table``.
 
     Yields:
         a :class:`~abkit.log_source.LogSource` whose ``connection`` is a :class:`SparkConnection`.
     """
     _require()
+    import dataclasses
+
     from abkit.log_source import create_view
 
     connection = SparkConnection(spark)
     try:
         frame, label = _raw_frame(events, spark, table, "events")
         connection.register("raw_log", frame)
-        yield create_view(connection, "raw_log", label, plan, view="log")
+        source = create_view(connection, "raw_log", label, plan, view="log")
+        extra = {}
+        for key, given, view, required, what in (
+            ("pre_period", pre_period, "pre_log", ("user_id", "timestamp"), "pre-period log"),
+            ("users", users, "users_table", ("user_id", "measured_at"), "users table"),
+        ):
+            if given is None:
+                continue
+            frame, label = _raw_frame(given, spark, "users", key)
+            connection.register(f"raw_{view}", frame)
+            extra[key] = create_view(
+                connection, f"raw_{view}", label, plan, view=view, required=required, what=what
+            )
+        yield dataclasses.replace(source, **extra)
     finally:
         connection.close()

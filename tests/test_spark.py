@@ -87,6 +87,14 @@ def test_bundled_logs_give_the_same_analysis_on_spark(spark, case: str) -> None:
     _same_result(analyze(path, **options), analyze(path, spark=spark, **options))
 
 
+def test_cuped_covariates_from_a_pre_period_log_and_a_users_table_agree(spark) -> None:
+    plan = DATA_DIR / "example_cuped_plan.yaml"
+    path = DATA_DIR / "example_dialogs.parquet"
+    duck, on_spark = analyze(path, plan=plan), analyze(path, plan=plan, spark=spark)
+    assert len(duck.cuped_table()) >= 2
+    _same_result(duck, on_spark)
+
+
 def test_a_spark_dataframe_and_a_table_name_are_read_like_the_file(spark) -> None:
     path = DATA_DIR / "example_dialogs.parquet"
     duck = analyze(path, split=0.2)
