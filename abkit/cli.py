@@ -837,6 +837,9 @@ def user_error(error: BaseException) -> str | None:
             text = f"the file is not UTF-8 text ({first}): re-save it as UTF-8"
         else:
             text = f"the input cannot be read: {first}"
+    elif module.startswith("pyspark"):
+        first = str(error).strip().splitlines()[0] if str(error).strip() else name
+        text = f"Spark could not run the analysis: {first}"
     elif name == "PapermillExecutionError":
         evalue = getattr(error, "evalue", "") or str(error)
         text = f"{getattr(error, 'ename', 'error')}: {evalue}"

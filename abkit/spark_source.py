@@ -44,6 +44,7 @@ from abkit.plan import ExperimentPlan
 
 __all__ = [
     "SparkConnection",
+    "SparkUnavailable",
     "is_spark_dataframe",
     "open_spark_log",
     "spark_session",
@@ -52,6 +53,11 @@ __all__ = [
 ]
 
 DEFAULT_MASTER = "local[*]"
+_MASTER = re.compile(r"local(\[(\*|\d+)(,\d+)?\])?|(spark|k8s|mesos|sc)://\S+|yarn")
+
+
+class SparkUnavailable(OSError):
+    """Spark cannot run here: the extra is not installed, no Java, or the master did not start."""
 
 
 def is_spark_dataframe(value: object) -> bool:
@@ -67,7 +73,7 @@ def _require() -> None:
         import pyspark  # noqa: F401
         import sqlglot  # noqa: F401
     except ImportError as error:
-        raise ImportError(
+        raise SparkUnavailable(
             f"the Spark engine needs the optional extra: pip install 'abkit[spark]' ({error})"
         ) from None
 
@@ -77,7 +83,22 @@ def spark_session(master: str = DEFAULT_MASTER) -> Any:
     ``sc://host:15002`` for Spark Connect), session time zone UTC, quiet logs, no UI."""
     _require()
     import os
+    import shutil
     import warnings
+
+    if not _MASTER.fullmatch(master):
+        raise ValueError(
+            f"spark master == {master!r}: must be local, local[N] or local[*], spark://host:port, "
+            "yarn, k8s://..., or sc://host:port (Spark Connect)"
+        )
+    if (
+        not master.startswith("sc://")
+        and shutil.which("java") is None
+        and not os.environ.get("JAVA_HOME")
+    ):
+        raise SparkUnavailable(
+            "the Spark engine needs a Java runtime (17+): none on PATH or JAVA_HOME"
+        )
 
     from pyspark.sql import SparkSession
 
@@ -98,7 +119,13 @@ def spark_session(master: str = DEFAULT_MASTER) -> Any:
             .config("spark.sql.shuffle.partitions", "8")
             .config("spark.driver.memory", "4g")
         )
-    session = builder.appName("abkit").config("spark.sql.session.timeZone", "UTC").getOrCreate()
+    try:
+        session = builder.appName("abkit").config("spark.sql.session.timeZone", "UTC").getOrCreate()
+    except Exception as error:  # a Java gateway or connection failure, named in one line
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SparkUnavailable(
+            f"spark master == {master!r}: Spark did not start ({reason})"
+        ) from None
     with contextlib.suppress(Exception):  # Spark Connect has no SparkContext
         session.sparkContext.setLogLevel("FATAL")
     return session

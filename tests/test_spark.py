@@ -208,3 +208,52 @@ def test_the_session_must_be_on_utc(spark) -> None:
             SparkConnection(spark)
     finally:
         spark.conf.set("spark.sql.session.timeZone", "UTC")
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_abkit_analyze_engine_spark_prints_the_same_decision(spark) -> None:
+    from test_cli import abkit
+
+    path = str(DATA_DIR / "example_dialogs.parquet")
+    duck = abkit("analyze", path, "--split", "0.2", "--json")
+    on_spark = abkit("analyze", path, "--split", "0.2", "--json", "--engine", "spark")
+    assert duck.returncode == on_spark.returncode == 0
+    import json
+
+    assert json.loads(on_spark.stdout)["decision"] == json.loads(duck.stdout)["decision"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--engine", "spark", "--spark-master", "bogus://x"),
+            "spark master == 'bogus://x': must be",
+        ),
+        (("--spark-master", "local[2]"), "--spark-master == 'local[2]' needs --engine spark"),
+    ],
+)
+def test_bad_spark_options_are_one_line_errors(args: tuple[str, ...], message: str) -> None:
+    from test_cli import abkit
+
+    done = abkit("analyze", str(DATA_DIR / "example_dialogs.parquet"), "--split", "0.2", *args)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("events", "message"),
+    [
+        ("README.md", "the Spark engine reads .parquet files and folders and tables"),
+        ("no_such_table", "no such file, folder or table"),
+    ],
+)
+def test_what_spark_cannot_read_is_named(spark, events: str, message: str) -> None:
+    from test_cli import abkit
+
+    from abkit.paths import KIT_ROOT
+
+    target = str(KIT_ROOT / events) if events.endswith(".md") else events
+    done = abkit("analyze", target, "--split", "0.2", "--engine", "spark")
+    assert done.returncode == 2 and message in done.stderr
