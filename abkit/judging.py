@@ -39,7 +39,9 @@ import pandas as pd
 from scipy import stats as sps
 
 from abkit.cuped import Moments
+from abkit.metrics import Metric
 from abkit.params import check_integer, check_number, check_probability, check_text
+from abkit.plan import ExperimentPlan
 
 __all__ = [
     "BradleyTerry",
@@ -1023,6 +1025,8 @@ class JudgeEvaluationSettings:
     pairwise_file: str
     grades_file: str
     judged_log: str
+    judge_column: str
+    label_column: str
     split: float
     true_effect: float | None
     simulated_prompts: int
@@ -1041,7 +1045,7 @@ class JudgeEvaluationSettings:
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} == {getattr(self, name)!r}, must be a path as text")
         check_text("output_dir", self.output_dir)
-        check_number("split", self.split, low=0.0, high=1.0)
+        self.judged_plan()  # checks the two columns
         if self.true_effect is not None:
             check_number("true_effect", self.true_effect)
         check_integer("simulated_prompts", self.simulated_prompts, minimum=2)
@@ -1079,6 +1083,19 @@ class JudgeEvaluationSettings:
             mean_length={"candidate": 300.0 * self.length_ratio, "baseline": 300.0},
             seed=self.seed,
         ).drop(columns="human")
+
+    def judged_plan(self) -> ExperimentPlan:
+        """The plan of the online section: one ``judged`` metric (primary) from the log's
+        ``judge_column`` and ``label_column``, at the planned ``split``."""
+        metric = Metric(
+            self.label_column,
+            "judged",
+            self.label_column,
+            judge=self.judge_column,
+            role="primary",
+            description="human-scale mean from the judge and a random sample of human labels",
+        )
+        return ExperimentPlan(split=self.split, metrics=(metric,))
 
     def grades(self) -> pd.DataFrame | None:
         """The pointwise grades, or None when ``grades_file`` is ''."""
