@@ -69,6 +69,9 @@ def _is_share(metric: Metric, plan: ExperimentPlan) -> bool:
     """A metric whose values are proportions in [0, 1]."""
     if metric.kind == "user_proportion":
         return True
+    if metric.kind == "judged":  # a mean label on a 0/1 scale is a share
+        rule = plan.column_rule(metric.column)
+        return rule.low == 0 and rule.high == 1
     if metric.kind != "ratio":
         return False
     if metric.column in metric.denominator:
@@ -363,6 +366,8 @@ def _plan_block(plan: ExperimentPlan) -> str:
         columns = metric.column + (
             f" / ({' + '.join(metric.denominator)})" if metric.denominator else ""
         )
+        if metric.judge:
+            columns += f", judge {metric.judge}"
         kind = metric.kind + (f" {metric.quantile:g}" if metric.quantile is not None else "")
         extras = [
             x
