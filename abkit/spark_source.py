@@ -31,6 +31,7 @@ default path.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -209,6 +210,12 @@ def spark_type(name: str) -> str:
     return _SPARK_TO_DUCKDB.get(lowered, name.upper())
 
 
+def _aware(value: Any) -> Any:
+    if isinstance(value, datetime.datetime) and value.tzinfo is None:
+        return value.astimezone(datetime.UTC)
+    return value
+
+
 class SparkResult:
     """A statement's result, read the ways the engine reads DuckDB results."""
 
@@ -221,8 +228,10 @@ class SparkResult:
         return [(f.name, f.dataType.simpleString()) for f in self._frame.schema.fields]
 
     def fetchall(self) -> list[tuple]:
+        """Rows as tuples; timestamps as UTC-aware datetimes, as DuckDB returns them (PySpark
+        gives naive datetimes in the Python process's local time)."""
         if self._rows is None:
-            self._rows = [tuple(row) for row in self._frame.collect()]
+            self._rows = [tuple(_aware(v) for v in row) for row in self._frame.collect()]
         return self._rows
 
     def fetchone(self) -> tuple | None:

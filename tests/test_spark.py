@@ -95,6 +95,17 @@ def test_cuped_covariates_from_a_pre_period_log_and_a_users_table_agree(spark) -
     _same_result(duck, on_spark)
 
 
+def test_a_look_at_a_cut_off_under_an_always_valid_plan_agrees(spark) -> None:
+    """``until`` (the rows through a day) and the daily-new-users SRM test of a monitored plan."""
+    path = DATA_DIR / "example_dialogs.parquet"
+    plan = {"split": 0.2, "monitoring": {"kind": "always_valid", "planned_users": 12000}}
+    duck = analyze(path, plan=plan, until="2026-01-11 23:59:59+00:00")
+    on_spark = analyze(path, plan=plan, until="2026-01-11 23:59:59+00:00", spark=spark)
+    assert duck.engine.rows < 36_001
+    _same_result(duck, on_spark)
+    assert (duck.engine.first, duck.engine.last) == (on_spark.engine.first, on_spark.engine.last)
+
+
 def test_a_spark_dataframe_and_a_table_name_are_read_like_the_file(spark) -> None:
     path = DATA_DIR / "example_dialogs.parquet"
     duck = analyze(path, split=0.2)
