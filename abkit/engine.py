@@ -147,8 +147,9 @@ def _census(source: LogSource, plan: ExperimentPlan) -> Census:
 
 
 def _check_duplicates(source: LogSource, where: str, distinct: int, total: int) -> None:
-    """Refuse repeated dialog ids. ``distinct`` counts distinct 64-bit hashes (cheap, from the
-    range scan); only when it suggests a repeat is the exact string count run."""
+    """Refuse repeated dialog ids. ``distinct`` counts distinct 64-bit hashes
+    (:func:`_distinct_dialog_ids`); only when it suggests a repeat is the exact string count
+    run."""
     con = source.connection
     if distinct < total:
         distinct = con.execute(
@@ -319,22 +320,14 @@ def _check_ranges(
     """Refuse repeated dialog ids and values outside each column's rule; return the medians
     per arm of the unit columns not in ``medians_known``.
 
-    One scan without grouping: distinct dialog-id hashes, min, max (NaN and ±inf sort last /
-    first in DuckDB, so they surface here) and, for whole-number columns, the largest
-    fractional part. Only when one of them is out of bounds are the offending rows counted and
-    one shown.
+    One scan without grouping: min, max (NaN and ±inf sort last / first in DuckDB, so they
+    surface here) and, for whole-number columns, the largest fractional part; then the exact
+    count of distinct dialog ids (:func:`_distinct_dialog_ids`). Only when a value is out of
+    bounds are the offending rows counted and one shown.
     """
     columns = _checked_columns(plan)
     treatment = sql_text(plan.treatment)
-    distinct = "count(DISTINCT hash(dialog_id))"
-    # Spark plans a distinct count beside other aggregates by copying every row (Expand):
-    # there it runs as its own query (SparkConnection.distinct_apart)
-    apart = getattr(source.connection, "distinct_apart", False)
-    parts = (
-        ["count(*) AS total_rows"]
-        if apart
-        else [f"{distinct} AS distinct_ids", "count(*) AS total_rows"]
-    )
+    parts = ["count(*) AS total_rows"]
     units = []
     for index, column in enumerate(columns):
         name, rule = quoted(column), plan.column_rule(column)
@@ -350,10 +343,8 @@ def _check_ranges(
     cursor = source.connection.execute(f"SELECT {', '.join(parts)} FROM log WHERE {where}")
     names = [d[0] for d in cursor.description]
     values = dict(zip(names, cursor.fetchone(), strict=True))  # NULL -> None, NaN stays NaN
-    if apart:
-        query = f"SELECT {distinct} FROM log WHERE {where}"
-        values["distinct_ids"] = source.connection.execute(query).fetchone()[0]
-    _check_duplicates(source, where, values["distinct_ids"], values["total_rows"])
+    distinct = _distinct_dialog_ids(source, where, int(values["total_rows"]))
+    _check_duplicates(source, where, distinct, values["total_rows"])
     suspect = []
     for index, column in enumerate(columns):
         rule, low, high = plan.column_rule(column), values[f"lo{index}"], values[f"hi{index}"]
@@ -380,6 +371,26 @@ def _check_ranges(
         column: (median(f"mc{columns.index(column)}"), median(f"mt{columns.index(column)}"))
         for column in units
     }
+
+
+# Dialog ids per part of the exact distinct count: a hash table of about this many ids fits the
+# caches better, so several smaller passes over the id column take less time and memory than
+# one (10M ids: 2 parts, 0.79 s and 0.35 GB against 1.23 s and 0.61 GB on this machine).
+_IDS_PER_PART = 5_000_000
+
+
+def _distinct_dialog_ids(source: LogSource, where: str, rows: int) -> int:
+    """Distinct dialog ids (64-bit hashes), counted in parts split by hash value; the number of
+    parts is capped by the connection's ``distinct_parts_max`` (Spark: 1, it shuffles)."""
+    limit = int(getattr(source.connection, "distinct_parts_max", 8))
+    parts = max(1, min(limit, math.ceil(rows / _IDS_PER_PART)))
+    hashed = f"SELECT hash(dialog_id) AS h FROM log WHERE {where}"
+    total = 0
+    for part in range(parts):
+        keep = f" WHERE h % {parts} = {part}" if parts > 1 else ""
+        query = f"SELECT count(DISTINCT h) FROM ({hashed}){keep}"
+        total += int(source.connection.execute(query).fetchone()[0])
+    return total
 
 
 def _raise_out_of_range(

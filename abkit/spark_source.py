@@ -250,11 +250,11 @@ class SparkResult:
 class SparkConnection:
     """The engine's connection on a SparkSession: ``execute`` runs DuckDB SQL on Spark.
 
-    ``distinct_apart``: a distinct count is cheaper on Spark as its own query than beside other
-    aggregates (where Spark's plan copies every row once per distinct group).
+    ``distinct_parts_max``: the engine counts distinct dialog ids in one query on Spark (which
+    shuffles them across executors), not in the cache-sized parts it uses with DuckDB.
     """
 
-    distinct_apart = True
+    distinct_parts_max = 1
 
     def __init__(self, session: Any) -> None:
         self.session = session
