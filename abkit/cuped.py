@@ -104,6 +104,14 @@ class Moments:
         s = np.asarray(self.sums)
         return (np.asarray(self.products) - np.outer(s, s) / self.n) / (self.n - 1)
 
+    @property
+    def population_covariance(self) -> np.ndarray:
+        """Covariance matrix with the n denominator (the delta method's, as PPI++ uses)."""
+        if self.n < 1:
+            return np.full((len(self.sums),) * 2, math.nan)
+        s = np.asarray(self.sums)
+        return (np.asarray(self.products) - np.outer(s, s) / self.n) / self.n
+
 
 def moment_aggregates(components: Sequence[str], where: str = "") -> dict[str, str]:
     """SQL aggregates whose values make :class:`Moments` of per-user ``components`` (SQL

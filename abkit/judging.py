@@ -246,8 +246,7 @@ def ppi_clustered(
             f"{labeled_dialogs} labeled dialog(s) over {users} user(s): PPI needs at least 2 "
             "labeled dialogs and 2 users"
         )
-    s = np.asarray(moments.sums)
-    covariance = (np.asarray(moments.products) - np.outer(s, s) / users) / users
+    covariance = moments.population_covariance
     g0 = np.array([0.0, 0.0, 1 / labeled, 0.0, -b / labeled**2])
     g1 = np.zeros(5)
     if m > 0:
@@ -298,7 +297,7 @@ def label_selection_test(moments: Moments) -> tuple[float, float, float]:
     a, m, _, c, labeled = s / moments.n
     if not (m > 0 and labeled > 0):
         return (math.nan, math.nan, math.nan)
-    covariance = (np.asarray(moments.products) - np.outer(s, s) / moments.n) / moments.n
+    covariance = moments.population_covariance
     gradient = np.array([-1 / m, a / m**2, 0.0, 1 / labeled, -c / labeled**2])
     difference = c / labeled - a / m
     se = math.sqrt(max(float(gradient @ covariance @ gradient), 0.0) / moments.n)
@@ -462,6 +461,11 @@ def sign_test(wins_a: int, wins_b: int) -> PairedTest:
     return PairedTest(float(wins_a), p, wins_a, wins_b, "exact sign test")
 
 
+def beats(theta_a: float, theta_b: float) -> float:
+    """P(a beats b) = 1 / (1 + exp(θ_b − θ_a)) under Bradley–Terry strengths (log scale)."""
+    return float(1 / (1 + math.exp(float(theta_b) - float(theta_a))))
+
+
 @dataclass(frozen=True)
 class BradleyTerry:
     """Bradley–Terry strengths (log scale, mean zero) by system, with bootstrap intervals.
@@ -478,7 +482,7 @@ class BradleyTerry:
 
     def win_probability(self, a: str, b: str) -> float:
         i, j = self.systems.index(a), self.systems.index(b)
-        return float(1 / (1 + math.exp(self.strength[j] - self.strength[i])))
+        return beats(self.strength[i], self.strength[j])
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -669,7 +673,7 @@ class LengthControlled:
     def win_probability(self, a: str, b: str) -> float:
         """P(a beats b) at equal length."""
         i, j = self.systems.index(a), self.systems.index(b)
-        return float(1 / (1 + math.exp(self.strength[j] - self.strength[i])))
+        return beats(self.strength[i], self.strength[j])
 
 
 def length_controlled_strengths(
@@ -744,7 +748,7 @@ def simulate_pairwise(
     means = mean_length or {a: 300.0, b: 300.0}
     length_a = np.round(means[a] * rng.lognormal(0, 0.3, n_prompts))
     length_b = np.round(means[b] * rng.lognormal(0, 0.3, n_prompts))
-    human_a = rng.random(n_prompts) < 1 / (1 + math.exp(theta_b - theta_a))
+    human_a = rng.random(n_prompts) < beats(theta_a, theta_b)
     rows = []
     for first in ("a", "b"):
         agrees = rng.random(n_prompts) < accuracy
@@ -980,7 +984,7 @@ def judge_only(moments: Moments, *, alpha: float = 0.05) -> tuple[float, float, 
         return (math.nan,) * 4
     value = (a + c) / total
     gradient = np.array([1 / total, -value / total, 0.0, 1 / total, -value / total])
-    covariance = (np.asarray(moments.products) - np.outer(s, s) / moments.n) / moments.n
+    covariance = moments.population_covariance
     se = math.sqrt(max(float(gradient @ covariance @ gradient), 0.0) / moments.n)
     z = float(sps.norm.isf(alpha / 2))
     return (float(value), se, float(value - z * se), float(value + z * se))
@@ -1186,8 +1190,8 @@ def judge_findings(
     )
     top = preferences.set_index("system")
     a, b = wins.system_a, wins.system_b
-    raw = 1 / (1 + math.exp(top.loc[b, "strength"] - top.loc[a, "strength"]))
-    fair = 1 / (1 + math.exp(top.loc[b, "controlled_strength"] - top.loc[a, "controlled_strength"]))
+    raw = beats(top.loc[a, "strength"], top.loc[b, "strength"])
+    fair = beats(top.loc[a, "controlled_strength"], top.loc[b, "controlled_strength"])
     lines.append(
         f"The judge prefers {a} to {b} with probability {raw:.1%}; at equal response length "
         f"{fair:.1%}. "
