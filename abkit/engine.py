@@ -49,8 +49,8 @@ from abkit.health import (
     unit_gate,
 )
 from abkit.judging import PPI_COMPONENTS
-from abkit.log_source import NUMERIC_TYPE, LogSource, open_log, sql_text
-from abkit.metric_kinds import KINDS, ORDINAL_VALUE, quoted
+from abkit.log_source import INTEGER_TYPE, NUMERIC_TYPE, LogSource, open_log, sql_text
+from abkit.metric_kinds import KINDS, ORDINAL_VALUE, TREATED_ROW, quoted
 from abkit.plan import ExperimentPlan
 from abkit.stats import QuantileOrder, RatioStats, quantile_orders
 
@@ -70,16 +70,21 @@ class Census:
     other_experiment_rows: int
     first: Any
     last: Any
+    complete: frozenset[str] = frozenset()  # checked columns with a value in every row analysed
 
 
 def _census(source: LogSource, plan: ExperimentPlan) -> Census:
+    """Rows per (experiment, label), null ids and times, and the values known per checked
+    column (a count per group is nearly free beside the grouping), in one light scan."""
     con, has_experiment = source.connection, "experiment" in source.columns
     experiment = "experiment" if has_experiment else "NULL"
+    checked = [c for c in _checked_columns(plan) if c in source.columns]
+    known = "".join(f", count({quoted(c)}) AS known{i}" for i, c in enumerate(checked))
     rows = con.execute(
         f"SELECT {experiment} AS experiment, variant, count(*) AS rows, "
         "count(*) - count(user_id) AS null_users, count(*) - count(dialog_id) AS null_dialogs, "
         "count(*) - count(timestamp) AS null_times, min(timestamp) AS first, "
-        "max(timestamp) AS last FROM log GROUP BY ALL ORDER BY ALL"
+        f"max(timestamp) AS last{known} FROM log GROUP BY ALL ORDER BY ALL"
     ).df()
     if rows.empty:
         raise LogValidationError(f"dialog log {source.label} has no rows")
@@ -135,6 +140,10 @@ def _census(source: LogSource, plan: ExperimentPlan) -> Census:
         )
     if unknown:
         where += f" AND variant IN ({sql_text(plan.control)}, {sql_text(plan.treatment)})"
+    analysed = rows[rows["variant"].isin(plan.labels)]
+    complete = frozenset(
+        c for i, c in enumerate(checked) if analysed[f"known{i}"].sum() == analysed["rows"].sum()
+    )
     return Census(
         rows,
         where,
@@ -143,6 +152,7 @@ def _census(source: LogSource, plan: ExperimentPlan) -> Census:
         other,
         rows["first"].min(),
         rows["last"].max(),
+        complete,
     )
 
 
@@ -172,22 +182,27 @@ def _check_duplicates(source: LogSource, where: str, distinct: int, total: int) 
 def _quantile_orders(
     source: LogSource, plan: ExperimentPlan, where: str, alpha: float
 ) -> tuple[dict[str, tuple[QuantileOrder, QuantileOrder]], dict[str, tuple[float, float]]]:
-    """Order statistics of every quantile metric per arm, one light scan per column; and each
-    such column's median per arm (for the unit gate)."""
+    """Order statistics of every quantile metric per arm, one light scan per column and arm;
+    and each such column's median per arm (for the unit gate)."""
     orders: dict[str, tuple[QuantileOrder, QuantileOrder]] = {}
     medians: dict[str, tuple[float, float]] = {}
     by_column: dict[str, list] = {}
     for metric in plan.metrics or ():
         if metric.kind == "quantile":
             by_column.setdefault(metric.column, []).append(metric)
+    treatment = sql_text(plan.treatment)
     for column, metrics in by_column.items():
         name = quoted(column)
-        fetched = source.connection.execute(
-            f"SELECT variant = {sql_text(plan.treatment)} AS t, {name} AS v FROM log "
-            f"WHERE {where} AND {name} IS NOT NULL AND isfinite({name})"
-        ).fetchnumpy()
-        is_t, values = np.asarray(fetched["t"], dtype=bool), np.asarray(fetched["v"], float)
-        arms = (values[~is_t], values[is_t])
+        arms = tuple(  # one query per arm: each arm's values come back as one array, no mask
+            np.asarray(
+                source.connection.execute(
+                    f"SELECT {name} AS v FROM log WHERE {where} AND variant {op} {treatment} "
+                    f"AND {name} IS NOT NULL AND isfinite({name})"
+                ).fetchnumpy()["v"],
+                dtype=float,
+            )
+            for op in ("<>", "=")
+        )
         levels = [0.5, *(metric.quantile or 0.5 for metric in metrics)]
         control, treatment = (quantile_orders(arm, levels, alpha=alpha) for arm in arms)
         medians[column] = (control[0].estimate, treatment[0].estimate)
@@ -229,13 +244,15 @@ def _per_user_pass(
     plan: ExperimentPlan,
     where: str,
     ctx: Mapping[str, Any],
-    exclude_users: str = "",
+    complete: frozenset[str] = frozenset(),
 ) -> _Pass:
     """The heavy pass: per-user sums of every metric and check, then per-arm sums.
 
     Identical per-user aggregates (``count(col)`` for a ratio's denominator, the missing
-    count of that column, three quantiles' counts) are computed once. The per-user values of
-    ordinal metrics come back as lists from the same query, so no per-user table is stored.
+    count of that column, three quantiles' counts) are computed once. A column the census
+    found complete (``complete``) needs no per-user missing count: its known count is the
+    dialog count. The per-user values of ordinal metrics come back as lists from the same
+    query, so no per-user table is stored.
     """
     treatment = sql_text(plan.treatment)
     user_cols: dict[str, str] = {}  # SQL -> alias, each aggregate once
@@ -244,10 +261,12 @@ def _per_user_pass(
         return user_cols.setdefault(sql, alias)
 
     dialogs = per_user("count(*)", "dialogs")
-    dialogs_t = per_user(f"count_if(variant = {treatment})", "dialogs_t")
+    dialogs_t = per_user(f"sum({TREATED_ROW})", "dialogs_t")
     arm_cols = ["count(*) AS users", f"sum({dialogs}) AS dialogs", f"sum({dialogs_t}) AS dialogs_t"]
     arm_cols.append(f"sum({dialogs}*{dialogs}) AS dialogs_sq")
     for index, column in enumerate(_checked_columns(plan)):
+        if column in complete:
+            continue
         known = per_user(f"count({quoted(column)})", f"k{index}")
         miss = f"({dialogs} - {known})"
         arm_cols += [
@@ -261,7 +280,7 @@ def _per_user_pass(
         kind = KINDS[metric.kind]
         names = {
             alias: per_user(sql, f"m{index}_{alias}")
-            for alias, sql in kind.user_sums(metric, ctx).items()
+            for alias, sql in kind.user_sums(metric, ctx, complete).items()
         }
         names_by_metric[index] = dict(names)
         names["is_treatment"] = f"({dialogs_t} > 0)"
@@ -274,7 +293,8 @@ def _per_user_pass(
     if covariates.layouts:
         per_user("min(timestamp)", "first_seen")
     selected = ", ".join(f"{sql} AS {alias}" for sql, alias in user_cols.items())
-    per_user_sql = f"SELECT {selected} FROM log WHERE {where}{exclude_users} GROUP BY user_id"
+    rows = f"SELECT *, CAST(variant = {treatment} AS DOUBLE) AS {TREATED_ROW} FROM log"
+    per_user_sql = f"SELECT {selected} FROM ({rows} WHERE {where}) GROUP BY user_id"
     if not covariates.layouts:  # the fast path: no join
         sql = f"SELECT {arm_key} AS arm, {', '.join(arm_cols)} FROM ({per_user_sql}) GROUP BY arm"
     else:
@@ -320,10 +340,14 @@ def _check_ranges(
     """Refuse repeated dialog ids and values outside each column's rule; return the medians
     per arm of the unit columns not in ``medians_known``.
 
-    One scan without grouping: min, max (NaN and ±inf sort last / first in DuckDB, so they
-    surface here) and, for whole-number columns, the largest fractional part; then the exact
-    count of distinct dialog ids (:func:`_distinct_dialog_ids`). Only when a value is out of
-    bounds are the offending rows counted and one shown.
+    One scan without grouping: min, max, the count of NaN and ±inf in columns whose type can
+    hold them, and for whole-number rules on such columns the largest fractional part; then
+    the exact count of distinct dialog ids (:func:`_distinct_dialog_ids`). Only when a value
+    is out of bounds are the offending rows counted and one shown.
+
+    NaN is counted, never left to min / max: DuckDB answers a query of only min / max over
+    Parquet from the file's statistics, and writers leave NaN out of those (a NaN in a
+    DOUBLE column then reads as in range).
     """
     columns = _checked_columns(plan)
     treatment = sql_text(plan.treatment)
@@ -332,8 +356,10 @@ def _check_ranges(
     for index, column in enumerate(columns):
         name, rule = quoted(column), plan.column_rule(column)
         parts += [f"min({name}) AS lo{index}", f"max({name}) AS hi{index}"]
-        if rule.integer:
-            parts.append(f"max({name} - floor({name})) AS fr{index}")
+        if not INTEGER_TYPE.match(source.types[column]):
+            parts.append(f"count_if(NOT isfinite({name})) AS nf{index}")
+            if rule.integer:
+                parts.append(f"max({name} - floor({name})) AS fr{index}")
         if rule.unit in ("ms", "s") and column not in medians_known:
             units.append(column)
             parts += [
@@ -352,7 +378,7 @@ def _check_ranges(
             continue
         low, high = float(low), float(high)
         fraction = float(values.get(f"fr{index}") or 0.0)
-        if not (
+        if values.get(f"nf{index}") or not (
             math.isfinite(low)
             and math.isfinite(high)
             and rule.low <= low
@@ -530,7 +556,7 @@ def aggregate(
         orders, quantile_medians = _quantile_orders(source, plan, where, plan.alpha)
         ctx.update(orders)
         medians.update(quantile_medians)
-        result = _per_user_pass(source, plan, where, ctx)
+        result = _per_user_pass(source, plan, where, ctx, census.complete)
         crossed = result.arms.get(2)
         if crossed and any(m.kind == "quantile" for m in plan.metrics or ()):
             exclude = (
@@ -538,7 +564,7 @@ def aggregate(
                 f"{where} GROUP BY user_id HAVING count(DISTINCT variant) > 1)"
             )
             ctx.update(_quantile_orders(source, plan, where + exclude, plan.alpha)[0])
-            result = _per_user_pass(source, plan, where, ctx)
+            result = _per_user_pass(source, plan, where, ctx, census.complete)
         labels = (
             source.pre_period.label if source.pre_period else "",
             source.users.label if source.users else "",

@@ -27,6 +27,7 @@ from abkit.metrics import REQUIRED_COLUMNS
 from abkit.plan import ExperimentPlan
 
 __all__ = [
+    "INTEGER_TYPE",
     "NUMERIC_TYPE",
     "LogSource",
     "create_view",
@@ -41,6 +42,11 @@ __all__ = [
 NUMERIC_TYPE = re.compile(
     r"^(DOUBLE|FLOAT|REAL|BIGINT|INTEGER|SMALLINT|TINYINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|"
     r"UTINYINT|UHUGEINT|BOOLEAN|DECIMAL.*)$"
+)
+# Types that hold whole numbers only (no fraction, NaN or infinity), read as DOUBLE in the view.
+INTEGER_TYPE = re.compile(
+    r"^(BIGINT|INTEGER|SMALLINT|TINYINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|UTINYINT|UHUGEINT|"
+    r"BOOLEAN|DECIMAL\(\d+,\s*0\))$"
 )
 _GLOB_CHARACTERS = set("*?[]{}")
 # Epoch seconds from 2001 to 2286, milliseconds over the same years.

@@ -4,6 +4,7 @@ DataFrame alike (one engine)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 
@@ -171,6 +172,34 @@ def test_impossible_values_are_refused_with_an_example(
     with pytest.raises(LogValidationError, match=message) as raised:
         analyze(source(log, form, tmp_path), split=0.2)
     assert repr(log.loc[5, "dialog_id"]) in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("column", "metric"), [("csat", "csat"), ("latency_ms", "latency_p95"), ("csat", None)]
+)
+def test_nan_in_parquet_is_refused_whatever_its_statistics_say(
+    example, tmp_path, column, metric
+) -> None:
+    """Parquet writers leave NaN out of a column's min / max statistics, and DuckDB answers a
+    query of only min / max from them: a NaN (not a null) must still be found and refused,
+    also when the plan reads no other column (no other aggregate forces a scan)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    log = example.assign(csat=example["csat"].fillna(3.0))
+    table = pa.Table.from_pandas(log, preserve_index=False)
+    values = log[column].to_numpy(dtype=float, copy=True)
+    values[len(values) // 2] = np.nan
+    index = table.schema.get_field_index(column)
+    table = table.set_column(index, column, pa.array(values, from_pandas=False))
+    path = tmp_path / "nan.parquet"
+    pq.write_table(table, path, row_group_size=5_000)  # statistics per row group
+    plan = ExperimentPlan(split=0.2)
+    if metric:
+        chosen = metrics_by_name([metric])[0]
+        plan = ExperimentPlan(split=0.2, metrics=(dataclasses.replace(chosen, role="primary"),))
+    with pytest.raises(LogValidationError, match=rf"column '{column}': 1 value\(s\) outside"):
+        analyze(path, plan=plan)
 
 
 def test_a_declared_range_overrides_the_default(example) -> None:
