@@ -202,6 +202,24 @@ def test_nan_in_parquet_is_refused_whatever_its_statistics_say(
         analyze(path, plan=plan)
 
 
+@pytest.mark.parametrize("per_part", [1_000, 10**9])
+def test_repeated_dialog_ids_are_found_in_one_count_or_in_parts(
+    example, tmp_path, monkeypatch, per_part
+) -> None:
+    """The exact id count split by hash into parts (8, the most, at 1,000 ids per part) finds a
+    repeat wherever it sits: the same user, another user, the other arm."""
+    import abkit.engine
+
+    monkeypatch.setattr(abkit.engine, "_IDS_PER_PART", per_part)
+    assert analyze(source(example, ".parquet", tmp_path), split=0.2).engine.rows == len(example)
+    treated = example.index[example["variant"] == "treatment"]
+    log = example.copy()
+    log.loc[treated[0], "dialog_id"] = log.loc[0, "dialog_id"]  # another user, the other arm
+    log.loc[treated[1], "dialog_id"] = log.loc[treated[2], "dialog_id"]
+    with pytest.raises(LogValidationError, match=r"2 row\(s\) repeat a dialog_id"):
+        analyze(source(log, ".parquet", tmp_path, "repeats"), split=0.2)
+
+
 def test_a_declared_range_overrides_the_default(example) -> None:
     log = example.assign(csat=example["csat"] * 2)  # a 2-10 scale
     with pytest.raises(LogValidationError, match="column 'csat'"):
