@@ -87,6 +87,9 @@ class LogSource:
         label: what the user gave (a path or "DataFrame"), for messages.
         pre_period, users: the pre-period log (view ``pre_log``) and the users table (view
             ``users_table``), when given.
+        statistics: the raw relation when it is a Parquet read, whose min / max of a column
+            DuckDB takes from the files' statistics (exact for integer columns), else "".
+        raw_names: the log's own name of each canonical column.
     """
 
     connection: duckdb.DuckDBPyConnection
@@ -95,6 +98,8 @@ class LogSource:
     label: str
     pre_period: LogSource | None = None
     users: LogSource | None = None
+    statistics: str = ""
+    raw_names: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def _literal_path(path: Path, stack: contextlib.ExitStack) -> str:
@@ -337,7 +342,10 @@ def create_view(
         else:
             select.append(f"{quoted(source)} AS {quoted(name)}")
     connection.execute(f"CREATE TEMP VIEW {view} AS SELECT {', '.join(select)} FROM {raw}")
-    return LogSource(connection, tuple(canonical), types, label)
+    statistics = raw if raw.startswith("read_parquet(") else ""
+    return LogSource(
+        connection, tuple(canonical), types, label, statistics=statistics, raw_names=canonical
+    )
 
 
 def _pre_period_view(

@@ -202,6 +202,28 @@ def test_nan_in_parquet_is_refused_whatever_its_statistics_say(
         analyze(path, plan=plan)
 
 
+def test_integer_columns_bounded_by_parquet_statistics_are_still_exact(example, tmp_path) -> None:
+    """Integer columns of a Parquet log are bounded from its statistics first: a bad value is
+    refused with its row, under a column map too, and one in rows not analysed (another
+    experiment) leaves the analysis as it was."""
+    log = example.assign(completed=example["completed"].astype("Int64"), experiment="a")
+    path = source(log, ".parquet", tmp_path, "ints")
+    base = analyze(path, split=0.2)
+    bad = log.copy()
+    bad.loc[7, "completed"] = 2
+    with pytest.raises(LogValidationError, match=r"column 'completed': 1 value\(s\) outside"):
+        analyze(source(bad, ".parquet", tmp_path, "bad"), split=0.2)
+    mapped = source(bad.rename(columns={"completed": "done"}), ".parquet", tmp_path, "mapped")
+    with pytest.raises(LogValidationError, match=r"column 'completed': 1 value\(s\) outside"):
+        analyze(mapped, plan={"split": 0.2, "column_map": {"done": "completed"}})
+    other = pd.concat([log, log.head(5).assign(experiment="b", completed=9)], ignore_index=True)
+    other["dialog_id"] = [f"x{i}" for i in range(len(other))]
+    result = analyze(
+        source(other, ".parquet", tmp_path, "other"), plan={"split": 0.2, "experiment": "a"}
+    )
+    assert row(result, "task_completion")["control"] == row(base, "task_completion")["control"]
+
+
 @pytest.mark.parametrize("per_part", [1_000, 10**9])
 def test_repeated_dialog_ids_are_found_in_one_count_or_in_parts(
     example, tmp_path, monkeypatch, per_part
