@@ -11,6 +11,10 @@ path's alone; best of --repeat warm runs after one warm-up):
   first python3.12+ it finds, and says so when it cannot;
 - DuckDB floor: one query, the per-user GROUP BY of the four ratio metrics and the per-variant
   sums, squares and cross-products the delta method needs; no validation, no tests;
+- DuckDB floor, same metrics: the same for the full analysis's twelve default metrics (eight
+  ratios, the return share, per-variant P50 / P95 / P99 of latency by quantile_cont), one
+  query: what the full analysis costs without its checks, its clustered quantile variances
+  and its rank test;
 - abkit, full default analysis: every health gate (ids, duplicates, labels, ranges, missing
   values, crossovers, units, SRM), twelve metrics with clustered P50 / P95 / P99 latency;
 - the same with CUPED on task completion: the covariate from the users table (1 join of 1M
@@ -18,7 +22,8 @@ path's alone; best of --repeat warm runs after one warm-up):
   before each user's first exposure: a second log to read, reported).
 
 Ratios printed: abkit 4-ratio vs tea-tasting (time, peak memory; aim <= 1.0x), the full
-analysis vs the floor (aim <= 1.5x), CUPED vs the unadjusted full analysis (aim <= 1.3x).
+analysis vs the floor (aim <= 1.5x) and vs the same-metrics floor, CUPED vs the unadjusted
+full analysis (aim <= 1.3x).
 
 Run: .venv/bin/python benchmarks/make_bench_data.py   # once, ~1 min, ~250 MiB
      .venv/bin/python benchmarks/bench_analysis.py [--file ...] [--repeat 3]
@@ -106,9 +111,49 @@ def _duckdb_floor(path: Path) -> None:
     ):
         sums.append(f"sum({y}), sum({x}), sum({y}*{y}), sum({x}*{x}), sum({x}*{y})")
     with duckdb.connect() as connection:
+        connection.execute("SET enable_progress_bar = false")
         connection.execute(
             f"SELECT variant, count(*), {', '.join(sums)} "
             f"FROM ({PER_USER_SQL.format(path=path)}) GROUP BY variant"
+        ).fetchall()
+
+
+FULL_PER_USER_SQL = """
+SELECT user_id, any_value(variant) AS variant, count(*) AS dialogs,
+       sum(completed) AS completed, sum(escalated) AS escalated, sum(csat) AS csat,
+       count(csat) AS rated, sum(turns) AS turns, sum(likes) AS likes,
+       sum(likes + dislikes) AS votes, max(returned_7d) AS returned, sum(error) AS errors,
+       sum(tokens_out) AS tokens
+FROM read_parquet('{path}') GROUP BY user_id
+"""
+
+
+def _duckdb_floor_full(path: Path) -> None:
+    """The same twelve default metrics in one hand-written query, nothing checked: the
+    per-user GROUP BY with every ratio's five sums and the return share per variant, and
+    P50 / P95 / P99 of latency per variant (quantile_cont, no clustered variance)."""
+    import duckdb
+
+    pairs = [
+        ("completed", "dialogs"),
+        ("escalated", "dialogs"),
+        ("csat", "rated"),
+        ("turns", "dialogs"),
+        ("likes", "votes"),
+        ("errors", "dialogs"),
+        ("tokens", "dialogs"),
+        ("tokens", "completed"),
+    ]
+    sums = [f"sum({y}), sum({x}), sum({y}*{y}), sum({x}*{x}), sum({x}*{y})" for y, x in pairs]
+    with duckdb.connect() as connection:
+        connection.execute("SET enable_progress_bar = false")  # its printing is not the work
+        connection.execute(
+            f"WITH u AS ({FULL_PER_USER_SQL.format(path=path)}), "
+            f"a AS (SELECT variant, count(*), avg(returned), {', '.join(sums)} FROM u "
+            "GROUP BY variant), "
+            "q AS (SELECT variant, quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FROM "
+            f"read_parquet('{path}') GROUP BY variant) "
+            "SELECT * FROM a JOIN q USING (variant)"
         ).fetchall()
 
 
@@ -132,6 +177,7 @@ PATHS = {
     "abkit: 4 ratios + SRM": _abkit_ratios,
     "tea-tasting 2.0: 4 ratios + SRM": _tea_tasting,
     "DuckDB floor: per-user GROUP BY": _duckdb_floor,
+    "DuckDB floor: the same 12 metrics": _duckdb_floor_full,
     "abkit: full default analysis": _abkit_full,
     "abkit: full + CUPED (users table)": _abkit_cuped_users,
     "abkit: full + CUPED (pre-period log)": _abkit_cuped_pre_period,
@@ -243,9 +289,14 @@ def main() -> None:
     print()
     floor = figures["DuckDB floor: per-user GROUP BY"]
     full = figures["abkit: full default analysis"]
+    same = figures["DuckDB floor: the same 12 metrics"]
     print(
         f"full analysis / floor:             time x{full['seconds'] / floor['seconds']:.2f} "
         "(aim <= 1.5)"
+    )
+    print(
+        f"full analysis / same-metrics floor: time x{full['seconds'] / same['seconds']:.2f} "
+        "(the floor computing the full analysis's twelve metrics, unchecked)"
     )
     for name in ("abkit: full + CUPED (users table)", "abkit: full + CUPED (pre-period log)"):
         cuped = figures[name]
