@@ -6,13 +6,17 @@ per-arm sums, the health counts and the values a quantile needs come back into P
 
 The passes over the log:
 
-1. a census (light: labels, experiments, ids and time range per label);
-2. for quantile metrics, the column's values per arm (light: one column);
-3. the per-user pass (the heavy one, the same GROUP BY a hand-written query needs): every
-   metric's per-user sums, dialogs per arm, missing and out-of-range counts, then per-arm sums.
+1. a census (light: labels, experiments, null ids and times, the time range and the values
+   known in each metric column, per label);
+2. the range check (light, one scan without grouping; integer columns of a Parquet log are
+   bounded from its statistics) and the exact count of distinct dialog ids (their hashes);
+3. for quantile metrics, the column's values per arm (light: one column);
+4. the per-user pass (the heavy one, the same GROUP BY a hand-written query needs): every
+   metric's per-user sums, dialogs per arm and, for columns the census found incomplete,
+   missing counts; then per-arm sums.
 
 Users seen in both arms are left out of every metric; when there are any and the plan has a
-quantile metric, steps 2–3 run once more without them (so the fast path is one heavy pass).
+quantile metric, steps 3–4 run once more without them (so the fast path is one heavy pass).
 Opening the log (any source as one view) is :mod:`abkit.log_source`.
 """
 
