@@ -278,7 +278,11 @@ class QuantileKind:
     ) -> dict[str, str]:
         column = quoted(metric.column)
         order_c, order_t = ctx[metric.name]
-        c, t = _sql_number(order_c.estimate), _sql_number(order_t.estimate)
+        # an arm without values has no Q̂ (NaN); 0 stands in, as NULL would void the other arm
+        c, t = (
+            repr(float(order.estimate)) if math.isfinite(order.estimate) else "0.0"
+            for order in (order_c, order_t)
+        )
         own = f"({t} * {TREATED_ROW} + {c} * (1 - {TREATED_ROW}))"
         return {"y": f"count_if({column} <= {own})", "x": known_count(metric.column, complete)}
 
@@ -373,10 +377,6 @@ class JudgedKind:
 
     def cuped_parts(self, names: Mapping[str, str]) -> None:
         return None  # the judge already plays the covariate's part
-
-
-def _sql_number(value: float) -> str:
-    return "NULL" if not math.isfinite(value) else repr(float(value))
 
 
 KINDS: dict[Kind, MetricKind] = {

@@ -380,3 +380,24 @@ def test_plan_yaml_errors_are_named(tmp_path) -> None:
 def test_metrics_by_name_still_picks_defaults() -> None:
     assert [m.name for m in metrics_by_name(["csat"])] == ["csat"]
     assert os.path.basename(__file__) == "test_engine.py"
+
+
+def test_a_quantile_arm_without_values_leaves_the_other_arms_variance(example) -> None:
+    """Each dialog's threshold is its own arm's Q̂ (by arithmetic on a 0/1 column); an arm with
+    no value has no Q̂, and the other arm's clustered variance stays what it was."""
+    from abkit.engine import aggregate
+    from abkit.metric_kinds import KINDS
+
+    metric = dataclasses.replace(metrics_by_name(["latency_p95"])[0], role="primary")
+    plan = ExperimentPlan(split=0.2, metrics=(metric,))
+    emptied = example.copy()
+    emptied.loc[emptied["variant"] == "control", "latency_ms"] = np.nan
+    variances = []
+    for log in (example, emptied):
+        found = aggregate(log, plan)
+        estimate = KINDS["quantile"].estimate(
+            found.plan.metrics[0], *found.sums[metric.name], 0.05, found.context
+        )
+        variances.append((estimate.var_control, estimate.var_treatment))
+    assert math.isnan(variances[1][0]) and math.isfinite(variances[0][0])
+    assert variances[1][1] == pytest.approx(variances[0][1], rel=1e-12)
