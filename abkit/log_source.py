@@ -39,15 +39,12 @@ __all__ = [
     "unreadable",
 ]
 
-NUMERIC_TYPE = re.compile(
-    r"^(DOUBLE|FLOAT|REAL|BIGINT|INTEGER|SMALLINT|TINYINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|"
-    r"UTINYINT|UHUGEINT|BOOLEAN|DECIMAL.*)$"
+_WHOLE_TYPES = (
+    r"BIGINT|INTEGER|SMALLINT|TINYINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|UTINYINT|UHUGEINT|BOOLEAN"
 )
+NUMERIC_TYPE = re.compile(rf"^(DOUBLE|FLOAT|REAL|{_WHOLE_TYPES}|DECIMAL.*)$")
 # Types that hold whole numbers only (no fraction, NaN or infinity), read as DOUBLE in the view.
-INTEGER_TYPE = re.compile(
-    r"^(BIGINT|INTEGER|SMALLINT|TINYINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|UTINYINT|UHUGEINT|"
-    r"BOOLEAN|DECIMAL\(\d+,\s*0\))$"
-)
+INTEGER_TYPE = re.compile(rf"^({_WHOLE_TYPES}|DECIMAL\(\d+,\s*0\))$")
 _GLOB_CHARACTERS = set("*?[]{}")
 # Epoch seconds from 2001 to 2286, milliseconds over the same years.
 _EPOCH_RANGES = {"s": (1e9, 1e10), "ms": (1e12, 1e13)}

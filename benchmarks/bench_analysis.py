@@ -99,17 +99,16 @@ def _abkit_cuped_pre_period(path: Path) -> None:
     analyze_plan(path, _cuped_plan("pre_period", path), pre_period=covariate_paths(path)[0])
 
 
+def _delta_sums(pairs: list[tuple[str, str]]) -> list[str]:
+    """Per variant, each ratio's five sums over users that the delta method needs."""
+    return [f"sum({y}), sum({x}), sum({y}*{y}), sum({x}*{x}), sum({x}*{y})" for y, x in pairs]
+
+
 def _duckdb_floor(path: Path) -> None:
     import duckdb
 
-    sums = []
-    for y, x in (
-        ("completed", "dialogs"),
-        ("escalated", "dialogs"),
-        ("csat", "rated"),
-        ("turns", "dialogs"),
-    ):
-        sums.append(f"sum({y}), sum({x}), sum({y}*{y}), sum({x}*{x}), sum({x}*{y})")
+    pairs = [("completed", "dialogs"), ("escalated", "dialogs"), ("csat", "rated")]
+    sums = _delta_sums([*pairs, ("turns", "dialogs")])
     with duckdb.connect() as connection:
         connection.execute("SET enable_progress_bar = false")
         connection.execute(
@@ -144,7 +143,7 @@ def _duckdb_floor_full(path: Path) -> None:
         ("tokens", "dialogs"),
         ("tokens", "completed"),
     ]
-    sums = [f"sum({y}), sum({x}), sum({y}*{y}), sum({x}*{x}), sum({x}*{y})" for y, x in pairs]
+    sums = _delta_sums(pairs)
     with duckdb.connect() as connection:
         connection.execute("SET enable_progress_bar = false")  # its printing is not the work
         connection.execute(
