@@ -12,8 +12,10 @@ id is ``w<W>-t<thread>-<sequence>``, so a test can count exactly what came back.
 - ``--fsize-limit B``: files may not grow past B bytes (RLIMIT_FSIZE: writes fail as on a full
   disk) until the line on stdin arrives; ``--fsize-headroom``: B bytes past the store file's size;
   ``--limit-after K`` first appends and flushes K events;
-- ``--slow-writes``: CSV rows and Parquet parts go to disk 4 KiB at a time, 10 ms apart, so that
-  a kill lands in the middle of a write.
+- ``--slow-writes``: CSV rows and Parquet parts go to disk 4 KiB at a time, 10 ms apart; once the
+  file ``STORE.stall`` exists, the next write longer than one chunk stops for 30 s after its first
+  chunk and creates ``STORE.stalled`` first, so a test that waits for that file kills the writer
+  inside a write, always.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -52,13 +55,23 @@ def expected_ids(writer: int, threads: int, count: int) -> set[str]:
     return {f"w{writer}-t{t}-{s}" for t in range(threads) for s in range(count)}
 
 
-def slow_down(module) -> None:
-    """Make the store's CSV and Parquet writes slow, chunk by chunk, as on a loaded disk."""
+def slow_down(module, store: Path) -> None:
+    """Make the store's CSV and Parquet writes slow, chunk by chunk, as on a loaded disk.
+
+    Asked to (``STORE.stall`` exists), one write stalls after its first chunk: ``STORE.stalled``
+    tells the test that a kill now lands inside it.
+    """
     import io
+
+    asked = store.with_name(store.name + ".stall")
+    stalled = store.with_name(store.name + ".stalled")
 
     def write_slowly(descriptor: int, data: bytes) -> None:
         for start in range(0, len(data), 4096):
             os.write(descriptor, data[start : start + 4096])
+            if start == 0 and len(data) > 4096 and asked.exists() and not stalled.exists():
+                stalled.touch()
+                time.sleep(30)
             time.sleep(0.01)
 
     def write_table_slowly(table, where) -> None:
@@ -103,7 +116,7 @@ def main() -> int:
     from abkit.event_store import EventStore
 
     if args.slow_writes:
-        slow_down(event_store)
+        slow_down(event_store, Path(args.store))
 
     store = EventStore(args.store, flush_interval=args.flush_interval)
     if args.limit_after:

@@ -110,8 +110,9 @@ def test_kill_9_loses_at_most_the_last_interval_and_tears_nothing(
 ) -> None:
     """Appends run at about 5,000 a second; the process is killed after about 2 s.
 
-    With slow writes (each takes most of a second) the kill lands inside one: the CSV is left
-    with a torn last line, the Parquet folder with a part under its temporary name.
+    With slow writes the test asks the worker to stall inside its next write and kills it there
+    (``event_store_worker.py``): the CSV is left with a torn last line, the Parquet folder with a
+    part under its temporary name.
     """
     path, interval = tmp_path / kind, 0.5
     process = start_worker(
@@ -131,6 +132,12 @@ def test_kill_9_loses_at_most_the_last_interval_and_tears_nothing(
         acks.append((int(sequence), float(at)))
         if acks[-1][1] - acks[0][1] > 2.0:
             break
+    if slow:
+        path.with_name(path.name + ".stall").touch()
+        deadline = time.time() + 60
+        while not path.with_name(path.name + ".stalled").exists() and time.time() < deadline:
+            time.sleep(0.005)
+        assert path.with_name(path.name + ".stalled").exists(), "the worker never stalled a write"
     killed_at = time.time()
     process.send_signal(signal.SIGKILL)
     rest, _ = process.communicate(timeout=60)
