@@ -401,3 +401,34 @@ def test_a_quantile_arm_without_values_leaves_the_other_arms_variance(example) -
         variances.append((estimate.var_control, estimate.var_treatment))
     assert math.isnan(variances[1][0]) and math.isfinite(variances[0][0])
     assert variances[1][1] == pytest.approx(variances[0][1], rel=1e-12)
+
+
+def test_logs_open_at_once_see_only_their_own_rows(example, tmp_path) -> None:
+    """Each opening is a connection to one shared in-memory database (or, for a DuckDB file, a
+    database of its own): views, frames and temporary tables never leak between them, nested
+    or in threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from abkit.events import write_log
+    from abkit.log_source import open_log
+
+    plan = ExperimentPlan(split=0.2)
+    half = example.iloc[: len(example) // 2]
+    database = tmp_path / "log.duckdb"
+    write_log(example.iloc[:1000], database)
+    with (
+        open_log(example, plan) as whole,
+        open_log(half, plan) as part,
+        open_log(database, plan) as stored,
+    ):
+        counted = [
+            s.connection.execute("SELECT count(*) FROM log").fetchone()[0]
+            for s in (whole, part, stored)
+        ]
+    assert counted == [len(example), len(half), 1000]
+    logs = [example, half, example.iloc[len(example) // 2 :]] * 2
+    alone = [analyze(log, split=0.2).table for log in logs[:3]]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        together = list(pool.map(lambda log: analyze(log, split=0.2).table, logs))
+    for k, table in enumerate(together):
+        pd.testing.assert_frame_equal(table, alone[k % 3])
