@@ -13,7 +13,8 @@ The passes over the log:
 3. for quantile metrics, the column's values per arm (light: one column);
 4. the per-user pass (the heavy one, the same GROUP BY a hand-written query needs): every
    metric's per-user sums, dialogs per arm and, for columns the census found incomplete,
-   missing counts; then per-arm sums.
+   missing counts, and a count of user ids that look blank or like a placeholder; then
+   per-arm sums.
 
 Users seen in both arms are left out of every metric; when there are any and the plan has a
 quantile metric, steps 3–4 run once more without them (so the fast path is one heavy pass).
@@ -264,10 +265,12 @@ def _per_user_pass(
     def per_user(sql: str, alias: str) -> str:
         return user_cols.setdefault(sql, alias)
 
+    per_user("user_id", "uid")
     dialogs = per_user("count(*)", "dialogs")
     dialogs_t = per_user(f"sum({TREATED_ROW})", "dialogs_t")
     arm_cols = ["count(*) AS users", f"sum({dialogs}) AS dialogs", f"sum({dialogs_t}) AS dialogs_t"]
     arm_cols.append(f"sum({dialogs}*{dialogs}) AS dialogs_sq")
+    arm_cols.append(f"count_if({_ODD_ID.format(id='uid')}) AS odd_ids")
     for index, column in enumerate(_checked_columns(plan)):
         if column in complete:
             continue
@@ -302,8 +305,7 @@ def _per_user_pass(
     if not covariates.layouts:  # the fast path: no join
         sql = f"SELECT {arm_key} AS arm, {', '.join(arm_cols)} FROM ({per_user_sql}) GROUP BY arm"
     else:
-        users_cte = per_user_sql.replace("SELECT ", "SELECT user_id AS uid, ", 1)
-        ctes = ", ".join((f"u AS MATERIALIZED ({users_cte})", *covariates.ctes))
+        ctes = ", ".join((f"u AS MATERIALIZED ({per_user_sql})", *covariates.ctes))
         every = ", ".join([*arm_cols, *covariates.arm_cols])
         sql = f"WITH {ctes} SELECT {arm_key} AS arm, {every} FROM u{covariates.joins} GROUP BY arm"
     cursor = source.connection.execute(sql)
@@ -312,6 +314,8 @@ def _per_user_pass(
     for values in cursor.fetchall():
         found = dict(zip(columns, values, strict=True))
         arms[int(found.pop("arm"))] = found
+    if any(arm.get("odd_ids") for arm in arms.values()):
+        _refuse_placeholder_ids(source, where)
     ordinal = {}
     for index, metric in enumerate(plan.metrics or ()):
         key = f"ordinal{index}"
@@ -321,6 +325,29 @@ def _per_user_pass(
             )
             arms.get(2, {}).pop(key, None)
     return _Pass(arms, ordinal, dict(covariates.layouts))  # type: ignore[arg-type]
+
+
+# User ids that stand for a missing one: blank, or a missing value written as text (pandas'
+# "None" / "nan", JSON's "null", JavaScript's "undefined"). Every such row would be one "user",
+# clustered together. The per-user pass counts the ids this matches (a cheap test: empty, or
+# starting with a character up to the space, or a placeholder); the rare match is then read.
+_PLACEHOLDER_IDS = ("None", "none", "NULL", "null", "Null", "nan", "NaN", "undefined", "nil")
+_ODD_ID = "{id} < '!' OR {id} IN (" + ", ".join(f"'{v}'" for v in _PLACEHOLDER_IDS) + ")"
+
+
+def _refuse_placeholder_ids(source: LogSource, where: str) -> None:
+    """Refuse rows whose user id is blank (whitespace only) or a placeholder."""
+    found = source.connection.execute(
+        f"SELECT user_id, count(*) FROM log WHERE {where} AND ({_ODD_ID.format(id='user_id')}) "
+        "GROUP BY user_id ORDER BY count(*) DESC, user_id"
+    ).fetchall()
+    bad = {uid: int(rows) for uid, rows in found if not uid.strip() or uid in _PLACEHOLDER_IDS}
+    if bad:
+        raise LogValidationError(
+            f"column 'user_id' has {sum(bad.values()):,} row(s) whose id is blank or a missing "
+            f"value written as text: {bad} (id: rows); each would count as one user. Give "
+            "these dialogs their users' real ids, or leave them out of the log"
+        )
 
 
 def _daily_new_users(source: LogSource, plan: ExperimentPlan, where: str) -> np.ndarray:
@@ -718,8 +745,9 @@ def _assemble(
     sums = {}
     for index, metric in enumerate(plan.metrics or ()):
         prefix = f"m{index}__"
+        declared = dict.fromkeys(KINDS[metric.kind].arm_sums())  # an arm without users: NULLs
         sums[metric.name] = tuple(
-            {k[len(prefix) :]: v for k, v in arm.items() if k.startswith(prefix)}
+            declared | {k[len(prefix) :]: v for k, v in arm.items() if k.startswith(prefix)}
             for arm in (control, treatment)
         )
     return EngineResult(

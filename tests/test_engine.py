@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,6 +20,8 @@ from abkit.metrics import Metric, metrics_by_name
 from abkit.plan import ExperimentPlan, load_plan
 from abkit.simulate import EXAMPLE_CONFIG, simulate_dialogs
 from abkit.stats import RatioStats, ratio_difference_test
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -432,3 +436,46 @@ def test_logs_open_at_once_see_only_their_own_rows(example, tmp_path) -> None:
         together = list(pool.map(lambda log: analyze(log, split=0.2).table, logs))
     for k, table in enumerate(together):
         pd.testing.assert_frame_equal(table, alone[k % 3])
+
+
+@pytest.mark.parametrize("plan_kind", ["default", "judged", "cuped"])
+def test_an_arm_whose_users_all_crossed_over_is_invalid_not_a_crash(example, plan_kind) -> None:
+    """User ids reused across arms (here: row number mod 5,000) leave no treatment user: the
+    crossover gate fails the experiment and every metric row says it has no data."""
+    from abkit.judging import add_judge_labels
+
+    log, options = example.copy(), {"split": 0.2}
+    if plan_kind == "judged":
+        log = add_judge_labels(log, helpful_rate={"control": 0.6, "treatment": 0.65}, seed=3)
+    if plan_kind == "cuped":
+        options = {"plan": load_plan(ROOT / "data" / "example_cuped_plan.yaml")}
+        options["users"] = ROOT / "data" / "example_users.parquet"
+        options["pre_period"] = ROOT / "data" / "example_pre_period.parquet"
+    log["user_id"] = (np.arange(len(log)) % 5000).astype(str)
+    result = analyze(log, **options)
+    assert result.decision.verdict == "invalid"
+    assert result.engine.users[1] == 0
+    assert result.table["treatment"].isna().all() and result.table["p_value"].isna().all()
+    if plan_kind == "judged":
+        assert "judged" in set(result.table["kind"])
+    if plan_kind == "cuped":
+        assert result.engine.cuped  # the covariates were read
+
+
+@pytest.mark.parametrize("form", FORMATS)
+@pytest.mark.parametrize("placeholder", ["", "   ", "\t", "None", "nan", "undefined"])
+def test_blank_or_placeholder_user_ids_are_refused(example, tmp_path, form, placeholder) -> None:
+    """Rows logged without a real user id (blank, or a missing value written as text) would be
+    one user; they are refused with the count per id. An id that merely starts with a space or
+    a symbol is an id."""
+    log = example.copy()
+    log.loc[log.index[:7], "user_id"] = placeholder
+    log.loc[log.index[7:9], "user_id"] = " u-leading-space"
+    expected = rf"'user_id' has 7 row\(s\) .*blank .*\{{{re.escape(repr(placeholder))}: 7\}}"
+    if form == ".csv" and not placeholder:  # DuckDB reads an empty CSV field as NULL
+        expected = r"column 'user_id' has 7 null value\(s\)"
+    with pytest.raises(LogValidationError, match=expected):
+        analyze(source(log, form, tmp_path), split=0.2)
+    log.loc[log.index[:7], "user_id"] = "!first-printable"
+    result = analyze(source(log, form, tmp_path, "fixed"), split=0.2)
+    assert result.engine.rows == len(log)

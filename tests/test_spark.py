@@ -177,6 +177,12 @@ BAD = {
         lambda f: f.assign(dialog_id=f["dialog_id"].where(f.index != 3, f["dialog_id"].iloc[4])),
         None,
     ),
+    "placeholder user ids": (
+        lambda f: f.assign(
+            user_id=f["user_id"].where(f.index > 5, np.where(f.index % 2, "", "None"))
+        ),
+        None,
+    ),
     "epoch milliseconds": (
         lambda f: f.assign(timestamp=f["timestamp"].astype("int64") // 1_000),
         "sample ratio",
