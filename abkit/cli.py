@@ -832,7 +832,9 @@ def user_error(error: BaseException) -> str | None:
     if isinstance(error, UnicodeDecodeError):
         text = "a file is not UTF-8 text: re-save it as UTF-8"
     elif module.startswith("duckdb") or module.startswith("_duckdb"):
-        first = str(error).strip().splitlines()[0] if str(error).strip() else name
+        from abkit.log_source import duckdb_reason
+
+        first = duckdb_reason(error)
         if "unicode" in first.lower() or "utf-8" in first.lower():
             text = f"the file is not UTF-8 text ({first}): re-save it as UTF-8"
         else:

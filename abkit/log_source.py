@@ -52,9 +52,19 @@ _EPOCH_RANGES = {"s": (1e9, 1e10), "ms": (1e12, 1e13)}
 
 
 def duckdb_reason(error: Exception) -> str:
-    """The first line of a DuckDB error (its SQL context lines are noise to a user)."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    """The first line of a DuckDB error (its SQL context lines are noise to a user), with the
+    lines of a CSV reading error that name the column, the value and the file.
+
+    >>> message = ["Conversion Error: CSV Error on Line: 2", "Original Line: a,T",
+    ...     "Error when converting column x: T", "  file = /tmp/log.csv"]
+    >>> duckdb_reason(ValueError(chr(10).join(message)))
+    'Conversion Error: CSV Error on Line: 2; Error when converting column x: T; file = /tmp/log.csv'
+    """
+    lines = [line.strip() for line in str(error).strip().splitlines()]
+    if not lines or not lines[0]:
+        return type(error).__name__
+    named = [line for line in lines[1:] if line.startswith(("Error when converting", "file = "))]
+    return "; ".join([lines[0], *named])
 
 
 def unreadable(name: str, label: str, error: Exception) -> LogValidationError:
@@ -367,7 +377,10 @@ def create_view(
     for name, source in canonical.items():
         if name in (*REQUIRED_COLUMNS, "experiment", "measured_at"):
             continue
-        if NUMERIC_TYPE.match(types[name]):
+        if types[name] == "BOOLEAN":  # by way of TINYINT: DuckDB 2.0 pushes a BOOLEAN ->
+            # DOUBLE cast into its CSV reader, which then fails on the text "True"
+            select.append(f"CAST(CAST({quoted(source)} AS TINYINT) AS DOUBLE) AS {quoted(name)}")
+        elif NUMERIC_TYPE.match(types[name]):
             select.append(f"CAST({quoted(source)} AS DOUBLE) AS {quoted(name)}")
         else:
             select.append(f"{quoted(source)} AS {quoted(name)}")
@@ -447,7 +460,18 @@ def open_log(
                 what="users table",
                 name="users",
             )
-        yield dataclasses.replace(source, **extra)
+        try:
+            yield dataclasses.replace(source, **extra)
+        except (duckdb.ConversionException, duckdb.InvalidInputException) as error:
+            if not _is_reading_error(error):
+                raise
+            raise LogValidationError(f"a value cannot be read: {duckdb_reason(error)}") from None
+
+
+def _is_reading_error(error: Exception) -> bool:
+    """A CSV value or line DuckDB could not read while a query ran (DuckDB reads a CSV file
+    again for every query, so this shows only then): the user's data, not the kit's SQL."""
+    return isinstance(error, duckdb.ConversionException) or "CSV Error" in str(error)
 
 
 @contextlib.contextmanager

@@ -479,3 +479,27 @@ def test_blank_or_placeholder_user_ids_are_refused(example, tmp_path, form, plac
     log.loc[log.index[:7], "user_id"] = "!first-printable"
     result = analyze(source(log, form, tmp_path, "fixed"), split=0.2)
     assert result.engine.rows == len(log)
+
+
+def test_csv_booleans_written_as_text_read_as_one_and_zero(example, tmp_path) -> None:
+    """pandas writes a boolean column as True / False: DuckDB types it BOOLEAN, the view reads
+    it as 1 / 0 (by way of TINYINT: DuckDB 2.0 fails a BOOLEAN -> DOUBLE cast pushed into its
+    CSV reader)."""
+    log = example.assign(completed=example["completed"].astype(bool))
+    expected = analyze(example, split=0.2).table
+    got = analyze(source(log, ".csv", tmp_path), split=0.2).table
+    pd.testing.assert_series_equal(got["treatment"], expected["treatment"], rtol=1e-12)
+
+
+def test_a_csv_value_past_the_type_sniffer_is_named_with_its_line(example, tmp_path) -> None:
+    """DuckDB types CSV columns from the first 20,480 rows; text further down stops the analysis
+    with the column, the value, the line and the file, as a LogValidationError."""
+    log = example.astype({"turns": object})
+    log.loc[30_000, "turns"] = "three"
+    path = source(log, ".csv", tmp_path)
+    with pytest.raises(
+        LogValidationError,
+        match=r'CSV Error on Line: 30002; .*column "turns"\. Could not convert string "three"'
+        rf".*; file = {re.escape(str(path))}",
+    ):
+        analyze(path, split=0.2)
