@@ -30,6 +30,9 @@ examples:
       power at that MDE, and the MDE reachable at --power, with 3,000 units
   abkit design --metric mean --baseline 3.8 --sd-control 1.1 --mde 0.1 --json
       CSAT (1-5) mean, machine-readable output
+  abkit design --baseline 0.75 --mde 0.05 --plan data/example_custom_plan.yaml
+      sized for the plan's split and decision family: each primary metric at the level the
+      analysis will test it at (alpha / k for k primaries under a correction)
 
 units are what the metric is measured on (dialogs, users); with several dialogs per user,
 inflate dialogs by the design effect 1 + (m - 1) * rho (see notebook 01).
@@ -48,6 +51,9 @@ def _whole(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+_DESIGN_DEFAULTS = {"alpha": 0.05, "split": 0.5}
 
 
 def _add_design(commands: argparse._SubParsersAction) -> None:
@@ -81,10 +87,16 @@ def _add_design(commands: argparse._SubParsersAction) -> None:
         help="read --mde as a share of the baseline (0.05 = +5 %%)",
     )
     parser.add_argument(
+        "--plan",
+        type=Path,
+        help="experiment plan (YAML, or params.yaml with a plan: section): its split, and its "
+        "alpha divided over its primary metrics as the analysis will (--alpha / --split, if "
+        "given, must agree with it)",
+    )
+    parser.add_argument(
         "--alpha",
         type=_number,
-        default=0.05,
-        help="two-sided significance level; default: %(default)s",
+        help=f"two-sided significance level; default: {_DESIGN_DEFAULTS['alpha']}",
     )
     parser.add_argument(
         "--power", type=_number, default=0.8, help="target power; default: %(default)s"
@@ -92,8 +104,8 @@ def _add_design(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--split",
         type=_number,
-        default=0.5,
-        help="treatment share of units, 0.2 for an 80/20 split; default: %(default)s",
+        help="treatment share of units, 0.2 for an 80/20 split; default: "
+        f"{_DESIGN_DEFAULTS['split']}",
     )
     parser.add_argument(
         "--n-total",
@@ -117,20 +129,48 @@ def _add_design(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--json",
         action="store_true",
-        help="print {method: {n_control, n_treatment, n_total, mde, power}}",
+        help="print {method: {n_control, n_treatment, n_total, mde, power, alpha, split}}",
     )
     parser.set_defaults(handler=_run_design)
 
 
-def _design_rows(args: argparse.Namespace) -> list[dict]:
+def _design_level(args: argparse.Namespace) -> tuple[float, float, str]:
+    """The level each test is sized at, the split, and a line saying where they come from.
+
+    Without a plan: --alpha and --split (or their defaults). With one: its split and its α per
+    primary metric (:attr:`abkit.plan.ExperimentPlan.alpha_per_primary`); an --alpha or --split
+    given as well must say the same as the plan.
+    """
+    given = {k: getattr(args, k) for k in _DESIGN_DEFAULTS if getattr(args, k) is not None}
+    if args.plan is None:
+        chosen = {**_DESIGN_DEFAULTS, **given}
+        return chosen["alpha"], chosen["split"], ""
+    from abkit.plan import load_plan, plan_with_parameters, read_plan_spec
+
+    declared = read_plan_spec(args.plan)
+    if "split" not in declared and "split" not in given:
+        raise ValueError(f"split == None: {args.plan} declares no split; give --split")
+    merged = plan_with_parameters(declared, given, {})
+    plan = load_plan(merged)
+    primaries = len(plan.metrics_with_role("primary"))
+    family = (
+        f"alpha {plan.alpha:g} over {primaries} primary metrics ({plan.correction}): each "
+        f"tested at {plan.alpha_per_primary:.4g}"
+        if plan.alpha_per_primary != plan.alpha
+        else f"alpha {plan.alpha:g}"
+    )
+    return plan.alpha_per_primary, plan.split, f"plan {args.plan}: {family}; split {plan.split:g}"
+
+
+def _design_rows(args: argparse.Namespace, alpha: float, split: float) -> list[dict]:
     """One record per method (abkit.design.method_rows: no pandas, so the command starts fast)."""
     from abkit import design
 
     common = {
         "metric": args.metric,
         "baseline": args.baseline,
-        "alpha": args.alpha,
-        "split": args.split,
+        "alpha": alpha,
+        "split": split,
         "relative": args.relative,
         "sd_control": args.sd_control,
         "sd_treatment": args.sd_treatment,
@@ -155,9 +195,12 @@ _DESIGN_COLUMNS = ("method", "n_control", "n_treatment", "n_total", "mde", "rela
 def _run_design(args: argparse.Namespace) -> int:
     import math
 
-    rows = _design_rows(args)
+    alpha, split, source = _design_level(args)
+    rows = _design_rows(args, alpha, split)
     if args.json:
-        keys = ["n_control", "n_treatment", "n_total", "mde", "power"]
+        for row in rows:
+            row["alpha"], row["split"] = alpha, split
+        keys = ["n_control", "n_treatment", "n_total", "mde", "power", "alpha", "split"]
         payload = {
             row["method"]: {
                 key: None
@@ -176,6 +219,8 @@ def _run_design(args: argparse.Namespace) -> int:
     widths = [max(len(c), *(len(r[k]) for r in cells)) for k, c in enumerate(_DESIGN_COLUMNS)]
     label_width = max(len("label"), *(len(row["label"]) for row in rows))
     header = [c.rjust(w) for c, w in zip(_DESIGN_COLUMNS, widths, strict=True)]
+    if source:
+        print(source)
     print("  ".join([*header, "label".ljust(label_width)]).rstrip())
     for row, values in zip(rows, cells, strict=True):
         shown = [v.rjust(w) for v, w in zip(values, widths, strict=True)]

@@ -105,6 +105,37 @@ def test_design_relative_mde() -> None:
     assert json.loads(done.stdout)["cohen_h"]["n_control"] == 603  # public_cases.md D3
 
 
+PLANS = Path(__file__).with_name("plans")
+
+
+def test_design_with_a_plan_sizes_each_primary_at_the_analysis_level() -> None:
+    """Two primaries under Holm at alpha 0.05 and an 80/20 split: each test is sized at
+    0.025, exactly what --alpha 0.025 --split 0.2 gives; the table says where the level came
+    from."""
+    plan = str(PLANS / "two_primaries.yaml")
+    done = abkit("design", "--baseline", "0.75", "--mde", "0.05", "--plan", plan, "--json")
+    assert done.returncode == 0, done.stderr
+    by_plan = json.loads(done.stdout)
+    explicit = ("design", "--baseline", "0.75", "--mde", "0.05", "--alpha", "0.025")
+    direct = json.loads(abkit(*explicit, "--split", "0.2", "--json").stdout)
+    assert by_plan == direct and by_plan["pooled"]["alpha"] == 0.025
+    assert by_plan["pooled"]["split"] == 0.2
+    table = abkit("design", "--baseline", "0.75", "--mde", "0.05", "--plan", plan).stdout
+    assert table.splitlines()[0] == (
+        f"plan {plan}: alpha 0.05 over 2 primary metrics (holm): each tested at 0.025; split 0.2"
+    )
+    assert table.splitlines()[1:] == abkit(*explicit, "--split", "0.2").stdout.splitlines()
+
+
+def test_design_refuses_a_level_the_plan_contradicts() -> None:
+    plan = str(PLANS / "two_primaries.yaml")
+    done = abkit("design", "--baseline", "0.75", "--mde", "0.05", "--plan", plan, "--split", "0.5")
+    assert done.returncode == 2
+    assert "split == 0.5 (parameter) but the plan says 0.2; set it in one place" in done.stderr
+    same = abkit("design", "--baseline", "0.75", "--mde", "0.05", "--plan", plan, "--split", "0.2")
+    assert same.returncode == 0, same.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
