@@ -241,4 +241,5 @@ def test_what_a_kernel_prints_on_its_own_stderr_goes_to_its_log(tmp_path, capfd)
     (tmp_path / "out").mkdir()
     _execute(source, tmp_path / "out" / "noise.ipynb", {}, progress_bar=False)
     assert "kernel noise" not in capfd.readouterr().err
-    assert (tmp_path / "out" / "noise.kernel.log").read_text() == "kernel noise\n"
+    # the kernel may add lines of its own there (start-up warnings, shutdown tracebacks)
+    assert "kernel noise\n" in (tmp_path / "out" / "noise.kernel.log").read_text()
