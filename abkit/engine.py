@@ -56,6 +56,7 @@ from abkit.health import (
 from abkit.judging import PPI_COMPONENTS
 from abkit.log_source import INTEGER_TYPE, NUMERIC_TYPE, LogSource, open_log, sql_text
 from abkit.metric_kinds import KINDS, ORDINAL_VALUE, TREATED_ROW, quoted
+from abkit.params import PLACEHOLDER_IDS, is_missing_id
 from abkit.plan import ExperimentPlan
 from abkit.stats import QuantileOrder, RatioStats, quantile_orders
 
@@ -327,12 +328,9 @@ def _per_user_pass(
     return _Pass(arms, ordinal, dict(covariates.layouts))  # type: ignore[arg-type]
 
 
-# User ids that stand for a missing one: blank, or a missing value written as text (pandas'
-# "None" / "nan", JSON's "null", JavaScript's "undefined"). Every such row would be one "user",
-# clustered together. The per-user pass counts the ids this matches (a cheap test: empty, or
-# starting with a character up to the space, or a placeholder); the rare match is then read.
-_PLACEHOLDER_IDS = ("None", "none", "NULL", "null", "Null", "nan", "NaN", "undefined", "nil")
-_ODD_ID = "{id} < '!' OR {id} IN (" + ", ".join(f"'{v}'" for v in _PLACEHOLDER_IDS) + ")"
+# The per-user pass counts the ids this matches (a cheap test: empty, starting with a character
+# up to the space, or a placeholder); the rare match is then read and checked exactly.
+_ODD_ID = "{id} < '!' OR {id} IN (" + ", ".join(f"'{v}'" for v in PLACEHOLDER_IDS) + ")"
 
 
 def _refuse_placeholder_ids(source: LogSource, where: str) -> None:
@@ -341,7 +339,7 @@ def _refuse_placeholder_ids(source: LogSource, where: str) -> None:
         f"SELECT user_id, count(*) FROM log WHERE {where} AND ({_ODD_ID.format(id='user_id')}) "
         "GROUP BY user_id ORDER BY count(*) DESC, user_id"
     ).fetchall()
-    bad = {uid: int(rows) for uid, rows in found if not uid.strip() or uid in _PLACEHOLDER_IDS}
+    bad = {uid: int(rows) for uid, rows in found if is_missing_id(uid)}
     if bad:
         raise LogValidationError(
             f"column 'user_id' has {sum(bad.values()):,} row(s) whose id is blank or a missing "

@@ -16,11 +16,13 @@ from numbers import Integral, Real
 from typing import Any, TypeVar
 
 __all__ = [
+    "PLACEHOLDER_IDS",
     "check_choice",
     "check_integer",
     "check_number",
     "check_probability",
     "check_text",
+    "is_missing_id",
     "notebook_parameters",
     "unknown_names",
 ]
@@ -112,6 +114,20 @@ def check_text(name: str, value: Any) -> str:
     if not value.strip():
         raise ValueError(f"{name} == {value!r}, must be a non-empty string")
     return value
+
+
+# User ids that stand for a missing one when written as text: pandas' "None" / "nan", JSON's
+# "null", JavaScript's "undefined". With blank ids, every such row would be one "user".
+PLACEHOLDER_IDS = ("None", "none", "NULL", "null", "Null", "nan", "NaN", "undefined", "nil")
+
+
+def is_missing_id(text: str) -> bool:
+    """Whether an id is blank (empty or whitespace) or a missing value written as text.
+
+    >>> [is_missing_id(t) for t in ("", " ", "None", "nan", "u1", " u1")]
+    [True, True, True, True, False, False]
+    """
+    return not text.strip() or text in PLACEHOLDER_IDS
 
 
 def unknown_names(given: Iterable[str], allowed: Collection[str]) -> list[str]:

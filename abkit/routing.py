@@ -13,8 +13,10 @@ Three designs:
   GrowthBook / Unleash practice). :class:`Layer` keeps experiments of one layer disjoint.
 
 User ids must be strings or integers (an integer hashes as its decimal text, exactly as the
-seed's f-string does); floats, bytes, booleans, None/NaN and empty strings are refused, since
-they would hash to a different bucket than the id the user meant.
+seed's f-string does); floats, bytes, booleans and None/NaN are refused, since they would hash
+to a different bucket than the id the user meant, and so are blank ids and missing values written
+as text (``''``, ``'  '``, ``'None'``, ``'nan'``: :func:`abkit.params.is_missing_id`), which the
+analysis refuses too.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats
 
-from abkit.params import check_number, check_text
+from abkit.params import PLACEHOLDER_IDS, check_number, check_text, is_missing_id
 
 __all__ = [
     "BUCKETS",
@@ -65,8 +67,11 @@ _LABELS = np.array(["control", "treatment"], dtype=object)
 def _user_id_text(user_id: Any) -> str:
     """The text an id hashes as; refuse types whose text would not be the id the user meant."""
     if isinstance(user_id, str):
-        if not user_id:
-            raise ValueError("user_id == '', must be a non-empty string or an integer")
+        if is_missing_id(user_id):
+            raise ValueError(
+                f"user_id == {user_id!r}, must be a non-empty string or an integer: a blank id or "
+                "a missing value written as text would put every such user in one bucket"
+            )
         return user_id
     if isinstance(user_id, Integral) and not isinstance(user_id, bool | np.bool_):
         return str(int(user_id))
@@ -77,7 +82,8 @@ def _user_id_text(user_id: Any) -> str:
 
 
 def _user_ids_array(user_ids: Any) -> pa.Array:
-    """Ids as an Arrow string array, refusing nulls, empty strings and non-integer numbers."""
+    """Ids as an Arrow string array, refusing nulls, blank or placeholder ids
+    (:func:`abkit.params.is_missing_id`) and non-integer numbers."""
     if isinstance(user_ids, pa.ChunkedArray):
         array = user_ids.combine_chunks()
     elif isinstance(user_ids, pa.Array):
@@ -123,9 +129,17 @@ def _user_ids_array(user_ids: Any) -> pa.Array:
         array = pc.cast(array, pa.string())
     elif not pa.types.is_string(array.type):
         raise TypeError(f"user_ids have type {array.type}, must be strings or integers")
-    empty = pc.sum(pc.equal(pc.utf8_length(array), 0)).as_py() or 0
-    if empty:
-        raise ValueError(f"user_ids contain {empty} empty string(s), every user needs an id")
+    # a cheap test first (empty, starting with a character up to the space, or a placeholder)
+    odd = pc.or_(pc.less(array, "!"), pc.is_in(array, value_set=pa.array(PLACEHOLDER_IDS)))
+    if pc.any(odd).as_py():
+        positions = np.flatnonzero(odd.to_numpy(zero_copy_only=False))
+        bad = [int(k) for k in positions if is_missing_id(array[int(k)].as_py())]
+        if bad:
+            raise ValueError(
+                f"user_ids contain {len(bad)} id(s) that are blank or a missing value written "
+                f"as text (first {array[bad[0]].as_py()!r} at position {bad[0]}), every user "
+                "needs its real id"
+            )
     return array
 
 

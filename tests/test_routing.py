@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from abkit.params import is_missing_id
 from abkit.routing import (
     Layer,
     TwoStageDesign,
@@ -70,8 +71,12 @@ def test_integer_ids_hash_as_their_decimal_text() -> None:
     assert assign_variant("exp", 17, 0.5) == seed_assign("exp", "17", 0.5)
 
 
+# Any text a user id can be: not blank, not a missing value written as text (refused).
+USER_IDS = st.text(min_size=1, max_size=20).filter(lambda text: not is_missing_id(text))
+
+
 @settings(max_examples=200, deadline=None)
-@given(experiment=st.text(min_size=1), user=st.text(min_size=1), split=st.floats(0, 1))
+@given(experiment=st.text(min_size=1), user=USER_IDS, split=st.floats(0, 1))
 def test_scalar_router_matches_the_seed_and_is_deterministic(
     experiment: str, user: str, split: float
 ) -> None:
@@ -83,7 +88,7 @@ def test_scalar_router_matches_the_seed_and_is_deterministic(
 
 @settings(max_examples=50, deadline=None)
 @given(
-    users=st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=50),
+    users=st.lists(USER_IDS, min_size=1, max_size=50),
     low=st.floats(0, 1),
     high=st.floats(0, 1),
 )
@@ -97,7 +102,7 @@ def test_seed_router_treatment_set_only_grows(users: list[str], low: float, high
 
 @settings(max_examples=50, deadline=None)
 @given(
-    users=st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=50, unique=True),
+    users=st.lists(USER_IDS, min_size=1, max_size=50, unique=True),
     coverages=st.lists(st.floats(0, 1), min_size=2, max_size=5),
 )
 def test_two_stage_design_never_switches_arms_across_a_ramp(
@@ -182,7 +187,14 @@ def test_srm_matches_published_and_scipy_values() -> None:
         ),
         (lambda: assign_many("exp", np.array([1.0, 2.0]), 0.5), TypeError, r"dtype float64"),
         (lambda: assign_many("exp", pd.Series([1, None]), 0.5), TypeError, r"dtype float64"),
-        (lambda: assign_many("exp", pa.array(["a", ""] * 2000), 0.5), ValueError, r"empty"),
+        (lambda: assign_many("exp", pa.array(["a", ""] * 2000), 0.5), ValueError, r"blank"),
+        (
+            lambda: assign_many("exp", ["a", "b", "None"], 0.5),
+            ValueError,
+            r"1 id\(s\) that are blank or a missing value written as text \(first 'None' at "
+            r"position 2\)",
+        ),
+        (lambda: assign_variant("exp", " \t", 0.5), ValueError, r"user_id == ' \\t', must"),
         (lambda: assign_weighted("e", ["u"], {"a": 0.5, "b": 0.6}), ValueError, r"sum to 1.1"),
         (
             lambda: assign_weighted("e", ["u"], {"a": -0.5, "b": 1.5}),
