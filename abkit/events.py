@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from abkit.metrics import DEFAULT_COLUMN_RULES, ColumnRule
+from abkit.params import PLACEHOLDER_IDS
 
 __all__ = [
     "DIALOG_SCHEMA",
@@ -267,6 +268,11 @@ def check_event(
             checked[name] = _event_timestamp(value)
         elif column.kind == "string":
             checked[name] = _event_text(name, value)
+            if name == "user_id" and value in PLACEHOLDER_IDS:
+                raise EventValidationError(
+                    f"event field user_id == {value!r} is a missing value written as text; "
+                    "every event needs its user's real id (the analysis refuses such ids)"
+                )
             if column.allowed is not None and value not in column.allowed:
                 raise EventValidationError(
                     f"event field {name} == {value!r}, must be one of {list(column.allowed)}"

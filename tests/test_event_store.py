@@ -359,6 +359,7 @@ BAD_EVENTS = [
     ({"user_id": "u1\nu2"}, r"user_id == 'u1\\nu2', must be text of at most 1000 characters"),
     ({"user_id": " "}, r"user_id == ' ', must be non-empty text"),
     ({"user_id": None}, r"user_id is missing, required"),
+    ({"user_id": "None"}, r"user_id == 'None' is a missing value written as text"),
     ({"variant": "treatment "}, r"variant == 'treatment ', must be one of \['control', "),
     ({"timestamp": 1767571200}, r"timestamp == 1767571200, must be a date-time .* not a number"),
     ({"timestamp": "yesterday"}, r"timestamp == 'yesterday', must be a date-time"),
