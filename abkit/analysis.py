@@ -651,7 +651,7 @@ def cumulative_effects(
         )
     single = dataclasses.replace(  # a picture of fixed-horizon estimates: takes no look
         full.plan,
-        metrics=(dataclasses.replace(chosen[0], role="primary"),),
+        metrics=(dataclasses.replace(chosen[0], role="primary", margin=None),),
         monitoring=Monitoring(),
     )
     first, last = pd.Timestamp(full.first).floor("D"), pd.Timestamp(full.last).floor("D")

@@ -332,6 +332,9 @@ def metric_to_dict(metric: Metric) -> dict[str, Any]:
         value = getattr(metric, item.name)
         if value != item.default:
             out[item.name] = list(value) if isinstance(value, tuple) else value
+    if metric.role != "guardrail":  # a margin left from a guardrail made primary means nothing
+        out.pop("margin", None)
+        out.pop("relative_margin", None)
     return out
 
 
@@ -362,7 +365,14 @@ def metric_from_dict(spec: Any, index: int) -> Metric:
         if not isinstance(pair, tuple) or len(pair) != 2:
             raise ValueError(f"{where}: valid_range == {pair!r}, must be [low, high]")
         options["valid_range"] = tuple(yaml_number(f"{where}: valid_range", v) for v in pair)
-    return Metric(**options)
+    metric = Metric(**options)
+    if metric.margin is not None and metric.role != "guardrail":
+        raise ValueError(
+            f"{where}: metric {metric.name!r} has margin == {metric.margin!r}, but only a "
+            f"guardrail has a margin (a non-inferiority test) and its role is {metric.role!r}; "
+            "make it a guardrail or drop the margin"
+        )
+    return metric
 
 
 def yaml_number(name: str, value: Any) -> float:

@@ -276,7 +276,7 @@ class ExperimentPlan:
                     f"choose from {names}"
                 )
             metrics = [
-                dataclasses.replace(m, role="primary")
+                dataclasses.replace(m, role="primary", margin=None)  # a guardrail's margin goes
                 if m.name == self.primary
                 else dataclasses.replace(m, role="secondary")
                 if m.role == "primary"

@@ -379,6 +379,13 @@ def test_plan_yaml_errors_are_named(tmp_path) -> None:
         load_plan(bad)
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['kindd'\]"):
         load_plan({"metrics": [{"name": "x", "kindd": "ratio", "column": "c"}]})
+    # a margin on a primary would silently be a superiority test: refused where it is written
+    primary = {"name": "x", "kind": "ratio", "column": "c", "role": "primary", "margin": 0.1}
+    with pytest.raises(ValueError, match=r"metric 'x' has margin == 0.1, but only a guardrail"):
+        load_plan({"metrics": [primary]})
+    guardrail = load_plan({"metrics": [{**primary, "role": "guardrail"}]})
+    made_primary = dataclasses.replace(guardrail.metrics[0], role="primary")
+    assert load_plan(ExperimentPlan(metrics=(made_primary,)).to_dict()).metrics[0].margin is None
 
 
 def test_metrics_by_name_still_picks_defaults() -> None:
