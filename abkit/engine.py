@@ -617,6 +617,15 @@ def aggregate(
         census = _census(source, plan)
         where = census.where
         if until is not None:
+            cut = pd.Timestamp(until)
+            first = pd.Timestamp(census.first)
+            if (cut.tzinfo is None) != (first.tzinfo is None):
+                cut = cut.tz_localize("UTC") if cut.tzinfo is None else cut.tz_convert(None)
+            if cut < first:
+                raise ValueError(
+                    f"until == '{until}' is before the log's first row ({census.first}): no "
+                    "rows to analyse yet"
+                )
             where += f" AND timestamp <= {sql_text(str(pd.Timestamp(until)))}::TIMESTAMPTZ"
         quantile_columns = {m.column for m in plan.metrics or () if m.kind == "quantile"}
         medians = _check_ranges(source, plan, where, quantile_columns)

@@ -510,3 +510,10 @@ def test_a_csv_value_past_the_type_sniffer_is_named_with_its_line(example, tmp_p
         rf".*; file = {re.escape(str(path))}",
     ):
         analyze(path, split=0.2)
+
+
+def test_a_look_before_the_first_row_is_named(example) -> None:
+    with pytest.raises(ValueError, match=r"until == '2020-01-01' is before the log's first row"):
+        analyze(example, split=0.2, until="2020-01-01")
+    naive = example.assign(timestamp=example["timestamp"].dt.tz_localize(None))
+    assert analyze(naive, split=0.2, until="2026-01-08").engine.rows < len(example)
