@@ -560,6 +560,13 @@ def _check_comparisons(comparisons: pd.DataFrame, extra: tuple[str, ...] = ()) -
     bad = sorted(set(comparisons["winner"].astype(str)) - set(VERDICTS))
     if bad:
         raise ValueError(f"winner holds {bad}; allowed: {list(VERDICTS)}")
+    itself = comparisons["system_a"] == comparisons["system_b"]
+    if itself.any():
+        prompt, system = comparisons.loc[itself, ["prompt_id", "system_a"]].to_numpy().tolist()[0]
+        raise ValueError(
+            f"{int(itself.sum())} comparison(s) have system_a == system_b, e.g. prompt_id "
+            f"{prompt!r} with {system!r} against itself: each comparison needs two systems"
+        )
 
 
 def _wins(comparisons: pd.DataFrame, systems: tuple[str, ...]) -> np.ndarray:
@@ -637,7 +644,7 @@ def swap_report(comparisons: pd.DataFrame, *, alpha: float = 0.05) -> SwapReport
     if len(bad):
         raise ValueError(
             f"{len(bad)} pair(s) not judged exactly once in each order (shown_first a and b), "
-            f"e.g. {bad.index[0]}"
+            f"e.g. {bad.index.to_frame().to_numpy().tolist()[0]} (prompt_id, system_a, system_b)"
         )
     verdicts = comparisons.groupby(keys)["winner"].agg(lambda s: len(set(s)) > 1)
     decided = comparisons[comparisons["winner"] != "tie"]
@@ -860,13 +867,14 @@ def compare_graded(grades: pd.DataFrame, system_a: str, system_b: str) -> Graded
             )
     chosen = grades[grades["system"].isin([system_a, system_b])]
     if not chosen["passed"].isin([0, 1]).all():
-        bad = chosen.loc[~chosen["passed"].isin([0, 1]), "passed"].iloc[0]
+        bad = chosen.loc[~chosen["passed"].isin([0, 1]), "passed"].tolist()[0]
         raise ValueError(f"passed == {bad!r}; grades must be 0 or 1")
     repeated = chosen.duplicated(["prompt_id", "system"])
     if repeated.any():
         raise ValueError(
             f"{int(repeated.sum())} prompt(s) graded more than once for one system, e.g. prompt "
-            f"{chosen.loc[repeated, 'prompt_id'].iloc[0]!r}: keep one grade per prompt and system"
+            f"{chosen.loc[repeated, 'prompt_id'].tolist()[0]!r}: keep one grade per prompt and "
+            "system"
         )
     wide = chosen.pivot(index="prompt_id", columns="system", values="passed")
     unpaired_rows = wide[[system_a, system_b]].isna().any(axis=1)

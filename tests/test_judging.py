@@ -161,8 +161,28 @@ def test_swap_report_counts_flips_and_the_first_position_share() -> None:
     assert report.inconsistency_rate == pytest.approx(0.30)
     assert report.first_position_share == pytest.approx(130 / 200)
     assert report.position_bias_p == pytest.approx(sps.binomtest(130, 200).pvalue)
-    with pytest.raises(ValueError, match="not judged exactly once in each order"):
+    with pytest.raises(
+        ValueError,
+        match=r"not judged exactly once in each order .*e\.g\. \[0, 'ft', 'base'\] \(prompt_id",
+    ):
         swap_report(frame.iloc[1:])
+
+
+def test_a_system_compared_with_itself_is_refused() -> None:
+    """A row judging a system against itself says nothing about either; the tools refuse it
+    rather than count it as a win, a loss or a tie."""
+    from abkit.judging import fit_bradley_terry, swap_report, win_rates
+
+    frame = pd.DataFrame(
+        {"prompt_id": [1, 2], "system_a": ["ft", "ft"], "system_b": ["base", "ft"]}
+    ).assign(winner="a", shown_first="a")
+    for tool in (win_rates, fit_bradley_terry, swap_report):
+        with pytest.raises(
+            ValueError,
+            match=r"1 comparison\(s\) have system_a == system_b, "
+            r"e\.g\. prompt_id 2 with 'ft' against itself",
+        ):
+            tool(frame)
 
 
 def test_length_controlled_strengths_match_a_statsmodels_binomial_glm() -> None:
