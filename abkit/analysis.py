@@ -286,7 +286,13 @@ def _metric_row(
         # the arms' own values stay unadjusted (what the metric was); effect, CI, p adjusted
         test = dataclasses.replace(adjusted.test, control=raw.control, treatment=raw.treatment)
     if not note and not test.se > 0:
-        note = "zero variance in both arms: no test possible"
+        users = (int(control.get("n") or 0), int(treatment.get("n") or 0))
+        note = (
+            f"too few users for a variance ({users[0]} control, {users[1]} treatment): no test "
+            "possible"
+            if min(users) < 2 and "n" in control
+            else "zero variance in both arms: no test possible"
+        )
     relative = (math.nan,) * 3
     if test.control == 0 or not math.isfinite(test.control):
         note = "; ".join(x for x in (note, "relative effect undefined: control value is 0") if x)

@@ -517,3 +517,16 @@ def test_a_look_before_the_first_row_is_named(example) -> None:
         analyze(example, split=0.2, until="2020-01-01")
     naive = example.assign(timestamp=example["timestamp"].dt.tz_localize(None))
     assert analyze(naive, split=0.2, until="2026-01-08").engine.rows < len(example)
+
+
+def test_too_few_users_for_a_variance_is_said_so(example) -> None:
+    """Three users (2 control, 1 treatment): no delta-method variance, and the note says why
+    rather than calling it zero variance; the decision does not ship."""
+    log = example[example["user_id"].isin(example["user_id"].unique()[:3])]
+    result = analyze(log, split=0.2)
+    row = result.table.set_index("metric").loc["task_completion"]
+    assert (row["n_control"], row["n_treatment"]) == (2, 1) and math.isnan(row["p_value"])
+    assert row["note"] == "too few users for a variance (2 control, 1 treatment): no test possible"
+    assert result.decision.verdict == "keep running"
+    constant = analyze(example.assign(completed=1), split=0.2).table.set_index("metric")
+    assert constant.loc["task_completion", "note"] == "zero variance in both arms: no test possible"
