@@ -56,7 +56,7 @@ from abkit.health import (
 from abkit.judging import PPI_COMPONENTS
 from abkit.log_source import INTEGER_TYPE, NUMERIC_TYPE, LogSource, open_log, sql_text
 from abkit.metric_kinds import KINDS, ORDINAL_VALUE, TREATED_ROW, quoted
-from abkit.params import PLACEHOLDER_IDS, is_missing_id
+from abkit.params import BLANK_BELOW, PLACEHOLDER_IDS, is_missing_id
 from abkit.plan import ExperimentPlan
 from abkit.stats import QuantileOrder, RatioStats, quantile_orders
 
@@ -328,9 +328,10 @@ def _per_user_pass(
     return _Pass(arms, ordinal, dict(covariates.layouts))  # type: ignore[arg-type]
 
 
-# The per-user pass counts the ids this matches (a cheap test: empty, starting with a character
-# up to the space, or a placeholder); the rare match is then read and checked exactly.
-_ODD_ID = "{id} < '!' OR {id} IN (" + ", ".join(f"'{v}'" for v in PLACEHOLDER_IDS) + ")"
+# The per-user pass counts the ids this matches; the rare match is then read and checked exactly.
+_ODD_ID = (
+    f"{{id}} < '{BLANK_BELOW}' OR {{id}} IN (" + ", ".join(f"'{v}'" for v in PLACEHOLDER_IDS) + ")"
+)
 
 
 def _refuse_placeholder_ids(source: LogSource, where: str) -> None:

@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from abkit.metrics import DEFAULT_COLUMN_RULES, ColumnRule
-from abkit.params import PLACEHOLDER_IDS
+from abkit.params import is_missing_id
 
 __all__ = [
     "DIALOG_SCHEMA",
@@ -268,7 +268,7 @@ def check_event(
             checked[name] = _event_timestamp(value)
         elif column.kind == "string":
             checked[name] = _event_text(name, value)
-            if name == "user_id" and value in PLACEHOLDER_IDS:
+            if name == "user_id" and is_missing_id(checked[name]):
                 raise EventValidationError(
                     f"event field user_id == {value!r} is a missing value written as text; "
                     "every event needs its user's real id (the analysis refuses such ids)"

@@ -16,6 +16,7 @@ from numbers import Integral, Real
 from typing import Any, TypeVar
 
 __all__ = [
+    "BLANK_BELOW",
     "PLACEHOLDER_IDS",
     "check_choice",
     "check_integer",
@@ -119,6 +120,9 @@ def check_text(name: str, value: Any) -> str:
 # User ids that stand for a missing one when written as text: pandas' "None" / "nan", JSON's
 # "null", JavaScript's "undefined". With blank ids, every such row would be one "user".
 PLACEHOLDER_IDS = ("None", "none", "NULL", "null", "Null", "nan", "NaN", "undefined", "nil")
+# Every blank id (empty, or starting with whitespace) sorts below this text: ``id < BLANK_BELOW``
+# or an id in PLACEHOLDER_IDS is the cheap first test, in SQL and in Arrow, before the exact one.
+BLANK_BELOW = "!"
 
 
 def is_missing_id(text: str) -> bool:

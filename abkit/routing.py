@@ -35,7 +35,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats
 
-from abkit.params import PLACEHOLDER_IDS, check_number, check_text, is_missing_id
+from abkit.params import (
+    BLANK_BELOW,
+    PLACEHOLDER_IDS,
+    check_number,
+    check_text,
+    is_missing_id,
+)
 
 __all__ = [
     "BUCKETS",
@@ -129,8 +135,8 @@ def _user_ids_array(user_ids: Any) -> pa.Array:
         array = pc.cast(array, pa.string())
     elif not pa.types.is_string(array.type):
         raise TypeError(f"user_ids have type {array.type}, must be strings or integers")
-    # a cheap test first (empty, starting with a character up to the space, or a placeholder)
-    odd = pc.or_(pc.less(array, "!"), pc.is_in(array, value_set=pa.array(PLACEHOLDER_IDS)))
+    # the cheap test first (abkit.params.BLANK_BELOW), then the exact one on what it finds
+    odd = pc.or_(pc.less(array, BLANK_BELOW), pc.is_in(array, value_set=pa.array(PLACEHOLDER_IDS)))
     if pc.any(odd).as_py():
         positions = np.flatnonzero(odd.to_numpy(zero_copy_only=False))
         bad = [int(k) for k in positions if is_missing_id(array[int(k)].as_py())]
