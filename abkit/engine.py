@@ -44,6 +44,7 @@ from abkit.covariates import (
 from abkit.cuped import Moments
 from abkit.events import LogValidationError
 from abkit.health import (
+    EARLIEST_PLAUSIBLE,
     HealthCheck,
     HealthReport,
     crossover_gate,
@@ -51,6 +52,7 @@ from abkit.health import (
     missing_gate,
     sequential_srm_gate,
     srm_gate,
+    time_gate,
     unit_gate,
 )
 from abkit.judging import PPI_COMPONENTS
@@ -349,6 +351,34 @@ def _refuse_placeholder_ids(source: LogSource, where: str) -> None:
         )
 
 
+def _utc(value: Any) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _implausible_times(
+    source: LogSource, plan: ExperimentPlan, where: str, census: Census
+) -> HealthCheck | None:
+    """The ``timestamps`` gate (:func:`abkit.health.time_gate`) when the census's first or last
+    time is implausible; then one query counts such rows per arm. None otherwise."""
+    now = pd.Timestamp.now(tz="UTC")
+    latest = now + pd.Timedelta(days=1)
+    if EARLIEST_PLAUSIBLE <= _utc(census.first) and _utc(census.last) <= latest:
+        return None
+    bounds = [sql_text(str(t)) + "::TIMESTAMPTZ" for t in (EARLIEST_PLAUSIBLE, latest)]
+    found = source.connection.execute(
+        f"SELECT variant = {sql_text(plan.treatment)} AS arm, count(*), min(timestamp), "
+        f"max(timestamp) FROM log WHERE {where} AND (timestamp < {bounds[0]} OR timestamp > "
+        f"{bounds[1]}) GROUP BY arm"
+    ).fetchall()
+    if not found:  # outside this look (until)
+        return None
+    counts = {bool(arm): int(rows) for arm, rows, _, _ in found}
+    earliest = min(_utc(first) for _, _, first, _ in found)
+    last = max(_utc(last) for _, _, _, last in found)
+    return time_gate(counts.get(False, 0), counts.get(True, 0), earliest, last, now)
+
+
 def _daily_new_users(source: LogSource, plan: ExperimentPlan, where: str) -> np.ndarray:
     """Users first seen each day per arm (rows: days in order; columns: control, treatment),
     users seen in both arms left out: the counts a sequential SRM test reads day by day."""
@@ -628,6 +658,7 @@ def aggregate(
                     "rows to analyse yet"
                 )
             where += f" AND timestamp <= {sql_text(str(pd.Timestamp(until)))}::TIMESTAMPTZ"
+        dated = _implausible_times(source, plan, where, census)
         quantile_columns = {m.column for m in plan.metrics or () if m.kind == "quantile"}
         medians = _check_ranges(source, plan, where, quantile_columns)
         ctx: dict[str, Any] = {}
@@ -651,6 +682,10 @@ def aggregate(
         if plan.monitoring.kind != "fixed":
             daily = _daily_new_users(source, plan, where)
         assembled = _assemble(plan, census, result, ctx, medians, labels, daily)
+        if dated is not None:
+            health = assembled.health
+            health = dataclasses.replace(health, checks=(*health.checks, dated))
+            assembled = dataclasses.replace(assembled, health=health)
         if until is not None:  # the rows and period of this look, not of the whole log
             rows, first, last = source.connection.execute(
                 f"SELECT count(*), min(timestamp), max(timestamp) FROM log WHERE {where}"

@@ -25,7 +25,12 @@ Gates (thresholds in :class:`abkit.plan.ExperimentPlan`):
   :func:`abkit.judging.label_selection_test`, p < ``missing_p``): fail when the metric is a
   primary or a guardrail, warn otherwise (PPI is biased when labels were not drawn at random);
 - ``unit <column>``: a latency declared in ms whose median looks like seconds, or the reverse
-  (warn).
+  (warn);
+- ``timestamps``: rows dated before :data:`EARLIEST_PLAUSIBLE` (epoch 0 or a 1900 default
+  standing in for a missing time) or more than a day after the analysis runs (a clock error)
+  (warn, shown only when there are such rows): they still count in every metric, but any
+  window over time (a look with ``until``, the CUPED pre-period, the daily sample-ratio
+  counts) places them wrongly.
 """
 
 from __future__ import annotations
@@ -48,11 +53,13 @@ __all__ = [
     "HEALTH_COLUMNS",
     "HealthCheck",
     "HealthReport",
+    "EARLIEST_PLAUSIBLE",
     "crossover_gate",
     "label_gate",
     "missing_gate",
     "sequential_srm_gate",
     "srm_gate",
+    "time_gate",
     "unit_gate",
 ]
 
@@ -242,3 +249,35 @@ def unit_gate(column: str, unit: str, median_c: float, median_t: float) -> Healt
             f"{other}: check the unit before reading its values",
         )
     return HealthCheck(gate, "pass", median_c, median_t, f"median plausible for {unit}")
+
+
+# No dialog with a language model is older than this; earlier dates are placeholders.
+EARLIEST_PLAUSIBLE = pd.Timestamp("2000-01-01", tz="UTC")
+
+
+def time_gate(
+    rows_c: int, rows_t: int, earliest: pd.Timestamp, latest: pd.Timestamp, now: pd.Timestamp
+) -> HealthCheck:
+    """Rows dated before :data:`EARLIEST_PLAUSIBLE` or after ``now`` + 1 day (warn).
+
+    ``rows_c`` / ``rows_t`` count such rows per arm; ``earliest`` and ``latest`` are their
+    extreme times.
+
+    Examples:
+        >>> now = pd.Timestamp("2026-02-01", tz="UTC")
+        >>> gate = time_gate(1, 0, pd.Timestamp(0, tz="UTC"), pd.Timestamp(0, tz="UTC"), now)
+        >>> gate.status, gate.detail[:52]
+        ('warn', '1 row(s) dated before 2000-01-01 or after 2026-02-02')
+    """
+    day = pd.Timedelta(days=1)
+    when = earliest.date() if earliest == latest else f"{earliest.date()} to {latest.date()}"
+    return HealthCheck(
+        "timestamps",
+        "warn",
+        rows_c,
+        rows_t,
+        f"{rows_c + rows_t:,} row(s) dated before {EARLIEST_PLAUSIBLE.date()} or after "
+        f"{(now + day).date()} ({when}): a placeholder for a missing time, or a wrong clock? "
+        "They count in every metric, but a look (until), the CUPED pre-period and the daily "
+        "sample-ratio counts place them by that date",
+    )

@@ -530,3 +530,27 @@ def test_too_few_users_for_a_variance_is_said_so(example) -> None:
     assert result.decision.verdict == "keep running"
     constant = analyze(example.assign(completed=1), split=0.2).table.set_index("metric")
     assert constant.loc["task_completion", "note"] == "zero variance in both arms: no test possible"
+
+
+@pytest.mark.parametrize("form", FORMATS)
+def test_placeholder_or_future_timestamps_are_flagged_with_counts(example, tmp_path, form) -> None:
+    """Epoch 0 (a missing time written as a date) and a date a century ahead: a warning that
+    counts them per arm; the metrics are those of the same rows with their real dates."""
+    log = example.copy()
+    control = log.index[log["variant"] == "control"][:2]
+    treatment = log.index[log["variant"] == "treatment"][:1]
+    log.loc[control, "timestamp"] = pd.Timestamp(0, tz="UTC")
+    log.loc[treatment, "timestamp"] = pd.Timestamp("2126-01-05", tz="UTC")
+    result = analyze(source(log, form, tmp_path), split=0.2)
+    gate = result.health.table.set_index("gate").loc["timestamps"]
+    assert (gate["status"], gate["control"], gate["treatment"]) == ("warn", 2, 1)
+    assert "3 row(s) dated before 2000-01-01" in gate["detail"]
+    assert "(1970-01-01 to 2126-01-05)" in gate["detail"]
+    assert any(reason.startswith("Warning: timestamps") for reason in result.decision.reasons)
+    plain = analyze(example, split=0.2)
+    assert "timestamps" not in set(plain.health.table["gate"])
+    pd.testing.assert_frame_equal(result.table, plain.table)
+    # a look that leaves the future row out still warns of the one in 1970
+    look = analyze(source(log, form, tmp_path, "look"), split=0.2, until="2026-01-12")
+    gate = look.health.table.set_index("gate").loc["timestamps"]
+    assert (gate["control"], gate["treatment"]) == (2, 0)

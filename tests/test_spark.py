@@ -187,6 +187,10 @@ BAD = {
         lambda f: f.assign(timestamp=f["timestamp"].astype("int64") // 1_000),
         "sample ratio",
     ),
+    "epoch-0 timestamps": (
+        lambda f: f.assign(timestamp=f["timestamp"].where(f.index > 2, pd.Timestamp(0, tz="UTC"))),
+        "timestamps",
+    ),
 }
 
 
@@ -201,7 +205,7 @@ def test_bad_logs_stop_or_fail_the_same_gate_on_both_engines(spark, tmp_path, ca
         _same_result(duck, on_spark)
         health = duck.health.table.set_index("gate")
         assert gate in health.index
-        if case != "epoch milliseconds":
+        if case not in ("epoch milliseconds", "epoch-0 timestamps"):
             assert health.loc[gate, "status"] == "fail"
 
 
