@@ -292,8 +292,10 @@ class ExperimentPlan:
                 else "no metric has role 'primary'"
             )
             raise ValueError(
-                f"the plan has no primary metric: {why}. Name one with primary "
-                f"(one of {[m.name for m in metrics]}) or declare the plan's metrics"
+                f"the plan has no primary metric: {why}. Name one of "
+                f"{[m.name for m in metrics]} as primary (abkit analyze --primary NAME; "
+                "primary: NAME in the plan file or params.yaml; primary=NAME in the API), or "
+                "give a metric role: primary in the plan's metrics"
             )
         rules = dict(self.columns)
         for metric in metrics:

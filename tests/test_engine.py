@@ -313,6 +313,9 @@ def test_primary_is_declared_not_assumed(example) -> None:
         r"plan: it needs column\(s\) \['completed'\]",
     ):
         analyze(no_completion, split=0.2, primary="task_completion")
+    # metrics chosen without a primary: the message says how to name one, on each path
+    with pytest.raises(ValueError, match=r"Name one of \['csat'\] as primary \(abkit analyze "):
+        analyze(example, split=0.2, metrics=metrics_by_name(["csat"]))
 
 
 def test_only_primaries_are_in_the_decision_family(example) -> None:
