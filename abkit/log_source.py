@@ -154,6 +154,32 @@ def _literal_path(path: Path, stack: contextlib.ExitStack) -> str:
     return str(link)
 
 
+def _refuse_text_in_some_parts(
+    connection: duckdb.DuckDBPyConnection,
+    glob: str,
+    name: str,
+    label: str,
+    text_columns: frozenset[str],
+) -> None:
+    """Refuse a folder whose parts hold a column as text in some and as a number or a time in
+    others (read together it would be text); id columns may be either."""
+    rows = connection.execute(
+        "SELECT name, list(file_name ORDER BY file_name) FILTER (WHERE is_text), "
+        "list(file_name ORDER BY file_name) FILTER (WHERE NOT is_text) FROM (SELECT name, "
+        "file_name, coalesce(converted_type IN ('UTF8', 'ENUM', 'JSON') OR logical_type LIKE "
+        "'StringType%' OR logical_type LIKE 'EnumType%', false) AS is_text FROM "
+        f"parquet_schema({glob}) WHERE coalesce(num_children, 0) = 0) GROUP BY name ORDER BY name"
+    ).fetchall()
+    for column, text, other in rows:
+        if text and other and column not in text_columns and column not in _IDS:
+            parts = len(text) + len(other)
+            raise LogValidationError(
+                f"{name} == '{label}': column '{column}' is text in {len(text)} of {parts} "
+                f"parts (e.g. {Path(text[0]).name}) and a number or time in the others (e.g. "
+                f"{Path(other[0]).name}); write it with one type in every part"
+            )
+
+
 def _raw_relation(
     events: pd.DataFrame | str | Path,
     table: str,
@@ -182,8 +208,12 @@ def _raw_relation(
         parts = sorted(path.glob("*.parquet"))
         if not parts:
             raise LogValidationError(f"{name} == '{path}': a folder with no .parquet files")
-        literal = _literal_path(path, stack)
-        return f"read_parquet({sql_text(str(Path(literal) / '*.parquet'))})", str(path)
+        glob = sql_text(str(Path(_literal_path(path, stack)) / "*.parquet"))
+        _refuse_text_in_some_parts(connection, glob, name, str(path), text_columns)
+        # by name: a part without a column gives NULLs there (missing values, counted), and
+        # a column is read in the type that holds every part's values (BIGINT and DOUBLE
+        # parts: DOUBLE), never cast to the first part's type (0.5 rounded to a BIGINT 1)
+        return f"read_parquet({glob}, union_by_name = true)", str(path)
     if suffix == ".parquet":
         return f"read_parquet({sql_text(_literal_path(path, stack))})", str(path)
     if suffix == ".csv":

@@ -296,6 +296,42 @@ class SparkConnection:
 # --------------------------------------------------------------------------- opening a log
 
 
+def _read_error_reason(text: str) -> str:
+    """The line of a Spark / Py4J read error that says why; for parts whose schemas cannot
+    merge, the columns whose types differ.
+
+    Examples:
+        >>> text = (
+        ...     'An error occurred while calling o39.parquet.\\n: org.apache.spark.SparkException: '
+        ...     '[CANNOT_MERGE_SCHEMAS] Failed merging schemas:\\nInitial schema:\\n'
+        ...     '"STRUCT<a: STRING, b: BIGINT>"\\nSchema that cannot be merged with the initial '
+        ...     'schema:\\n"STRUCT<a: STRING, b: DOUBLE>". SQLSTATE: 42KD9'
+        ... )
+        >>> print(_read_error_reason(text))  # doctest: +NORMALIZE_WHITESPACE
+        the parts' schemas cannot be merged: column b is BIGINT in one part and DOUBLE in
+        another; write it with one type in every part
+    """
+    structs = re.findall(r'"STRUCT<(.*)>"', text)
+    if "CANNOT_MERGE_SCHEMAS" in text and len(structs) == 2:
+        first, second = (
+            dict(field.split(": ", 1) for field in struct.split(", ") if ": " in field)
+            for struct in structs
+        )
+        differ = [
+            f"{column} is {kind} in one part and {second[column]} in another"
+            for column, kind in first.items()
+            if column in second and second[column] != kind
+        ]
+        if differ:
+            return (
+                f"the parts' schemas cannot be merged: column {'; column '.join(differ)}; write "
+                "it with one type in every part"
+            )
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    said = next((line for line in lines if "Exception:" in line), lines[0] if lines else "")
+    return said.split("Exception: ", 1)[-1] or "unknown error"
+
+
 def _raw_frame(events: Any, session: Any, table: str, name: str) -> tuple[Any, str]:
     """The raw Spark DataFrame of ``events`` and a label for messages: a Spark DataFrame, a
     Parquet file or folder, or a table name (``db.table``) Spark can read."""
@@ -318,9 +354,12 @@ def _raw_frame(events: Any, session: Any, table: str, name: str) -> tuple[Any, s
         if path.is_file() and path.stat().st_size == 0:
             raise LogValidationError(f"{name} == '{path}' is empty (0 bytes)")
         try:
-            return session.read.parquet(str(path.resolve())), str(path)
+            # parts merged by name (a part without a column: NULLs there), never read with
+            # one part's schema; parts whose types cannot merge are an error
+            reader = session.read.option("mergeSchema", "true")
+            return reader.parquet(str(path.resolve())), str(path)
         except Exception as error:  # a Spark AnalysisException or a Java error
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+            reason = _read_error_reason(str(error))
             raise LogValidationError(f"{name} == '{path}' cannot be read: {reason}") from None
     text = str(events)
     if re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*){0,2}", text) and not path.suffix:

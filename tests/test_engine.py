@@ -557,3 +557,47 @@ def test_placeholder_or_future_timestamps_are_flagged_with_counts(example, tmp_p
     look = analyze(source(log, form, tmp_path, "look"), split=0.2, until="2026-01-12")
     gate = look.health.table.set_index("gate").loc["timestamps"]
     assert (gate["control"], gate["treatment"]) == (2, 0)
+
+
+def test_parquet_parts_that_disagree_are_unified_or_refused_whatever_their_order(
+    example, tmp_path
+) -> None:
+    """A folder's parts are read by column name: a part written with a float column (pandas
+    does so when a value is missing) is not cast to another part's integers, so 0.5 is seen
+    and refused whichever part comes first; a part without a column gives missing values,
+    counted; a column that is text in one part is refused, naming the parts."""
+    half = len(example) // 2
+    first, second = example.iloc[:half], example.iloc[half:].copy()
+    second["completed"] = second["completed"].astype(float)
+    second.loc[second.index[:3], "completed"] = 0.5
+    for order in ((first, second), (second, first)):
+        folder = tmp_path / f"floats-{len(order[0])}"
+        folder.mkdir()
+        for k, part in enumerate(order):
+            part.to_parquet(folder / f"part-{k}.parquet", index=False)
+        with pytest.raises(LogValidationError, match=r"'completed': 3 value\(s\) outside whole"):
+            analyze(folder, split=0.2)
+    lacking = tmp_path / "lacking"
+    lacking.mkdir()
+    first.to_parquet(lacking / "part-0.parquet", index=False)
+    example.iloc[half:].drop(columns=["csat"]).to_parquet(lacking / "part-1.parquet", index=False)
+    result = analyze(lacking, split=0.2)
+    gate = result.health.table.set_index("gate").loc["missing csat"]
+    unrated = example["csat"].isna() | (np.arange(len(example)) >= half)
+    arms = example["variant"].eq("treatment")
+    assert (gate["control"], gate["treatment"]) == pytest.approx(
+        (unrated[~arms].mean(), unrated[arms].mean())
+    )
+    counts = f"{unrated[~arms].sum():,} control and {unrated[arms].sum():,} treatment"
+    assert counts in gate["detail"]
+    text = tmp_path / "text"
+    text.mkdir()
+    first.to_parquet(text / "part-0.parquet", index=False)
+    example.iloc[half:].assign(csat=lambda f: f["csat"].astype(str)).to_parquet(
+        text / "part-1.parquet", index=False
+    )
+    with pytest.raises(
+        LogValidationError,
+        match=r"column 'csat' is text in 1 of 2 parts \(e.g. part-1.parquet\) and a number",
+    ):
+        analyze(text, split=0.2)

@@ -278,3 +278,24 @@ def test_what_spark_cannot_read_is_named(spark, events: str, message: str) -> No
     target = str(KIT_ROOT / events) if events.endswith(".md") else events
     done = abkit("analyze", target, "--split", "0.2", "--engine", "spark")
     assert done.returncode == 2 and message in done.stderr
+
+
+def test_parquet_parts_are_merged_by_name_or_refused_naming_the_column(spark, tmp_path) -> None:
+    """A folder whose parts disagree: a part without a column reads as missing values there,
+    as on DuckDB; a column that is whole numbers in one part and floats in another is never
+    read with one part's type (Spark refuses to merge them, naming the column)."""
+    log = _log()
+    half = len(log) // 2
+    lacking = tmp_path / "lacking"
+    lacking.mkdir()
+    log.iloc[:half].to_parquet(lacking / "part-0.parquet", index=False)
+    log.iloc[half:].drop(columns=["csat"]).to_parquet(lacking / "part-1.parquet", index=False)
+    duck, on_spark = (analyze(lacking, split=0.5, spark=engine) for engine in (None, spark))
+    _same_result(duck, on_spark)
+    assert "missing csat" in set(on_spark.health.table["gate"])
+    floats = tmp_path / "floats"
+    floats.mkdir()
+    log.iloc[:half].to_parquet(floats / "part-0.parquet", index=False)
+    log.iloc[half:].astype({"completed": float}).to_parquet(floats / "part-1.parquet", index=False)
+    with pytest.raises(LogValidationError, match=r"column completed is BIGINT in one part and "):
+        analyze(floats, split=0.5, spark=spark)
