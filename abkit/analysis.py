@@ -594,7 +594,8 @@ def analyze(
             whose covariate is one of its columns; overrides the plan's ``users_table``.
         looks_file: the looks of a group-sequential plan (``monitoring``), kept between
             analyses (JSON; created at the first look).
-        until: analyse only rows with a timestamp up to this time (a look on that day).
+        until: analyse only rows with a timestamp up to this time (one look): ISO 8601 text,
+            a date alone meaning through that day, as on the CLI and in notebook 03.
         spark: a SparkSession (:func:`abkit.spark_source.spark_session`) to run on Spark.
 
     Returns:

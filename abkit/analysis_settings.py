@@ -17,7 +17,7 @@ import pandas as pd
 
 from abkit.log_source import log_columns
 from abkit.metrics import DEFAULT_METRICS, Metric, default_metrics, metrics_by_name
-from abkit.params import check_number, check_text
+from abkit.params import check_number, check_text, parse_until
 from abkit.paths import in_kit
 from abkit.plan import (
     COVARIATE_PATHS,
@@ -28,33 +28,6 @@ from abkit.plan import (
 )
 
 __all__ = ["AnalysisSettings", "choose_metrics", "parse_until"]
-
-
-def parse_until(name: str, text: str) -> pd.Timestamp:
-    """A look's cut-off: a date means through its last second, a time as written; UTC unless
-    the text names a zone.
-
-    Examples:
-        >>> str(parse_until("until", "2026-01-12"))
-        '2026-01-12 23:59:59.999999+00:00'
-        >>> parse_until("until", "next week")
-        Traceback (most recent call last):
-        ...
-        ValueError: until == 'next week', must be a date or time such as '2026-01-12' or \
-'2026-01-12T18:00Z'
-    """
-    try:
-        time = pd.Timestamp(text)
-    except ValueError:
-        raise ValueError(
-            f"{name} == {text!r}, must be a date or time such as '2026-01-12' or "
-            "'2026-01-12T18:00Z'"
-        ) from None
-    if time.tzinfo is None:
-        time = time.tz_localize("UTC")
-    if len(text.strip()) == 10:  # a date alone: through its last second
-        time = time + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-    return time
 
 
 def choose_metrics(

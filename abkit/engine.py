@@ -58,7 +58,7 @@ from abkit.health import (
 from abkit.judging import PPI_COMPONENTS
 from abkit.log_source import INTEGER_TYPE, NUMERIC_TYPE, LogSource, open_log, sql_text
 from abkit.metric_kinds import KINDS, ORDINAL_VALUE, TREATED_ROW, quoted
-from abkit.params import BLANK_BELOW, PLACEHOLDER_IDS, is_missing_id
+from abkit.params import BLANK_BELOW, PLACEHOLDER_IDS, is_missing_id, parse_until
 from abkit.plan import ExperimentPlan
 from abkit.stats import QuantileOrder, RatioStats, quantile_orders
 
@@ -614,7 +614,9 @@ def aggregate(
             the Spark engine also a ``pyspark.sql.DataFrame`` or a table name.
         plan: the experiment plan (metrics None: the defaults the log's columns allow).
         table: the table in a DuckDB database.
-        until: only rows with timestamp <= this (the cumulative view).
+        until: only rows with timestamp <= this (the cumulative view); text is ISO 8601
+            (:func:`abkit.params.parse_until`: a date alone means through that day, UTC
+            unless a zone is written), a naive time is UTC.
         pre_period, users: the covariate sources of CUPED metrics (:mod:`abkit.covariates`);
             default: the plan's ``pre_period_log`` and ``users_table`` paths.
         spark: a SparkSession: run every pass on Spark (:mod:`abkit.spark_source`); implied
@@ -648,16 +650,13 @@ def aggregate(
         census = _census(source, plan)
         where = census.where
         if until is not None:
-            cut = pd.Timestamp(until)
-            first = pd.Timestamp(census.first)
-            if (cut.tzinfo is None) != (first.tzinfo is None):
-                cut = cut.tz_localize("UTC") if cut.tzinfo is None else cut.tz_convert(None)
-            if cut < first:
+            cut = parse_until("until", until) if isinstance(until, str) else _utc(until)
+            if cut < _utc(census.first):
                 raise ValueError(
                     f"until == '{until}' is before the log's first row ({census.first}): no "
                     "rows to analyse yet"
                 )
-            where += f" AND timestamp <= {sql_text(str(pd.Timestamp(until)))}::TIMESTAMPTZ"
+            where += f" AND timestamp <= {sql_text(str(cut))}::TIMESTAMPTZ"
         dated = _implausible_times(source, plan, where, census)
         quantile_columns = {m.column for m in plan.metrics or () if m.kind == "quantile"}
         medians = _check_ranges(source, plan, where, quantile_columns)

@@ -13,7 +13,10 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import fields
 from numbers import Integral, Real
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "BLANK_BELOW",
@@ -25,6 +28,7 @@ __all__ = [
     "check_text",
     "is_missing_id",
     "notebook_parameters",
+    "parse_until",
     "unknown_names",
 ]
 
@@ -173,3 +177,38 @@ def notebook_parameters(
     if missing:
         raise ValueError(f"parameter(s) {', '.join(missing)} not defined in the parameters cell")
     return settings_type(**{name: namespace[name] for name in allowed})
+
+
+def parse_until(name: str, text: str) -> pd.Timestamp:
+    """A look's cut-off, written in ISO 8601: a date means through its last second, a time as
+    written; UTC unless the text names a zone. Other spellings (12/01/2026: December or
+    January?) are refused.
+
+    Examples:
+        >>> str(parse_until("until", "2026-01-12"))
+        '2026-01-12 23:59:59.999999+00:00'
+        >>> str(parse_until("until", "2026-01-12T18:00+01:00"))
+        '2026-01-12 18:00:00+01:00'
+        >>> parse_until("until", "12/01/2026")
+        Traceback (most recent call last):
+        ...
+        ValueError: until == '12/01/2026', must be an ISO 8601 date or time such as \
+'2026-01-12' or '2026-01-12T18:00Z'
+    """
+    import datetime
+
+    import pandas as pd
+
+    written = str(text).strip()
+    try:
+        time = pd.Timestamp(datetime.datetime.fromisoformat(written))
+    except ValueError:
+        raise ValueError(
+            f"{name} == {text!r}, must be an ISO 8601 date or time such as '2026-01-12' or "
+            "'2026-01-12T18:00Z'"
+        ) from None
+    if time.tzinfo is None:
+        time = time.tz_localize("UTC")
+    if re.fullmatch(r"\d{4}-?\d{2}-?\d{2}", written):  # a date alone: through its last second
+        time = time + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    return time

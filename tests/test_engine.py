@@ -601,3 +601,16 @@ def test_parquet_parts_that_disagree_are_unified_or_refused_whatever_their_order
         match=r"column 'csat' is text in 1 of 2 parts \(e.g. part-1.parquet\) and a number",
     ):
         analyze(text, split=0.2)
+
+
+def test_until_means_the_same_on_every_path_and_must_be_iso(example) -> None:
+    """A date means through that day whether given to the API, the CLI or the notebook; a
+    spelling whose day and month could be swapped is refused, not guessed."""
+    times = example["timestamp"]
+    through = int((times < pd.Timestamp("2026-01-09", tz="UTC")).sum())
+    assert analyze(example, split=0.2, until="2026-01-08").engine.rows == through
+    assert analyze(example, split=0.2, until="2026-01-08T23:59:59.999999Z").engine.rows == through
+    midnight = pd.Timestamp("2026-01-08", tz="UTC")
+    assert analyze(example, split=0.2, until=midnight).engine.rows == int((times <= midnight).sum())
+    with pytest.raises(ValueError, match=r"until == '01/08/2026', must be an ISO 8601 date"):
+        analyze(example, split=0.2, until="01/08/2026")
