@@ -489,7 +489,9 @@ def _settled_by_statistics(
 # temporary table (8 bytes per dialog), then counted part by part: a hash table of about this
 # many ids stays small, so the parts together take less time than one count over every id, at
 # about half its memory (10M ids on 2 cores: 0.94 s and 0.30 GiB in 4 parts, against 0.88 s
-# and 0.55 GiB in one and 1.08 s and 0.37 GiB in 2 parts re-hashing the log each time).
+# and 0.55 GiB in one and 1.08 s and 0.37 GiB in 2 parts re-hashing the log each time). Parts
+# are ranges of hash value: counting 4 of them took 0.43-0.48 s against 0.49-0.57 s for parts
+# by h % 4.
 _IDS_PER_PART = 2_500_000
 
 
@@ -505,14 +507,18 @@ def _distinct_dialog_ids(source: LogSource, where: str, rows: int) -> int:
         )
     con = source.connection
     con.execute(f"CREATE OR REPLACE TEMP TABLE abkit_dialog_hashes AS {hashed}")
+    step = 2**64 // parts  # parts by range of hash value (cheaper to test than h % parts)
+    bounds = [f"h >= {part * step}::UBIGINT" for part in range(parts)]
+    ranges = [f"{low} AND h < {(part + 1) * step}::UBIGINT" for part, low in enumerate(bounds)]
+    ranges[-1] = bounds[-1]
     try:
         return sum(
             int(
                 con.execute(
-                    f"SELECT count(DISTINCT h) FROM abkit_dialog_hashes WHERE h % {parts} = {part}"
+                    f"SELECT count(DISTINCT h) FROM abkit_dialog_hashes WHERE {part_range}"
                 ).fetchone()[0]
             )
-            for part in range(parts)
+            for part_range in ranges
         )
     finally:
         con.execute("DROP TABLE abkit_dialog_hashes")
