@@ -350,7 +350,8 @@ class WinRates:
 def win_rates(comparisons: pd.DataFrame, *, alpha: float = 0.05) -> WinRates:
     """Win / tie / loss shares of the two systems of ``comparisons`` (one row per verdict:
     prompt_id, system_a, system_b, winner a / b / tie); each prompt's verdicts (one per order,
-    or more) are first averaged per prompt, and the interval is the paired t-interval over
+    or more; a row with the two systems the other way round counts for the first row's
+    system_a) are first averaged per prompt, and the interval is the paired t-interval over
     prompts (the paired analysis of a paired design; an unpaired one would treat the two
     orders of one prompt as independent).
 
@@ -362,17 +363,22 @@ def win_rates(comparisons: pd.DataFrame, *, alpha: float = 0.05) -> WinRates:
     """
     _check_comparisons(comparisons)
     pairs = comparisons[["system_a", "system_b"]].drop_duplicates()
-    if len(pairs) != 1:
+    systems = set(pairs["system_a"]) | set(pairs["system_b"])
+    if len(systems) != 2:
         raise ValueError(
-            f"comparisons hold {len(pairs)} system pairs ({pairs.values.tolist()[:3]}...); "
-            "win_rates compares two systems: filter to one pair (fit_bradley_terry takes more)"
+            f"comparisons hold {len(systems)} systems {sorted(map(str, systems))[:6]}; "
+            "win_rates compares two: filter to one pair (fit_bradley_terry takes more)"
         )
+    a, b = pairs.iloc[0]
+    # a row naming the pair the other way round (system_a == b) is read with a and b swapped
+    verdict = comparisons["winner"].astype(str)
+    winner = verdict.where(comparisons["system_a"] == a, verdict.map(_OTHER_SIDE)).to_numpy()
     outcome = pd.DataFrame(
         {
             "prompt_id": comparisons["prompt_id"].to_numpy(),
-            "win": (comparisons["winner"] == "a").to_numpy(float),
-            "tie": (comparisons["winner"] == "tie").to_numpy(float),
-            "loss": (comparisons["winner"] == "b").to_numpy(float),
+            "win": (winner == "a").astype(float),
+            "tie": (winner == "tie").astype(float),
+            "loss": (winner == "b").astype(float),
         }
     )
     outcome["score"] = outcome["win"] + outcome["tie"] / 2
@@ -388,7 +394,6 @@ def win_rates(comparisons: pd.DataFrame, *, alpha: float = 0.05) -> WinRates:
         return (float(values.mean() - half), float(values.mean() + half))
 
     means = per_prompt.mean()
-    a, b = pairs.iloc[0]
     return WinRates(
         str(a),
         str(b),
@@ -548,6 +553,7 @@ def bradley_terry_strengths(
 
 
 VERDICTS = ("a", "b", "tie")
+_OTHER_SIDE = {"a": "b", "b": "a", "tie": "tie"}
 
 
 def _check_comparisons(comparisons: pd.DataFrame, extra: tuple[str, ...] = ()) -> None:
@@ -557,6 +563,13 @@ def _check_comparisons(comparisons: pd.DataFrame, extra: tuple[str, ...] = ()) -
         raise ValueError(
             f"comparisons lack column(s) {missing}; they need {list(needed)} (winner: a, b or tie)"
         )
+    for column in needed:
+        absent = comparisons[column].isna()
+        if absent.any():
+            raise ValueError(
+                f"comparisons: column {column!r} has {int(absent.sum())} missing value(s), e.g. "
+                f"row {comparisons.index[absent][0]!r}; every comparison needs {list(needed)}"
+            )
     bad = sorted(set(comparisons["winner"].astype(str)) - set(VERDICTS))
     if bad:
         raise ValueError(f"winner holds {bad}; allowed: {list(VERDICTS)}")

@@ -279,3 +279,23 @@ def test_compare_graded_pairs_the_prompts_and_shows_the_unpaired_test_beside_it(
         compare_graded(pd.concat([grades, grades.iloc[:1]]), "candidate", "baseline")
     with pytest.raises(ValueError, match="'gpt' not in grades"):
         compare_graded(grades, "gpt", "baseline")
+
+
+def test_win_rates_read_a_pair_written_either_way_round_and_refuse_missing_values() -> None:
+    """Rows with the systems the other way round (system_a = whichever was shown first) give
+    the same shares as the same verdicts written one way; a missing prompt id or verdict is
+    refused, not dropped by a group-by (or a crash in the bootstrap)."""
+    from abkit.judging import fit_bradley_terry, simulate_pairwise
+
+    pairs = simulate_pairwise(80, {"ft": 0.3, "base": 0.0}, accuracy=0.9, seed=5)
+    turned = pairs.copy()
+    flip = turned.index % 2 == 1
+    turned.loc[flip, ["system_a", "system_b"]] = turned.loc[flip, ["system_b", "system_a"]].values
+    turned.loc[flip, "winner"] = turned.loc[flip, "winner"].map({"a": "b", "b": "a", "tie": "tie"})
+    assert win_rates(turned) == win_rates(pairs)
+    for column in ("prompt_id", "winner"):
+        holed = pairs.astype({column: object})
+        holed.loc[3, column] = None
+        for tool in (win_rates, fit_bradley_terry):
+            with pytest.raises(ValueError, match=rf"column '{column}' has 1 missing value\(s\)"):
+                tool(holed)
