@@ -866,7 +866,8 @@ def compare_graded(grades: pd.DataFrame, system_a: str, system_b: str) -> Graded
     (``grades``: prompt_id, system, passed 0 / 1), beside the unpaired z-test.
 
     Raises:
-        ValueError: a missing column or system, a grade that is not 0 / 1, a prompt graded
+        ValueError: a missing column or system, a grade without a prompt_id or that is not
+            0 / 1, a prompt graded
             twice for one system, or prompts graded for only one of the two (named, counted).
     """
     needed = ("prompt_id", "system", "passed")
@@ -879,6 +880,12 @@ def compare_graded(grades: pd.DataFrame, system_a: str, system_b: str) -> Graded
                 f"system {system!r} not in grades; systems: {sorted(grades['system'].unique())}"
             )
     chosen = grades[grades["system"].isin([system_a, system_b])]
+    unnamed = chosen["prompt_id"].isna()
+    if unnamed.any():
+        raise ValueError(
+            f"{int(unnamed.sum())} grade(s) of {system_a!r} / {system_b!r} have no prompt_id: "
+            "each grade needs the prompt it was given on (that is what pairs them)"
+        )
     if not chosen["passed"].isin([0, 1]).all():
         bad = chosen.loc[~chosen["passed"].isin([0, 1]), "passed"].tolist()[0]
         raise ValueError(f"passed == {bad!r}; grades must be 0 or 1")

@@ -279,6 +279,10 @@ def test_compare_graded_pairs_the_prompts_and_shows_the_unpaired_test_beside_it(
         compare_graded(pd.concat([grades, grades.iloc[:1]]), "candidate", "baseline")
     with pytest.raises(ValueError, match="'gpt' not in grades"):
         compare_graded(grades, "gpt", "baseline")
+    unnamed = grades.astype({"prompt_id": float})
+    unnamed.loc[unnamed.index[:2], "prompt_id"] = np.nan  # one prompt's two grades
+    with pytest.raises(ValueError, match=r"2 grade\(s\) of 'candidate' / 'baseline' have no"):
+        compare_graded(unnamed, "candidate", "baseline")
 
 
 def test_win_rates_read_a_pair_written_either_way_round_and_refuse_missing_values() -> None:
