@@ -154,6 +154,31 @@ def _literal_path(path: Path, stack: contextlib.ExitStack) -> str:
     return str(link)
 
 
+# What pandas calls an object column holding values of several kinds (numbers and text, mostly).
+_MIXED_OBJECTS = ("mixed", "mixed-integer", "mixed-integer-float")
+
+
+def _refuse_mixed_object_columns(frame: pd.DataFrame, name: str) -> None:
+    """Refuse an object column of a DataFrame whose values are of several kinds (numbers and
+    text): DuckDB types such a column from a sample of its rows, so it would fail on a row past
+    the sample, or read every value as text, depending on where the odd value sits."""
+    for column in frame.columns[[pd.api.types.is_object_dtype(t) for t in frame.dtypes]]:
+        values = frame[column].dropna()
+        if pd.api.types.infer_dtype(values, skipna=True) not in _MIXED_OBJECTS:
+            continue
+        kinds = values.map(lambda v: type(v).__name__)
+        counts = kinds.value_counts()
+        rarest = kinds == counts.index[-1]
+        example = values[rarest].iloc[0]
+        example = example.item() if hasattr(example, "item") else example  # np.int64(5) -> 5
+        raise LogValidationError(
+            f"{name}: DataFrame column {str(column)!r} holds values of several types "
+            f"({ {k: int(v) for k, v in counts.items()} }), e.g. {example!r} in "
+            f"row {values.index[rarest][0]!r}; give it one type (pd.to_numeric for numbers, "
+            ".astype(str) for ids and labels)"
+        )
+
+
 def _refuse_text_in_some_parts(
     connection: duckdb.DuckDBPyConnection,
     glob: str,
@@ -191,6 +216,7 @@ def _raw_relation(
 ) -> tuple[str, str]:
     """The SQL name of the raw log and a label for messages."""
     if isinstance(events, pd.DataFrame):
+        _refuse_mixed_object_columns(events, name)
         connection.register(f"raw_{view}", events)
         return f"raw_{view}", "DataFrame"
     if not isinstance(events, str | Path):

@@ -614,3 +614,23 @@ def test_until_means_the_same_on_every_path_and_must_be_iso(example) -> None:
     assert analyze(example, split=0.2, until=midnight).engine.rows == int((times <= midnight).sum())
     with pytest.raises(ValueError, match=r"until == '01/08/2026', must be an ISO 8601 date"):
         analyze(example, split=0.2, until="01/08/2026")
+
+
+@pytest.mark.parametrize("row", [3, 3000])
+def test_a_dataframe_column_of_numbers_and_text_is_refused_wherever_the_text_sits(
+    example, row
+) -> None:
+    """DuckDB types an object column from a sample of its rows: text in the sample made the
+    column text, text past it a raw cast error. Either way the column is now named."""
+    log = example.astype({"turns": object})
+    log.loc[log.index[row], "turns"] = "three"
+    with pytest.raises(
+        LogValidationError,
+        match=rf"DataFrame column 'turns' holds values of several types \(\{{'int': "
+        rf"{len(log) - 1}, 'str': 1\}}\), e.g. 'three' in row {row}",
+    ):
+        analyze(log, split=0.2)
+    ids = example.astype({"user_id": object})
+    ids.loc[ids.index[5], "user_id"] = np.int64(12345)
+    with pytest.raises(LogValidationError, match=r"'user_id' holds .* e.g. 12345 in row 5"):
+        analyze(ids, split=0.2)
