@@ -195,7 +195,12 @@ class Metric:
             )
         if self.valid_range is not None:
             low, high = self.valid_range
-            ColumnRule(low, high)  # checks the pair
+            try:
+                ColumnRule(low, high)  # checks the pair
+            except (TypeError, ValueError) as error:
+                raise type(error)(
+                    f"metric {self.name!r}: valid_{error} (the column's [low, high])"
+                ) from None
             object.__setattr__(self, "valid_range", (float(low), float(high)))
 
     @property

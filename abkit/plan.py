@@ -413,13 +413,19 @@ def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
             raise ValueError(
                 f"plan columns[{name!r}] == {rule!r}, must be a mapping with range, integer, unit"
             )
-        low, high = rule.get("range", (-math.inf, math.inf))
-        rules[name] = ColumnRule(
-            yaml_number(f"columns[{name!r}] range", low),
-            yaml_number(f"columns[{name!r}] range", high),
-            bool(rule.get("integer", False)),
-            str(rule.get("unit", "")),
-        )
+        where = f"plan columns[{name!r}]"
+        pair = rule.get("range", (-math.inf, math.inf))
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise ValueError(f"{where}: range == {pair!r}, must be [low, high]")
+        integer, unit = rule.get("integer", False), rule.get("unit", "")
+        if not isinstance(integer, bool):
+            raise TypeError(f"{where}: integer == {integer!r}, must be true or false")
+        check_choice(f"{where}: unit", unit, ("", "ms", "s"))
+        low, high = (yaml_number(f"{where}: range", v) for v in pair)
+        try:
+            rules[name] = ColumnRule(low, high, integer, unit)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
     merged["columns"] = rules
     merged["column_map"] = dict(merged.get("column_map") or {})
     merged["monitoring"] = monitoring_from_dict(merged.get("monitoring"))

@@ -389,6 +389,16 @@ def test_plan_yaml_errors_are_named(tmp_path) -> None:
     guardrail = load_plan({"metrics": [{**primary, "role": "guardrail"}]})
     made_primary = dataclasses.replace(guardrail.metrics[0], role="primary")
     assert load_plan(ExperimentPlan(metrics=(made_primary,)).to_dict()).metrics[0].margin is None
+    # a column rule names its column; 'false' written as text is not read as true
+    for rule, message in (
+        ({"range": [5, 1]}, r"plan columns\['csat'\]: range == \[5.0, 1.0\], must have low"),
+        ({"range": [1, 3, 5]}, r"plan columns\['csat'\]: range == \[1, 3, 5\], must be \[low, h"),
+        ({"integer": "false"}, r"plan columns\['csat'\]: integer == 'false', must be true or"),
+        ({"unit": "seconds"}, r"plan columns\['csat'\]: unit == 'seconds', must be one of"),
+    ):
+        with pytest.raises((TypeError, ValueError), match=message):
+            load_plan({"columns": {"csat": rule}})
+    assert load_plan({"columns": {"turns": {"range": [0, ".inf"], "integer": True}}}).columns
 
 
 def test_metrics_by_name_still_picks_defaults() -> None:
@@ -634,3 +644,8 @@ def test_a_dataframe_column_of_numbers_and_text_is_refused_wherever_the_text_sit
     ids.loc[ids.index[5], "user_id"] = np.int64(12345)
     with pytest.raises(LogValidationError, match=r"'user_id' holds .* e.g. 12345 in row 5"):
         analyze(ids, split=0.2)
+
+
+def test_a_reversed_valid_range_names_the_metric() -> None:
+    with pytest.raises(ValueError, match=r"metric .x.: valid_range == \[1, 0\], must have low"):
+        Metric("x", "ratio", "completed", valid_range=(1, 0))
