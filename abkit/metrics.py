@@ -146,6 +146,14 @@ class Metric:
 
     def __post_init__(self) -> None:
         check_text("metric name", self.name)
+        for item in dataclasses.fields(self):  # 'false' written as text would read as true
+            value = getattr(self, item.name)
+            if item.type == "bool" and not isinstance(value, bool):
+                raise TypeError(
+                    f"metric {self.name!r}: {item.name} == {value!r}, must be true or false"
+                )
+            if item.type == "str" and not isinstance(value, str):
+                raise TypeError(f"metric {self.name!r}: {item.name} == {value!r}, must be text")
         check_choice(f"metric {self.name!r}: kind", self.kind, get_args(Kind))
         check_choice(f"metric {self.name!r}: role", self.role, get_args(Role))
         check_text(f"metric {self.name!r}: column", self.column)

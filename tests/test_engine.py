@@ -399,6 +399,11 @@ def test_plan_yaml_errors_are_named(tmp_path) -> None:
         with pytest.raises((TypeError, ValueError), match=message):
             load_plan({"columns": {"csat": rule}})
     assert load_plan({"columns": {"turns": {"range": [0, ".inf"], "integer": True}}}).columns
+    # a metric's true / false fields: text is refused, not read as true (a margin read as
+    # relative, a direction turned round)
+    for key in ("relative_margin", "higher_is_better", "ordinal"):
+        with pytest.raises(TypeError, match=rf"metric 'x': {key} == 'false', must be true or"):
+            load_plan({"metrics": [{**primary, "role": "guardrail", key: "false"}]})
 
 
 def test_metrics_by_name_still_picks_defaults() -> None:
