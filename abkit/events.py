@@ -20,6 +20,7 @@ import datetime
 import math
 import re
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -598,11 +599,33 @@ def fold_dialogs(events: pd.DataFrame) -> pd.DataFrame:
     responses, unless a ``turns`` outcome says otherwise), mean latency, total tokens and
     ``error`` (any failed call). Outcomes give completed (= resolved), escalated, csat and
     returned_7d (the last value logged for each), and likes / dislikes (the sum of their 0/1 votes).
+
+    A dialog whose exposures name more than one user or variant is refused; outcomes of a
+    dialog with no exposure are left out with a warning that counts them.
     """
     exposures = events[events["event_type"] == "exposure"]
     outcomes = events[events["event_type"] == "outcome"]
     if exposures.empty:
         raise LogValidationError("event log has no exposure events, so no dialogs")
+    owners = exposures.groupby("dialog_id")[["user_id", "variant"]].nunique()
+    shared = owners[(owners["user_id"] > 1) | (owners["variant"] > 1)]
+    if not shared.empty:
+        example = exposures[exposures["dialog_id"] == shared.index[0]]
+        raise LogValidationError(
+            f"{len(shared):,} dialog(s) have exposure events of more than one user or variant, "
+            f"e.g. dialog {shared.index[0]!r}: users {sorted(example['user_id'].unique())}, "
+            f"variants {sorted(example['variant'].unique())}; a dialog belongs to one user in "
+            "one arm (ids reused, or the routing changed mid-dialog)"
+        )
+    orphans = outcomes[~outcomes["dialog_id"].isin(exposures["dialog_id"])]
+    if not orphans.empty:
+        warnings.warn(
+            f"{len(orphans):,} outcome event(s) of {orphans['dialog_id'].nunique():,} dialog(s) "
+            f"with no exposure event, e.g. dialog {orphans['dialog_id'].iloc[0]!r}, are left "
+            "out: without an exposure a dialog has no arm (its exposures were lost, or the "
+            "outcome's dialog_id is wrong)",
+            stacklevel=2,
+        )
     status = exposures["status"] if "status" in exposures else pd.Series("ok", exposures.index)
     grouped = exposures.assign(_error=(status == "error").astype(int)).sort_values("timestamp")
     dialogs = grouped.groupby("dialog_id", sort=True).agg(

@@ -56,7 +56,13 @@ def test_dialog_log_round_trips_through_every_format(tmp_path, name: str) -> Non
 def test_fold_dialogs_turns_events_into_one_row_per_dialog() -> None:
     rows = [
         {**exposure(0, 0), "dialog_id": "d1", "latency_ms": 100.0},
-        {**exposure(0, 1), "dialog_id": "d1", "latency_ms": 300.0, "status": "error"},
+        {
+            **exposure(0, 1),
+            "dialog_id": "d1",
+            "user_id": "u0",
+            "latency_ms": 300.0,
+            "status": "error",
+        },
         {**exposure(0, 2), "dialog_id": "d2", "latency_ms": 50.0},
     ]
     outcome = {
@@ -109,6 +115,36 @@ def test_fold_dialogs_turns_events_into_one_row_per_dialog() -> None:
     assert dialogs.loc["d1", "completed"] == 1 and pd.isna(dialogs.loc["d2", "completed"])
     assert dialogs.loc["d2", "csat"] == 4.0
     validate(dialogs.reset_index(), DIALOG_SCHEMA)
+
+
+def test_fold_dialogs_refuses_a_dialog_of_two_arms_and_counts_orphan_outcomes() -> None:
+    """A dialog whose exposures name two variants (or users) cannot be placed: refused, where
+    the first row's arm used to be taken; outcomes of a dialog never exposed are left out with
+    a warning that counts them, where they used to vanish."""
+    first, second = {**exposure(0, 0), "dialog_id": "d1"}, {**exposure(1, 1), "dialog_id": "d1"}
+    with pytest.raises(
+        LogValidationError,
+        match=r"1 dialog\(s\) have exposure events of more "
+        r"than one user or variant, e.g. dialog 'd1': users \['u0', 'u1'\], "
+        r"variants \['control', 'treatment'\]",
+    ):
+        fold_dialogs(validate(pd.DataFrame([first, second]), EVENT_SCHEMA))
+    orphan = {
+        **exposure(0, 2),
+        "event_id": "o1",
+        "dialog_id": "lost",
+        "event_type": "outcome",
+        "outcome": "resolved",
+        "value": 1.0,
+    }
+    events = validate(pd.DataFrame([first, orphan, {**orphan, "event_id": "o2"}]), EVENT_SCHEMA)
+    with pytest.warns(
+        UserWarning,
+        match=r"2 outcome event\(s\) of 1 dialog\(s\) with no "
+        r"exposure event, e.g. dialog 'lost', are left out",
+    ):
+        folded = fold_dialogs(events)
+    assert folded["dialog_id"].tolist() == ["d1"]
 
 
 @pytest.fixture
