@@ -112,7 +112,7 @@ def _user_ids_array(user_ids: Any) -> pa.Array:
         try:  # Arrow's C conversion; infers string or integer for clean input
             source = user_ids if isinstance(user_ids, list) else values
             array = pa.array(source, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # e.g. an id past int64
             array = None
         if array is None or not (pa.types.is_string(array.type) or pa.types.is_integer(array.type)):
             missing = pd.isna(values)

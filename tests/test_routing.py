@@ -69,6 +69,10 @@ def test_integer_ids_hash_as_their_decimal_text() -> None:
     expected = [seed_assign("exp", str(i), 0.5) for i in ints]
     assert assign_many("exp", ints, 0.5).tolist() == expected
     assert assign_variant("exp", 17, 0.5) == seed_assign("exp", "17", 0.5)
+    huge = [10**20, 2**64, -(2**70), 5]  # past int64: Arrow cannot hold them, text can
+    expected = [seed_assign("exp", str(i), 0.5) for i in huge]
+    assert assign_many("exp", huge, 0.5).tolist() == expected
+    assert [assign_variant("exp", i, 0.5) for i in huge] == expected
 
 
 # Any text a user id can be: not blank, not a missing value written as text (refused).
