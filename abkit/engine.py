@@ -639,6 +639,9 @@ def aggregate(
         for column in _checked_columns(plan):
             kind = source.types[column]
             if not NUMERIC_TYPE.match(kind):
+                if source.connection.execute("SELECT 1 FROM log LIMIT 1").fetchone() is None:
+                    # a CSV of a header alone reads every column as text
+                    raise LogValidationError(f"dialog log {source.label} has no rows")
                 example = source.connection.execute(
                     f"SELECT any_value({quoted(column)}) FROM log"
                 ).fetchone()[0]

@@ -654,3 +654,11 @@ def test_a_dataframe_column_of_numbers_and_text_is_refused_wherever_the_text_sit
 def test_a_reversed_valid_range_names_the_metric() -> None:
     with pytest.raises(ValueError, match=r"metric .x.: valid_range == \[1, 0\], must have low"):
         Metric("x", "ratio", "completed", valid_range=(1, 0))
+
+
+@pytest.mark.parametrize("form", FORMATS)
+def test_a_log_of_no_rows_says_so(example, tmp_path, form) -> None:
+    """A CSV of its header alone reads every column as text: the message is that there are
+    no rows, not that 'completed' must be numeric."""
+    with pytest.raises(LogValidationError, match=r"has no rows"):
+        analyze(source(example.head(0), form, tmp_path), split=0.2)
