@@ -665,10 +665,11 @@ def cumulative_effects(
     rows = []
     for day in pd.date_range(first, last, freq="D"):
         end = day + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-        try:
-            row = analyze_plan(events, single, table=table, until=end, **sources).table.iloc[0]
+        try:  # the rows up to a day: a subset of the log just checked whole
+            look = aggregate(events, single, table=table, until=end, validated=True, **sources)
         except ValueError:
             continue  # an arm has no rows yet
+        row = _metric_row(single.metrics[0], look, single.alpha, single.cuped == "decide")
         rows.append(
             {
                 "day": day.tz_localize(None) if day.tzinfo else day,

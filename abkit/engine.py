@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -612,6 +613,7 @@ def aggregate(
     pre_period: pd.DataFrame | str | Path | None = None,
     users: pd.DataFrame | str | Path | None = None,
     spark: Any = None,
+    validated: bool = False,
 ) -> EngineResult:
     """Validate the log, run the health gates and compute every metric's per-arm sums.
 
@@ -627,6 +629,10 @@ def aggregate(
             default: the plan's ``pre_period_log`` and ``users_table`` paths.
         spark: a SparkSession: run every pass on Spark (:mod:`abkit.spark_source`); implied
             when ``events`` is a Spark DataFrame.
+        validated: the rows (``until``) are a subset of a log that an aggregate under a plan
+            with these metrics' columns has already checked: the value ranges, repeated
+            dialog ids and implausible times are not checked again (the views over time of
+            :func:`abkit.analysis.cumulative_effects`).
 
     Raises:
         LogValidationError / ValueError / FileNotFoundError: what stops the analysis, named.
@@ -666,9 +672,9 @@ def aggregate(
                     "rows to analyse yet"
                 )
             where += f" AND timestamp <= {sql_text(str(cut))}::TIMESTAMPTZ"
-        dated = _implausible_times(source, plan, where, census)
+        dated = None if validated else _implausible_times(source, plan, where, census)
         quantile_columns = {m.column for m in plan.metrics or () if m.kind == "quantile"}
-        medians = _check_ranges(source, plan, where, quantile_columns)
+        medians = {} if validated else _check_ranges(source, plan, where, quantile_columns)
         ctx: dict[str, Any] = {}
         orders, quantile_medians = _quantile_orders(source, plan, where, plan.alpha)
         ctx.update(orders)
@@ -834,7 +840,12 @@ def read_columns(
         unknown = [c for c in columns if c not in source.columns]
         if unknown:
             raise ValueError(f"columns {unknown} not in the log; it has {list(source.columns)}")
-        chosen = ", ".join(quoted(c) for c in ["variant", *columns])
+        variant = "variant"
+        if isinstance(source.connection, duckdb.DuckDBPyConnection):  # the analysed rows hold
+            # the plan's two labels only: a categorical reads in a fifth of the time of text
+            labels = ", ".join(sql_text(label) for label in plan.labels)
+            variant = f"CAST(variant AS ENUM ({labels})) AS variant"
+        chosen = ", ".join([variant, *(quoted(c) for c in columns)])
         return source.connection.execute(f"SELECT {chosen} FROM log WHERE {census.where}").df()
 
 

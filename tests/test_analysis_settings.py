@@ -96,6 +96,13 @@ def test_cumulative_effect_ends_at_the_full_analysis() -> None:
     assert len(over_time) == 14
     assert over_time["effect"].iloc[-1] == pytest.approx(full["effect"])
     assert (np.diff(over_time["ci_high"] - over_time["ci_low"])[3:] < 0.01).all()
+    # each day is the analysis of the rows through that day (the checks of the whole log hold
+    # for them, so they are not run again)
+    for day in over_time["day"].iloc[[0, 6]]:
+        look = analyze(log, split=0.2, until=str(day.date())).table.iloc[0]
+        row = over_time.set_index("day").loc[day]
+        for key in ("effect", "ci_low", "ci_high", "p_value"):
+            assert row[key] == pytest.approx(look[key], rel=1e-12), (day, key)
 
 
 def test_plots_draw_from_the_tables() -> None:
