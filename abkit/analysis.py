@@ -36,7 +36,7 @@ from abkit.engine import EngineResult, aggregate
 from abkit.formatting import p_phrase
 from abkit.health import HealthReport
 from abkit.metric_kinds import KINDS
-from abkit.metrics import Metric
+from abkit.metrics import DEFAULT_METRICS, Metric
 from abkit.monitoring import MonitoringResult, always_valid_table, monitor
 from abkit.plan import ExperimentPlan, Monitoring, load_plan
 from abkit.routing import SrmResult
@@ -650,17 +650,17 @@ def cumulative_effects(
     """
 
     sources = {"pre_period": pre_period, "users": users}
-    full = aggregate(events, plan, table=table, **sources)
-    chosen = [m for m in full.plan.metrics or () if m.name == metric]
+    declared = DEFAULT_METRICS if plan.metrics is None else plan.metrics
+    chosen = [m for m in declared if m.name == metric]
     if not chosen:
-        raise ValueError(
-            f"metric == {metric!r}, not in the plan: {[m.name for m in full.plan.metrics or ()]}"
-        )
+        raise ValueError(f"metric == {metric!r}, not in the plan: {[m.name for m in declared]}")
     single = dataclasses.replace(  # a picture of fixed-horizon estimates: takes no look
-        full.plan,
+        plan,
         metrics=(dataclasses.replace(chosen[0], role="primary", margin=None),),
+        primary="",
         monitoring=Monitoring(),
     )
+    full = aggregate(events, single, table=table, **sources)  # the metric's checks, all rows
     first, last = pd.Timestamp(full.first).floor("D"), pd.Timestamp(full.last).floor("D")
     rows = []
     for day in pd.date_range(first, last, freq="D"):
