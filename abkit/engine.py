@@ -7,7 +7,8 @@ per-arm sums, the health counts and the values a quantile needs come back into P
 The passes over the log:
 
 1. a census (light: labels, experiments, null ids and times, the time range and the values
-   known in each metric column, per label);
+   known in each metric column, per label); only when that range reaches before 2000 or past
+   tomorrow, a count of such rows per arm (the ``timestamps`` warning);
 2. the range check (light, one scan without grouping; integer columns of a Parquet log are
    bounded from its statistics) and the exact count of distinct dialog ids (their hashes);
 3. for quantile metrics, the column's values per arm (light: one column);
