@@ -69,6 +69,21 @@ EFFECT_KEYS: dict[str, str] = {
 }
 
 
+# Each effect's base parameter (None: a relative change, which must stay above -1) and the
+# range that base + effect must stay in for the arm to be simulated as asked.
+_EFFECT_RANGES: dict[str, tuple[str | None, float, float]] = {
+    "completion": ("completion_rate", 0.0, 1.0),
+    "csat": ("csat_mean", 1.0, 5.0),
+    "turns": ("turns_mean", 1.0, math.inf),
+    "latency": (None, -1.0, math.inf),
+    "latency_tail": ("latency_sigma", 0.0, math.inf),
+    "tokens": (None, -1.0, math.inf),
+    "like": ("like_rate", 0.0, 1.0),
+    "return_7d": ("return_rate", 0.0, 1.0),
+    "error_rate": ("error_rate", 0.0, 1.0),
+}
+
+
 @dataclass(frozen=True)
 class SimulationConfig:
     """Parameters of :func:`simulate_dialogs`; validated on construction.
@@ -138,6 +153,15 @@ class SimulationConfig:
                 )
             for key, value in effects.items():
                 check_number(f"effects[{arm!r}][{key!r}]", value)
+                base_name, low, high = _EFFECT_RANGES[key]
+                base = getattr(self, base_name) if base_name else 0.0
+                if not low <= base + value <= high or (base_name is None and value <= -1):
+                    where = f"{base_name} {base:g} + " if base_name else "a relative change of "
+                    raise ValueError(
+                        f"effects[{arm!r}][{key!r}] == {value!r}: {where}{value:g} leaves "
+                        f"[{low:g}, {high:g}], so the simulated arm could not have that effect "
+                        "(it would be cut at the bound, a smaller true effect than asked)"
+                    )
         if self.unlogged_error_arm is not None and self.unlogged_error_arm not in arms:
             raise ValueError(
                 f"unlogged_error_arm == {self.unlogged_error_arm!r}, must be one of {arms} or None"

@@ -139,3 +139,23 @@ def test_one_block_is_exactly_simulate_dialogs() -> None:
     config = SimulationConfig(n_users=800, seed=4)
     (only,) = simulate_in_blocks(config, block_users=1_000)
     pd.testing.assert_frame_equal(only, simulate_dialogs(config))
+
+
+def test_an_effect_the_simulator_cannot_realise_is_refused() -> None:
+    """An absolute effect that would push a rate past 0 or 1 (or CSAT past its scale) was cut
+    at the bound: a smaller true effect than the one asked for, silently."""
+    from abkit.simulate import _EFFECT_RANGES, EFFECT_KEYS
+
+    assert set(_EFFECT_RANGES) == set(EFFECT_KEYS)
+    for key, value, message in (
+        ("completion", 0.5, r"completion_rate 0.713 \+ 0.5 leaves \[0, 1\]"),
+        ("csat", -3.0, r"csat_mean 3.8 \+ -3 leaves \[1, 5\]"),
+        ("latency", -1.0, r"a relative change of -1 leaves"),
+    ):
+        with pytest.raises(ValueError, match=rf"effects\['treatment'\]\['{key}'\] == {value}: "):
+            SimulationConfig(effects={"treatment": {key: value}})
+        with pytest.raises(ValueError, match=message):
+            SimulationConfig(effects={"treatment": {key: value}})
+    assert SimulationConfig(effects={"treatment": {"completion": 0.28}}).effect(
+        "treatment", "completion"
+    ) == pytest.approx(0.28)
