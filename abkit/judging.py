@@ -867,8 +867,8 @@ def compare_graded(grades: pd.DataFrame, system_a: str, system_b: str) -> Graded
 
     Raises:
         ValueError: a missing column or system, a grade without a prompt_id or that is not
-            0 / 1, a prompt graded
-            twice for one system, or prompts graded for only one of the two (named, counted).
+            0 / 1, a prompt graded twice for one system, or prompts graded for only one of the
+            two (named, counted).
     """
     needed = ("prompt_id", "system", "passed")
     missing = [c for c in needed if c not in grades.columns]
