@@ -538,7 +538,15 @@ class RoutingSettings:
 
     def __post_init__(self) -> None:
         check_text("output_dir", self.output_dir)
-        check_number("bug_error_rate", self.bug_error_rate, low=0.0, high=1.0, low_inclusive=True)
+        ceiling = 1.0 - SimulationConfig.error_rate  # the clean log's error rate, plus this
+        check_number(
+            "bug_error_rate",
+            self.bug_error_rate,
+            low=0.0,
+            high=ceiling,
+            low_inclusive=True,
+            high_inclusive=True,
+        )
         if not isinstance(self.ramp_schedule, list) or len(self.ramp_schedule) < 2:
             raise ValueError(
                 f"ramp_schedule == {self.ramp_schedule!r}, must be a list of at least two shares"
