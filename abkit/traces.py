@@ -518,6 +518,8 @@ def ingest_otel(
         reasons = con.execute(
             "SELECT reason, count(*) FROM judged GROUP BY reason ORDER BY 2 DESC"
         ).fetchall()
+        if not reasons:
+            raise ValueError(f"spans files {[str(p) for p in paths]} hold no spans")
         raise ValueError(f"no span could be made into a dialog; rejects: {reasons}")
     target.parent.mkdir(parents=True, exist_ok=True)
     fmt = "FORMAT PARQUET" if target.suffix.lower() == ".parquet" else "FORMAT CSV, HEADER"

@@ -346,6 +346,10 @@ def test_a_file_that_is_not_otlp_json_lines_is_refused(tmp_path) -> None:
     assert not (tmp_path / "log.parquet").exists()
     with pytest.raises(ValueError, match=r"must end in .parquet or .csv"):
         ingest_otel([path], tmp_path / "log.json")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(ValueError, match=r"spans files \[.*empty.jsonl'\] hold no spans"):
+        ingest_otel([empty], tmp_path / "log.parquet")
 
 
 def test_the_bundled_export_matches_its_ingested_log_and_the_cli(tmp_path) -> None:
