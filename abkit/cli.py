@@ -153,12 +153,15 @@ def _design_level(args: argparse.Namespace) -> tuple[float, float, str]:
     merged = plan_with_parameters(declared, given, {})
     plan = load_plan(merged)
     primaries = len(plan.metrics_with_role("primary"))
-    family = (
-        f"alpha {plan.alpha:g} over {primaries} primary metrics ({plan.correction}): each "
-        f"tested at {plan.alpha_per_primary:.4g}"
-        if plan.alpha_per_primary != plan.alpha
-        else f"alpha {plan.alpha:g}"
-    )
+    plan.check_sizable(f"plan {args.plan}")
+    family = f"alpha {plan.alpha:g}"
+    if plan.alpha_per_primary != plan.alpha:
+        family += (
+            f" over {primaries} primary metrics ({plan.correction}): each tested at "
+            f"{plan.alpha_per_primary:.4g}"
+        )
+    elif primaries > 1:
+        family += f" for each of {primaries} primary metrics (correction: none)"
     return plan.alpha_per_primary, plan.split, f"plan {args.plan}: {family}; split {plan.split:g}"
 
 

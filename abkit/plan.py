@@ -332,6 +332,15 @@ class ExperimentPlan:
     def metrics_with_role(self, role: Role) -> list[Metric]:
         return [m for m in self.metrics or () if m.role == role]
 
+    def check_sizable(self, label: str) -> None:
+        """Refuse to size an experiment for a plan the analysis would refuse: declared metrics
+        with no primary (the default catalogue has one)."""
+        if self.metrics is not None and not self.primary and not self.metrics_with_role("primary"):
+            raise ValueError(
+                f"{label} has no primary metric, so the analysis would refuse it: give one "
+                "metric role: primary (or primary: NAME) before sizing the experiment"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         """A plain mapping that :func:`plan_from_dict` reads back (for YAML and summary.json)."""
         out: dict[str, Any] = {}

@@ -260,7 +260,9 @@ class DesignSettings:
         """The plan the analysis will use: the plan file (with α and split as above), or the
         default plan (one primary metric) at this α and split."""
         declared = read_plan_spec(in_kit(self.plan_file)) if self.plan_file else {}
-        return load_plan({**declared, "alpha": self.alpha, "split": self.split})
+        plan = load_plan({**declared, "alpha": self.alpha, "split": self.split})
+        plan.check_sizable(f"plan_file {self.plan_file!r}")
+        return plan
 
     @functools.cached_property
     def cuped(self) -> VarianceReductionEstimate | None:

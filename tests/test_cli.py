@@ -136,6 +136,27 @@ def test_design_refuses_a_level_the_plan_contradicts() -> None:
     assert same.returncode == 0, same.stderr
 
 
+def test_design_with_a_plan_without_a_primary_or_a_correction_says_so(tmp_path) -> None:
+    """A plan the analysis would refuse (no primary metric) is refused before sizing; two
+    primaries with no correction are each sized at the full alpha, and the line says why."""
+    metric = "{name: x, kind: ratio, column: completed"
+    none = tmp_path / "none.yaml"
+    none.write_text(f"split: 0.2\nmetrics: [{metric}}}]\n")
+    done = abkit("design", "--baseline", "0.75", "--mde", "0.05", "--plan", str(none))
+    assert done.returncode == 2
+    assert f"plan {none} has no primary metric, so the analysis would refuse it" in done.stderr
+    both = tmp_path / "both.yaml"
+    both.write_text(
+        f"split: 0.2\ncorrection: none\nmetrics: [{metric}, role: primary}}, "
+        "{name: y, kind: ratio, column: escalated, role: primary}]\n"
+    )
+    done = abkit("design", "--baseline", "0.75", "--mde", "0.05", "--plan", str(both))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == (
+        f"plan {both}: alpha 0.05 for each of 2 primary metrics (correction: none); split 0.2"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
