@@ -42,6 +42,18 @@ PRE_PERIOD = "pre_period"
 REQUIRED_COLUMNS = ("dialog_id", "user_id", "variant", "timestamp")
 
 
+# A column rule's unit: "ms" or "s" switch on the unit-sanity gate; "" is none.
+ColumnUnit = Literal["", "ms", "s"]
+
+
+def check_range(name: str, low: Any, high: Any) -> None:
+    """Refuse a [low, high] pair that is not two numbers with low <= high (NaN is neither)."""
+    if not (isinstance(low, int | float) and isinstance(high, int | float)):
+        raise TypeError(f"{name} == [{low!r}, {high!r}], must be two numbers")
+    if math.isnan(low) or math.isnan(high) or low > high:
+        raise ValueError(f"{name} == [{low!r}, {high!r}], must have low <= high")
+
+
 @dataclass(frozen=True)
 class ColumnRule:
     """What values a log column may hold: a closed range, whole numbers or not, and its unit.
@@ -53,13 +65,11 @@ class ColumnRule:
     low: float = -math.inf
     high: float = math.inf
     integer: bool = False
-    unit: str = ""
+    unit: ColumnUnit = ""
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.low, int | float) and isinstance(self.high, int | float)):
-            raise TypeError(f"range == [{self.low!r}, {self.high!r}], must be two numbers")
-        if math.isnan(self.low) or math.isnan(self.high) or self.low > self.high:
-            raise ValueError(f"range == [{self.low!r}, {self.high!r}], must have low <= high")
+        check_range("range", self.low, self.high)
+        check_choice("unit", self.unit, get_args(ColumnUnit))
 
     def describe(self) -> str:
         kind = "whole numbers" if self.integer else "numbers"
@@ -203,12 +213,7 @@ class Metric:
             )
         if self.valid_range is not None:
             low, high = self.valid_range
-            try:
-                ColumnRule(low, high)  # checks the pair
-            except (TypeError, ValueError) as error:
-                raise type(error)(
-                    f"metric {self.name!r}: valid_{error} (the column's [low, high])"
-                ) from None
+            check_range(f"metric {self.name!r}: valid_range", low, high)
             object.__setattr__(self, "valid_range", (float(low), float(high)))
 
     @property

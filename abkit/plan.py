@@ -40,8 +40,10 @@ from abkit.metrics import (
     DEFAULT_COLUMN_RULES,
     DEFAULT_METRICS,
     ColumnRule,
+    ColumnUnit,
     Metric,
     Role,
+    check_range,
     default_metrics,
     metric_from_dict,
     metric_to_dict,
@@ -306,7 +308,7 @@ class ExperimentPlan:
                     rule = dataclasses.replace(
                         rule, low=metric.valid_range[0], high=metric.valid_range[1]
                     )
-                if metric.unit in ("ms", "s"):
+                if metric.unit and metric.unit in get_args(ColumnUnit):  # ms or s: the unit gate
                     rule = dataclasses.replace(rule, unit=metric.unit)
                 if rule != self.column_rule(column) or column in rules:
                     rules[column] = rule
@@ -429,12 +431,10 @@ def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
         integer, unit = rule.get("integer", False), rule.get("unit", "")
         if not isinstance(integer, bool):
             raise TypeError(f"{where}: integer == {integer!r}, must be true or false")
-        check_choice(f"{where}: unit", unit, ("", "ms", "s"))
+        check_choice(f"{where}: unit", unit, get_args(ColumnUnit))
         low, high = (yaml_number(f"{where}: range", v) for v in pair)
-        try:
-            rules[name] = ColumnRule(low, high, integer, unit)
-        except ValueError as error:
-            raise ValueError(f"{where}: {error}") from None
+        check_range(f"{where}: range", low, high)
+        rules[name] = ColumnRule(low, high, integer, unit)
     merged["columns"] = rules
     merged["column_map"] = dict(merged.get("column_map") or {})
     merged["monitoring"] = monitoring_from_dict(merged.get("monitoring"))
