@@ -26,7 +26,7 @@ help: ## list the targets
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
 	@echo
-	@echo "  make run EXP=name   run experiments/name/ with its params.yaml"
+	@echo "  make run EXP=name   run experiments/name/ with its experiment.yaml"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install the kit with its dev tools (idempotent)
 
-run: setup ## execute every template with its defaults into reports/ (or EXP=name)
+run: setup ## execute every template with its defaults into reports/ (or EXP=name: that experiment)
 ifeq ($(strip $(EXP)),)
 	$(BIN)/abkit run
 else
@@ -55,7 +55,7 @@ notebooks: setup ## re-execute the committed templates and workshop solutions in
 exercises: setup ## derive the workshop exercises from their solutions
 	$(BIN)/abkit workshop
 
-new: setup ## copy the templates into experiments/EXP with a params.yaml (EXP=name)
+new: setup ## create experiments/EXP: experiment.yaml (every key commented) and its notebooks (EXP=name)
 	$(if $(strip $(EXP)),,$(error usage: make new EXP=name))
 	$(BIN)/abkit new "$$EXP"
 

@@ -90,6 +90,7 @@ ResultColumn = Literal[
     "margin",
     "non_inferiority_p",
     "guardrail",
+    "decision_p",
     "covariate",
     "variance_reduction",
     "unadjusted_effect",
@@ -391,6 +392,19 @@ def _adjust(table: pd.DataFrame, plan: ExperimentPlan) -> pd.DataFrame:
     return table
 
 
+def decision_p_values(table: pd.DataFrame) -> pd.Series:
+    """The p-value each row's verdict rests on, the one every surface shows as "p": the
+    adjusted p of a primary or secondary metric (its family's correction), the one-sided
+    non-inferiority p of a guardrail (its margin test: the two-sided difference test in
+    ``p_value`` is not what decides it), the raw p of a monitor or check."""
+    adjusted = table["role"].isin(["primary", "secondary"])
+    guardrail = table["role"] == "guardrail"
+    chosen = table["p_value"].where(~adjusted, table["p_adjusted"])
+    if "non_inferiority_p" in table:
+        chosen = chosen.where(~guardrail, table["non_inferiority_p"])
+    return chosen.astype(float)
+
+
 def _level(value: float, unit: Any) -> str:
     return f"{value:.4g}" + (f" {unit}" if isinstance(unit, str) and unit else "")
 
@@ -545,6 +559,7 @@ def analyze_plan(
     extra = _ordinal_rows(engine, plan.alpha)
     if extra:
         frame = pd.concat([frame, pd.DataFrame(extra)], ignore_index=True)
+    frame["decision_p"] = decision_p_values(frame)
     frame = frame.reindex(columns=TABLE_COLUMNS)
     decision = _decide(frame, engine.health, monitoring)
     return AnalysisResult(frame, engine.health, decision, plan, engine, monitoring)

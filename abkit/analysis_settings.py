@@ -1,10 +1,10 @@
 """Notebook 03's parameters and how they become an experiment plan.
 
 The notebook's flat parameters (``split``, ``control`` ...) are for quick use; ``plan_file``
-(a plan YAML) and ``plan`` (the same settings inline, e.g. the ``plan:`` section of an
-experiment's params.yaml) declare the experiment fully. Where both set a value, they must
-agree: a parameter changed from its default that the plan contradicts is an error, never
-silently overruled.
+(a plan YAML) and ``plan`` (the same settings inline) declare the experiment fully; in an
+experiment folder, ``experiment.yaml`` fills them (:mod:`abkit.experiment_file`). Where both
+set a value, they must agree: a parameter changed from its default that the plan contradicts
+is an error, never silently overruled.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class AnalysisSettings:
     table: str = "dialogs"
     plan_file: str = ""
     plan: dict = dataclasses.field(default_factory=dict)
-    experiment: str = ""
+    experiment_id: str = ""
     control: str = "control"
     treatment: str = "treatment"
     split: float = 0.2
@@ -81,12 +81,13 @@ class AnalysisSettings:
     until: str = ""
     looks_file: str = ""
     output_dir: str = "reports/03_significance_analysis"
+    experiment: str = ""
 
     def __post_init__(self) -> None:
         check_text("events_path", self.events_path)
         check_text("table", self.table)
         check_text("output_dir", self.output_dir)
-        for name in ("plan_file", "experiment", "primary", "until", "looks_file"):
+        for name in ("plan_file", "experiment_id", "primary", "until", "looks_file", "experiment"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} == {getattr(self, name)!r}, must be a string")
         if not isinstance(self.metrics, list) or not all(isinstance(m, str) for m in self.metrics):
@@ -131,8 +132,11 @@ class AnalysisSettings:
         declared = read_plan_spec(in_kit(self.plan_file)) if self.plan_file else {}
         declared.update(self.plan)
         defaults = {f.name: f.default for f in fields(self) if f.default is not dataclasses.MISSING}
-        names = ("experiment", "control", "treatment", "split", "primary", "alpha", "correction")
-        merged = plan_with_parameters(declared, {n: getattr(self, n) for n in names}, defaults)
+        names = ("control", "treatment", "split", "primary", "alpha", "correction")
+        flat = {n: getattr(self, n) for n in names}
+        flat["experiment"] = self.experiment_id  # the plan's key for the log's experiment column
+        defaults["experiment"] = defaults["experiment_id"]
+        merged = plan_with_parameters(declared, flat, defaults)
         if self.column_map:
             merged["column_map"] = {**declared.get("column_map", {}), **self.column_map}
         if self.metrics or self.guardrail_margins:

@@ -73,7 +73,10 @@ def _add_design(commands: argparse._SubParsersAction) -> None:
         "default: %(default)s",
     )
     parser.add_argument(
-        "--baseline", type=_number, required=True, help="control rate in (0, 1), or control mean"
+        "--baseline",
+        type=_number,
+        help="control rate in (0, 1), or control mean; required unless --plan is an "
+        "experiment.yaml, whose design: section then gives metric, baseline, MDE and SDs",
     )
     parser.add_argument(
         "--mde",
@@ -89,9 +92,9 @@ def _add_design(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--plan",
         type=Path,
-        help="experiment plan (YAML, or params.yaml with a plan: section): its split, and its "
-        "alpha divided over its primary metrics as the analysis will (--alpha / --split, if "
-        "given, must agree with it)",
+        help="experiment plan (a plan file, or an experiment.yaml): its split, and its alpha "
+        "divided over its primary metrics as the analysis will (--alpha / --split, if given, "
+        "must agree with it)",
     )
     parser.add_argument(
         "--alpha",
@@ -195,9 +198,32 @@ def _design_rows(args: argparse.Namespace, alpha: float, split: float) -> list[d
 _DESIGN_COLUMNS = ("method", "n_control", "n_treatment", "n_total", "mde", "relative_mde", "power")
 
 
+def _design_assumptions(args: argparse.Namespace) -> None:
+    """Without --baseline, the design: section of the experiment file given as --plan."""
+    if args.baseline is not None:
+        return
+    if args.plan is None:
+        raise ValueError(
+            "baseline == None: give --baseline, or --plan experiments/NAME/experiment.yaml"
+        )
+    from abkit.experiment_file import read_experiment
+
+    design = read_experiment(args.plan).design
+    given = {"metric": "proportion", "relative": False}
+    for name, value in given.items():
+        if getattr(args, name) != value:
+            raise ValueError(f"--{name} given without --baseline: {args.plan}'s design: applies")
+    args.metric, args.baseline, args.relative = design.metric, design.baseline, design.relative_mde
+    args.mde = design.mde if args.mde is None else args.mde
+    args.power = design.power if args.power == 0.8 else args.power
+    args.sd_control = design.sd_control if args.sd_control is None else args.sd_control
+    args.sd_treatment = design.sd_treatment if args.sd_treatment is None else args.sd_treatment
+
+
 def _run_design(args: argparse.Namespace) -> int:
     import math
 
+    _design_assumptions(args)
     alpha, split, source = _design_level(args)
     rows = _design_rows(args, alpha, split)
     if args.json:
@@ -231,15 +257,40 @@ def _run_design(args: argparse.Namespace) -> int:
     return 0
 
 
+_EPILOG_NEW = """\
+examples:
+  abkit new support-bot-v2 --log ~/logs/dialogs.parquet --plan my-plan.yaml
+      experiments/support-bot-v2/experiment.yaml with that plan and log, and the notebooks
+  abkit new support-bot-v2 --from experiments/old/params.yaml
+      convert a folder made by an older abkit (params.yaml, one section per notebook)
+
+Then edit experiment.yaml (every key is explained in it) and: abkit run support-bot-v2
+"""
+
+
 def _add_new(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "new",
-        help="copy the templates into experiments/NAME with a params.yaml",
-        description="Create a folder for one experiment: a copy of every template notebook and "
-        "params.yaml with their default parameters, one section per notebook. Edit "
-        "params.yaml, then run the folder with 'abkit run'.",
+        help="create experiments/NAME: experiment.yaml and the notebooks that read it",
+        description="Create a folder for one experiment: experiment.yaml, the one file of the "
+        "experiment (plan, inputs, design assumptions; every key commented), and a copy of the "
+        "notebooks that read it (01 design, 02 routing, 03 analysis, 05 judging). Opened in "
+        "JupyterLab, each notebook reads the experiment.yaml beside it.",
+        epilog=_EPILOG_NEW,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("name", help="experiment name, used as the folder name")
+    parser.add_argument("--log", type=Path, metavar="FILE", help="the experiment's dialog log")
+    parser.add_argument(
+        "--plan", type=Path, metavar="FILE", help="a plan file (YAML) to copy into plan:"
+    )
+    parser.add_argument(
+        "--from",
+        type=Path,
+        dest="from_params",
+        metavar="PARAMS",
+        help="convert an older abkit's params.yaml (its plan, log, design values, judge files)",
+    )
     parser.add_argument(
         "--dir", type=Path, default=EXPERIMENTS_DIR, help="parent folder; default: %(default)s"
     )
@@ -249,10 +300,13 @@ def _add_new(commands: argparse._SubParsersAction) -> None:
 def _run_new(args: argparse.Namespace) -> int:
     from abkit import experiments
 
-    folder = experiments.new_experiment(args.name, args.dir)
+    folder = experiments.new_experiment(
+        args.name, args.dir, log=args.log, plan=args.plan, from_params=args.from_params
+    )
+    target = args.name if args.dir == EXPERIMENTS_DIR else folder
     print(
-        f"created {folder}: edit {folder / experiments.PARAMS_FILE}, then "
-        f"'abkit run {folder}' (or 'make run EXP={args.name}')"
+        f"created {folder}: edit {folder / experiments.EXPERIMENT_FILE}, then "
+        f"'abkit run {target}' (or open its notebooks with 'make lab')"
     )
     return 0
 
@@ -260,23 +314,30 @@ def _run_new(args: argparse.Namespace) -> int:
 def _add_run(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "run",
-        help="execute the templates (or an experiment folder) with papermill",
-        description="Without FOLDER: execute every template in notebooks/ with its default "
-        "parameters into reports/. With FOLDER (made by 'abkit new'): execute its notebooks "
-        "with its params.yaml into FOLDER/reports/. Each notebook gets an executed copy, an "
-        "HTML export and a summary.json.",
+        help="run an experiment's notebooks (or every template) with papermill",
+        description="With EXPERIMENT (a name under experiments/, or a folder made by 'abkit "
+        "new'): run the notebooks it has inputs for (01 design always, 03 analysis with a log, "
+        "05 judging with judgments) into a fresh EXPERIMENT/reports/<time>/, which appears "
+        "only when every notebook succeeded (reports/latest points at it); print each report "
+        "and the memo. Without: execute every template with its defaults into reports/.",
     )
-    parser.add_argument("folder", nargs="?", type=Path, help="an experiment folder")
+    parser.add_argument("experiment", nargs="?", help="an experiment's name or folder")
     parser.add_argument(
         "--exp",
         metavar="NAME",
-        help="the experiment experiments/NAME (instead of FOLDER; what 'make run EXP=NAME' uses)",
+        help="the experiment experiments/NAME (what 'make run EXP=NAME' uses)",
+    )
+    parser.add_argument(
+        "--only",
+        type=lambda text: [item.strip() for item in text.split(",") if item.strip()],
+        metavar="01,03",
+        help="run only these notebooks (by number), e.g. 01,03",
     )
     parser.add_argument(
         "--reports",
         type=Path,
         default=REPORTS_DIR,
-        help="where template runs go when no FOLDER is given; default: %(default)s",
+        help="where template runs go when no experiment is given; default: %(default)s",
     )
     parser.set_defaults(handler=_run_run)
 
@@ -285,17 +346,22 @@ def _run_run(args: argparse.Namespace) -> int:
     from abkit import experiments
 
     if args.exp is not None:
-        if args.folder is not None:
-            raise ValueError("give an experiment folder or --exp NAME, not both")
-        args.folder = EXPERIMENTS_DIR / experiments.check_experiment_name(args.exp)
-    if args.folder is None:
-        runs = experiments.run_templates(args.reports)
-    else:
-        if not args.folder.is_dir():
-            raise ValueError(f"folder == '{args.folder}', no such experiment folder")
-        runs = experiments.run_experiment(args.folder)
-    for run in runs:
-        print(f"{run.notebook.name}: {run.executed}  {run.html.name}  {run.summary}")
+        if args.experiment is not None:
+            raise ValueError("give an experiment or --exp NAME, not both")
+        args.experiment = experiments.check_experiment_name(args.exp)
+    if args.experiment is None:
+        if args.only is not None:
+            raise ValueError("--only needs an experiment (abkit run NAME --only 01,03)")
+        for run in experiments.run_templates(args.reports):
+            print(f"{run.notebook.name}: {run.executed}  {run.html.name}  {run.summary}")
+        return 0
+    folder = experiments.experiment_folder(args.experiment)
+    done = experiments.run_experiment(folder, only=args.only)
+    print(f"\nreports of this run: {done.folder}")
+    for run in done.runs:
+        print(f"  {run.notebook.stem}: {run.html}")
+    if done.memo is not None:
+        print(f"memo: {done.memo}")
     return 0
 
 
@@ -540,11 +606,16 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "events",
         type=Path,
+        nargs="?",
         help="dialog log: .parquet, .csv or .duckdb; with --engine spark a .parquet file or "
-        "folder, or a table name Spark can read (db.table)",
+        "folder, or a table name Spark can read (db.table); default: the log an experiment.yaml "
+        "given as --plan names",
     )
     parser.add_argument(
-        "--plan", type=Path, help="experiment plan, YAML (or params.yaml with a plan: section)"
+        "--plan",
+        type=Path,
+        help="experiment plan: a plan file (YAML), or an experiment's experiment.yaml (its plan: "
+        "section, its inputs)",
     )
     parser.add_argument(
         "--split",
@@ -643,14 +714,34 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_run_analyze)
 
 
+def _experiment_log(plan: Path | None) -> tuple[Path, str]:
+    """The log (and DuckDB table) an experiment file names, when no log is given."""
+    from abkit.experiment_file import read_experiment
+
+    if plan is None:
+        raise ValueError(
+            "events == None: give the dialog log, or --plan experiments/NAME/experiment.yaml "
+            "naming one under inputs: log:"
+        )
+    inputs = read_experiment(plan).inputs
+    if not inputs.log:
+        raise ValueError(
+            f"events == None and {plan} names no log (inputs: log: ''): give the dialog log, or "
+            "name it in the experiment file"
+        )
+    return Path(inputs.log), inputs.table
+
+
 def _run_analyze(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from abkit.analysis import analyze
     from abkit.analysis_settings import parse_until
-    from abkit.formatting import format_p
     from abkit.metrics import metrics_by_name
 
+    if args.events is None:
+        args.events, table = _experiment_log(args.plan)
+        args.table = table if args.table == "dialogs" else args.table
     spark = None
     if args.engine == "spark":
         from abkit.spark_source import spark_session
@@ -691,31 +782,19 @@ def _run_analyze(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
-    shown = result.table[
-        [
-            "metric",
-            "role",
-            "control",
-            "treatment",
-            "effect",
-            "ci_low",
-            "ci_high",
-            "relative_effect",
-            "p_value",
-            "p_adjusted",
-            "significant",
-            "guardrail",
-            "method",
-        ]
-    ]
+    from abkit.memo import memo_table
+
     with pd.option_context(
         "display.width", 250, "display.max_columns", 30, "display.max_colwidth", 120
     ):
         print("Health gates")
         print(result.health.table[["gate", "status", "detail"]].to_string(index=False))
-        print("\nMetrics")
-        readable = {column: shown[column].map(format_p) for column in ("p_value", "p_adjusted")}
-        print(shown.round(4).assign(**readable).to_string(index=False))
+        print(
+            "\nMetrics (p: adjusted p of a primary or secondary metric, non-inferiority p of a "
+            "guardrail)"
+        )
+        shown = memo_table(result).drop(columns=["effect_status", "status"])
+        print(shown.to_string(index=False))
         cuped = result.cuped_table()
         if len(cuped):
             print(

@@ -1,32 +1,38 @@
 """Templates, per-experiment copies, and runs with papermill (``make run``, ``abkit run``).
 
-A template is a notebook ``notebooks/NN_name.ipynb``. ``new_experiment`` copies every template
-into ``experiments/<name>/`` beside a ``params.yaml`` holding their default parameters, one
-section per notebook; ``run_notebooks`` executes notebooks with papermill into a reports folder,
-each beside its HTML export and the ``summary.json`` the notebook writes.
+A template is a notebook ``notebooks/NN_name.ipynb``. ``new_experiment`` writes
+``experiments/<name>/experiment.yaml`` (:mod:`abkit.experiment_file`) beside a copy of every
+template that reads it; ``run_experiment`` runs them into a fresh reports folder that appears
+only when the run succeeded; ``run_notebooks`` executes notebooks with papermill, each beside
+its HTML export and the ``summary.json`` the notebook writes.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import dataclasses
 import os
 import re
 import shutil
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import nbformat
-import yaml
 
-from abkit.paths import EXPERIMENTS_DIR, KIT_ROOT, NOTEBOOKS_DIR, REPORTS_DIR
+from abkit.experiment_file import EXPERIMENT_FILE
+from abkit.paths import EXPERIMENTS_DIR, KIT_ROOT, NOTEBOOKS_DIR, REPORTS_DIR, in_kit
 
 __all__ = [
     "PARAMS_FILE",
+    "ExperimentRun",
     "NotebookRun",
+    "experiment_folder",
+    "experiment_templates",
     "check_experiment_name",
     "check_parameters",
     "new_experiment",
@@ -40,7 +46,7 @@ __all__ = [
     "template_paths",
 ]
 
-PARAMS_FILE = "params.yaml"
+PARAMS_FILE = "params.yaml"  # an older abkit's per-notebook parameters (converted by new --from)
 KERNEL = "python3"
 EXECUTION_TIMEOUT_S = 1800
 _TEMPLATE_NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
@@ -135,42 +141,138 @@ def _check_plain(value: Any, where: str) -> None:
     )
 
 
-def new_experiment(name: str, parent: Path = EXPERIMENTS_DIR) -> Path:
-    """Create ``parent/name/`` with a copy of every template and a ``params.yaml`` of defaults.
+def experiment_templates(directory: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """The templates that belong in an experiment folder: those with an ``experiment``
+    parameter, which read ``experiment.yaml`` (01 design, 02 routing, 03 analysis, 05 judging;
+    the case study, 04, audits a published table and has no experiment)."""
+    return [t for t in template_paths(directory) if "experiment" in template_defaults(t)]
 
-    Each notebook's ``output_dir`` in ``params.yaml`` points at ``parent/name/reports/<stem>``.
+
+def new_experiment(
+    name: str,
+    parent: Path = EXPERIMENTS_DIR,
+    *,
+    log: str | Path | None = None,
+    plan: str | Path | None = None,
+    from_params: str | Path | None = None,
+) -> Path:
+    """Create ``parent/name/``: ``experiment.yaml`` (every key commented) and a copy of every
+    template that reads it (:func:`experiment_templates`).
+
+    Args:
+        log: the dialog log; recorded relative to the folder when inside it, else absolute.
+        plan: a plan file whose settings are copied into the ``plan:`` section.
+        from_params: an older abkit's ``params.yaml`` to convert (its analysis section's log,
+            plan and flat settings, its design values, its judge files); example data the
+            templates default to are not carried over.
 
     Raises:
-        ValueError: the name is not a plain folder name, or the folder exists already (nothing
-            is overwritten).
+        ValueError: the name is not a plain folder name, the folder exists already (nothing
+            is overwritten), or an input names no file.
     """
+    from abkit.experiment_file import (
+        DesignAssumptions,
+        Inputs,
+        JudgingColumns,
+        experiment_yaml,
+        relative_to,
+    )
+    from abkit.plan import COVARIATE_PATHS, read_plan_spec
+
     check_experiment_name(name)
     target = Path(parent) / name
     if target.exists():
         raise ValueError(f"experiment folder {target} exists already; choose another name")
-    templates = template_paths()
+    if plan is not None and from_params is not None:
+        raise ValueError("give --plan or --from, not both: --from brings its own plan")
+    spec: dict[str, Any] = {"split": 0.5}
+    inputs, design, judging = Inputs(), DesignAssumptions(), JudgingColumns()
+    if from_params is not None:
+        spec, inputs, design, judging = _convert_params_file(Path(from_params))
+    if plan is not None:
+        spec = read_plan_spec(plan)
+        if "split" not in spec:
+            raise ValueError(
+                f"plan == '{plan}' declares no split: write the planned treatment share of users "
+                "in it (0.2 for 80/20)"
+            )
+    covariates = {key: spec.pop(key) for key in COVARIATE_PATHS if spec.get(key)}
+    inputs = dataclasses.replace(inputs, **covariates)
+    if log is not None:
+        if not Path(log).exists():
+            raise ValueError(f"log == '{log}': no such file or folder")
+        inputs = dataclasses.replace(inputs, log=str(log))
+    templates = experiment_templates()
     target.mkdir(parents=True)
-    sections: dict[str, dict[str, Any]] = {}
+    located = {
+        item.name: relative_to(target, getattr(inputs, item.name))
+        for item in dataclasses.fields(inputs)
+        if item.name != "table" and getattr(inputs, item.name)
+    }
+    inputs = dataclasses.replace(inputs, **located)
+    (target / EXPERIMENT_FILE).write_text(
+        experiment_yaml(name, spec, inputs, design, judging), encoding="utf-8"
+    )
     for template in templates:
         shutil.copy2(template, target / template.name)
-        defaults = template_defaults(template)
-        defaults["output_dir"] = _relative_to_kit(target / "reports" / template.stem)
-        sections[template.stem] = defaults
-    header = (
-        f"# Parameters of experiment '{name}', one section per notebook.\n"
-        "# Edit the values, then: make run EXP=<name>  (or: abkit run <this folder>)\n"
-    )
-    (target / PARAMS_FILE).write_text(header + yaml.safe_dump(sections, sort_keys=False))
     return target
 
 
+def _convert_params_file(path: Path) -> tuple[dict[str, Any], Any, Any, Any]:
+    """An older ``params.yaml`` as experiment-file sections: the analysis section's plan (its
+    plan_file, inline plan and flat settings, as notebook 03 built it), log and table; the
+    design section's assumptions; the judging section's files and columns. A value still at
+    its template default that names bundled example data is not carried over."""
+    from abkit.analysis_settings import AnalysisSettings
+    from abkit.experiment_file import DesignAssumptions, Inputs, JudgingColumns, field_defaults
+    from abkit.judging import JudgeEvaluationSettings
+    from abkit.plan import ExperimentPlan
+    from abkit.planning import DesignSettings
+
+    sections = read_params_file(path, template_paths(NOTEBOOKS_DIR))
+    analysis = {
+        k: v for k, v in sections.get("03_significance_analysis", {}).items() if k != "output_dir"
+    }
+    if "experiment" in analysis:  # the older name of the rows' experiment id
+        analysis["experiment_id"] = analysis.pop("experiment")
+    settings = AnalysisSettings(**analysis)
+    defaults = ExperimentPlan().to_dict()
+    plan = settings.experiment_plan().to_dict()
+    plan = {k: v for k, v in plan.items() if v != defaults[k] or k == "split"}
+    if plan.get("metrics") is None:
+        plan.pop("metrics", None)
+    log = settings.events if settings.events_path != AnalysisSettings.events_path else ""
+    judge_section = sections.get("05_judge_evaluation", {})
+    judge = JudgeEvaluationSettings(**{k: v for k, v in judge_section.items() if k != "output_dir"})
+    example = JudgeEvaluationSettings()
+    files = {
+        key: str(in_kit(getattr(judge, field)))
+        if getattr(judge, field) not in ("", getattr(example, field))
+        else ""
+        for key, field in (
+            ("judgments", "pairwise_file"),
+            ("grades", "grades_file"),
+            ("judged_log", "judged_log"),
+        )
+    }
+    inputs = Inputs(log=log, table=settings.table, **files)
+    design_section = sections.get("01_design_sample_size", {})
+    design_values = {**field_defaults(DesignSettings), **design_section}
+    design = DesignAssumptions(
+        **{f.name: design_values[f.name] for f in dataclasses.fields(DesignAssumptions)}
+    )
+    judging = JudgingColumns(judge.judge_column, judge.label_column)
+    return plan, inputs, design, judging
+
+
 def read_params_file(path: Path, notebooks: Sequence[Path]) -> dict[str, dict[str, Any]]:
-    """Read a ``params.yaml``: every section names one of ``notebooks``, every parameter is one
-    the notebook declares, every value plain data (:func:`check_parameters`)."""
+    """Read an older abkit's ``params.yaml`` (one section per notebook), for conversion: every
+    section names one of ``notebooks``, every parameter is one the notebook declares (the older
+    ``experiment`` of notebook 03 read as ``experiment_id``), every value plain data."""
+    from abkit.params import load_yaml
+
     try:
-        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
+        loaded = load_yaml(Path(path).read_text(encoding="utf-8"), str(path)) or {}
     except UnicodeDecodeError:
         raise ValueError(f"{path} is not UTF-8 text: re-save it as UTF-8") from None
     if not isinstance(loaded, dict):
@@ -185,7 +287,12 @@ def read_params_file(path: Path, notebooks: Sequence[Path]) -> dict[str, dict[st
         if not isinstance(values, dict):
             raise ValueError(f"{path}: section {section!r} must be a mapping of parameters")
         notebook = next(n for n in notebooks if n.stem == section)
-        check_parameters(values, template_defaults(notebook), f"{path} [{section}]")
+        declared = template_defaults(notebook)
+        if section == "03_significance_analysis" and "experiment" in values:
+            declared = {**declared, "experiment": ""}
+        if section == "02_routing_simulation" and "experiment" in values:
+            values["experiment_id"] = values.pop("experiment")
+        check_parameters(values, declared, f"{path} [{section}]")
     return loaded
 
 
@@ -304,7 +411,7 @@ def run_notebooks(
                 f"with the traceback, is {executed})"
             ) from None
         if progress:
-            print(f"done in {time.perf_counter() - started:.1f} s -> {executed}", flush=True)
+            print(f"done in {time.perf_counter() - started:.1f} s", flush=True)
         summary = Path(values["output_dir"])
         summary = (summary if summary.is_absolute() else KIT_ROOT / summary) / "summary.json"
         runs.append(NotebookRun(notebook, executed, _export_html(executed), summary))
@@ -316,15 +423,150 @@ def run_templates(reports_dir: Path = REPORTS_DIR, *, progress: bool = True) -> 
     return run_notebooks(template_paths(), {}, reports_dir, progress=progress)
 
 
-def run_experiment(directory: Path, *, progress: bool = True) -> list[NotebookRun]:
-    """Run the notebooks of an experiment folder with its ``params.yaml`` (``make run EXP=...``)."""
+@dataclass(frozen=True)
+class ExperimentRun:
+    """One finished ``abkit run`` of an experiment: its folder and each notebook's outputs."""
+
+    folder: Path
+    runs: tuple[NotebookRun, ...]
+
+    @property
+    def memo(self) -> Path | None:
+        """The decision memo, when the analysis ran."""
+        memo = self.folder / "03_significance_analysis" / "memo.html"
+        return memo if memo.is_file() else None
+
+
+def experiment_folder(given: str | Path) -> Path:
+    """An experiment's folder from its name (``experiments/NAME``) or a path to the folder."""
+    text = str(given)
+    if "/" in text or os.sep in text or Path(text).is_dir() and not _EXPERIMENT_NAME.match(text):
+        return Path(text)
+    return EXPERIMENTS_DIR / check_experiment_name(text)
+
+
+def _chosen_notebooks(folder: Path, experiment: Any, only: Sequence[str] | None) -> list[Path]:
+    """The notebooks to run: those the experiment has inputs for, or those ``only`` names
+    (by number or stem); a named notebook the experiment lacks inputs for is an error."""
+    present = {path.stem: path for path in template_paths(folder)}
+    runnable = experiment.runnable()
+    if only is None:
+        return [present[stem] for stem in runnable if stem in present]
+    chosen = []
+    for item in only:
+        matches = [stem for stem in present if stem == item or stem.split("_")[0] == item]
+        if not matches:
+            raise ValueError(
+                f"--only {item!r}: no such notebook in {folder}; choose from "
+                f"{', '.join(stem.split('_')[0] for stem in present)}"
+            )
+        stem = matches[0]
+        needs = {"03_significance_analysis": "log", "05_judge_evaluation": "judgments"}
+        if stem in needs and stem not in runnable:
+            raise ValueError(
+                f"--only {item}: {experiment.path} names no inputs {needs[stem]}, which "
+                f"{stem} needs"
+            )
+        chosen.append(present[stem])
+    return chosen
+
+
+def run_experiment(
+    directory: Path, *, only: Sequence[str] | None = None, progress: bool = True
+) -> ExperimentRun:
+    """Run an experiment folder's notebooks with its ``experiment.yaml`` (``abkit run NAME``).
+
+    Each run goes to a fresh ``reports/<UTC time>/`` that appears only when every notebook
+    succeeded: the notebooks run into a hidden ``reports/.<time>.partial/`` which is then
+    renamed; a failed or interrupted run is renamed ``reports/failed-<time>/`` instead (or, if
+    the process is killed, stays hidden as ``.partial``), so nothing incomplete looks like a
+    report. ``reports/latest`` points at the newest complete run. A second run of the same
+    experiment while one is under way is refused.
+
+    Raises:
+        ValueError: no experiment.yaml (an older params.yaml gets the line converting it), a
+            notebook it has no inputs for, another run under way, or a notebook that stopped.
+    """
+    from abkit.experiment_file import read_experiment
+
     folder = Path(directory)
-    notebooks = template_paths(folder)
+    if not folder.is_dir():
+        raise ValueError(f"experiment == '{folder}': no such experiment folder (abkit new NAME)")
+    if not (folder / EXPERIMENT_FILE).is_file() and (folder / PARAMS_FILE).is_file():
+        raise ValueError(
+            f"{folder} holds params.yaml from an older abkit and no {EXPERIMENT_FILE}; convert "
+            f"it: abkit new NEW_NAME --from {folder / PARAMS_FILE}"
+        )
+    experiment = read_experiment(folder)
+    notebooks = _chosen_notebooks(folder, experiment, only)
     if not notebooks:
-        raise ValueError(f"experiment folder {folder} holds no NN_name.ipynb notebooks")
-    params_path = folder / PARAMS_FILE
-    parameters = read_params_file(params_path, notebooks) if params_path.exists() else {}
-    return run_notebooks(notebooks, parameters, folder / "reports", progress=progress)
+        raise ValueError(f"experiment folder {folder} holds none of its notebooks to run")
+    reports = folder / "reports"
+    reports.mkdir(exist_ok=True)
+    with _run_lock(folder):
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        stamp = next(
+            f"{stamp}{suffix}"
+            for suffix in ("", *(f"-{i}" for i in range(2, 1000)))
+            if not any(
+                (reports / f"{prefix}{stamp}{suffix}").exists() for prefix in ("", "failed-")
+            )
+        )
+        staging, final = reports / f".{stamp}.partial", reports / stamp
+        staging.mkdir()
+        parameters = {path.stem: {"experiment": str(experiment.path)} for path in notebooks}
+        try:
+            run_notebooks(notebooks, parameters, staging, progress=progress)
+        except BaseException as error:
+            failed = reports / f"failed-{stamp}"
+            staging.rename(failed)
+            if isinstance(error, ValueError):  # its message names the executed copy: moved
+                raise ValueError(str(error).replace(str(staging), str(failed))) from None
+            raise
+        staging.rename(final)
+        latest = reports / "latest"
+        pointer = reports / f".latest-{stamp}"
+        pointer.symlink_to(stamp)
+        os.replace(pointer, latest)
+    runs = tuple(
+        NotebookRun(
+            path,
+            final / path.stem / path.name,
+            final / path.stem / f"{path.stem}.html",
+            final / path.stem / "summary.json",
+        )
+        for path in notebooks
+    )
+    return ExperimentRun(final, runs)
+
+
+@contextlib.contextmanager
+def _run_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder/.run.lock`` (an advisory lock the system drops when the process ends,
+    so a crash leaves no stale lock) for one run; a second run is refused."""
+    import fcntl
+
+    path = folder / ".run.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise ValueError(
+                f"another 'abkit run' of {folder} is under way (pid {holder}); wait for it to "
+                "finish, then run again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 _NOISY_NOTEBOOK_KEYS = ("papermill", "widgets")

@@ -48,6 +48,7 @@ __all__ = [
     "GradedComparison",
     "JudgeEvaluationSettings",
     "PairedTest",
+    "length_effect_sentence",
     "PpiEstimate",
     "SwapReport",
     "add_judge_labels",
@@ -1054,26 +1055,27 @@ def ppi_comparison(control: Moments, treatment: Moments, *, alpha: float = 0.05)
 class JudgeEvaluationSettings:
     """The parameters of notebook ``05_judge_evaluation``, validated on construction."""
 
-    pairwise_file: str
-    grades_file: str
-    judged_log: str
-    judge_column: str
-    label_column: str
-    split: float
-    true_effect: float | None
-    simulated_prompts: int
-    simulated_preference: float
-    judge_accuracy: float
-    position_bias: float
-    length_bias: float
-    length_ratio: float
-    bootstrap_resamples: int
-    alpha: float
-    seed: int
-    output_dir: str
+    pairwise_file: str = "data/example_pairwise_judgments.csv"
+    grades_file: str = "data/example_pointwise_grades.csv"
+    judged_log: str = "data/example_judged_dialogs.parquet"
+    judge_column: str = "judge_helpful"
+    label_column: str = "human_helpful"
+    split: float = 0.2
+    true_effect: float | None = 0.04
+    simulated_prompts: int = 300
+    simulated_preference: float = 0.6
+    judge_accuracy: float = 0.85
+    position_bias: float = 0.1
+    length_bias: float = 0.1
+    length_ratio: float = 1.35
+    bootstrap_resamples: int = 1000
+    alpha: float = 0.05
+    seed: int = 0
+    output_dir: str = "reports/05_judge_evaluation"
+    experiment: str = ""  # the experiment file applied (abkit.experiment_file)
 
     def __post_init__(self) -> None:
-        for name in ("pairwise_file", "grades_file", "judged_log"):
+        for name in ("pairwise_file", "grades_file", "judged_log", "experiment"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} == {getattr(self, name)!r}, must be a path as text")
         check_text("output_dir", self.output_dir)
@@ -1185,6 +1187,32 @@ def preference_table(raw: BradleyTerry, controlled: LengthControlled) -> pd.Data
     ).sort_values("strength", ascending=False, ignore_index=True)
 
 
+def length_effect_sentence(raw: float, controlled: float) -> str:
+    """What length control did to a win probability, its direction taken from the signed
+    change (controlled - raw), never from its size alone.
+
+    Examples:
+        >>> length_effect_sentence(0.66, 0.60)
+        'Length control lowers it by about 6 points: length inflated the raw preference.'
+        >>> length_effect_sentence(0.60, 0.66)
+        'Length control raises it by about 6 points: length held the raw preference down.'
+        >>> length_effect_sentence(0.60, 0.61)
+        'Length explains little of it.'
+    """
+    change = controlled - raw
+    if abs(change) < 0.02:
+        return "Length explains little of it."
+    if change < 0:
+        return (
+            f"Length control lowers it by about {-change * 100:.0f} points: length inflated the "
+            "raw preference."
+        )
+    return (
+        f"Length control raises it by about {change * 100:.0f} points: length held the raw "
+        "preference down."
+    )
+
+
 def judge_findings(
     swap: SwapReport,
     wins: WinRates,
@@ -1222,12 +1250,7 @@ def judge_findings(
     fair = beats(top.loc[a, "controlled_strength"], top.loc[b, "controlled_strength"])
     lines.append(
         f"The judge prefers {a} to {b} with probability {raw:.1%}; at equal response length "
-        f"{fair:.1%}. "
-        + (
-            f"About {abs(raw - fair) * 100:.0f} points of the raw preference come from length."
-            if abs(raw - fair) >= 0.02
-            else "Length explains little of it."
-        )
+        f"{fair:.1%}. " + length_effect_sentence(raw, fair)
     )
     if graded is not None:
         lines.append(

@@ -36,6 +36,7 @@ from abkit.plan import ExperimentPlan
 __all__ = [
     "MEMO_COLUMNS",
     "Provenance",
+    "health_table",
     "memo_html",
     "memo_table",
     "write_memo",
@@ -122,8 +123,8 @@ def _verdict(row: pd.Series) -> tuple[str, str]:
 def memo_table(result: AnalysisResult) -> pd.DataFrame:
     """The results table as people read it: one row per metric, every cell a formatted string.
 
-    Columns :data:`MEMO_COLUMNS`. ``p`` is the adjusted p of a primary or secondary metric, the
-    one-sided non-inferiority p of a guardrail, the raw p of a monitor. ``effect_status`` (the
+    Columns :data:`MEMO_COLUMNS`. ``p`` is the row's ``decision_p``
+    (:func:`abkit.analysis.decision_p_values`). ``effect_status`` (the
     effect's colour) and ``status`` (the verdict's) are ``better`` / ``worse`` / ``unclear``.
     Shares in %, their effects in percentage points; relative effects in %.
     """
@@ -141,9 +142,6 @@ def memo_table(result: AnalysisResult) -> pd.DataFrame:
         if row["role"] == "guardrail" and math.isfinite(row["margin"]):
             side = MINUS if row["higher_is_better"] else "+"
             margin = f"{side}{_value(row['margin'] * factor, scale.effect_unit)}"
-        p = {"primary": row["p_adjusted"], "secondary": row["p_adjusted"]}.get(
-            row["role"], row["non_inferiority_p"] if row["role"] == "guardrail" else row["p_value"]
-        )
         rows.append(
             {
                 "metric": row["metric"],
@@ -162,7 +160,7 @@ def memo_table(result: AnalysisResult) -> pd.DataFrame:
                     row["relative_ci_high"] * 100,
                     "%",
                 ),
-                "p": format_p(p),
+                "p": format_p(row["decision_p"]),
                 "verdict": words,
                 "margin": margin,
                 "effect_status": _effect_status(row),
@@ -170,6 +168,23 @@ def memo_table(result: AnalysisResult) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=MEMO_COLUMNS)
+
+
+def health_table(result: AnalysisResult) -> pd.DataFrame:
+    """The health gates as people read them: gate, status, control, treatment, detail, with
+    whole counts as integers (``9,684``, never ``9684.0000``) and other values (shares,
+    medians) to four significant digits; a value a gate does not have is blank."""
+
+    def shown(value: Any) -> str:
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            return ""
+        number = float(value)
+        return f"{int(number):,}" if number.is_integer() else f"{number:.4g}"
+
+    table = result.health.table.copy()
+    for column in ("control", "treatment"):
+        table[column] = table[column].map(shown)
+    return table
 
 
 @dataclass(frozen=True)

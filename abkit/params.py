@@ -27,8 +27,12 @@ __all__ = [
     "check_probability",
     "check_text",
     "is_missing_id",
+    "load_yaml",
     "notebook_parameters",
+    "notebook_values",
     "parse_until",
+    "settings_table",
+    "shorten",
     "unknown_names",
 ]
 
@@ -146,7 +150,14 @@ def unknown_names(given: Iterable[str], allowed: Collection[str]) -> list[str]:
 def notebook_parameters(
     namespace: Mapping[str, Any], names_before: Collection[str], settings_type: type[T]
 ) -> T:
-    """Build a notebook's validated settings from the names its parameter cells defined.
+    """A notebook's validated settings: ``settings_type`` built from :func:`notebook_values`."""
+    return settings_type(**notebook_values(namespace, names_before, settings_type))
+
+
+def notebook_values(
+    namespace: Mapping[str, Any], names_before: Collection[str], settings_type: type
+) -> dict[str, Any]:
+    """The values a notebook's parameter cells defined, one per field of ``settings_type``.
 
     A template records ``names_before = set(globals())`` in the cell before its ``parameters``
     cell. Everything defined after that point (the defaults, plus whatever papermill injected)
@@ -158,7 +169,7 @@ def notebook_parameters(
         ValueError: a name that is not a parameter of the template, or a value out of range.
         TypeError: a value of the wrong type.
     """
-    allowed = [field.name for field in fields(settings_type)]  # type: ignore[arg-type]
+    allowed = [field.name for field in fields(settings_type)]
     defined = [
         name
         for name, value in namespace.items()
@@ -176,7 +187,7 @@ def notebook_parameters(
     missing = [name for name in allowed if name not in namespace]
     if missing:
         raise ValueError(f"parameter(s) {', '.join(missing)} not defined in the parameters cell")
-    return settings_type(**{name: namespace[name] for name in allowed})
+    return {name: namespace[name] for name in allowed}
 
 
 def parse_until(name: str, text: str) -> pd.Timestamp:
@@ -212,3 +223,93 @@ def parse_until(name: str, text: str) -> pd.Timestamp:
     if re.fullmatch(r"\d{4}-?\d{2}-?\d{2}", written):  # a date alone: through its last second
         time = time + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
     return time
+
+
+def shorten(value: Any, limit: int = 120) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so no message prints an unbounded value.
+
+    >>> shorten("x" * 500, 12)
+    "'xxxxxxxx..."
+    """
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def load_yaml(text: str, where: str) -> Any:
+    """Parse YAML strictly: a key written twice in one mapping is an error naming the key and
+    its line (PyYAML keeps the last silently), and aliases (``*name``) are refused, so an
+    alias-expanding file ("billion laughs") cannot blow up a value or a message.
+
+    Raises:
+        ValueError: naming ``where`` (the file), the line and the key.
+
+    Examples:
+        >>> load_yaml("split: 0.2\\nalpha: 0.05", "plan.yaml")
+        {'split': 0.2, 'alpha': 0.05}
+        >>> load_yaml("split: 0.2\\nsplit: 0.5", "plan.yaml")
+        Traceback (most recent call last):
+        ...
+        ValueError: plan.yaml line 2: key 'split' is written twice (first on line 1); keep one
+    """
+    import yaml
+
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                line = event.start_mark.line + 1
+                raise ValueError(
+                    f"{where} line {line}: YAML aliases (*{event.anchor}) are not allowed; "
+                    "write the value out"
+                )
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is None:
+            return None
+        _refuse_duplicate_keys(root, where)
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValueError(f"{where}: not valid YAML ({error})".replace("\n", " ")) from None
+
+
+def _refuse_duplicate_keys(node: Any, where: str) -> None:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                line = key.start_mark.line + 1
+                if key.value in seen:
+                    raise ValueError(
+                        f"{where} line {line}: key {shorten(key.value, 60)} is written twice "
+                        f"(first on line {seen[key.value]}); keep one"
+                    )
+                seen[key.value] = line
+            _refuse_duplicate_keys(value, where)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicate_keys(item, where)
+
+
+def settings_table(settings: Any) -> pd.DataFrame:
+    """A notebook's parameters as people read them: one row per field of its settings
+    dataclass, the value as text. Only the fields: what the settings compute and cache (a
+    plan, an estimate) stays out.
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class S:
+    ...     split: float = 0.2
+    ...     plan_file: str = ""
+    >>> settings_table(S())
+               value
+    split        0.2
+    plan_file     ''
+    """
+    import pandas as pd
+
+    values = {
+        item.name: repr(value) if isinstance(value, str) else str(value)
+        for item in fields(settings)
+        for value in [getattr(settings, item.name)]
+    }
+    return pd.Series(values, name="value", dtype=object).to_frame()

@@ -6,6 +6,7 @@ path in a notebook would mean different files in the two: notebooks resolve path
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 __all__ = [
@@ -22,7 +23,8 @@ KIT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = KIT_ROOT / "notebooks"
 DATA_DIR = KIT_ROOT / "data"
 REPORTS_DIR = KIT_ROOT / "reports"
-EXPERIMENTS_DIR = KIT_ROOT / "experiments"
+# Where `abkit new NAME` puts experiments/NAME: the kit's experiments/, or $ABKIT_EXPERIMENTS.
+EXPERIMENTS_DIR = Path(os.environ.get("ABKIT_EXPERIMENTS") or KIT_ROOT / "experiments")
 
 
 def in_kit(path: str | Path) -> Path:

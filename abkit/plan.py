@@ -7,7 +7,7 @@ corrections, the health-gate thresholds and the metrics (:class:`abkit.metrics.M
 columns, role, direction, valid range and, for a guardrail, its margin).
 
 Plans are written in YAML (a plan file, or the ``plan:`` section of an experiment's
-``params.yaml``) and need no code::
+``experiment.yaml``) and need no code::
 
     experiment: support-bot-v2
     split: 0.2
@@ -34,8 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import yaml
-
 from abkit.metrics import (
     DEFAULT_COLUMN_RULES,
     DEFAULT_METRICS,
@@ -49,7 +47,7 @@ from abkit.metrics import (
     metric_to_dict,
     yaml_number,
 )
-from abkit.params import check_choice, check_integer, check_number, check_text
+from abkit.params import check_choice, check_integer, check_number, check_text, load_yaml, shorten
 from abkit.sequential import SpendingKind
 from abkit.stats import Correction
 
@@ -61,6 +59,7 @@ __all__ = [
     "plan_from_dict",
     "plan_with_parameters",
     "read_plan_spec",
+    "EXPERIMENT_SECTIONS",
 ]
 
 # Plan settings that are paths of covariate sources; in a plan file, relative to the file.
@@ -296,7 +295,7 @@ class ExperimentPlan:
             raise ValueError(
                 f"the plan has no primary metric: {why}. Name one of "
                 f"{[m.name for m in metrics]} as primary (abkit analyze --primary NAME; "
-                "primary: NAME in the plan file or params.yaml; primary=NAME in the API), or "
+                "primary: NAME in the plan file or experiment.yaml; primary=NAME in the API), or "
                 "give a metric role: primary in the plan's metrics"
             )
         rules = dict(self.columns)
@@ -441,27 +440,61 @@ def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
     return ExperimentPlan(**merged)
 
 
+# Sections an experiment file (experiment.yaml, abkit.experiment_file) holds beside ``plan:``.
+EXPERIMENT_SECTIONS = ("name", "plan", "inputs", "design", "judging")
+
+
 def read_plan_spec(path: str | Path) -> dict[str, Any]:
-    """The settings a plan file declares (its top level, or its ``plan:`` section), checked by
-    building the plan; only the keys the file writes, so a default is never mistaken for a
-    declaration.
+    """The settings a plan file declares (its top level, or the ``plan:`` section of an
+    experiment file), checked by building the plan; only the keys the file writes, so a default
+    is never mistaken for a declaration.
+
+    In an experiment file the covariate sources (``pre_period_log``, ``users_table``) are
+    inputs: they are read from its ``inputs:`` section. Paths are relative to the file.
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the YAML cannot be read or holds invalid settings.
+        ValueError: the YAML cannot be read (duplicate keys and aliases are refused:
+            :func:`abkit.params.load_yaml`), holds invalid settings, or holds sections that are
+            not an experiment file's beside ``plan:``.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"plan == '{path}': no such file")
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ValueError(f"plan == '{path}': not valid YAML ({error})".replace("\n", " ")) from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"plan == '{path}' is not UTF-8 text: re-save it as UTF-8") from None
+    spec = load_yaml(text, f"plan == '{path}'")
+    if isinstance(spec, Mapping) and any(
+        isinstance(k, str) and k[:3].rstrip("_").isdigit() for k in spec
+    ):
+        raise ValueError(
+            f"plan == '{path}' is a params.yaml of an older abkit (one section per notebook); "
+            f"convert its folder with: abkit new NAME --from {path}"
+        )
+    inputs: Mapping[str, Any] = {}
     if isinstance(spec, Mapping) and "plan" in spec:
+        beside = sorted(set(spec) - set(EXPERIMENT_SECTIONS), key=str)
+        if beside:
+            raise ValueError(
+                f"plan == '{path}': unknown key(s) {beside} beside plan:; an experiment file "
+                f"holds only {list(EXPERIMENT_SECTIONS)}"
+            )
+        inputs = spec.get("inputs") or {}
+        if not isinstance(inputs, Mapping):
+            raise TypeError(f"{path}: inputs == {shorten(inputs)}, must be a mapping")
         spec = spec["plan"]
     spec = {} if spec is None else spec
     plan_from_dict(spec)
     spec = dict(spec)
+    for key in COVARIATE_PATHS:
+        if inputs.get(key):
+            if spec.get(key):
+                raise ValueError(
+                    f"{path}: {key} is given under plan: and under inputs:; give it under inputs:"
+                )
+            spec[key] = check_text(f"{path}: inputs {key}", inputs[key])
     for key in COVARIATE_PATHS:  # relative to the plan file, wherever it is read from
         if isinstance(spec.get(key), str) and spec[key] and not Path(spec[key]).is_absolute():
             spec[key] = str((path.parent / spec[key]).resolve())
@@ -469,7 +502,10 @@ def read_plan_spec(path: str | Path) -> dict[str, Any]:
 
 
 def plan_with_parameters(
-    declared: Mapping[str, Any], parameters: Mapping[str, Any], defaults: Mapping[str, Any]
+    declared: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    source: str = "the plan",
 ) -> dict[str, Any]:
     """A notebook's flat parameters merged into what a plan declares.
 
@@ -491,7 +527,7 @@ def plan_with_parameters(
         changed = value != defaults.get(name)
         if name in declared and changed and declared[name] != value:
             raise ValueError(
-                f"{name} == {value!r} (parameter) but the plan says {declared[name]!r}; "
+                f"{name} == {value!r} (parameter) but {source} says {declared[name]!r}; "
                 "set it in one place"
             )
         if name not in declared or changed:

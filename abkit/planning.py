@@ -215,6 +215,7 @@ class DesignSettings:
     cuped_rho: float = 0.0
     pre_period_log: str = ""
     output_dir: str = "reports/01_design_sample_size"
+    experiment: str = ""  # the experiment file applied (abkit.experiment_file)
 
     def __post_init__(self) -> None:
         if not isinstance(self.relative_mde, bool):

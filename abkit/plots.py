@@ -308,7 +308,8 @@ def latency_plot(
     if hidden:
         title += f" ({hidden:,} value(s) <= 0 not shown on the log axis)"
     ax.set(
-        xlabel=f"{column} ({unit}, log scale); lines: P50 dotted, P95 dashed, P99 dash-dot",
+        xlabel=f"{column} ({f'{unit}, ' if unit else ''}log scale); lines: P50 dotted, P95 "
+        "dashed, P99 dash-dot",
         ylabel="density (per log10 unit)",
         title=title,
     )

@@ -525,19 +525,21 @@ def daily_dialogs(dialogs: pd.DataFrame) -> pd.DataFrame:
 class RoutingSettings:
     """The parameters of notebook ``02_routing_simulation``, validated on construction."""
 
-    experiment: str
-    split: float
-    n_users: int
-    days: int
-    dialogs_per_user: float
-    intra_user_correlation: float
-    ramp_schedule: list[float]
-    bug_error_rate: float
-    seed: int
-    output_dir: str
+    experiment_id: str = "fine-tuned-v2-test"
+    split: float = 0.2
+    n_users: int = 20000
+    days: int = 14
+    dialogs_per_user: float = 3.0
+    intra_user_correlation: float = 0.3
+    ramp_schedule: list[float] = field(default_factory=lambda: [0.05, 0.2, 0.5])
+    bug_error_rate: float = 0.1
+    seed: int = 42
+    output_dir: str = "reports/02_routing_simulation"
+    experiment: str = ""  # the experiment file applied (abkit.experiment_file)
 
     def __post_init__(self) -> None:
         check_text("output_dir", self.output_dir)
+        check_text("experiment_id", self.experiment_id)
         ceiling = 1.0 - SimulationConfig.error_rate  # the clean log's error rate, plus this
         check_number(
             "bug_error_rate",
@@ -560,7 +562,7 @@ class RoutingSettings:
     def simulation(self, **overrides: object) -> SimulationConfig:
         """The simulation these settings describe (the clean log); ``overrides`` change fields."""
         fields = {
-            "experiment": self.experiment,
+            "experiment": self.experiment_id,
             "n_users": self.n_users,
             "days": self.days,
             "split": self.split,

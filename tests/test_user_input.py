@@ -1,5 +1,5 @@
-"""Nothing a user types runs as code: experiment names through make and abkit, parameter names
-and values from params.yaml. Each injection case asserts that its marker file was not created."""
+"""Nothing a user types runs as code: experiment names through make and abkit, keys and values
+of experiment.yaml. Each injection case asserts that its marker file was not created."""
 
 from __future__ import annotations
 
@@ -56,40 +56,46 @@ def test_experiment_names_outside_the_pattern_are_refused(name) -> None:
     assert done.returncode == 2 and "must be 1 to 64 letters" in done.stderr
 
 
-def _experiment_with(tmp_path: Path, section: dict) -> Path:
+def _experiment_with(tmp_path: Path, replace: dict[str, str]) -> Path:
+    """A new experiment whose experiment.yaml has some lines replaced."""
     folder = new_experiment("inj", tmp_path)
-    params = yaml.safe_load((folder / "params.yaml").read_text())
-    params["01_design_sample_size"].update(section)
-    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    text = (folder / "experiment.yaml").read_text()
+    for old, new in replace.items():
+        assert old in text
+        text = text.replace(old, new)
+    (folder / "experiment.yaml").write_text(text)
     return folder
 
 
-def test_parameter_names_from_params_yaml_never_run(tmp_path) -> None:
+def test_keys_of_experiment_yaml_never_run(tmp_path) -> None:
+    """Only the experiment file's path reaches papermill; its keys are read as data and an
+    unknown one is refused before any notebook runs."""
     marker = tmp_path / "ran"
     evil = f"__import__('os').system('touch {marker}'); x"
-    folder = _experiment_with(tmp_path, {evil: 1})
-    with pytest.raises(ValueError, match="is not a parameter of this notebook; allowed: alpha"):
+    folder = _experiment_with(tmp_path, {"  baseline: 0.75": f"  baseline: 0.75\n  {evil!r}: 1"})
+    with pytest.raises(ValueError, match=r"design: unknown key\(s\)"):
         run_experiment(folder, progress=False)
     assert not marker.exists()
     assert not (folder / "reports").exists()  # refused before any notebook ran
     done = abkit("run", str(folder))
-    assert done.returncode == 2 and "is not a parameter of this notebook" in done.stderr
+    assert done.returncode == 2 and "unknown key(s)" in done.stderr
     assert not marker.exists()
 
 
 def test_yaml_object_tags_and_non_data_values_are_refused(tmp_path) -> None:
     folder = new_experiment("tags", tmp_path)
-    params = folder / "params.yaml"
-    params.write_text(
-        "01_design_sample_size:\n  baseline: !!python/object/apply:os.system ['true']\n"
+    path = folder / "experiment.yaml"
+    text = path.read_text()
+    path.write_text(
+        text.replace("  baseline: 0.75", "  baseline: !!python/object/apply:os.system ['true']")
     )
     done = abkit("run", str(folder))
     assert done.returncode == 2 and "not valid YAML" in done.stderr, done.stderr
     assert done.stderr.count("\n") == 1
-    params.write_text("01_design_sample_size:\n  plan_file: 2026-01-05\n")
+    path.write_text(text.replace("  baseline: 0.75", "  baseline: 2026-01-05"))
     done = abkit("run", str(folder))
-    assert done.returncode == 2 and "quote dates and times as text" in done.stderr
-    params.write_bytes("01_design_sample_size:\n  plan_file: caf\xe9\n".encode("latin-1"))
+    assert done.returncode == 2 and "design baseline == datetime.date(2026, 1, 5)" in done.stderr
+    path.write_bytes(text.replace("name: tags", "name: caf\xe9").encode("latin-1"))
     done = abkit("run", str(folder))
     assert done.returncode == 2 and "is not UTF-8 text" in done.stderr
 
@@ -153,15 +159,16 @@ def test_design_metric_choices_are_the_design_methods() -> None:
 def test_a_stopped_run_is_one_line_without_kernel_noise(tmp_path) -> None:
     from test_cli import ABKIT
 
-    folder = _experiment_with(tmp_path, {"baseline": 1.2})
+    folder = _experiment_with(tmp_path, {"  baseline: 0.75": "  baseline: 1.2"})
     done = subprocess.run([ABKIT, "run", str(folder)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert "running 01_design_sample_size.ipynb ... stopped" in done.stdout
     lines = [line for line in done.stderr.splitlines() if line.strip()]
+    failed = next((folder / "reports").glob("failed-*"))
     assert lines == [
         "abkit run: error: 01_design_sample_size.ipynb stopped: ValueError: baseline == 1.2, "
         "must be in (0, 1) (the executed copy, with the traceback, is "
-        f"{folder / 'reports' / '01_design_sample_size' / '01_design_sample_size.ipynb'})"
+        f"{failed / '01_design_sample_size' / '01_design_sample_size.ipynb'})"
     ], done.stderr
     assert "TCP" not in done.stderr + done.stdout
     assert "KeyboardInterrupt" not in done.stderr + done.stdout
