@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from abkit.duckdb_session import connect
 from abkit.metrics import DEFAULT_COLUMN_RULES, ColumnRule
 from abkit.params import is_missing_id
 
@@ -460,7 +461,7 @@ def _connect_duckdb(path: Path, *, read_only: bool, timeout: float = 30.0):
     deadline, delay = time.monotonic() + timeout, 0.005
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return connect(path, read_only=read_only)
         except duckdb.IOException as error:
             if "lock" not in str(error).lower() or time.monotonic() > deadline:
                 raise
@@ -481,7 +482,7 @@ def write_log(frame: pd.DataFrame, path: str | Path, *, table: str = "dialogs") 
     elif kind == "csv":
         frame.to_csv(target, index=False)
     else:
-        with duckdb.connect(str(target)) as connection:
+        with connect(target) as connection:
             connection.register("incoming", frame)
             connection.execute(
                 f"CREATE OR REPLACE TABLE {_check_table(table)} AS SELECT * FROM incoming"
@@ -513,7 +514,7 @@ def write_log_blocks(
     writer = None
     try:
         if kind == "duckdb":
-            connection = duckdb.connect(str(partial))
+            connection = connect(partial)
         pending = None  # Parquet: the previous block is written while the next is made
         for index, frame in enumerate(frames):
             rows += len(frame)

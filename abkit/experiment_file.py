@@ -276,6 +276,7 @@ _PLAN_HELP = {
     "column_map": "your column -> the log's, e.g. {customer: user_id}",
     "columns": "valid values per column: {column: {range: [low, high], integer: bool, unit: ms|s}}",
     "timestamp_unit": "numeric timestamps: auto (by magnitude), s or ms since 1970 (UTC)",
+    "timezone": "zone of timestamps written without one (IANA name, e.g. Europe/Paris)",
     "unknown_variants": "rows of another variant label: error, or ignore (counted)",
     "crossover_max_share": "users seen in both arms are left out; above this share, invalid",
     "srm_p": "the sample-ratio-mismatch gate fails below this p-value",

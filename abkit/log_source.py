@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from abkit.duckdb_session import connect, utc
 from abkit.events import LogValidationError
 from abkit.metric_kinds import quoted
 from abkit.metrics import REQUIRED_COLUMNS
@@ -101,15 +102,15 @@ def _connection(*sources: Any) -> Iterator[duckdb.DuckDBPyConnection]:
     if any(
         isinstance(s, str | Path) and Path(s).suffix.lower() in _DATABASE_SUFFIXES for s in sources
     ):
-        with duckdb.connect() as own:
+        with connect() as own:
             yield own
         return
     with _SHARED_LOCK:  # a forked child must not reuse its parent's database
         database = _SHARED.get(os.getpid())
         if database is None:
             _SHARED.clear()
-            database = _SHARED[os.getpid()] = duckdb.connect()
-        connection = database.cursor()
+            database = _SHARED[os.getpid()] = connect()
+        connection = utc(database.cursor())
     try:
         yield connection
     finally:
@@ -285,10 +286,15 @@ def _timestamp_sql(
     plan: ExperimentPlan,
     key: str = "timestamp",
 ) -> str:
-    """An expression giving the timestamp as TIMESTAMPTZ; epoch numbers read as s or ms."""
+    """An expression giving the timestamp as TIMESTAMPTZ; epoch numbers read as s or ms;
+    a timestamp written without a zone (a naive datetime, a date, text without an offset) is
+    in the plan's ``timezone`` (UTC by default), never in the machine's."""
     name = quoted(column)
-    if kind.startswith("TIMESTAMP") or kind == "DATE":
+    zone = plan.timezone.replace("'", "")
+    if kind == "TIMESTAMP WITH TIME ZONE":
         return f"CAST({name} AS TIMESTAMPTZ)"
+    if kind.startswith("TIMESTAMP") or kind == "DATE":  # naive: in the plan's zone
+        return f"timezone('{zone}', CAST({name} AS TIMESTAMP))"
     if NUMERIC_TYPE.match(kind) or kind == "VARCHAR":
         number = name if kind != "VARCHAR" else f"TRY_CAST(trim({name}) AS DOUBLE)"
         low, high, text_rows, numeric_rows = connection.execute(
@@ -300,7 +306,7 @@ def _timestamp_sql(
                     f"column '{key}' mixes numbers and text ({numeric_rows:,} of "
                     f"{text_rows:,} values are numbers); write one format"
                 )
-            return _text_timestamp_sql(connection, raw, name, key)
+            return _text_timestamp_sql(connection, raw, name, key, zone)
         if low is None:
             return "CAST(NULL AS TIMESTAMPTZ)"
         unit = plan.timestamp_unit
@@ -320,10 +326,26 @@ def _timestamp_sql(
     )
 
 
+# Text that ends in a zone or offset after a time (Z, +01, +01:00, -0500): an instant already.
+_OFFSET_PATTERN = (
+    r"[0-9]:[0-9][0-9](:[0-9][0-9]([.,][0-9]+)?)? *(Z|z|UTC|[+-][0-9][0-9](:?[0-9][0-9])?)$"
+)
+
+
 def _text_timestamp_sql(
-    connection: duckdb.DuckDBPyConnection, raw: str, name: str, key: str = "timestamp"
+    connection: duckdb.DuckDBPyConnection,
+    raw: str,
+    name: str,
+    key: str = "timestamp",
+    zone: str = "UTC",
 ) -> str:
+    # the session is UTC: text without an offset is read as UTC, or moved to the plan's zone
     expression = f"TRY_CAST({name} AS TIMESTAMPTZ)"
+    if zone != "UTC":
+        expression = (
+            f"CASE WHEN regexp_matches(trim({name}), '{_OFFSET_PATTERN}') THEN {expression} "
+            f"ELSE timezone('{zone}', TRY_CAST({name} AS TIMESTAMP)) END"
+        )
     bad, example = connection.execute(
         f"SELECT count(*), any_value({name}) FROM {raw} "
         f"WHERE {name} IS NOT NULL AND {expression} IS NULL"

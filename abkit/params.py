@@ -26,6 +26,7 @@ __all__ = [
     "check_number",
     "check_probability",
     "check_text",
+    "check_time_zone",
     "is_missing_id",
     "load_yaml",
     "notebook_parameters",
@@ -131,6 +132,29 @@ PLACEHOLDER_IDS = ("None", "none", "NULL", "null", "Null", "nan", "NaN", "undefi
 # Every blank id (empty, or starting with whitespace) sorts below this text: ``id < BLANK_BELOW``
 # or an id in PLACEHOLDER_IDS is the cheap first test, in SQL and in Arrow, before the exact one.
 BLANK_BELOW = "!"
+
+
+def check_time_zone(name: str, value: Any) -> str:
+    """An IANA time zone name (``UTC``, ``Europe/Paris``), checked against the zone database.
+
+    >>> check_time_zone("timezone", "Europe/Paris")
+    'Europe/Paris'
+    >>> check_time_zone("timezone", "CEST")
+    Traceback (most recent call last):
+    ...
+    ValueError: timezone == 'CEST', must be an IANA time zone name such as 'UTC' or 'Europe/Paris'
+    """
+    import zoneinfo
+
+    check_text(name, value)
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{name} == {shorten(value)}, must be an IANA time zone name such as 'UTC' or "
+            "'Europe/Paris'"
+        ) from None
+    return value
 
 
 def is_missing_id(text: str) -> bool:

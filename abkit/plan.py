@@ -47,7 +47,15 @@ from abkit.metrics import (
     metric_to_dict,
     yaml_number,
 )
-from abkit.params import check_choice, check_integer, check_number, check_text, load_yaml, shorten
+from abkit.params import (
+    check_choice,
+    check_integer,
+    check_number,
+    check_text,
+    check_time_zone,
+    load_yaml,
+    shorten,
+)
 from abkit.sequential import SpendingKind
 from abkit.stats import Correction
 
@@ -135,6 +143,10 @@ class ExperimentPlan:
         secondary_correction: the same over the secondary metrics (reported only).
         column_map: your column name -> the dialog log's, e.g. ``{"customer_id": "user_id"}``.
         columns: valid values per column, over :data:`DEFAULT_COLUMN_RULES`.
+        timezone: the zone of timestamps written without one (naive datetimes, text without an
+            offset): "UTC" (default), or an IANA name such as "Europe/Paris". Timestamps with
+            a zone or offset, and epoch numbers, are instants already; every engine's session
+            runs in UTC (:mod:`abkit.duckdb_session`), whatever the machine's ``TZ``.
         timestamp_unit: how numeric timestamps are read: epoch "s", "ms", or "auto" (by
             magnitude; anything else is refused).
         unknown_variants: rows whose variant is neither label: "error" (default) or "ignore"
@@ -174,6 +186,7 @@ class ExperimentPlan:
     column_map: Mapping[str, str] = field(default_factory=dict)
     columns: Mapping[str, ColumnRule] = field(default_factory=dict)
     timestamp_unit: TimestampUnit = "auto"
+    timezone: str = "UTC"
     unknown_variants: UnknownVariants = "error"
     crossover_max_share: float = 0.01
     srm_p: float = 0.001
@@ -199,6 +212,7 @@ class ExperimentPlan:
         check_choice("correction", self.correction, get_args(Correction))
         check_choice("secondary_correction", self.secondary_correction, get_args(Correction))
         check_choice("timestamp_unit", self.timestamp_unit, get_args(TimestampUnit))
+        check_time_zone("timezone", self.timezone)
         check_choice("unknown_variants", self.unknown_variants, get_args(UnknownVariants))
         check_number(
             "crossover_max_share", self.crossover_max_share, low=0.0, high=1.0, low_inclusive=True
@@ -394,7 +408,7 @@ def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
         ValueError: plan: unknown key(s) ['splt']; allowed: ['alpha', 'column_map', 'columns', \
 'control', 'correction', 'crossover_max_share', 'cuped', 'experiment', 'metrics', 'missing_p', \
 'monitoring', 'pre_period_days', 'pre_period_log', 'primary', 'secondary_correction', 'split', \
-'srm_p', 'timestamp_unit', 'treatment', 'unknown_variants', 'users_table']
+'srm_p', 'timestamp_unit', 'timezone', 'treatment', 'unknown_variants', 'users_table']
     """
     if not isinstance(spec, Mapping):
         raise TypeError(f"plan == {spec!r}, must be a mapping of plan settings")

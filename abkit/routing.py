@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from numbers import Integral
 from typing import Any, Literal
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats
 
+from abkit.duckdb_session import connect
 from abkit.params import (
     BLANK_BELOW,
     PLACEHOLDER_IDS,
@@ -205,7 +205,7 @@ def buckets_of(key: str, user_ids: Any) -> np.ndarray:
             dtype=np.int64,
             count=len(ids),
         )
-    with duckdb.connect() as connection:
+    with connect() as connection:
         connection.register("ids", pa.table({"user_id": ids}))
         result = connection.execute(_BUCKET_SQL, {"prefix": f"{key}:"}).fetchnumpy()
     return result["bucket"].astype(np.int64)

@@ -43,6 +43,7 @@ import duckdb
 import pandas as pd
 import yaml
 
+from abkit.duckdb_session import connect
 from abkit.events import DEFAULT_VARIANTS
 from abkit.metrics import DEFAULT_COLUMN_RULES
 
@@ -451,7 +452,7 @@ def ingest_otel(
     target = Path(out)
     if target.suffix.lower() not in (".parquet", ".csv"):
         raise ValueError(f"--out == '{target}': must end in .parquet or .csv")
-    con = duckdb.connect()
+    con = connect()
     con.execute(f"SET memory_limit = {_sql_text(memory_limit)}")
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = false")

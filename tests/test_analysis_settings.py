@@ -164,4 +164,4 @@ def test_notebook_stops_at_validation_with_the_reason(tmp_path) -> None:
         for c in cells
         if c.cell_type == "code" and any(o.output_type == "error" for o in c.outputs)
     ]
-    assert len(failed) == 1 and "notebook_parameters(" in failed[0].source
+    assert len(failed) == 1 and "notebook_settings(" in failed[0].source

@@ -41,7 +41,7 @@ def test_template_structure(template) -> None:
     # the cell right after the parameters validates them
     following = document.cells[tagged[0] + 1 :]
     first_code = next(cell for cell in following if cell.cell_type == "code")
-    assert "notebook_parameters(" in first_code.source
+    assert "notebook_parameters(" in first_code.source or "notebook_settings(" in first_code.source
     # every parameter line parses for papermill (a second '=' or an unusual annotation hides it)
     assignments = re.findall(r"^(\w+)\s*(?::[^=]*)?=", document.cells[tagged[0]].source, re.M)
     assert sorted(assignments) == sorted(defaults)
@@ -85,7 +85,7 @@ def test_matrix_run(case: MatrixCase, tmp_path) -> None:
             if cell.cell_type == "code"
             and any(output.output_type == "error" for output in cell.outputs)
         ]
-        assert len(failed) == 1 and "notebook_parameters(" in failed[0].source
+        assert len(failed) == 1 and re.search(r"notebook_(parameters|settings)\(", failed[0].source)
         assert not (tmp_path / "out" / "summary.json").exists()
         return
     run()

@@ -106,6 +106,24 @@ def test_a_look_at_a_cut_off_under_an_always_valid_plan_agrees(spark) -> None:
     assert (duck.engine.first, duck.engine.last) == (on_spark.engine.first, on_spark.engine.last)
 
 
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
+def test_naive_timestamps_are_read_in_the_plans_zone_on_both_engines(spark, tmp_path, zone) -> None:
+    """One time model (#27): a naive timestamp is in the plan's zone (UTC by default) on
+    DuckDB and on Spark alike, so a look selects the same rows."""
+    log = pd.read_parquet(DATA_DIR / "example_dialogs.parquet")
+    log["timestamp"] = log["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
+    path = tmp_path / "naive.parquet"
+    log.to_parquet(path)
+    plan = {"split": 0.2, "timezone": zone}
+    until = "2026-01-08 23:59:59.999999+00:00"
+    duck = analyze(path, plan=plan, until=until)
+    on_spark = analyze(path, plan=plan, until=until, spark=spark)
+    instants = log["timestamp"].dt.tz_localize(zone).dt.tz_convert("UTC")
+    assert duck.engine.rows == int((instants <= pd.Timestamp(until)).sum())
+    _same_result(duck, on_spark)
+    assert (duck.engine.first, duck.engine.last) == (on_spark.engine.first, on_spark.engine.last)
+
+
 def test_a_spark_dataframe_and_a_table_name_are_read_like_the_file(spark) -> None:
     path = DATA_DIR / "example_dialogs.parquet"
     duck = analyze(path, split=0.2)
