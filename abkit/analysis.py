@@ -34,7 +34,7 @@ import pandas as pd
 from abkit.cuped import CupedResult, Moments, cuped_test
 from abkit.engine import EngineResult, aggregate
 from abkit.formatting import p_phrase
-from abkit.health import HealthReport
+from abkit.health import HealthReport, leak_gate
 from abkit.metric_kinds import KINDS
 from abkit.metrics import DEFAULT_METRICS, Metric
 from abkit.monitoring import MonitoringResult, always_valid_table, monitor
@@ -561,8 +561,16 @@ def analyze_plan(
         frame = pd.concat([frame, pd.DataFrame(extra)], ignore_index=True)
     frame["decision_p"] = decision_p_values(frame)
     frame = frame.reindex(columns=TABLE_COLUMNS)
-    decision = _decide(frame, engine.health, monitoring)
-    return AnalysisResult(frame, engine.health, decision, plan, engine, monitoring)
+    leaks = [
+        gate
+        for row in frame.itertuples()
+        if isinstance(row.covariate, str) and row.covariate
+        for gate in [leak_gate(row.metric, row.covariate, float(row.variance_reduction))]
+        if gate is not None
+    ]
+    health = dataclasses.replace(engine.health, checks=(*engine.health.checks, *leaks))
+    decision = _decide(frame, health, monitoring)
+    return AnalysisResult(frame, health, decision, plan, engine, monitoring)
 
 
 def analyze(

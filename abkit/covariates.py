@@ -279,14 +279,26 @@ def covariate_query(
     return CovariateQuery(tuple(ctes), joins, tuple(arm_cols), layouts)
 
 
+# Below this share of users with a covariate value, CUPED can remove little variance and the
+# ids of the covariate source and the log probably disagree: a warning; none at all fails.
+MIN_MATCHED_SHARE = 0.2
+
+
 def covariate_health(
     plan: ExperimentPlan,
     arms: Mapping[int, Mapping[str, Any]],
     labels: tuple[str, str],
     pre_label: str = "",
     users_label: str = "",
+    layouts: Mapping[str, CupedLayout] | None = None,
 ) -> list[HealthCheck]:
     """Health rows of the covariate sources; post-treatment values are an error.
+
+    "With history" counts the users whose covariate has a value, read from the same per-user
+    no-history indicator the CUPED estimate uses (a user in the users table or pre-period
+    window whose value is missing counts as without history, as in the estimate). Over several
+    metrics on one source, the fewest. None matched fails (the source's ids do not match the
+    log's: nothing would be adjusted); fewer than :data:`MIN_MATCHED_SHARE` warns.
 
     Raises:
         LogValidationError: a users-table value measured at or after the user's first
@@ -294,7 +306,6 @@ def covariate_health(
     """
     control, treatment = arms.get(0, {}), arms.get(1, {})
     every = [arms[k] for k in sorted(arms)]
-    users = [int(arm.get("users", 0) or 0) for arm in (control, treatment)]
     checks = []
     if "cov_users" in control or "cov_users" in treatment:
         late = sum(int(arm.get("cov_late", 0) or 0) for arm in every)
@@ -313,10 +324,14 @@ def covariate_health(
                 f"users table {users_label}: {undated:,} user(s) have no measured_at, so "
                 "nothing shows their covariate predates exposure; fill in measured_at"
             )
-        known = [int(arm.get("cov_users", 0) or 0) for arm in (control, treatment)]
-        checks.append(_history_check("covariates: users table", known, users, labels, ""))
+        in_table = sum(int(arm.get("cov_users", 0) or 0) for arm in (control, treatment))
+        known, users, per_metric = _with_value(plan, arms, layouts or {}, PRE_PERIOD, False)
+        detail = f"{in_table:,} user(s) of the log found in the users table"
+        checks.append(
+            _history_check("covariates: users table", known, users, labels, detail, per_metric)
+        )
     if "pre_users" in control or "pre_users" in treatment:
-        known = [int(arm.get("pre_users", 0) or 0) for arm in (control, treatment)]
+        known, users, per_metric = _with_value(plan, arms, layouts or {}, PRE_PERIOD, True)
         late = sum(int(arm.get("pre_late", 0) or 0) for arm in every)
         early = sum(int(arm.get("pre_early", 0) or 0) for arm in every)
         rows = sum(int(arm.get("pre_rows", 0) or 0) for arm in every)
@@ -328,19 +343,72 @@ def covariate_health(
             f"{rows:,} pre-period dialog(s) in the {plan.pre_period_days:g} days before each "
             f"user's first exposure{left_out if late or early else ''}"
         )
-        checks.append(_history_check("covariates: pre-period", known, users, labels, detail))
+        checks.append(
+            _history_check("covariates: pre-period", known, users, labels, detail, per_metric)
+        )
     return checks
 
 
+def _with_value(
+    plan: ExperimentPlan,
+    arms: Mapping[int, Mapping[str, Any]],
+    layouts: Mapping[str, CupedLayout],
+    pre_period: str,
+    on_pre_period: bool,
+) -> tuple[list[int], list[int], dict[str, list[int]]]:
+    """Users with a covariate value and users in the CUPED sample, per arm, over the metrics
+    whose covariate comes from the pre-period (``on_pre_period``) or the users table: from
+    each metric's no-history indicator (the last covariate of its layout)."""
+    per_metric: dict[str, list[int]] = {}
+    sizes: dict[str, list[int]] = {}
+    for index, metric in enumerate(plan.metrics or ()):
+        layout = layouts.get(metric.name)
+        if layout is None or (metric.covariate == pre_period) != on_pre_period:
+            continue
+        flag = layout.covariates[-1].numerator
+        prefix = f"m{index}__cuped_"
+        counts, totals = [], []
+        for arm in (arms.get(0, {}), arms.get(1, {})):
+            n = int(arm.get(prefix + "n", 0) or 0)
+            without = int(round(float(arm.get(f"{prefix}s{flag}", 0) or 0)))
+            counts.append(n - without)
+            totals.append(n)
+        per_metric[metric.name], sizes[metric.name] = counts, totals
+    if not per_metric:
+        return [0, 0], [0, 0], {}
+    fewest = min(per_metric, key=lambda name: sum(per_metric[name]))
+    return per_metric[fewest], sizes[fewest], per_metric
+
+
 def _history_check(
-    gate: str, known: list[int], users: list[int], labels: tuple[str, str], detail: str
+    gate: str,
+    known: list[int],
+    users: list[int],
+    labels: tuple[str, str],
+    detail: str,
+    per_metric: Mapping[str, list[int]] | None = None,
 ) -> HealthCheck:
-    """Share of users with history per arm; a difference between arms is a warning (the
-    covariate is pre-treatment, so its coverage should not depend on the arm)."""
+    """Share of users with a covariate value per arm: none fails, fewer than
+    :data:`MIN_MATCHED_SHARE` warns, and so does a difference between arms (the covariate is
+    pre-treatment, so its coverage should not depend on the arm)."""
     shares = [k / n if n else math.nan for k, n in zip(known, users, strict=True)]
     status = "pass"
     note = ""
-    if all(users) and 0 < sum(known) < sum(users):
+    total = sum(users)
+    matched = sum(known) / total if total else math.nan
+    if total and not sum(known):
+        status = "fail"
+        note = (
+            "; no user of the log has a covariate value: the source's user ids do not match "
+            "the log's, so CUPED would adjust nothing"
+        )
+    elif total and matched < MIN_MATCHED_SHARE:
+        status = "warn"
+        note = (
+            f"; only {matched:.1%} of users have a value (below {MIN_MATCHED_SHARE:.0%}): "
+            "CUPED removes little variance; do the source's user ids match the log's?"
+        )
+    elif all(users) and 0 < sum(known) < total:
         test = two_proportion_z_test(known[0], users[0], known[1], users[1])
         if test.p_value < 0.001:
             status = "warn"
@@ -348,12 +416,17 @@ def _history_check(
                 f"; the share with history differs between arms (p = {test.p_value:.2g}): "
                 "are user ids the same in both?"
             )
+    if not total:
+        status = "fail"
+        note = "; no user to check: cannot check the covariate's coverage"
     without = [n - k for k, n in zip(known, users, strict=True)]
     text = (
-        f"users with history: {labels[0]} {known[0]:,} of {users[0]:,}, {labels[1]} "
+        f"users with a covariate value: {labels[0]} {known[0]:,} of {users[0]:,}, {labels[1]} "
         f"{known[1]:,} of {users[1]:,}; {sum(without):,} without history kept with an "
         f"indicator covariate{note}"
     )
+    if per_metric and len({tuple(v) for v in per_metric.values()}) > 1:
+        text += "; by metric: " + ", ".join(f"{name} {sum(v):,}" for name, v in per_metric.items())
     return HealthCheck(
         gate, status, shares[0], shares[1], "; ".join(x for x in (detail, text) if x)
     )

@@ -799,7 +799,7 @@ def _assemble(
         gate = unit_gate(column, plan.column_rule(column).unit, median_c, median_t)
         if gate is not None:
             checks.append(gate)
-    checks += covariate_health(plan, result.arms, plan.labels, *covariate_labels)
+    checks += covariate_health(plan, result.arms, plan.labels, *covariate_labels, result.cuped)
     sums = {}
     for index, metric in enumerate(plan.metrics or ()):
         prefix = f"m{index}__"

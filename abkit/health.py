@@ -171,6 +171,25 @@ def missing_gate(
     test = ratio_difference_test(control, treatment)
     differs = math.isfinite(test.p_value) and test.p_value < threshold
     counts = f"{int(control.sum_y):,} control and {int(treatment.sum_y):,} treatment dialogs"
+    if not math.isfinite(test.p_value):  # cannot check: never a pass
+        if share_c == share_t == 1.0:
+            return HealthCheck(
+                gate,
+                "warn",
+                share_c,
+                share_t,
+                f"{counts}: every dialog lacks a value in both arms; no metric on this "
+                "column can be computed",
+            )
+        return HealthCheck(
+            gate,
+            "fail",
+            share_c,
+            share_t,
+            f"{counts} have no value ({share_c:.2%} vs {share_t:.2%}): the difference "
+            "cannot be tested (no variance within an arm, or an arm without dialogs), so "
+            "missingness cannot be shown to be independent of the arm",
+        )
     if differs:
         detail = (
             f"{counts} have no value: {share_c:.2%} vs {share_t:.2%} (p = {test.p_value:.2g}); "
@@ -218,7 +237,35 @@ def label_gate(
         if p_values
         else f"{labels}; too few labeled or unlabeled dialogs to check the labels' selection"
     )
-    return HealthCheck(gate, "pass", shares[0], shares[1], detail)
+    return HealthCheck(gate, "pass" if p_values else "warn", shares[0], shares[1], detail)
+
+
+# A pre-treatment covariate explaining more of an outcome's variance than this is more likely
+# the outcome itself (measured after exposure, or a copy of the column) than a real predictor:
+# pre-period versions of engagement metrics reach R² of about 0.3-0.7 (Deng et al. 2013).
+LEAK_SHARE = 0.9
+
+
+def leak_gate(metric: str, covariate: str, reduction: float) -> HealthCheck | None:
+    """Warn when a CUPED covariate removes more than :data:`LEAK_SHARE` of a metric's
+    variance (None below it).
+
+    >>> leak_gate("csat", "past_csat", 0.9999).status
+    'warn'
+    >>> leak_gate("csat", "past_csat", 0.4) is None
+    True
+    """
+    if not (math.isfinite(reduction) and reduction > LEAK_SHARE):
+        return None
+    return HealthCheck(
+        f"covariate leak {metric}",
+        "warn",
+        reduction,
+        reduction,
+        f"covariate {covariate!r} removes {reduction:.2%} of {metric}'s variance (above "
+        f"{LEAK_SHARE:.0%}): a pre-treatment covariate rarely predicts this well; is it measured "
+        "after exposure, or the outcome itself? Check before trusting the CUPED estimate",
+    )
 
 
 # A latency's median outside these bounds looks like the other unit: ms below 20, s above 100.
