@@ -50,6 +50,8 @@ from abkit.health import (
     HealthCheck,
     HealthReport,
     crossover_gate,
+    heavy_user_gate,
+    heavy_user_threshold,
     label_gate,
     missing_gate,
     sequential_srm_gate,
@@ -60,7 +62,7 @@ from abkit.health import (
 from abkit.judging import PPI_COMPONENTS
 from abkit.log_source import INTEGER_TYPE, NUMERIC_TYPE, LogSource, open_log, sql_text
 from abkit.metric_kinds import KINDS, ORDINAL_VALUE, TREATED_ROW, quoted
-from abkit.params import BLANK_BELOW, PLACEHOLDER_IDS, is_missing_id, parse_until
+from abkit.params import is_missing_id, odd_id_sql, parse_until, visible_id
 from abkit.plan import ExperimentPlan
 from abkit.stats import QuantileOrder, RatioStats, quantile_orders
 
@@ -103,6 +105,21 @@ def _census(source: LogSource, plan: ExperimentPlan) -> Census:
         names = rows.groupby("experiment", dropna=False)["rows"].sum()
         listed = {("(none)" if pd.isna(k) else k): int(v) for k, v in names.items()}
         if plan.experiment:
+            wanted = visible_id(plan.experiment).casefold()
+            near = {
+                name: count
+                for name, count in listed.items()
+                if name != plan.experiment
+                and isinstance(name, str)
+                and visible_id(name).casefold() == wanted
+            }
+            if near:
+                raise LogValidationError(
+                    f"{sum(near.values()):,} row(s) of {source.label} name experiment(s) "
+                    f"{near} (rows each), which differ from experiment == "
+                    f"{plan.experiment!r} only in letter case or spaces: they would be left "
+                    "out as another experiment's. Write the name one way in the log"
+                )
             if plan.experiment not in listed:
                 raise ValueError(
                     f"experiment == {plan.experiment!r} not in {source.label}; it has "
@@ -270,12 +287,19 @@ def _per_user_pass(
     def per_user(sql: str, alias: str) -> str:
         return user_cols.setdefault(sql, alias)
 
-    per_user("user_id", "uid")
+    uid = per_user("user_id", "uid")
     dialogs = per_user("count(*)", "dialogs")
     dialogs_t = per_user(f"sum({TREATED_ROW})", "dialogs_t")
     arm_cols = ["count(*) AS users", f"sum({dialogs}) AS dialogs", f"sum({dialogs_t}) AS dialogs_t"]
     arm_cols.append(f"sum({dialogs}*{dialogs}) AS dialogs_sq")
-    arm_cols.append(f"count_if({_ODD_ID.format(id='uid')}) AS odd_ids")
+    arm_cols.append(f"count_if({odd_id_sql('uid')}) AS odd_ids")
+    heavy = float(ctx.get(HEAVY_KEY, math.inf))
+    if math.isfinite(heavy):  # the heavy-user gate (abkit.health.heavy_user_gate)
+        arm_cols += [
+            f"count_if({dialogs} > {heavy!r}) AS heavy_users",
+            f"max({dialogs}) AS max_dialogs",
+            f"arg_max({uid}, {dialogs}) AS heaviest",
+        ]
     for index, column in enumerate(_checked_columns(plan)):
         if column in complete:
             continue
@@ -332,16 +356,14 @@ def _per_user_pass(
     return _Pass(arms, ordinal, dict(covariates.layouts))  # type: ignore[arg-type]
 
 
-# The per-user pass counts the ids this matches; the rare match is then read and checked exactly.
-_ODD_ID = (
-    f"{{id}} < '{BLANK_BELOW}' OR {{id}} IN (" + ", ".join(f"'{v}'" for v in PLACEHOLDER_IDS) + ")"
-)
+HEAVY_KEY = "heavy_user_threshold"  # in the pass's context: dialogs above which a user is flagged
 
 
 def _refuse_placeholder_ids(source: LogSource, where: str) -> None:
-    """Refuse rows whose user id is blank (whitespace only) or a placeholder."""
+    """Refuse rows whose user id is missing (:func:`abkit.params.is_missing_id`): blank or
+    invisible, or a placeholder such as 'N/A' or 'anonymous'."""
     found = source.connection.execute(
-        f"SELECT user_id, count(*) FROM log WHERE {where} AND ({_ODD_ID.format(id='user_id')}) "
+        f"SELECT user_id, count(*) FROM log WHERE {where} AND {odd_id_sql('user_id')} "
         "GROUP BY user_id ORDER BY count(*) DESC, user_id"
     ).fetchall()
     bad = {uid: int(rows) for uid, rows in found if is_missing_id(uid)}
@@ -676,7 +698,7 @@ def aggregate(
         dated = None if validated else _implausible_times(source, plan, where, census)
         quantile_columns = {m.column for m in plan.metrics or () if m.kind == "quantile"}
         medians = {} if validated else _check_ranges(source, plan, where, quantile_columns)
-        ctx: dict[str, Any] = {}
+        ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
         orders, quantile_medians = _quantile_orders(source, plan, where, plan.alpha)
         ctx.update(orders)
         medians.update(quantile_medians)
@@ -799,6 +821,15 @@ def _assemble(
         gate = unit_gate(column, plan.column_rule(column).unit, median_c, median_t)
         if gate is not None:
             checks.append(gate)
+    checks.append(
+        heavy_user_gate(
+            [int(arm.get("heavy_users", 0) or 0) for arm in (control, treatment)],
+            [int(arm.get("max_dialogs", 0) or 0) for arm in (control, treatment)],
+            [arm.get("heaviest") for arm in (control, treatment)],
+            float(ctx.get(HEAVY_KEY, math.nan)),
+            plan.labels,
+        )
+    )
     checks += covariate_health(plan, result.arms, plan.labels, *covariate_labels, result.cuped)
     sums = {}
     for index, metric in enumerate(plan.metrics or ()):

@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -172,6 +172,15 @@ def missing_gate(
     differs = math.isfinite(test.p_value) and test.p_value < threshold
     counts = f"{int(control.sum_y):,} control and {int(treatment.sum_y):,} treatment dialogs"
     if not math.isfinite(test.p_value):  # cannot check: never a pass
+        if min(control.n, treatment.n) < 2:
+            return HealthCheck(
+                gate,
+                "warn",
+                share_c,
+                share_t,
+                f"{counts} have no value ({share_c:.2%} vs {share_t:.2%}); cannot check yet: "
+                f"too few users for a test ({control.n} control, {treatment.n} treatment)",
+            )
         if share_c == share_t == 1.0:
             return HealthCheck(
                 gate,
@@ -238,6 +247,60 @@ def label_gate(
         else f"{labels}; too few labeled or unlabeled dialogs to check the labels' selection"
     )
     return HealthCheck(gate, "pass" if p_values else "warn", shares[0], shares[1], detail)
+
+
+# More dialogs than this per day of the log's span, for one user id, is beyond what a person
+# does with an assistant (one dialog every ten minutes for 16 hours, every day): a bot, a load
+# test, or an id shared by many people (a default or anonymous id). Flagged, never dropped.
+HEAVY_DIALOGS_PER_DAY = 100
+
+
+def heavy_user_threshold(first: Any, last: Any) -> float:
+    """The most dialogs one user may have in a log spanning ``first`` to ``last`` before the
+    heavy-user gate flags it: :data:`HEAVY_DIALOGS_PER_DAY` per started day (at least one).
+
+    >>> heavy_user_threshold(pd.Timestamp("2026-01-05"), pd.Timestamp("2026-01-18 23:00"))
+    1400.0
+    """
+    try:
+        days = math.ceil((pd.Timestamp(last) - pd.Timestamp(first)) / pd.Timedelta(days=1))
+    except (TypeError, ValueError):
+        return math.inf
+    return float(HEAVY_DIALOGS_PER_DAY * max(days, 1))
+
+
+def heavy_user_gate(
+    heavy: list[int],
+    most: list[int],
+    heaviest: list[Any],
+    threshold: float,
+    labels: tuple[str, str],
+) -> HealthCheck:
+    """Users with more dialogs than one person has (:func:`heavy_user_threshold`), per arm:
+    ``warn`` naming the most active id and its count; ``pass`` stating the largest count.
+
+    >>> heavy_user_gate([0, 1], [12, 5000], ["u1", "anonymous"], 1400.0, ("c", "t")).detail[:58]
+    "1 user(s) with more than 1,400 dialogs (100 per day): 'ano"
+    """
+    top = int(np.argmax(most))
+    if sum(heavy):
+        return HealthCheck(
+            "dialogs per user",
+            "warn",
+            heavy[0],
+            heavy[1],
+            f"{sum(heavy):,} user(s) with more than {threshold:,.0f} dialogs "
+            f"({HEAVY_DIALOGS_PER_DAY} per day): {heaviest[top]!r} has {most[top]:,} in "
+            f"{labels[top]}; a bot, a test account or an id many people share? Such a user "
+            "weighs as one in every metric",
+        )
+    return HealthCheck(
+        "dialogs per user",
+        "pass",
+        most[0],
+        most[1],
+        f"at most {max(most):,} dialogs per user (flagged above {threshold:,.0f})",
+    )
 
 
 # A pre-treatment covariate explaining more of an outcome's variance than this is more likely

@@ -188,7 +188,8 @@ def _refuse_text_in_some_parts(
     text_columns: frozenset[str],
 ) -> None:
     """Refuse a folder whose parts hold a column as text in some and as a number or a time in
-    others (read together it would be text); id columns may be either."""
+    others: read together it would be text, and for an id the same user written as 123 in one
+    part and '000123' in another would be two users."""
     rows = connection.execute(
         "SELECT name, list(file_name ORDER BY file_name) FILTER (WHERE is_text), "
         "list(file_name ORDER BY file_name) FILTER (WHERE NOT is_text) FROM (SELECT name, "
@@ -197,12 +198,18 @@ def _refuse_text_in_some_parts(
         f"parquet_schema({glob}) WHERE coalesce(num_children, 0) = 0) GROUP BY name ORDER BY name"
     ).fetchall()
     for column, text, other in rows:
-        if text and other and column not in text_columns and column not in _IDS:
+        if text and other:
             parts = len(text) + len(other)
+            why = (
+                ": an id written as a number in one part and as text in another (123 and "
+                "'000123') would name two users or dialogs"
+                if column in text_columns
+                else ""
+            )
             raise LogValidationError(
                 f"{name} == '{label}': column '{column}' is text in {len(text)} of {parts} "
                 f"parts (e.g. {Path(text[0]).name}) and a number or time in the others (e.g. "
-                f"{Path(other[0]).name}); write it with one type in every part"
+                f"{Path(other[0]).name}){why}; write it with one type in every part"
             )
 
 

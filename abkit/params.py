@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "BLANK_BELOW",
     "PLACEHOLDER_IDS",
     "check_choice",
     "check_integer",
@@ -31,10 +30,12 @@ __all__ = [
     "load_yaml",
     "notebook_parameters",
     "notebook_values",
+    "odd_id_sql",
     "parse_until",
     "settings_table",
     "shorten",
     "unknown_names",
+    "visible_id",
 ]
 
 T = TypeVar("T")
@@ -126,12 +127,18 @@ def check_text(name: str, value: Any) -> str:
     return value
 
 
-# User ids that stand for a missing one when written as text: pandas' "None" / "nan", JSON's
-# "null", JavaScript's "undefined". With blank ids, every such row would be one "user".
-PLACEHOLDER_IDS = ("None", "none", "NULL", "null", "Null", "nan", "NaN", "undefined", "nil")
-# Every blank id (empty, or starting with whitespace) sorts below this text: ``id < BLANK_BELOW``
-# or an id in PLACEHOLDER_IDS is the cheap first test, in SQL and in Arrow, before the exact one.
-BLANK_BELOW = "!"
+# Ids that stand for a missing or shared one: every such row would be one "user" (pandas'
+# "None" / "nan", JSON's "null", JavaScript's "undefined", spreadsheets' "N/A" and "#N/A", a
+# dash, a zero default, an anonymous or guest account). Compared after trimming invisible
+# characters, ignoring letter case.
+PLACEHOLDER_IDS = (
+    "none", "null", "nil", "nan", "undefined", "n/a", "na", "#n/a", "-", "--", "0",
+    "anonymous", "anon", "unknown", "guest", "(null)", "<null>",
+)  # fmt: skip
+_PLACEHOLDERS = frozenset(PLACEHOLDER_IDS)
+# Characters that cannot tell two ids apart: whitespace, control and format characters
+# (no-break space, zero-width space and joiners, byte order mark, soft hyphen ...).
+_INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
 
 
 def check_time_zone(name: str, value: Any) -> str:
@@ -157,13 +164,54 @@ def check_time_zone(name: str, value: Any) -> str:
     return value
 
 
-def is_missing_id(text: str) -> bool:
-    """Whether an id is blank (empty or whitespace) or a missing value written as text.
+def _invisible(char: str) -> bool:
+    import unicodedata
 
-    >>> [is_missing_id(t) for t in ("", " ", "None", "nan", "u1", " u1")]
-    [True, True, True, True, False, False]
+    return char.isspace() or unicodedata.category(char) in _INVISIBLE_CATEGORIES
+
+
+def visible_id(text: str) -> str:
+    """``text`` without invisible characters at either end (:data:`_INVISIBLE_CATEGORIES`)."""
+    start, end = 0, len(text)
+    while start < end and _invisible(text[start]):
+        start += 1
+    while end > start and _invisible(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
+def is_missing_id(text: str) -> bool:
+    """The one id rule: an id is missing when nothing visible is left after trimming invisible
+    characters (any Unicode whitespace, control or format character: a no-break or zero-width
+    space is blank), or when what is left is a placeholder (:data:`PLACEHOLDER_IDS`, any letter
+    case). The SQL pre-filter :func:`odd_id_sql` finds every such id on both engines.
+
+    >>> [is_missing_id(t) for t in ("", " ", "\\u00a0", "\\u200b", "None", "N/A", "null ", "-")]
+    [True, True, True, True, True, True, True, True]
+    >>> [is_missing_id(t) for t in ("u1", " u1", "0x1", "nancy", "u\\u200b1")]
+    [False, False, False, False, False]
     """
-    return not text.strip() or text in PLACEHOLDER_IDS
+    visible = visible_id(text)
+    return not visible or visible.casefold() in _PLACEHOLDERS
+
+
+def odd_id_sql(column: str) -> str:
+    """A SQL test (DuckDB, and Spark after transpiling) true for every id that
+    :func:`is_missing_id` may refuse, and for few others: ids that start or end with a
+    character below ``!`` or beyond ASCII, or that are short and spell a placeholder in some
+    letter case. The engine counts these in its per-user pass and checks the rare match
+    exactly in Python, so one rule decides on both engines.
+
+    >>> odd_id_sql("uid")[:46]
+    "(uid < '!' OR uid >= chr(127) OR right(uid, 1)"
+    """
+    longest = max(len(p) for p in PLACEHOLDER_IDS)
+    listed = ", ".join(f"'{p}'" for p in PLACEHOLDER_IDS)
+    return (
+        f"({column} < '!' OR {column} >= chr(127) OR right({column}, 1) <= ' ' OR "
+        f"right({column}, 1) >= chr(127) OR (length({column}) <= {longest} AND "
+        f"lower({column}) IN ({listed})))"
+    )
 
 
 def unknown_names(given: Iterable[str], allowed: Collection[str]) -> list[str]:
@@ -325,9 +373,9 @@ def settings_table(settings: Any) -> pd.DataFrame:
     ...     split: float = 0.2
     ...     plan_file: str = ""
     >>> settings_table(S())
-               value
-    split        0.2
-    plan_file     ''
+              value
+    split       0.2
+    plan_file    ''
     """
     import pandas as pd
 

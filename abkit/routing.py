@@ -36,11 +36,10 @@ from scipy import stats
 
 from abkit.duckdb_session import connect
 from abkit.params import (
-    BLANK_BELOW,
-    PLACEHOLDER_IDS,
     check_number,
     check_text,
     is_missing_id,
+    odd_id_sql,
 )
 
 __all__ = [
@@ -135,10 +134,14 @@ def _user_ids_array(user_ids: Any) -> pa.Array:
         array = pc.cast(array, pa.string())
     elif not pa.types.is_string(array.type):
         raise TypeError(f"user_ids have type {array.type}, must be strings or integers")
-    # the cheap test first (abkit.params.BLANK_BELOW), then the exact one on what it finds
-    odd = pc.or_(pc.less(array, BLANK_BELOW), pc.is_in(array, value_set=pa.array(PLACEHOLDER_IDS)))
-    if pc.any(odd).as_py():
-        positions = np.flatnonzero(odd.to_numpy(zero_copy_only=False))
+    # the engine's cheap SQL test first (abkit.params.odd_id_sql), then the exact one
+    with connect() as connection:
+        connection.register("ids", pa.table({"user_id": array}))
+        positions = connection.execute(
+            f"SELECT position FROM (SELECT user_id, row_number() OVER () - 1 AS position "
+            f"FROM ids) WHERE {odd_id_sql('user_id')} ORDER BY position"
+        ).fetchnumpy()["position"]
+    if len(positions):
         bad = [int(k) for k in positions if is_missing_id(array[int(k)].as_py())]
         if bad:
             raise ValueError(

@@ -476,7 +476,7 @@ def test_an_arm_whose_users_all_crossed_over_is_invalid_not_a_crash(example, pla
         options = {"plan": load_plan(ROOT / "data" / "example_cuped_plan.yaml")}
         options["users"] = ROOT / "data" / "example_users.parquet"
         options["pre_period"] = ROOT / "data" / "example_pre_period.parquet"
-    log["user_id"] = (np.arange(len(log)) % 5000).astype(str)
+    log["user_id"] = "u" + (np.arange(len(log)) % 5000).astype(str)
     result = analyze(log, **options)
     assert result.decision.verdict == "invalid"
     assert result.engine.users[1] == 0
@@ -488,7 +488,11 @@ def test_an_arm_whose_users_all_crossed_over_is_invalid_not_a_crash(example, pla
 
 
 @pytest.mark.parametrize("form", FORMATS)
-@pytest.mark.parametrize("placeholder", ["", "   ", "\t", "None", "nan", "undefined"])
+@pytest.mark.parametrize(
+    "placeholder",
+    ["", "   ", "\t", "None", "nan", "undefined", "\u00a0", "\u200b", "\ufeff", "N/A", "-", "0",
+     "anonymous", "null ", "Guest"],
+)  # fmt: skip
 def test_blank_or_placeholder_user_ids_are_refused(example, tmp_path, form, placeholder) -> None:
     """Rows logged without a real user id (blank, or a missing value written as text) would be
     one user; they are refused with the count per id. An id that merely starts with a space or

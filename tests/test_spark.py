@@ -201,6 +201,20 @@ BAD = {
         ),
         None,
     ),
+    "invisible and spreadsheet user ids": (
+        lambda f: f.assign(
+            user_id=f["user_id"].where(f.index > 5, np.where(f.index % 2, "\u200b", " N/A"))
+        ),
+        None,
+    ),
+    "a user with more dialogs than a person": (
+        lambda f: f.assign(user_id=f["user_id"].where(f["variant"] != "treatment", "kiosk")),
+        "dialogs per user",
+    ),
+    "missing in one arm only": (
+        lambda f: f.assign(completed=f["completed"].where(f["variant"] != "treatment")),
+        "missing completed",
+    ),
     "epoch milliseconds": (
         lambda f: f.assign(timestamp=f["timestamp"].astype("int64") // 1_000),
         "sample ratio",
@@ -223,7 +237,11 @@ def test_bad_logs_stop_or_fail_the_same_gate_on_both_engines(spark, tmp_path, ca
         _same_result(duck, on_spark)
         health = duck.health.table.set_index("gate")
         assert gate in health.index
-        if case not in ("epoch milliseconds", "epoch-0 timestamps"):
+        if case not in (
+            "epoch milliseconds",
+            "epoch-0 timestamps",
+            "a user with more dialogs than a person",
+        ):
             assert health.loc[gate, "status"] == "fail"
 
 
