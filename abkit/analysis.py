@@ -528,6 +528,7 @@ def analyze_plan(
     users: pd.DataFrame | str | Path | None = None,
     looks_file: str | Path | None = None,
     spark: Any = None,
+    recorded_looks: int = 0,
 ) -> AnalysisResult:
     """Analyse ``events`` under ``plan``: health gates, one row per metric, the decision.
 
@@ -555,6 +556,7 @@ def analyze_plan(
         analysed_users,
         looks_file=looks_file,
         data_until=engine.last if until is None else until,
+        recorded_looks=recorded_looks,
     )
     extra = _ordinal_rows(engine, plan.alpha)
     if extra:

@@ -123,6 +123,14 @@ class AnalysisSettings:
             return None
         return in_kit(self.looks_file or str(Path(self.output_dir) / "looks.json"))
 
+    def recorded_looks(self) -> int:
+        """Looks of this experiment its reports record (0 outside an experiment folder)."""
+        if not self.experiment:
+            return 0
+        from abkit.experiment_file import recorded_looks
+
+        return recorded_looks(Path(self.experiment).parent)
+
     @property
     def events(self) -> str:
         return str(in_kit(self.events_path))

@@ -18,6 +18,7 @@ its ``plan:`` section (:func:`abkit.plan.read_plan_spec`), and ``abkit run`` all
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -389,6 +390,21 @@ def relative_to(folder: Path, path: str | Path) -> str:
         return str(resolved.relative_to(Path(folder).resolve()))
     except ValueError:
         return str(resolved)
+
+
+def recorded_looks(folder: str | Path) -> int:
+    """The most group-sequential looks any report of the experiment in ``folder`` records
+    (its runs' and its notebook's ``summary.json``): a missing looks file must not restart
+    the looks at 1."""
+    most = 0
+    for summary in sorted(Path(folder).glob("reports/*/03_significance_analysis/summary.json")):
+        try:
+            monitoring = json.loads(summary.read_text(encoding="utf-8")).get("monitoring") or {}
+        except (OSError, ValueError, AttributeError):
+            continue
+        if monitoring.get("kind") == "group_sequential":
+            most = max(most, len(monitoring.get("looks") or ()))
+    return most
 
 
 # ---------------------------------------------------------------------- notebooks' parameters

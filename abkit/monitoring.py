@@ -21,6 +21,7 @@ read at the last one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from abkit.params import shorten
 from abkit.plan import ExperimentPlan, MonitoringKind
 from abkit.sequential import boundaries, confidence_sequence
 
@@ -100,19 +102,111 @@ class MonitoringResult:
         return out
 
 
-def read_looks(path: str | Path) -> tuple[Look, ...]:
-    """The looks kept in ``path`` (none when the file does not exist yet)."""
+LOOKS_VERSION = 2
+
+
+def plan_fingerprint(plan: ExperimentPlan) -> dict[str, Any]:
+    """The settings a group-sequential decision rests on, as the looks file records them: a
+    look under other settings would spend α by another rule than the earlier looks did."""
+    return {
+        "control": plan.control,
+        "treatment": plan.treatment,
+        "experiment": plan.experiment,
+        "alpha": plan.alpha,
+        "correction": plan.correction,
+        "alpha_per_primary": plan.alpha_per_primary,
+        "primary": sorted(m.name for m in plan.metrics_with_role("primary")),
+        "monitoring": plan.monitoring.kind,
+        "planned_users": plan.monitoring.planned_users,
+        "spending": plan.monitoring.spending,
+    }
+
+
+def _digest(previous: str, look: Look) -> str:
+    """A look's link in the file's chain: SHA-256 of the previous link and the look's fields,
+    so an edited, removed or reordered look breaks every later link."""
+    text = previous + json.dumps(asdict(look), sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_looks(path: str | Path, plan: ExperimentPlan | None = None) -> tuple[Look, ...]:
+    """The looks kept in ``path`` (none when the file does not exist yet), checked.
+
+    With ``plan``: the plan recorded at the first look must be this plan's
+    (:func:`plan_fingerprint`); every look's information fraction and boundary must be what
+    the plan gives for the users recorded; looks are numbered 1, 2, ... with growing users;
+    and each look's link (:func:`_digest`) must match. Any difference stops the look, naming
+    it: a plan changed between looks or an edited file would spend α silently.
+    """
     target = Path(path)
     if not target.exists():
         return ()
     try:
-        rows = json.loads(target.read_text(encoding="utf-8"))
-        return tuple(Look(**row) for row in rows)
-    except (ValueError, TypeError) as error:
+        stored = json.loads(target.read_text(encoding="utf-8"))
+        rows = stored["looks"] if isinstance(stored, dict) else stored
+        looks = tuple(Look(**{k: v for k, v in row.items() if k != "digest"}) for row in rows)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise ValueError(
-            f"looks file '{target}' is not a list of looks ({error}); restore it or remove it "
-            "only if no look has been taken"
+            f"looks file '{target}' is not a looks file ({shorten(error, 80)}); restore it from "
+            "a copy (each run's report holds its looks in summary.json)"
         ) from None
+    if plan is None:
+        return looks
+    where = f"looks file '{target}'"
+    if isinstance(stored, dict):
+        recorded = stored.get("plan", {})
+        now = json.loads(json.dumps(plan_fingerprint(plan)))
+        changed = [
+            f"{key}: {shorten(recorded.get(key), 60)} at look 1, now {shorten(value, 60)}"
+            for key, value in now.items()
+            if recorded.get(key) != value
+        ]
+        if changed:
+            raise ValueError(
+                f"{where}: the plan changed since the looks were taken ({'; '.join(changed)}); "
+                "a group-sequential plan is fixed before the first look. Restore the plan, or "
+                "start a new experiment with its own looks file"
+            )
+        link = ""
+        for row, look in zip(rows, looks, strict=True):
+            link = _digest(link, look)
+            if row.get("digest") != link:
+                raise ValueError(
+                    f"{where}: look {look.look} does not match its record (the file was edited, "
+                    "or a look removed or reordered); restore the file from a copy"
+                )
+    users = [look.users for look in looks]
+    if any(later <= earlier for earlier, later in zip(users, users[1:], strict=False)):
+        raise ValueError(
+            f"{where}: the looks' users {users} do not grow from look to look (reordered or "
+            "edited); restore the file from a copy"
+        )
+    expected = _replay(users, plan)
+    for look, again in zip(looks, expected, strict=True):
+        if (look.look, look.users) != (again.look, again.users) or not (
+            math.isclose(look.information_fraction, again.information_fraction, rel_tol=1e-9)
+            and math.isclose(look.z_boundary, again.z_boundary, rel_tol=1e-9)
+        ):
+            raise ValueError(
+                f"{where}: look {look.look} records information fraction "
+                f"{look.information_fraction:.6g} and boundary {look.z_boundary:.6g}, but "
+                f"{look.users:,} users under this plan give {again.information_fraction:.6g} "
+                f"and {again.z_boundary:.6g}: the file was edited or the plan changed"
+            )
+    return looks
+
+
+def _replay(users: Sequence[int], plan: ExperimentPlan) -> list[Look]:
+    """The looks ``plan`` gives for these users at each look, in order."""
+    planned = plan.monitoring.planned_users
+    fractions = [min(n / planned, 1.0) for n in users]
+    if not fractions:
+        return []
+    table = boundaries(fractions, alpha=plan.alpha_per_primary, kind=plan.monitoring.spending)
+    return [
+        Look(k + 1, n, f, float(z), "")
+        for k, (n, f, z) in enumerate(zip(users, fractions, table["z_boundary"], strict=True))
+    ]
 
 
 def take_look(
@@ -148,10 +242,16 @@ def take_look(
     return (*previous, Look(len(fractions), users, fraction, boundary, data_until))
 
 
-def _write_looks(path: Path, looks: Sequence[Look]) -> None:
+def _write_looks(path: Path, looks: Sequence[Look], plan: ExperimentPlan) -> None:
+    """Write the looks with the plan they were taken under and each look's link."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    rows, link = [], ""
+    for look in looks:
+        link = _digest(link, look)
+        rows.append({**asdict(look), "digest": link})
+    document = {"version": LOOKS_VERSION, "plan": plan_fingerprint(plan), "looks": rows}
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps([asdict(look) for look in looks], indent=2), encoding="utf-8")
+    temporary.write_text(json.dumps(document, indent=2), encoding="utf-8")
     temporary.replace(path)
 
 
@@ -224,10 +324,14 @@ def monitor(
     *,
     looks_file: str | Path | None = None,
     data_until: Any = None,
+    recorded_looks: int = 0,
 ) -> tuple[pd.DataFrame, MonitoringResult]:
     """Where this analysis stands in the plan's monitoring; for a group-sequential plan, the
     primaries' significance set against this look's boundary (``table`` after the corrections)
-    and the looks file read and, for a new look, written."""
+    and the looks file read (checked: :func:`read_looks`) and, for a new look, written.
+
+    ``recorded_looks``: looks of this experiment recorded elsewhere (its reports); with none in
+    the looks file, the look stops rather than start again at look 1."""
     monitoring = plan.monitoring
     planned = monitoring.planned_users
     fraction = users / planned if planned else math.nan
@@ -238,11 +342,17 @@ def monitor(
             "a group-sequential plan needs a looks file (looks_file= / --looks FILE) that keeps "
             "the looks already taken"
         )
-    previous = read_looks(looks_file)
+    previous = read_looks(looks_file, plan)
+    if not previous and recorded_looks:
+        raise ValueError(
+            f"looks file '{looks_file}' is missing or empty, but {recorded_looks} look(s) of this "
+            "experiment are recorded in its reports: starting again at look 1 would spend α "
+            "twice. Restore the looks file"
+        )
     until = "" if data_until is None else str(pd.Timestamp(data_until))
     looks = take_look(previous, users, plan, until)
-    if looks != tuple(previous):
-        _write_looks(Path(looks_file), looks)
+    if looks != tuple(previous) or not _current_format(Path(looks_file)):
+        _write_looks(Path(looks_file), looks, plan)
     current = looks[-1]
     table = _group_sequential(table.copy(), current.z_boundary, current.look)
     return table, MonitoringResult(
@@ -254,6 +364,13 @@ def monitor(
         current.z_boundary,
         looks,
     )
+
+
+def _current_format(path: Path) -> bool:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("version") == LOOKS_VERSION
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def boundary_table(result: MonitoringResult) -> pd.DataFrame:

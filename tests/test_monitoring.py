@@ -61,7 +61,7 @@ def test_the_same_data_is_the_same_look_and_the_looks_file_is_kept(tmp_path) -> 
     first = analyze(LOG, plan=_plan(), looks_file=looks_file, until=until)
     again = analyze(LOG, plan=_plan(), looks_file=looks_file, until=until)
     assert again.monitoring.look == first.monitoring.look == 1
-    assert len(json.loads(looks_file.read_text())) == 1
+    assert len(json.loads(looks_file.read_text())["looks"]) == 1
 
 
 def test_fewer_users_than_a_look_and_a_look_after_the_final_are_refused(tmp_path) -> None:
@@ -205,3 +205,71 @@ def test_a_sequentially_monitored_plan_reads_the_srm_gate_with_the_always_valid_
     daily = pd.crosstab(first["day"], first["variant"])[["control", "treatment"]].to_numpy()
     expected = sequential_srm_p_values(daily, [0.8, 0.2])[-1]
     assert f"always-valid p over {len(daily)} day(s) = {expected:.3g}" in gate["detail"]
+
+
+# --------------------------------------------------------- sequential state that cannot be tampered
+
+
+def _two_looks(tmp_path):
+    looks_file = tmp_path / "looks.json"
+    for day in ("2026-01-08", "2026-01-12"):
+        analyze(LOG, plan=_plan(), looks_file=looks_file, until=parse_until("until", day))
+    return looks_file
+
+
+def test_a_plan_changed_between_looks_stops_the_look(tmp_path) -> None:
+    looks_file = _two_looks(tmp_path)
+    pocock = _plan(spending="pocock")
+    more = _plan()
+    more["monitoring"] = {**more["monitoring"], "planned_users": 20000}
+    for plan, named in (
+        ({**_plan(), "alpha": 0.1}, "alpha: 0.05 at look 1, now 0.1"),
+        (pocock, "spending: 'obrien_fleming' at look 1, now 'pocock'"),
+        (more, "planned_users: 12000 at look 1, now 20000"),
+    ):
+        with pytest.raises(ValueError, match=r"the plan changed since the looks") as raised:
+            analyze(LOG, plan=plan, looks_file=looks_file)
+        assert named in str(raised.value)
+
+
+def test_an_edited_reordered_or_truncated_looks_file_stops_the_look(tmp_path) -> None:
+    looks_file = _two_looks(tmp_path)
+    stored = json.loads(looks_file.read_text())
+    edits = {
+        "information fraction": lambda d: d["looks"][0].update(information_fraction=0.9),
+        "boundary": lambda d: d["looks"][1].update(z_boundary=1.96),
+        "users": lambda d: d["looks"][0].update(users=d["looks"][0]["users"] + 1),
+        "reordered": lambda d: d["looks"].reverse(),
+        "first look removed": lambda d: d["looks"].pop(0),
+    }
+    for name, edit in edits.items():
+        document = json.loads(json.dumps(stored))
+        edit(document)
+        looks_file.write_text(json.dumps(document))
+        with pytest.raises(ValueError, match=r"looks file .*(edited|reordered|removed)"):
+            analyze(LOG, plan=_plan(), looks_file=looks_file)
+        assert name  # each edit above was refused
+        looks_file.write_text(json.dumps(stored))
+    analyze(LOG, plan=_plan(), looks_file=looks_file)  # the file as written is accepted
+
+
+def test_a_deleted_looks_file_does_not_restart_at_look_one(tmp_path) -> None:
+    looks_file = tmp_path / "looks.json"
+    from abkit.analysis import analyze_plan
+    from abkit.plan import load_plan
+
+    with pytest.raises(ValueError, match=r"missing or empty, but 2 look\(s\) of this experiment"):
+        analyze_plan(LOG, load_plan(_plan()), looks_file=looks_file, recorded_looks=2)
+    assert not looks_file.exists()
+
+
+def test_an_experiments_reports_count_as_its_recorded_looks(tmp_path) -> None:
+    from abkit.experiment_file import recorded_looks
+
+    run = tmp_path / "reports" / "20260101-000000" / "03_significance_analysis"
+    run.mkdir(parents=True)
+    looks = [{"look": 1}, {"look": 2}]
+    run.joinpath("summary.json").write_text(
+        json.dumps({"monitoring": {"kind": "group_sequential", "looks": looks}})
+    )
+    assert recorded_looks(tmp_path) == 2
