@@ -38,7 +38,7 @@ from abkit.health import HealthReport, leak_gate
 from abkit.metric_kinds import KINDS
 from abkit.metrics import DEFAULT_METRICS, Metric
 from abkit.monitoring import MonitoringResult, always_valid_table, monitor
-from abkit.plan import ExperimentPlan, Monitoring, load_plan
+from abkit.plan import ExperimentPlan, Monitoring, load_plan, plan_spec
 from abkit.routing import SrmResult
 from abkit.stats import (
     adjust_p_values,
@@ -631,7 +631,17 @@ def analyze(
         ValueError / LogValidationError / FileNotFoundError: bad parameters or a log that
             cannot be analysed, with the parameter, column or file named.
     """
-    base = plan if isinstance(plan, ExperimentPlan) else load_plan(plan)
+    if isinstance(plan, ExperimentPlan):
+        base = plan
+    else:
+        spec = plan_spec(plan)
+        if split is None and "split" not in spec:
+            raise ValueError(
+                "split == None: the plan declares no split and none was given; give split= "
+                "(--split: the planned treatment share of users, 0.2 for 80/20) or write split: "
+                "in the plan. It is never assumed: the sample-ratio gate tests against it"
+            )
+        base = load_plan(spec)
     overrides = {
         "split": split,
         "control": control,

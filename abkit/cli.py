@@ -415,10 +415,9 @@ def _run_execute(args: argparse.Namespace) -> int:
     if args.file is not None:
         if not args.file.is_file():
             raise FileNotFoundError(f"-f == '{args.file}': no such file")
-        try:
-            loaded = yaml.safe_load(args.file.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as error:
-            raise ValueError(f"-f == '{args.file}': not valid YAML ({error})") from None
+        from abkit.params import load_yaml
+
+        loaded = load_yaml(args.file.read_text(encoding="utf-8"), f"-f == '{args.file}'") or {}
         if not isinstance(loaded, dict):
             raise ValueError(f"-f == '{args.file}': must hold a mapping of parameters")
         values.update(loaded)

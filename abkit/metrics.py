@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from abkit.params import check_choice, check_number, check_text
+from abkit.params import check_choice, check_number, check_text, shorten
 
 __all__ = [
     "DEFAULT_COLUMN_RULES",
@@ -160,10 +160,12 @@ class Metric:
             value = getattr(self, item.name)
             if item.type == "bool" and not isinstance(value, bool):
                 raise TypeError(
-                    f"metric {self.name!r}: {item.name} == {value!r}, must be true or false"
+                    f"metric {self.name!r}: {item.name} == {shorten(value)}, must be true or false"
                 )
             if item.type == "str" and not isinstance(value, str):
-                raise TypeError(f"metric {self.name!r}: {item.name} == {value!r}, must be text")
+                raise TypeError(
+                    f"metric {self.name!r}: {item.name} == {shorten(value)}, must be text"
+                )
         check_choice(f"metric {self.name!r}: kind", self.kind, get_args(Kind))
         check_choice(f"metric {self.name!r}: role", self.role, get_args(Role))
         check_text(f"metric {self.name!r}: column", self.column)
@@ -201,6 +203,21 @@ class Metric:
             if self.margin is None:
                 raise ValueError(f"metric {self.name!r}: a guardrail needs a margin")
             check_number(f"metric {self.name!r}: margin", self.margin, low=0.0, low_inclusive=True)
+            if self.relative_margin and self.margin > 1:
+                raise ValueError(
+                    f"metric {self.name!r}: margin == {self.margin!r} with relative_margin "
+                    f"true lets the treatment be {self.margin:.0%} worse, which no guardrail "
+                    "means: a relative margin is a share, 0.1 for 10 %; or set relative_margin: "
+                    "false for a margin in the metric's units"
+                )
+            if not self.relative_margin and self.valid_range is not None:
+                width = float(self.valid_range[1]) - float(self.valid_range[0])
+                if self.margin >= width:
+                    raise ValueError(
+                        f"metric {self.name!r}: margin == {self.margin!r} is at least the width "
+                        f"of its valid_range {list(self.valid_range)}, so the guardrail could "
+                        "never fail; give a margin in the metric's units, smaller than that"
+                    )
         if not isinstance(self.covariate, str):
             raise TypeError(
                 f"metric {self.name!r}: covariate == {self.covariate!r}, must be "
@@ -362,7 +379,9 @@ _METRIC_KEYS = {item.name for item in dataclasses.fields(Metric)} | {"direction"
 def metric_from_dict(spec: Any, index: int) -> Metric:
     where = f"plan metrics[{index}]"
     if not isinstance(spec, Mapping):
-        raise TypeError(f"{where} == {spec!r}, must be a mapping with name, kind, column ...")
+        raise TypeError(
+            f"{where} == {shorten(spec)}, must be a mapping with name, kind, column ..."
+        )
     unknown = sorted(set(spec) - _METRIC_KEYS)
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(_METRIC_KEYS)}")
@@ -398,7 +417,7 @@ def yaml_number(name: str, value: Any) -> float:
     if isinstance(value, str) and value.strip().lower() in ("inf", "+inf", "-inf", ".inf", "-.inf"):
         return -math.inf if value.strip().startswith("-") else math.inf
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} == {value!r}, must be a number")
+        raise TypeError(f"{name} == {shorten(value)}, must be a number")
     return float(value)
 
 

@@ -65,6 +65,7 @@ __all__ = [
     "Monitoring",
     "load_plan",
     "plan_from_dict",
+    "plan_spec",
     "plan_with_parameters",
     "read_plan_spec",
     "EXPERIMENT_SECTIONS",
@@ -122,7 +123,8 @@ def monitoring_from_dict(spec: Any) -> Monitoring:
     allowed = {item.name for item in dataclasses.fields(Monitoring)}
     if not isinstance(spec, Mapping) or set(spec) - allowed:
         raise ValueError(
-            f"plan monitoring == {spec!r}, must be a kind or a mapping with keys {sorted(allowed)}"
+            f"plan monitoring == {shorten(spec)}, must be a kind or a mapping with keys "
+            f"{sorted(allowed)}"
         )
     return Monitoring(**spec)
 
@@ -378,7 +380,7 @@ class ExperimentPlan:
 
 def _check_mapping(name: str, value: Any, kind: type) -> None:
     if not isinstance(value, Mapping):
-        raise TypeError(f"{name} == {value!r}, must be a mapping")
+        raise TypeError(f"{name} == {shorten(value)}, must be a mapping")
     for key, item in value.items():
         if not isinstance(key, str) or not isinstance(item, kind):
             raise TypeError(
@@ -411,7 +413,7 @@ def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
 'srm_p', 'timestamp_unit', 'timezone', 'treatment', 'unknown_variants', 'users_table']
     """
     if not isinstance(spec, Mapping):
-        raise TypeError(f"plan == {spec!r}, must be a mapping of plan settings")
+        raise TypeError(f"plan == {shorten(spec)}, must be a mapping of plan settings")
     merged = {**spec, **{k: v for k, v in overrides.items() if v is not None}}
     unknown = sorted(set(merged) - _PLAN_KEYS)
     if unknown:
@@ -424,10 +426,12 @@ def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
             m if isinstance(m, Metric) else metric_from_dict(m, i) for i, m in enumerate(metrics)
         )
     else:
-        raise TypeError(f"plan metrics == {metrics!r}, must be 'default' or a list of metrics")
+        raise TypeError(
+            f"plan metrics == {shorten(metrics)}, must be 'default' or a list of metrics"
+        )
     columns = merged.get("columns") or {}
     if not isinstance(columns, Mapping):
-        raise TypeError(f"plan columns == {columns!r}, must map column names to rules")
+        raise TypeError(f"plan columns == {shorten(columns)}, must map column names to rules")
     rules = {}
     for name, rule in columns.items():
         if isinstance(rule, ColumnRule):
@@ -435,7 +439,8 @@ def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
             continue
         if not isinstance(rule, Mapping) or set(rule) - {"range", "integer", "unit"}:
             raise ValueError(
-                f"plan columns[{name!r}] == {rule!r}, must be a mapping with range, integer, unit"
+                f"plan columns[{name!r}] == {shorten(rule)}, must be a mapping with range, "
+                "integer, unit"
             )
         where = f"plan columns[{name!r}]"
         pair = rule.get("range", (-math.inf, math.inf))
@@ -541,8 +546,8 @@ def plan_with_parameters(
         changed = value != defaults.get(name)
         if name in declared and changed and declared[name] != value:
             raise ValueError(
-                f"{name} == {value!r} (parameter) but {source} says {declared[name]!r}; "
-                "set it in one place"
+                f"{name} == {shorten(value)} (parameter) but {source} says "
+                f"{shorten(declared[name])}; set it in one place"
             )
         if name not in declared or changed:
             merged[name] = value
@@ -559,9 +564,14 @@ def load_plan(source: str | Path | Mapping[str, Any] | None, **overrides: Any) -
         FileNotFoundError: the file does not exist.
         ValueError: the YAML cannot be read or holds invalid settings.
     """
+    return plan_from_dict(plan_spec(source), **overrides)
+
+
+def plan_spec(source: str | Path | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The settings ``source`` declares (a file: :func:`read_plan_spec`; a mapping, or its
+    ``plan:`` section; None: nothing), so a caller can tell a declared value from a default."""
     if source is None:
-        return plan_from_dict({}, **overrides)
+        return {}
     if isinstance(source, Mapping):
-        spec = source.get("plan", source) if "plan" in source else source
-        return plan_from_dict(spec, **overrides)
-    return plan_from_dict(read_plan_spec(source), **overrides)
+        return dict(source.get("plan", source) if "plan" in source else source)
+    return read_plan_spec(source)

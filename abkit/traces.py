@@ -41,11 +41,11 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import yaml
 
 from abkit.duckdb_session import connect
 from abkit.events import DEFAULT_VARIANTS
 from abkit.metrics import DEFAULT_COLUMN_RULES
+from abkit.params import load_yaml
 
 __all__ = [
     "EXAMPLE_INGESTED",
@@ -109,9 +109,10 @@ def read_prices(path: str | Path) -> PriceTable:
     """
     source = Path(path)
     try:
-        spec = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
         raise ValueError(f"prices file '{source}': cannot be read ({error})") from None
+    spec = load_yaml(text, f"prices file '{source}'")
     if not isinstance(spec, Mapping) or not {"currency", "date", "models"} <= set(spec):
         raise ValueError(f"prices file '{source}' must have currency, date and models")
     if not isinstance(spec["models"], Mapping) or not spec["models"]:
