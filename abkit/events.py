@@ -294,7 +294,9 @@ def check_event(
             if field not in checked:
                 raise EventValidationError(f"event field {field} is missing, required for outcomes")
         outcome = checked["outcome"]
-        checked["value"] = _event_number("value", event["value"], EVENT_VALUE_RULES[outcome])
+        checked["value"] = _event_number(
+            f"value (outcome {outcome!r})", event["value"], EVENT_VALUE_RULES[outcome]
+        )
     return checked
 
 
@@ -575,6 +577,11 @@ def read_log(
         from abkit.event_store import EventStore  # the store's reader, which knows torn rows
 
         return EventStore(source, variants=variants).read()
+    if schema is DIALOG_SCHEMA:  # the analysis's reader: one reader, the same messages
+        from abkit.log_source import read_log_frame
+
+        frame = read_log_frame(source, table=table, column_map=column_map)
+        return validate(frame, schema, variants=variants)
     if kind == "parquet":
         frame = pq.read_table(source).to_pandas()
     elif kind == "csv":

@@ -568,3 +568,16 @@ def open_pre_period(
     with contextlib.ExitStack() as stack:
         connection = stack.enter_context(_connection(events))
         yield _pre_period_view(connection, stack, events, plan, table)
+
+
+def read_log_frame(
+    events: str | Path, *, table: str = "dialogs", column_map: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """A dialog log read by the analysis's own reader (:func:`open_log`: the same CSV dialects,
+    decimal commas, epoch numbers, time zone and messages), as a DataFrame with canonical names.
+    What :func:`abkit.events.read_log` returns for a dialog log."""
+    plan = ExperimentPlan(column_map=dict(column_map or {}))
+    with open_log(events, plan, table=table) as source:
+        frame = source.connection.execute("SELECT * FROM log").df()
+        order = [c for c in source.types if c in frame.columns]  # the file's column order
+        return frame[order + [c for c in frame.columns if c not in order]]
