@@ -59,7 +59,7 @@ from abkit.health import (
     time_gate,
     unit_gate,
 )
-from abkit.judging import PPI_COMPONENTS
+from abkit.judging import PPI_COMPONENTS, check_same_scale
 from abkit.log_source import INTEGER_TYPE, NUMERIC_TYPE, LogSource, open_log, sql_text
 from abkit.metric_kinds import KINDS, ORDINAL_VALUE, TREATED_ROW, quoted
 from abkit.params import is_missing_id, odd_id_sql, parse_until, visible_id
@@ -459,6 +459,20 @@ def _check_ranges(
     values = dict(zip(names, cursor.fetchone(), strict=True))  # NULL -> None, NaN stays NaN
     distinct = _distinct_dialog_ids(source, where, int(values["total_rows"]))
     _check_duplicates(source, where, distinct, values["total_rows"])
+    bounds = {
+        column: (float(values[f"lo{k}"]), float(values[f"hi{k}"]))
+        for k, column in enumerate(columns)
+        if values.get(f"lo{k}") is not None and values.get(f"hi{k}") is not None
+    }
+    for metric in plan.metrics or ():  # a judged metric: labels and judge scores on one scale
+        if metric.kind == "judged" and metric.column in bounds and metric.judge in bounds:
+            try:
+                check_same_scale(np.array(bounds[metric.column]), np.array(bounds[metric.judge]))
+            except ValueError as error:
+                raise LogValidationError(
+                    f"metric {metric.name!r}: column {metric.column!r} (human labels) and "
+                    f"{metric.judge!r} (judge scores): {error}"
+                ) from None
     suspect = []
     for index, column in enumerate(columns):
         if column in settled:

@@ -65,13 +65,14 @@ import pyarrow.parquet as pq
 from abkit.events import (
     DEFAULT_VARIANTS,
     EVENT_SCHEMA,
+    EventValidationError,
     _check_table,
     _connect_duckdb,
     _store_kind,
     check_event,
     validate,
 )
-from abkit.params import check_integer, check_number
+from abkit.params import check_integer, check_number, shorten
 
 __all__ = ["EventStore", "EventStoreError", "EventStoreFull", "StoreContents"]
 
@@ -384,7 +385,9 @@ class EventStore:
         append_timeout: float = 1.0,
         fsync: bool = True,
     ) -> None:
-        self.path = Path(path)
+        # the real path: a store reached through a symlink locks the file itself, not the link
+        # (two writers through two links would otherwise each hold a lock of their own)
+        self.path = Path(path).expanduser().resolve()
         self.kind: StoreKind = (
             "parquet" if self.path.suffix in ("", ".parquet") else _store_kind(self.path)
         )  # type: ignore[assignment]
@@ -428,6 +431,7 @@ class EventStore:
         self.written = 0
         self.failed_writes = 0
         self.last_error: str | None = None
+        self._ids: set[str] | None = None  # event ids stored or queued, read at first append
 
     # ------------------------------------------------------------------ appending
 
@@ -449,6 +453,7 @@ class EventStore:
                 return
         if self._closed:
             raise EventStoreError(f"{self.path}: the store is closed; open a new EventStore")
+        self._refuse_seen_ids(batch)
         if self.pending + len(batch) > self.max_pending:
             self._wait_for_room(len(batch))
         self._queue.extend(batch)
@@ -458,6 +463,28 @@ class EventStore:
             self._wake.set()
         if self._closed:  # close() ran meanwhile: its last write may have missed these
             self._write_pending()
+
+    def _refuse_seen_ids(self, batch: list[dict[str, Any]]) -> None:
+        """An event id is stored once: an id already stored (or queued, or twice in
+        ``batch``) is refused, so a retried append can never break every later read with a
+        duplicate. The stored ids are read once, at the first append of this object; a
+        second process appending to the same store is not seen until then."""
+        with self._lock:
+            if self._ids is None:
+                stored = self.scan(variants=None).events
+                self._ids = set() if stored is None or stored.empty else set(stored["event_id"])
+                self._ids.update(event["event_id"] for event in [*self._unwritten, *self._queue])
+            new = [event["event_id"] for event in batch]
+            seen = [i for i in new if i in self._ids]
+            twice = sorted({i for i in new if new.count(i) > 1}) if len(set(new)) < len(new) else []
+            if seen or twice:
+                shown = shorten(seen[:3] or twice[:3])
+                raise EventValidationError(
+                    f"event_id {shown} already stored or given twice: an event is stored once "
+                    "(a retried append of a stored event needs no second append); none of the "
+                    "given events is stored"
+                )
+            self._ids.update(new)
 
     def _wait_for_room(self, wanted: int) -> None:
         """Wait up to ``append_timeout`` for the writer to make room, or refuse the events."""

@@ -40,7 +40,7 @@ from scipy import stats as sps
 
 from abkit.cuped import Moments
 from abkit.metrics import Metric
-from abkit.params import check_integer, check_number, check_probability, check_text
+from abkit.params import check_integer, check_number, check_probability, check_text, shorten
 from abkit.plan import ExperimentPlan
 
 __all__ = [
@@ -117,6 +117,26 @@ def _vector(name: str, values: object) -> np.ndarray:
     return array
 
 
+def check_same_scale(labels: np.ndarray, judged: np.ndarray) -> None:
+    """Refuse human labels and judge scores on different scales (labels 1-5, scores 0-1): PPI
+    adds the judge's scores to a correction in the labels' units, so mixed scales give a
+    plausible-looking, meaningless estimate. Both within [0, 1], or both reaching beyond it.
+
+    >>> try:
+    ...     check_same_scale(np.array([1.0, 4.0, 5.0]), np.array([0.2, 0.9]))
+    ... except ValueError as error:
+    ...     print(str(error)[:57])
+    human labels range over [1, 5] but judge scores over [0.2
+    """
+    beyond = [bool(np.any((v < 0) | (v > 1))) for v in (labels, judged)]
+    if beyond[0] != beyond[1]:
+        raise ValueError(
+            f"human labels range over [{labels.min():g}, {labels.max():g}] but judge scores "
+            f"over [{judged.min():g}, {judged.max():g}]: put them on one scale (rescale the "
+            "judge's scores to the labels') before PPI"
+        )
+
+
 def _tuned_lambda(labels: np.ndarray, judged: np.ndarray, unlabeled: np.ndarray) -> float:
     n, big_n = labels.size, unlabeled.size
     covariance = float(np.mean((labels - labels.mean()) * (judged - judged.mean())))
@@ -158,6 +178,7 @@ def ppi_mean(
         )
     if y.size < 2:
         raise ValueError(f"labels has {y.size} value(s); PPI needs at least 2 labeled items")
+    check_same_scale(y, np.concatenate([y_hat, y_hat_u]))
     tuned = _tuned_lambda(y, y_hat, y_hat_u) if lam is None else float(lam)
     estimate = float(np.mean(tuned * y_hat_u) + np.mean(y - tuned * y_hat))
     se = math.sqrt(np.var(tuned * y_hat_u) / y_hat_u.size + np.var(y - tuned * y_hat) / y.size)
@@ -574,6 +595,27 @@ def _check_comparisons(comparisons: pd.DataFrame, extra: tuple[str, ...] = ()) -
     bad = sorted(set(comparisons["winner"].astype(str)) - set(VERDICTS))
     if bad:
         raise ValueError(f"winner holds {bad}; allowed: {list(VERDICTS)}")
+    order = ["shown_first"] if "shown_first" in comparisons.columns else []
+    pair = comparisons[["system_a", "system_b"]].astype(str)
+    key = pd.DataFrame(
+        {
+            "prompt_id": comparisons["prompt_id"],
+            "low": pair.min(axis=1),
+            "high": pair.max(axis=1),
+            **{c: comparisons[c] for c in order},
+        }
+    )
+    counts = key.groupby(list(key.columns), sort=False).size()
+    limit = 1 if order else 2  # with no order column: one verdict per order at most
+    repeated = counts[counts > limit]
+    if len(repeated):
+        example = dict(zip(key.columns, repeated.index[0], strict=True))
+        raise ValueError(
+            f"comparisons: {int((repeated - limit).sum())} duplicate verdict(s), e.g. "
+            f"{shorten(example)} judged {int(repeated.iloc[0])} times"
+            f"{' in the same order' if order else ''}; each would count again. Keep one "
+            "verdict per prompt, pair and order"
+        )
     itself = comparisons["system_a"] == comparisons["system_b"]
     if itself.any():
         prompt, system = comparisons.loc[itself, ["prompt_id", "system_a"]].to_numpy().tolist()[0]
@@ -594,6 +636,11 @@ def _wins(comparisons: pd.DataFrame, systems: tuple[str, ...]) -> np.ndarray:
     return wins
 
 
+# Prompts below which a prompt bootstrap cannot give an honest interval (with one prompt every
+# resample is that prompt: a zero-width interval).
+MIN_PROMPTS_FOR_INTERVAL = 10
+
+
 def fit_bradley_terry(
     comparisons: pd.DataFrame, *, resamples: int = 1000, alpha: float = 0.05, seed: int = 0
 ) -> BradleyTerry:
@@ -604,6 +651,14 @@ def fit_bradley_terry(
     are counted against the interval: if more than 1 % fail, the interval is refused."""
     _check_comparisons(comparisons)
     systems = tuple(sorted(set(comparisons["system_a"]) | set(comparisons["system_b"])))
+    prompts_seen = comparisons["prompt_id"].nunique()
+    if resamples and prompts_seen < MIN_PROMPTS_FOR_INTERVAL:
+        raise ValueError(
+            f"{prompts_seen} prompt(s): a bootstrap interval over prompts needs at least "
+            f"{MIN_PROMPTS_FOR_INTERVAL} (with fewer, resampling them gives an interval far "
+            "too narrow, zero-width for one); judge more prompts, or pass resamples=0 for the "
+            "strengths alone"
+        )
     strength = bradley_terry_strengths(_wins(comparisons, systems))
     low = high = np.full(len(systems), math.nan)
     if resamples:

@@ -34,6 +34,8 @@ too; spans whose model has no price leave their dialog's cost empty and are coun
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -127,7 +129,12 @@ def read_prices(path: str | Path) -> PriceTable:
         pair = []
         for side in ("input", "output"):
             value = entry[side]
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value < 0
+            ):
                 raise ValueError(
                     f"prices file '{source}': models[{model!r}].{side} == {value!r}, must be a "
                     "price >= 0 per million tokens"
@@ -294,8 +301,10 @@ def _classify(con: duckdb.DuckDBPyConnection, mapping: SpanMapping, exposures_sq
                 coalesce(s.span_variant, CASE WHEN t.trace_variants = 1 THEN t.trace_variant END)
                     AS attr_variant,
                 t.trace_variants,
-                coalesce(s.span_experiment, t.trace_experiment) AS experiment
-            FROM spans s JOIN trace_ctx t USING (trace_id)
+                coalesce(s.span_experiment, t.trace_experiment) AS experiment,
+                row_number() OVER (PARTITION BY s.trace_id, s.span_id ORDER BY s.file)
+                    AS copy_number
+            FROM spans s LEFT JOIN trace_ctx t ON t.trace_id = s.trace_id
         ), with_variant AS (
             SELECT r.*, coalesce(r.attr_variant, e.variant) AS variant,
                 e.variants AS exposure_variants
@@ -306,17 +315,20 @@ def _classify(con: duckdb.DuckDBPyConnection, mapping: SpanMapping, exposures_sq
                     WHEN trace_id IS NULL OR span_id IS NULL OR start_ns IS NULL OR end_ns IS NULL
                         THEN 'malformed span: traceId, spanId, startTimeUnixNano and '
                             || 'endTimeUnixNano are required'
+                    WHEN copy_number > 1
+                        THEN 'duplicate span: the same traceId and spanId came earlier (the '
+                            || 'same export read twice?); counted once'
                     WHEN {services} THEN 'span of an unrelated service ' || q(service)
                     WHEN operation IS NULL
                         THEN 'not a GenAI span (no gen_ai.operation.name; its user and variant '
                             || 'still serve its trace)'
                     WHEN end_ns < start_ns THEN 'malformed span: ends before it starts'
-                    WHEN input_raw IS NOT NULL
-                        AND coalesce(TRY_CAST(input_raw AS BIGINT) < 0, true)
+                    WHEN input_raw IS NOT NULL AND NOT whole_count(input_raw)
                         THEN 'malformed attribute gen_ai.usage.input_tokens = ' || q(input_raw)
-                    WHEN output_raw IS NOT NULL
-                        AND coalesce(TRY_CAST(output_raw AS BIGINT) < 0, true)
+                            || ' (token counts are whole numbers >= 0)'
+                    WHEN output_raw IS NOT NULL AND NOT whole_count(output_raw)
                         THEN 'malformed attribute gen_ai.usage.output_tokens = ' || q(output_raw)
+                            || ' (token counts are whole numbers >= 0)'
                     WHEN ttft_raw IS NOT NULL AND coalesce(
                         NOT isfinite(TRY_CAST(ttft_raw AS DOUBLE))
                         OR TRY_CAST(ttft_raw AS DOUBLE) < 0, true)
@@ -453,11 +465,20 @@ def ingest_otel(
     target = Path(out)
     if target.suffix.lower() not in (".parquet", ".csv"):
         raise ValueError(f"--out == '{target}': must end in .parquet or .csv")
+    for name, path in (("--out", target), ("--rejects", rejects_file)):
+        if path is not None:  # before anything is read: never a log written, then a failure
+            _check_writable(name, Path(path))
     con = connect()
     con.execute(f"SET memory_limit = {_sql_text(memory_limit)}")
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = false")
     con.execute("CREATE MACRO q(x) AS '''' || x || ''''")  # a value quoted in a reason
+    # a token count: a whole number >= 0 (12.7 is refused, never rounded to 13 by a cast)
+    con.execute(
+        "CREATE MACRO whole_count(x) AS coalesce(isfinite(TRY_CAST(x AS DOUBLE)) AND "
+        "TRY_CAST(x AS DOUBLE) >= 0 AND TRY_CAST(x AS DOUBLE) = floor(TRY_CAST(x AS DOUBLE)), "
+        "false)"
+    )
     try:
         _load_spans(con, paths, mapping)
     except duckdb.Error as error:
@@ -587,6 +608,19 @@ def ingest_otel(
     return IngestReport(
         target, len(paths), int(spans), int(ingested), int(dialogs), rejects, seconds
     )
+
+
+def _check_writable(name: str, path: Path) -> None:
+    """Refuse an output path that cannot be written (a folder, an unwritable or missing
+    parent that cannot be made), naming the option."""
+    if path.is_dir():
+        raise ValueError(f"{name} == '{path}' is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{name} == '{path}': its folder cannot be made ({error})") from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"{name} == '{path}' cannot be written (no permission)")
 
 
 def _attribute(key: str, value: object) -> dict:
