@@ -369,7 +369,8 @@ _EPILOG_EXECUTE = """\
 examples:
   abkit execute 01_design_sample_size -p baseline 0.6 -p mde 0.03 -p split 0.5
   abkit execute 01_design_sample_size -f my-params.yaml --reports reports/my-design
-  abkit execute 03_significance_analysis -r experiment 2026.10 -p split 0.2
+  abkit execute 03_significance_analysis -r experiment_id 2026.10 -p split 0.2
+  abkit execute 03_significance_analysis -r experiment experiments/NAME/experiment.yaml
 
 Values after -p are read as YAML scalars (0.2, true, null, [a, b]); -r passes text as is.
 Parameter names must be the template's own (papermill --help-notebook lists them): they are
