@@ -20,6 +20,7 @@ from test_cli import abkit
 from abkit import experiments
 from abkit.experiment_file import (
     EXPERIMENT_FILE,
+    field_defaults,
     find_experiment,
     read_experiment,
     with_experiment,
@@ -372,3 +373,37 @@ def test_the_looks_of_a_sequential_plan_belong_to_the_experiment_not_to_a_run(tm
     )
     assert merged["looks_file"] == str(folder.resolve() / "looks.json")
     assert merged["output_dir"] == str(run_dir)
+
+
+def test_the_design_section_has_notebook_01s_names_and_defaults() -> None:
+    """experiment.yaml's design: section is notebook 01's assumptions: the same names and
+    defaults, so a value left as written means what the notebook's default means."""
+    from abkit.experiment_file import DesignAssumptions, field_defaults
+    from abkit.planning import DesignSettings
+
+    design, notebook = field_defaults(DesignAssumptions), field_defaults(DesignSettings)
+    assert {name: notebook[name] for name in design} == design
+
+
+def test_notebooks_01_02_and_05_take_their_values_from_the_file(tmp_path) -> None:
+    from abkit.judging import JudgeEvaluationSettings
+    from abkit.planning import DesignSettings
+    from abkit.simulate import RoutingSettings
+
+    folder = new_experiment("values", tmp_path, log=CUSTOM_LOG, plan=CUSTOM_PLAN)
+    text = (folder / EXPERIMENT_FILE).read_text()
+    judgments = DATA_DIR / "example_pairwise_judgments.csv"
+    text = text.replace("  judgments: ''", f"  judgments: {judgments}")
+    (folder / EXPERIMENT_FILE).write_text(text.replace("  baseline: 0.75", "  baseline: 0.6"))
+    given = {"experiment": str(folder)}
+    routing = with_experiment({**field_defaults(RoutingSettings), **given}, RoutingSettings)
+    assert (routing["experiment_id"], routing["split"]) == ("support-bot-v2", 0.2)
+    design = DesignSettings(
+        **with_experiment({**field_defaults(DesignSettings), **given}, DesignSettings)
+    )
+    assert (design.baseline, design.split) == (0.6, 0.2)
+    judge = with_experiment(
+        {**field_defaults(JudgeEvaluationSettings), **given}, JudgeEvaluationSettings
+    )
+    assert judge["pairwise_file"] == str(judgments) and judge["grades_file"] == ""
+    assert judge["judged_log"] == "" and judge["true_effect"] is None
