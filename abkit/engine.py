@@ -459,11 +459,12 @@ def _check_ranges(
     values = dict(zip(names, cursor.fetchone(), strict=True))  # NULL -> None, NaN stays NaN
     distinct = _distinct_dialog_ids(source, where, int(values["total_rows"]))
     _check_duplicates(source, where, distinct, values["total_rows"])
-    bounds = {
-        column: (float(values[f"lo{k}"]), float(values[f"hi{k}"]))
+    bounds = {c: b for c, b in settled.items() if math.isfinite(b[0])}  # from the statistics
+    bounds.update(
+        (column, (float(values[f"lo{k}"]), float(values[f"hi{k}"])))
         for k, column in enumerate(columns)
         if values.get(f"lo{k}") is not None and values.get(f"hi{k}") is not None
-    }
+    )
     for metric in plan.metrics or ():  # a judged metric: labels and judge scores on one scale
         if metric.kind == "judged" and metric.column in bounds and metric.judge in bounds:
             try:
@@ -505,22 +506,24 @@ def _check_ranges(
 
 def _settled_by_statistics(
     source: LogSource, plan: ExperimentPlan, columns: list[str]
-) -> frozenset[str]:
+) -> dict[str, tuple[float, float]]:
     """The integer columns whose min and max over the whole Parquet log (from its statistics:
-    one query of min / max only) lie within their rules."""
+    one query of min / max only) lie within their rules, with those bounds."""
     integers = [c for c in columns if INTEGER_TYPE.match(source.types[c])]
     if not (source.statistics and integers):
-        return frozenset()
+        return {}
     names = [quoted(source.raw_names[c]) for c in integers]
     bounds = source.connection.execute(
         f"SELECT {', '.join(f'min({n}), max({n})' for n in names)} FROM {source.statistics}"
     ).fetchone()
-    settled = set()
+    settled = {}
     for k, column in enumerate(integers):
         low, high, rule = bounds[2 * k], bounds[2 * k + 1], plan.column_rule(column)
-        if low is None or (rule.low <= float(low) and float(high) <= rule.high):
-            settled.add(column)
-    return frozenset(settled)
+        if low is None:
+            settled[column] = (math.nan, math.nan)
+        elif rule.low <= float(low) and float(high) <= rule.high:
+            settled[column] = (float(low), float(high))
+    return settled
 
 
 # Dialog ids per part of the exact distinct count. The ids' 64-bit hashes are written once to a

@@ -148,3 +148,22 @@ def test_a_judged_log_with_labels_and_scores_on_two_scales_is_refused() -> None:
     metric = {"name": "helpful", "kind": "judged", "column": human, "judge": judged}
     with pytest.raises(LogValidationError, match=r"human labels range over \[1, 5\]"):
         analyze(log, plan={"split": 0.5, "metrics": [{**metric, "role": "primary"}]})
+
+
+def test_integer_labels_on_another_scale_are_refused_from_a_parquet_log(tmp_path) -> None:
+    """Integer columns within their rule are settled from the Parquet statistics without a
+    scan; their bounds still reach the scale check."""
+    from abkit.analysis import analyze
+    from abkit.judging import add_judge_labels
+    from abkit.simulate import simulate_dialogs
+
+    log = simulate_dialogs(n_users=800, seed=3, split=0.5)
+    log = add_judge_labels(log, helpful_rate={"control": 0.6, "treatment": 0.65}, seed=3)
+    judged = [c for c in log.columns if c.startswith("judge_")][0]
+    human = [c for c in log.columns if c.startswith("human_")][0]
+    log[human] = (log[human] * 4 + 1).astype("Int64")  # whole labels 1-5
+    path = tmp_path / "judged.parquet"
+    log.to_parquet(path)
+    metric = {"name": "helpful", "kind": "judged", "column": human, "judge": judged}
+    with pytest.raises(LogValidationError, match=r"human labels range over \[1, 5\]"):
+        analyze(path, plan={"split": 0.5, "metrics": [{**metric, "role": "primary"}]})
