@@ -246,10 +246,11 @@ def check_event(
         >>> event = {"event_id": "e1", "timestamp": "2026-01-05T10:00:00Z", "user_id": "u1",
         ...          "dialog_id": "d1", "variant": "treatment", "event_type": "outcome",
         ...          "outcome": "csat", "value": 7}
-        >>> check_event(event)
-        Traceback (most recent call last):
-        ...
-        abkit.events.EventValidationError: event field value == 7, must be numbers in [1, 5]
+        >>> try:
+        ...     check_event(event)
+        ... except EventValidationError as error:
+        ...     print(error)
+        event field value (outcome 'csat') == 7, must be numbers in [1, 5]
         >>> check_event({**event, "value": 4})["timestamp"]
         Timestamp('2026-01-05 10:00:00+0000', tz='UTC')
     """
