@@ -56,16 +56,16 @@ FROM read_parquet('{path}') GROUP BY user_id
 def _abkit_ratios(path: Path) -> None:
     import dataclasses
 
-    from abkit.analysis import analyze
-    from abkit.metrics import metrics_by_name
-    from abkit.plan import ExperimentPlan
+    from abkit.analysis.results import analyze
+    from abkit.plan.experiment_plan import ExperimentPlan
+    from abkit.plan.metrics import metrics_by_name
 
     metrics = [dataclasses.replace(m, ordinal=False) for m in metrics_by_name(RATIOS)]
     analyze(path, plan=ExperimentPlan(split=0.2, metrics=tuple(metrics)))
 
 
 def _abkit_full(path: Path) -> None:
-    from abkit.analysis import analyze
+    from abkit.analysis.results import analyze
 
     analyze(path, split=0.2)
 
@@ -73,9 +73,9 @@ def _abkit_full(path: Path) -> None:
 def _cuped_plan(covariate: str, path: Path):
     import dataclasses
 
-    from abkit.log_source import log_columns
-    from abkit.metrics import default_metrics
-    from abkit.plan import ExperimentPlan
+    from abkit.analysis.log_source import log_columns
+    from abkit.plan.experiment_plan import ExperimentPlan
+    from abkit.plan.metrics import default_metrics
 
     metrics = tuple(  # the default metrics this log's columns allow, as the full analysis
         dataclasses.replace(m, covariate=covariate) if m.name == "task_completion" else m
@@ -87,7 +87,7 @@ def _cuped_plan(covariate: str, path: Path):
 def _abkit_cuped_users(path: Path) -> None:
     from make_bench_data import covariate_paths
 
-    from abkit.analysis import analyze_plan
+    from abkit.analysis.results import analyze_plan
 
     analyze_plan(path, _cuped_plan("past_completion", path), users=covariate_paths(path)[1])
 
@@ -95,7 +95,7 @@ def _abkit_cuped_users(path: Path) -> None:
 def _abkit_cuped_pre_period(path: Path) -> None:
     from make_bench_data import covariate_paths
 
-    from abkit.analysis import analyze_plan
+    from abkit.analysis.results import analyze_plan
 
     analyze_plan(path, _cuped_plan("pre_period", path), pre_period=covariate_paths(path)[0])
 
@@ -261,7 +261,7 @@ def main() -> None:
         return
     if not args.file.exists():
         sys.exit(f"{args.file} not found: run benchmarks/make_bench_data.py first")
-    from abkit.analysis import analyze
+    from abkit.analysis.results import analyze
 
     result = analyze(args.file, split=0.2)
     print(

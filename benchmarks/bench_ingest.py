@@ -1,4 +1,4 @@
-"""Ingesting OpenTelemetry GenAI spans: 1M spans through abkit.traces.ingest_otel.
+"""Ingesting OpenTelemetry GenAI spans: 1M spans through abkit.ingest.otel.ingest_otel.
 
 Times the ingestion (and its peak memory, in a child process) against a floor measured in the
 same run: DuckDB reading the same files and counting the spans (no mapping, no folding). The
@@ -22,7 +22,7 @@ kind, files, out = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
 started = time.perf_counter()
 if kind == "floor":
     import duckdb
-    from abkit.traces import _EXPORT_TYPE  # the same typed read as the kit's
+    from abkit.ingest.otel import _EXPORT_TYPE  # the same typed read as the kit's
     listing = "[" + ", ".join(repr(f) for f in files) + "]"
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
@@ -33,7 +33,7 @@ if kind == "floor":
     ).fetchone()[0]
     detail = {"spans": int(count)}
 else:
-    from abkit.traces import ingest_otel
+    from abkit.ingest.otel import ingest_otel
     report = ingest_otel(files, out)
     detail = {"spans": report.spans, "dialogs": report.dialogs, "summary": report.summary()}
 seconds = time.perf_counter() - started
@@ -57,8 +57,8 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=1_000_000, help="about this many spans")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/abkit-bench"))
     args = parser.parse_args()
-    from abkit.simulate import SimulationConfig, simulate_dialogs
-    from abkit.traces import write_spans_from_dialogs
+    from abkit.teaching.examples import write_spans_from_dialogs
+    from abkit.teaching.simulate import SimulationConfig, simulate_dialogs
 
     args.cache.mkdir(parents=True, exist_ok=True)
     export = args.cache / f"spans_{args.spans}.jsonl"

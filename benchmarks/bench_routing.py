@@ -1,9 +1,9 @@
 """Routing and simulation speed (issue: routing, event log and traffic simulation).
 
 Prints, in one run on this machine:
-- ids/s of ``abkit.routing.assign_many`` on 1M ids (from a Python list and from an Arrow
+- ids/s of ``abkit.serve.routing.assign_many`` on 1M ids (from a Python list and from an Arrow
   column), and of the seed's per-id loop (``ABRouter.assign`` restated), with the ratio;
-- the time to simulate about 1M dialogs with ``abkit.simulate.simulate_dialogs``.
+- the time to simulate about 1M dialogs with ``abkit.teaching.simulate.simulate_dialogs``.
 
 Run: .venv/bin/python benchmarks/bench_routing.py [--ids 1000000] [--repeat 3]
 """
@@ -17,8 +17,8 @@ import time
 import pandas as pd
 import pyarrow as pa
 
-from abkit.routing import assign_many
-from abkit.simulate import simulate_dialogs
+from abkit.serve.routing import assign_many
+from abkit.teaching.simulate import simulate_dialogs
 
 
 class SeedRouter:

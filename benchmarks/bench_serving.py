@@ -70,10 +70,10 @@ def run_threads(call, threads: int, requests: int) -> tuple[float, np.ndarray]:
 def measure(args: argparse.Namespace) -> dict:
     """Direct calls, then through the server, in this process; figures as a dict."""
     try:
-        from abkit.event_store import EventStore
+        from abkit.serve.event_store import EventStore
     except ImportError:  # the kit before the store had its own module
-        from abkit.events import EventStore
-    from abkit.serving import ExperimentServer
+        from abkit.serve.event_store import EventStore
+    from abkit.serve.serving import ExperimentServer
 
     model = fake_model(args.model_ms / 1000)
     direct_wall, direct = run_threads(

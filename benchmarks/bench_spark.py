@@ -49,11 +49,11 @@ def _tree_rss(pid: int) -> int:
 def child(engine: str, cores: int, path: str, repeat: int) -> None:
     """Runs in the measured process: prints one JSON line with the timings."""
     sys.path.insert(0, str(KIT))
-    from abkit.analysis import analyze
+    from abkit.analysis.results import analyze
 
     spark, started = None, time.perf_counter()
     if engine == "spark":
-        from abkit.spark_source import spark_session
+        from abkit.analysis.spark_source import spark_session
 
         spark = spark_session(f"local[{cores}]")
     startup = time.perf_counter() - started

@@ -15,8 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from abkit.events import write_log
-from abkit.simulate import SimulationConfig, simulate_dialogs, simulate_pre_period, users_table
+from abkit.serve.events import write_log
+from abkit.teaching.simulate import (
+    SimulationConfig,
+    simulate_dialogs,
+    simulate_pre_period,
+    users_table,
+)
 
 DEFAULT_OUT = Path(__file__).parent / "output" / "dialogs_10m.parquet"
 

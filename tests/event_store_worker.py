@@ -112,11 +112,11 @@ def main() -> int:
     parser.add_argument("--slow-writes", action="store_true")
     args = parser.parse_args()
 
-    from abkit import event_store
-    from abkit.event_store import EventStore
+    from abkit.serve import store_files
+    from abkit.serve.event_store import EventStore
 
     if args.slow_writes:
-        slow_down(event_store, Path(args.store))
+        slow_down(store_files, Path(args.store))
 
     store = EventStore(args.store, flush_interval=args.flush_interval)
     if args.limit_after:

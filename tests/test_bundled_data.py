@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from abkit.events import DIALOG_SCHEMA, EVENT_SCHEMA, read_log
-from abkit.paths import DATA_DIR
-from abkit.simulate import SCENARIOS, simulate_dialogs
+from abkit.analysis.log_source import read_log
+from abkit.core.paths import DATA_DIR
+from abkit.serve.events import DIALOG_SCHEMA, EVENT_SCHEMA
+from abkit.teaching.simulate import SCENARIOS, simulate_dialogs
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
@@ -31,7 +32,7 @@ def test_data_dictionary_documents_every_column() -> None:
 
 
 def test_case_study_reconstruction_is_up_to_date() -> None:
-    from abkit.casestudy import CASE_STUDY_LOG, SEED_CASE, reconstruct_dialogs
+    from abkit.teaching.casestudy import CASE_STUDY_LOG, SEED_CASE, reconstruct_dialogs
 
     committed = read_log(DATA_DIR / CASE_STUDY_LOG)
     pd.testing.assert_frame_equal(
@@ -44,7 +45,7 @@ def test_case_study_reconstruction_is_up_to_date() -> None:
 
 
 def test_custom_columns_log_is_up_to_date() -> None:
-    from abkit.simulate import CUSTOM_COLUMNS_LOG, EXAMPLE_CONFIG, custom_columns_log
+    from abkit.teaching.simulate import CUSTOM_COLUMNS_LOG, EXAMPLE_CONFIG, custom_columns_log
 
     committed = pd.read_parquet(DATA_DIR / CUSTOM_COLUMNS_LOG)
     pd.testing.assert_frame_equal(
@@ -57,7 +58,7 @@ def test_custom_columns_log_is_up_to_date() -> None:
 
 
 def test_pre_period_and_users_table_are_up_to_date() -> None:
-    from abkit.simulate import (
+    from abkit.teaching.simulate import (
         EXAMPLE_CONFIG,
         EXAMPLE_PRE_PERIOD,
         EXAMPLE_PRE_PERIOD_LOG,
@@ -77,7 +78,7 @@ def test_pre_period_and_users_table_are_up_to_date() -> None:
 
 
 def test_judging_examples_are_up_to_date(tmp_path) -> None:
-    from abkit import judging
+    from abkit.teaching import examples as judging
 
     written = judging.write_examples(tmp_path)
     assert [p.name for p in written] == [

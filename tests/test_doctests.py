@@ -10,7 +10,9 @@ import pytest
 
 import abkit
 
-MODULES = sorted(info.name for info in pkgutil.iter_modules(abkit.__path__, "abkit."))
+MODULES = sorted(
+    info.name for info in pkgutil.walk_packages(abkit.__path__, "abkit.") if not info.ispkg
+)
 
 
 @pytest.mark.parametrize("name", MODULES)

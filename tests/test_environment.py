@@ -11,7 +11,7 @@ import tomllib
 
 import yaml
 
-from abkit.paths import KIT_ROOT
+from abkit.core.paths import KIT_ROOT
 
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(.*)$")
 

@@ -14,8 +14,8 @@ import papermill
 import pytest
 from notebook_matrix import MatrixCase, load_cases, lookup
 
-from abkit.experiments import template_defaults, template_paths
-from abkit.paths import NOTEBOOKS_DIR
+from abkit.core.paths import NOTEBOOKS_DIR
+from abkit.experiment.runs import template_defaults, template_paths
 
 TEMPLATES = template_paths()
 CASES = load_cases()

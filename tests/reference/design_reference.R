@@ -1,4 +1,4 @@
-# Reference values for abkit.design, computed with R (base stats + pwr).
+# Reference values for abkit.design.sample_size, computed with R (base stats + pwr).
 # Regenerate with:  Rscript tests/reference/design_reference.R > tests/reference/design_reference.csv
 # CI does not need R: the CSV output is committed beside this script.
 suppressPackageStartupMessages(library(pwr))

@@ -1,4 +1,4 @@
-# McNemar's test and the exact sign test for abkit.judging, from base R (stats).
+# McNemar's test and the exact sign test for abkit.judging.pairwise, from base R (stats).
 # Regenerate with: Rscript tests/reference/judging_reference.R > tests/reference/judging_reference_r.csv
 # Paired 2x2 tables of two systems on the same items: both right, only A, only B, both wrong.
 rows <- list()

@@ -1,4 +1,4 @@
-"""Reference values for abkit.judging's PPI++ from the ppi-python package (ppi_py 0.2.3).
+"""Reference values for abkit.judging.pairwise's PPI++ from the ppi-python package (ppi_py 0.2.3).
 
 Not run by the tests (they read the committed CSVs). Regenerate in an environment with
 ``pip install ppi_python==0.2.3``:
@@ -94,7 +94,8 @@ pd.DataFrame({"system": range(4), "strength": [repr(float(t)) for t in theta]}).
 print(theta)
 
 # PPI with a fixed power-tuning parameter (lam = 0.5 and lam = 1, plain PPI): the reference for
-# abkit.judging.ppi_clustered with one dialog per user, whose tuned lambda differs from PPI++'s.
+# abkit.stats.ppi.ppi_clustered with one dialog per user, whose tuned lambda differs from
+# PPI++'s.
 fixed = []
 for (name, arm), part in data.groupby(["dataset", "arm"], sort=True):
     labeled = part[part["labeled"] == 1]

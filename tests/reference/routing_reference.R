@@ -1,4 +1,4 @@
-# Reference values for abkit.routing (SRM chi-square, Wilson interval), computed with base R.
+# Reference values for abkit.serve.routing (SRM chi-square, Wilson interval), computed with base R.
 # Regenerate with: Rscript tests/reference/routing_reference.R > tests/reference/routing_reference.csv
 rows <- list()
 add <- function(case, quantity, value) {

@@ -1,7 +1,7 @@
 # Group-sequential boundaries from R package rpact (Debian r-cran-rpact), two-sided alpha 0.05.
 # Regenerate with: Rscript tests/reference/sequential_reference.R > tests/reference/sequential_reference.csv
 # Pocock-type spending (asP) and the Kim-DeMets power family with rho = 3 (asKD) spend alpha / 2
-# per side with the same functions abkit.sequential uses for the two-sided total.
+# per side with the same functions abkit.stats.sequential uses for the two-sided total.
 suppressPackageStartupMessages(library(rpact))
 rows <- list()
 add <- function(case, look, value) rows[[length(rows) + 1]] <<- data.frame(case = case, look = look, value = sprintf("%.12g", value))

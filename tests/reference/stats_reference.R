@@ -1,4 +1,4 @@
-# Reference values for abkit.stats and abkit.analysis, computed with R 4.2 (stats + sandwich).
+# Reference values for abkit.stats.two_sample and abkit.analysis.results, computed with R 4.2 (stats + sandwich).
 # Regenerate with: Rscript tests/reference/stats_reference.R > tests/reference/stats_reference.csv
 # The input data are generated here with a fixed seed and written beside the values
 # (tests/reference/stats_reference_data.csv) so the Python tests read the same numbers.

@@ -1,0 +1,632 @@
+"""From a dialog log and a plan to a results table and a ship decision.
+
+plan + log -> engine (health gates, per-arm sums; :mod:`abkit.analysis.engine`) -> each metric
+kind's
+test (:mod:`abkit.analysis.metric_kinds`) -> corrections -> decision.
+
+The decision family (stated in the plan before the data are seen):
+
+- **primary** metrics: ``plan.correction`` (Holm by default) over the primaries only; the
+  decision rests on them;
+- **secondary** metrics: ``plan.secondary_correction`` (Benjamini–Hochberg) among themselves,
+  reported, never in the decision;
+- **guardrails**: one-sided non-inferiority tests at α each against their margins;
+- **monitors**: reported, unadjusted.
+
+The rule (Spotify's, Schultzberg et al., arXiv 2402.11609): ship iff every health gate passes,
+a primary improves significantly, no primary gets significantly worse and every guardrail is
+shown within its margin. Relative effects are (T − C)/|C|: positive means the treatment's value
+is higher, whatever the sign of the control's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import numpy as np
+import pandas as pd
+
+from abkit.analysis.decision import Decision, adjust, decide, decision_p_values
+from abkit.analysis.engine import EngineResult, aggregate
+from abkit.analysis.health import (
+    HealthReport,
+    leak_gate,
+)
+from abkit.analysis.metric_kinds import KINDS
+from abkit.analysis.monitoring import MonitoringResult, always_valid_table, monitor
+from abkit.core.summary import to_jsonable
+from abkit.plan.experiment_plan import ExperimentPlan, Monitoring, load_plan, plan_spec
+from abkit.plan.metrics import DEFAULT_METRICS, Metric
+from abkit.serve.routing import SrmResult
+from abkit.stats.cuped import CupedResult, Moments, cuped_test
+from abkit.stats.two_sample import (
+    mann_whitney_test,
+    non_inferiority_p_value,
+    relative_lift,
+)
+
+__all__ = [
+    "AnalysisResult",
+    "GuardrailStatus",
+    "ResultColumn",
+    "ab_significance_test",
+    "analyze",
+    "analyze_plan",
+    "cumulative_effects",
+]
+
+GuardrailStatus = Literal["pass", "inconclusive", "breach", "no data", ""]
+ResultColumn = Literal[
+    "metric",
+    "role",
+    "kind",
+    "unit",
+    "control",
+    "treatment",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "relative_effect",
+    "relative_ci_low",
+    "relative_ci_high",
+    "p_value",
+    "p_adjusted",
+    "significant",
+    "improved",
+    "higher_is_better",
+    "method",
+    "n_control",
+    "n_treatment",
+    "margin",
+    "non_inferiority_p",
+    "guardrail",
+    "decision_p",
+    "covariate",
+    "variance_reduction",
+    "unadjusted_effect",
+    "unadjusted_ci_low",
+    "unadjusted_ci_high",
+    "unadjusted_p_value",
+    "cuped_effect",
+    "cuped_ci_low",
+    "cuped_ci_high",
+    "cuped_p_value",
+    "se",
+    "note",
+]
+# Columns of AnalysisResult.table, in order: declared once, in ResultColumn.
+TABLE_COLUMNS: list[str] = list(get_args(ResultColumn))
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """The results table (one row per metric), the health report, the decision, the plan and
+    where the analysis stands in the plan's monitoring (:mod:`abkit.analysis.monitoring`)."""
+
+    table: pd.DataFrame
+    health: HealthReport
+    decision: Decision
+    plan: ExperimentPlan
+    engine: EngineResult
+    monitoring: MonitoringResult
+
+    @property
+    def srm(self) -> SrmResult:
+        return self.health.srm
+
+    @property
+    def control(self) -> str:
+        return self.plan.control
+
+    @property
+    def treatment(self) -> str:
+        return self.plan.treatment
+
+    @property
+    def alpha(self) -> float:
+        return self.plan.alpha
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.table.copy()
+
+    def cuped_table(self) -> pd.DataFrame:
+        """The unadjusted and CUPED estimates side by side, one row per metric with a covariate.
+
+        ``variance_reduction`` is 1 − Var(CUPED)/Var(unadjusted): the share of users the same
+        precision would have needed less; ``decided_on`` is the estimate the decision used
+        (the plan's ``cuped``).
+        """
+        chosen = self.table[self.table["covariate"].fillna("").astype(str) != ""]
+        columns = ["metric", "covariate", "variance_reduction"] + [
+            f"{kind}_{part}"
+            for kind in ("unadjusted", "cuped")
+            for part in ("effect", "ci_low", "ci_high", "p_value")
+        ]
+        out = chosen[columns].reset_index(drop=True)
+        out["decided_on"] = "CUPED" if self.plan.cuped == "decide" else "unadjusted"
+        return out
+
+    def judged_table(self) -> pd.DataFrame:
+        """Every ``judged`` metric three ways: the judge alone, prediction-powered (the row of
+        the results table) and human labels alone, per arm and for the difference
+        (:func:`abkit.stats.ppi.ppi_comparison`); empty when the plan has no judged
+        metric."""
+        from abkit.stats.ppi import PPI_COMPONENTS, ppi_comparison
+
+        frames = []
+        for metric in self.plan.metrics or ():
+            if metric.kind == "judged":
+                arms = [
+                    Moments.from_aggregates(sums, len(PPI_COMPONENTS))
+                    for sums in self.engine.sums[metric.name]
+                ]
+                frame = ppi_comparison(*arms, alpha=self.alpha)
+                frames.append(frame.assign(metric=metric.name))
+        if not frames:
+            return pd.DataFrame(
+                columns=[
+                    "metric",
+                    "estimator",
+                    "quantity",
+                    "estimate",
+                    "ci_low",
+                    "ci_high",
+                    "width",
+                ]
+            )
+        out = pd.concat(frames, ignore_index=True)
+        return out[["metric", *out.columns[:-1]]]
+
+    def seed_table(self) -> pd.DataFrame:
+        """The seed document's columns: metric, control, treatment, p-value, significant."""
+        return self.table[["metric", "control", "treatment", "p_value", "significant"]].copy()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values: results, decision, health, srm, plan, counts."""
+        shown = [c for c in TABLE_COLUMNS if c not in ("kind", "higher_is_better", "se")]
+        return to_jsonable(
+            {
+                "results": self.table[shown].to_dict(orient="records"),
+                "decision": {
+                    "verdict": self.decision.verdict,
+                    "reasons": list(self.decision.reasons),
+                },
+                "health": self.health.table.to_dict(orient="records"),
+                "srm": {
+                    "p_value": self.srm.p_value,
+                    "statistic": self.srm.statistic,
+                    "mismatch": self.srm.mismatch,
+                    "verdict": self.srm.verdict,
+                    "table": self.srm.table,
+                },
+                "plan": self.plan.to_dict(),
+                "monitoring": self.monitoring.to_dict(),
+                "users": dict(zip(self.plan.labels, self.engine.users, strict=True)),
+                "dialogs": dict(zip(self.plan.labels, self.engine.dialogs, strict=True)),
+                "n_rows": self.engine.rows,
+            }
+        )
+
+    def _repr_html_(self) -> str:
+        shown = self.table[
+            [
+                "metric",
+                "role",
+                "control",
+                "treatment",
+                "effect",
+                "ci_low",
+                "ci_high",
+                "relative_effect",
+                "p_value",
+                "p_adjusted",
+                "significant",
+                "method",
+            ]
+        ].round(4)
+        return (
+            f"<p><b>{self.decision.verdict}</b>: {' '.join(self.decision.reasons)}</p>"
+            + self.health.table.to_html(index=False)
+            + shown.to_html(index=False)
+        )
+
+
+def _moments(sums: Mapping[str, float], size: int) -> Moments:
+    """The CUPED components' moments of one arm from the engine's ``cuped_*`` sums."""
+    return Moments.from_aggregates(
+        {key[len("cuped_") :]: v for key, v in sums.items() if key.startswith("cuped_")}, size
+    )
+
+
+def _cuped(metric: Metric, engine: EngineResult, alpha: float, method: str) -> CupedResult:
+    layout = engine.cuped[metric.name]
+    size = 1 + max(max(v.numerator, v.denominator or 0) for v in (layout.value, *layout.covariates))
+    control, treatment = (_moments(arm, size) for arm in engine.sums[metric.name])
+    return cuped_test(
+        control,
+        treatment,
+        layout.value,
+        layout.covariates,
+        alpha=alpha,
+        welch=layout.welch,
+        method=f"{method}, CUPED",
+    )
+
+
+def _metric_row(
+    metric: Metric, engine: EngineResult, alpha: float, use_cuped: bool = True
+) -> dict[str, Any]:
+    control, treatment = engine.sums[metric.name]
+    estimate = KINDS[metric.kind].estimate(metric, control, treatment, alpha, engine.context)
+    test, note = estimate.test, estimate.note
+    adjusted = None
+    if metric.name in engine.cuped:
+        adjusted = _cuped(metric, engine, alpha, test.method)
+    raw = test
+    if adjusted is not None and use_cuped:
+        # the arms' own values stay unadjusted (what the metric was); effect, CI, p adjusted
+        test = dataclasses.replace(adjusted.test, control=raw.control, treatment=raw.treatment)
+    if not note and not test.se > 0:
+        users = (int(control.get("n") or 0), int(treatment.get("n") or 0))
+        note = (
+            f"too few users for a variance ({users[0]} control, {users[1]} treatment): no test "
+            "possible"
+            if min(users) < 2 and "n" in control
+            else "zero variance in both arms: no test possible"
+        )
+    relative = (math.nan,) * 3
+    if test.control == 0 or not math.isfinite(test.control):
+        note = "; ".join(x for x in (note, "relative effect undefined: control value is 0") if x)
+    elif adjusted is not None and use_cuped:
+        lift = adjusted.relative
+        relative = (lift.estimate, lift.ci_low, lift.ci_high)
+    else:
+        df = test.df if metric.kind == "user_mean" else math.inf
+        lift = relative_lift(
+            test.control,
+            estimate.var_control,
+            test.treatment,
+            estimate.var_treatment,
+            df=df,
+            alpha=alpha,
+        )
+        relative = (lift.estimate, lift.ci_low, lift.ci_high)
+    return {
+        "metric": metric.name,
+        "role": metric.role,
+        "kind": metric.kind,
+        "unit": metric.unit,
+        "higher_is_better": metric.higher_is_better,
+        "control": test.control,
+        "treatment": test.treatment,
+        "effect": test.estimate,
+        "ci_low": test.ci_low,
+        "ci_high": test.ci_high,
+        "relative_effect": relative[0],
+        "relative_ci_low": relative[1],
+        "relative_ci_high": relative[2],
+        "p_value": test.p_value,
+        "se": test.se,
+        "method": test.method,
+        "n_control": estimate.n_control,
+        "n_treatment": estimate.n_treatment,
+        "margin": math.nan,
+        "non_inferiority_p": math.nan,
+        "guardrail": "",
+        "note": note,
+        **_cuped_columns(metric, raw, adjusted),
+    }
+
+
+def _cuped_columns(metric: Metric, raw: Any, adjusted: CupedResult | None) -> dict[str, Any]:
+    """The unadjusted and CUPED estimates side by side, for a metric with a covariate."""
+    if adjusted is None:
+        return {"covariate": ""}
+    cuped = adjusted.test
+    reduction = 1 - cuped.se**2 / raw.se**2 if raw.se > 0 else math.nan
+    return {
+        "covariate": metric.covariate,
+        "variance_reduction": reduction,
+        "unadjusted_effect": raw.estimate,
+        "unadjusted_ci_low": raw.ci_low,
+        "unadjusted_ci_high": raw.ci_high,
+        "unadjusted_p_value": raw.p_value,
+        "cuped_effect": cuped.estimate,
+        "cuped_ci_low": cuped.ci_low,
+        "cuped_ci_high": cuped.ci_high,
+        "cuped_p_value": cuped.p_value,
+    }
+
+
+def _guardrail(row: dict[str, Any], metric: Metric, alpha: float) -> dict[str, Any]:
+    assert metric.margin is not None
+    margin = metric.margin * abs(row["control"]) if metric.relative_margin else metric.margin
+    p_ni = non_inferiority_p_value(
+        row["effect"], row["se"], margin, higher_is_better=metric.higher_is_better
+    )
+    harm = -row["effect"] if metric.higher_is_better else row["effect"]
+    status: GuardrailStatus
+    if not math.isfinite(p_ni):
+        status = "no data"
+    elif p_ni < alpha:
+        status = "pass"
+    elif harm > margin:
+        status = "breach"
+    else:
+        status = "inconclusive"
+    return {"margin": margin, "non_inferiority_p": p_ni, "guardrail": status}
+
+
+def _ordinal_rows(engine: EngineResult, alpha: float) -> list[dict[str, Any]]:
+    """A Mann–Whitney row under each ordinal metric (per-user means; role "check")."""
+    rows = []
+    for metric in engine.plan.metrics or ():
+        values = engine.ordinal.get(metric.name)
+        if values is None or values[0].size == 0 or values[1].size == 0:
+            continue
+        test = mann_whitney_test(*values)
+        rows.append(
+            {
+                "metric": f"{metric.name} (rank test)",
+                "role": "check",
+                "kind": "ordinal",
+                "unit": metric.unit,
+                "higher_is_better": metric.higher_is_better,
+                "control": test.control,
+                "treatment": test.treatment,
+                "effect": test.estimate,
+                "p_value": test.p_value,
+                "p_adjusted": test.p_value,
+                "significant": test.p_value < alpha,
+                "improved": test.estimate * (1 if metric.higher_is_better else -1) > 0,
+                "method": "Mann-Whitney U on per-user means",
+                "n_control": values[0].size,
+                "n_treatment": values[1].size,
+                "guardrail": "",
+                "note": "cross-check of the delta-method row above; not in the decision",
+            }
+        )
+    return rows
+
+
+def analyze_plan(
+    events: pd.DataFrame | str | Path,
+    plan: ExperimentPlan,
+    *,
+    table: str = "dialogs",
+    until: Any = None,
+    pre_period: pd.DataFrame | str | Path | None = None,
+    users: pd.DataFrame | str | Path | None = None,
+    looks_file: str | Path | None = None,
+    spark: Any = None,
+    recorded_looks: int = 0,
+) -> AnalysisResult:
+    """Analyse ``events`` under ``plan``: health gates, one row per metric, the decision.
+
+    ``pre_period`` / ``users``: covariate sources for CUPED metrics (default: the plan's
+    ``pre_period_log`` / ``users_table``). ``looks_file``: where a group-sequential plan keeps
+    its looks (read, and written when this analysis is a new look). ``spark``: a SparkSession
+    to run the engine's passes on (:mod:`abkit.analysis.spark_source`; implied by a Spark
+    DataFrame)."""
+    engine = aggregate(
+        events, plan, table=table, until=until, pre_period=pre_period, users=users, spark=spark
+    )
+    plan = engine.plan
+    rows = []
+    for metric in plan.metrics or ():
+        row = _metric_row(metric, engine, plan.alpha, plan.cuped == "decide")
+        if metric.role == "guardrail":
+            row.update(_guardrail(row, metric, plan.alpha))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    analysed_users = sum(engine.users)
+    if plan.monitoring.kind == "always_valid":
+        frame = always_valid_table(frame, plan, analysed_users)
+    frame, monitoring = monitor(
+        adjust(frame, plan),
+        plan,
+        analysed_users,
+        looks_file=looks_file,
+        data_until=engine.last if until is None else until,
+        recorded_looks=recorded_looks,
+    )
+    extra = _ordinal_rows(engine, plan.alpha)
+    if extra:
+        frame = pd.concat([frame, pd.DataFrame(extra)], ignore_index=True)
+    frame["decision_p"] = decision_p_values(frame)
+    frame = frame.reindex(columns=TABLE_COLUMNS)
+    leaks = [
+        gate
+        for row in frame.itertuples()
+        if isinstance(row.covariate, str) and row.covariate
+        for gate in [leak_gate(row.metric, row.covariate, float(row.variance_reduction))]
+        if gate is not None
+    ]
+    health = dataclasses.replace(engine.health, checks=(*engine.health.checks, *leaks))
+    decision = decide(frame, health, monitoring)
+    return AnalysisResult(frame, health, decision, plan, engine, monitoring)
+
+
+def analyze(
+    events: pd.DataFrame | str | Path,
+    *,
+    plan: ExperimentPlan | str | Path | Mapping[str, Any] | None = None,
+    split: float | None = None,
+    metrics: Sequence[Metric] | None = None,
+    control: str | None = None,
+    treatment: str | None = None,
+    alpha: float | None = None,
+    correction: str | None = None,
+    experiment: str | None = None,
+    primary: str | None = None,
+    column_map: Mapping[str, str] | None = None,
+    table: str = "dialogs",
+    pre_period: pd.DataFrame | str | Path | None = None,
+    users: pd.DataFrame | str | Path | None = None,
+    looks_file: str | Path | None = None,
+    until: Any = None,
+    spark: Any = None,
+) -> AnalysisResult:
+    """Analyse an experiment's dialog log: health gates, one row per metric, and the decision.
+
+    Args:
+        events: a DataFrame, or a .parquet file or folder, a .csv file or a .duckdb database;
+            all are validated and aggregated by the same engine (DuckDB by default). A
+            ``pyspark.sql.DataFrame`` (or, with ``spark``, a Parquet path or a table name)
+            runs the same SQL on Spark.
+        plan: an :class:`~abkit.plan.experiment_plan.ExperimentPlan`, a plan YAML file or a
+        mapping; the
+            keyword arguments below override its settings (None leaves them).
+        split: the planned treatment share of users, for the SRM gate.
+        metrics: what to analyse; default: every default metric whose columns the log has.
+        control, treatment: the variant labels to compare.
+        alpha: significance level of each family; one-sided level of each guardrail.
+        correction: over the primary metrics: "holm", "bonferroni", "bh" or "none".
+        experiment: analyse only rows of this experiment (needed when the log holds several).
+        primary: make this metric the primary one.
+        column_map: your column name -> the dialog log's.
+        table: the table name in a DuckDB database.
+        pre_period: a pre-period dialog log (DataFrame or path) for metrics whose covariate
+            is ``pre_period`` (CUPED); overrides the plan's ``pre_period_log``.
+        users: a users table (``user_id``, ``measured_at``, covariate columns) for metrics
+            whose covariate is one of its columns; overrides the plan's ``users_table``.
+        looks_file: the looks of a group-sequential plan (``monitoring``), kept between
+            analyses (JSON; created at the first look).
+        until: analyse only rows with a timestamp up to this time (one look): ISO 8601 text,
+            a date alone meaning through that day, as on the CLI and in notebook 03.
+        spark: a SparkSession (:func:`abkit.analysis.spark_source.spark_session`) to run on Spark.
+
+    Returns:
+        :class:`AnalysisResult`: ``table`` (columns :data:`TABLE_COLUMNS`), ``health``,
+        ``decision``, and the resolved ``plan``.
+
+    Raises:
+        ValueError / LogValidationError / FileNotFoundError: bad parameters or a log that
+            cannot be analysed, with the parameter, column or file named.
+    """
+    if isinstance(plan, ExperimentPlan):
+        base = plan
+    else:
+        spec = plan_spec(plan)
+        if split is None and "split" not in spec:
+            raise ValueError(
+                "split == None: the plan declares no split and none was given; give split= "
+                "(--split: the planned treatment share of users, 0.2 for 80/20) or write split: "
+                "in the plan. It is never assumed: the sample-ratio gate tests against it"
+            )
+        base = load_plan(spec)
+    overrides = {
+        "split": split,
+        "control": control,
+        "treatment": treatment,
+        "alpha": alpha,
+        "correction": correction,
+        "experiment": experiment,
+        "primary": primary,
+        "column_map": dict(column_map) if column_map else None,
+        "metrics": tuple(metrics) if metrics is not None else None,
+    }
+    if metrics is not None and not metrics:
+        raise ValueError("metrics == [], nothing to analyse")
+    merged = load_plan({**base.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
+    return analyze_plan(
+        events,
+        merged,
+        table=table,
+        until=until,
+        pre_period=pre_period,
+        users=users,
+        looks_file=looks_file,
+        spark=spark,
+    )
+
+
+def cumulative_effects(
+    events: pd.DataFrame | str | Path,
+    plan: ExperimentPlan,
+    metric: str,
+    *,
+    table: str = "dialogs",
+    pre_period: pd.DataFrame | str | Path | None = None,
+    users: pd.DataFrame | str | Path | None = None,
+) -> pd.DataFrame:
+    """The metric's effect and CI on the data up to the end of each day.
+
+    Columns: day, effect, ci_low, ci_high, p_value. Looking at this every day and stopping at
+    the first p < alpha inflates false positives: it is a picture, not a stopping rule.
+    ``pre_period`` / ``users``: the covariate sources, as for :func:`analyze_plan`.
+    """
+
+    sources = {"pre_period": pre_period, "users": users}
+    declared = DEFAULT_METRICS if plan.metrics is None else plan.metrics
+    chosen = [m for m in declared if m.name == metric]
+    if not chosen:
+        raise ValueError(f"metric == {metric!r}, not in the plan: {[m.name for m in declared]}")
+    single = dataclasses.replace(  # a picture of fixed-horizon estimates: takes no look
+        plan,
+        metrics=(dataclasses.replace(chosen[0], role="primary", margin=None),),
+        primary="",
+        monitoring=Monitoring(),
+    )
+    full = aggregate(events, single, table=table, **sources)  # the metric's checks, all rows
+    first, last = pd.Timestamp(full.first).floor("D"), pd.Timestamp(full.last).floor("D")
+    rows = []
+    for day in pd.date_range(first, last, freq="D"):
+        end = day + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+        try:  # the rows up to a day: a subset of the log just checked whole
+            look = aggregate(events, single, table=table, until=end, validated=True, **sources)
+        except ValueError:
+            continue  # an arm has no rows yet
+        row = _metric_row(single.metrics[0], look, single.alpha, single.cuped == "decide")
+        rows.append(
+            {
+                "day": day.tz_localize(None) if day.tzinfo else day,
+                "effect": row["effect"],
+                "ci_low": row["ci_low"],
+                "ci_high": row["ci_high"],
+                "p_value": row["p_value"] if math.isfinite(row["p_value"]) else math.nan,
+            }
+        )
+    return pd.DataFrame(rows, columns=["day", "effect", "ci_low", "ci_high", "p_value"])
+
+
+# --------------------------------------------------------------------------- the seed's test
+
+
+def ab_significance_test(
+    control_outcomes: Sequence[float], treatment_outcomes: Sequence[float], alpha: float = 0.05
+) -> dict[str, Any]:
+    """The seed document's ``ab_significance_test``, kept as a labelled teaching baseline.
+
+    A Student t-test with pooled variance (``scipy.stats.ttest_ind``) on the raw outcomes,
+    treating every dialog as independent: wrong when users have several dialogs (see the A/A
+    calibration). Unlike the seed, a control mean of 0 gives ``relative_lift_pct = nan`` with
+    a note instead of a ZeroDivisionError.
+    """
+    from scipy import stats as sps
+
+    control = np.asarray(control_outcomes, dtype=float)
+    treatment = np.asarray(treatment_outcomes, dtype=float)
+    if control.size < 2 or treatment.size < 2:
+        raise ValueError("each arm needs at least 2 outcomes")
+    t_stat, p_value = sps.ttest_ind(control, treatment)
+    control_mean, treatment_mean = float(control.mean()), float(treatment.mean())
+    result: dict[str, Any] = {
+        "control_mean": control_mean,
+        "treatment_mean": treatment_mean,
+        "relative_lift_pct": (treatment_mean - control_mean) / abs(control_mean) * 100
+        if control_mean != 0
+        else math.nan,
+        "p_value": float(p_value),
+        "significant": bool(p_value < alpha),
+        "sample_sizes": {"control": int(control.size), "treatment": int(treatment.size)},
+        "method": "seed's t-test (pooled variance, dialogs treated as independent)",
+    }
+    if control_mean == 0:
+        result["note"] = "control mean is 0: relative lift undefined"
+    return result

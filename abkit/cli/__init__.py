@@ -1,0 +1,4 @@
+"""The abkit command.
+
+May import: every wing.
+"""
