@@ -27,11 +27,3 @@ def slow_scale() -> float:
     """
     return float(os.environ.get("ABKIT_SLOW_SCALE", "1"))
 
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``--dist loadgroup``), a notebook's cells share one kernel, so they
-    run on one worker, in order; every other test is handed out on its own."""
-    for item in items:
-        path = str(getattr(item, "fspath", ""))
-        if path.endswith(".ipynb"):
-            item.add_marker(pytest.mark.xdist_group(name=Path(path).name))
