@@ -26,4 +26,3 @@ def slow_scale() -> float:
     CI sets a reduced scale so it still runs every slow test, on fewer replications.
     """
     return float(os.environ.get("ABKIT_SLOW_SCALE", "1"))
-

@@ -11,9 +11,10 @@ with rewrites where the dialects differ in meaning, not only in spelling:
   32-bit hashes of 10M dialog ids would report about 12,000 false duplicates;
 - ``to_timestamp(epoch)`` becomes ``timestamp_seconds(epoch)``: SQLGlot's default goes through
   ``from_unixtime``, a text with whole seconds, which drops milliseconds;
-- ``timezone('UTC', t)`` becomes ``t``: the session time zone is UTC (set by
+- ``timezone('UTC', t)`` becomes ``t`` (a naive ``CAST(t AS TIMESTAMP)``: ``CAST(t AS
+  TIMESTAMP)``, Spark's instant, not ``TIMESTAMP_NTZ``): the session time zone is UTC (set by
   :func:`spark_session`; a session of the caller's is checked for it); ``timezone(zone, t)``
-  (a naive time in the plan's zone) becomes ``to_utc_timestamp(t, zone)``;
+  becomes ``to_utc_timestamp(t, zone)``;
 - ``to_seconds(s)`` (an interval) becomes ``make_dt_interval(0, 0, 0, s)``, and DuckDB's
   ``any_value`` (which skips NULLs) Spark's ``any_value(x, true)``.
 
@@ -167,13 +168,17 @@ def to_spark_sql(sql: str) -> str:
             if name == "hash" and len(args) == 1:
                 return exp.Anonymous(this="xxhash64", expressions=[args[0].copy()])
             if name == "timezone" and len(args) == 2:
-                zone = args[0]
-                if isinstance(zone, exp.Literal) and zone.this.upper() == "UTC":
-                    return args[1].copy()  # the session is UTC: either direction is the same
-                # a naive time in that zone to the instant (the engine's only other use)
-                return exp.Anonymous(
-                    this="to_utc_timestamp", expressions=[args[1].copy(), zone.copy()]
-                )
+                zone, value = args
+                if not (isinstance(zone, exp.Literal) and zone.this.upper() == "UTC"):
+                    # a naive time in that zone to the instant
+                    return exp.Anonymous(
+                        this="to_utc_timestamp", expressions=[value.copy(), zone.copy()]
+                    )
+                if isinstance(value, exp.Cast) and value.to.is_type("timestamp", "timestampntz"):
+                    # a naive time in UTC: the instant (Spark TIMESTAMP, the session is UTC),
+                    # never TIMESTAMP_NTZ, which PySpark hands back in the machine's zone
+                    return exp.cast(value.this.copy(), exp.DataType.build("timestamptz"))
+                return value.copy()  # the session is UTC: an instant stays itself
             if name == "to_seconds" and len(args) == 1:  # an interval of that many seconds
                 zero = exp.Literal.number(0)
                 return exp.func("make_dt_interval", zero, zero.copy(), zero.copy(), args[0].copy())

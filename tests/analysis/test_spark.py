@@ -335,3 +335,42 @@ def test_parquet_parts_are_merged_by_name_or_refused_naming_the_column(spark, tm
     log.iloc[half:].astype({"completed": float}).to_parquet(floats / "part-1.parquet", index=False)
     with pytest.raises(LogValidationError, match=r"column completed is BIGINT in one part and "):
         analyze(floats, split=0.5, spark=spark)
+
+
+def test_a_look_on_spark_under_another_machine_time_zone_selects_the_same_rows(tmp_path) -> None:
+    """Spark in a JVM (and Python) started under TZ=Asia/Tokyo: naive timestamps stay UTC, so
+    the rows and the period of a look are DuckDB's (a naive TIMESTAMP_NTZ collected by PySpark
+    came back in the machine's zone: the period 9 hours early)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    log = pd.read_parquet(DATA_DIR / "example_dialogs.parquet")
+    log["timestamp"] = log["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
+    path = tmp_path / "naive.parquet"
+    log.to_parquet(path)
+    script = (
+        "import json, sys\n"
+        "from abkit.analysis.results import analyze\n"
+        "from abkit.analysis.spark_source import spark_session\n"
+        "spark = spark_session('local[1]')\n"
+        "out = {}\n"
+        "for name, engine in (('duckdb', None), ('spark', spark)):\n"
+        "    r = analyze(sys.argv[1], split=0.2, until='2026-01-08', spark=engine)\n"
+        "    out[name] = [r.engine.rows, str(r.engine.first), str(r.engine.last)]\n"
+        "print(json.dumps(out))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TZ": "Asia/Tokyo"},
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = json.loads(done.stdout.strip().splitlines()[-1])
+    expected = int((log["timestamp"] < pd.Timestamp("2026-01-09")).sum())
+    assert runs["duckdb"] == runs["spark"]
+    assert runs["spark"][0] == expected
+    assert runs["spark"][1] == str(log["timestamp"].min().tz_localize("UTC"))
