@@ -6,13 +6,12 @@ notebooks and compares their outputs.
 
 from __future__ import annotations
 
-import json
 import re
 
 import nbformat
 import papermill
 import pytest
-from notebook_matrix import MatrixCase, load_cases, lookup
+from notebook_matrix import MatrixCase, load_cases
 
 from abkit.core.paths import NOTEBOOKS_DIR
 from abkit.experiment.runs import template_defaults, template_paths
@@ -57,47 +56,3 @@ def test_matrix_parameters_are_declared(case: MatrixCase) -> None:
     declared = set(papermill.inspect_notebook(str(NOTEBOOKS_DIR / f"{case.notebook}.ipynb")))
     undeclared = set(case.parameters) - declared
     assert undeclared == set(case.unknown_on_purpose)
-
-
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
-def test_matrix_run(case: MatrixCase, tmp_path) -> None:
-    template = NOTEBOOKS_DIR / f"{case.notebook}.ipynb"
-    parameters = {**case.parameters, "output_dir": str(tmp_path / "out")}
-    executed = tmp_path / template.name
-    run = lambda: papermill.execute_notebook(  # noqa: E731
-        str(template),
-        str(executed),
-        parameters=parameters,
-        kernel_name="python3",
-        progress_bar=False,
-        execution_timeout=600,
-        cwd=str(tmp_path),
-    )
-    if case.error is not None:
-        with pytest.raises(papermill.PapermillExecutionError) as raised:
-            run()
-        assert case.error in str(raised.value)
-        # it stopped at the parameter check, before anything was computed
-        cells = nbformat.read(executed, as_version=4).cells
-        failed = [
-            cell
-            for cell in cells
-            if cell.cell_type == "code"
-            and any(output.output_type == "error" for output in cell.outputs)
-        ]
-        assert len(failed) == 1 and re.search(r"notebook_(parameters|settings)\(", failed[0].source)
-        assert not (tmp_path / "out" / "summary.json").exists()
-        return
-    run()
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    for dotted, expected in case.expect.items():
-        actual = lookup(summary, dotted)
-        if isinstance(expected, float):
-            assert actual == pytest.approx(expected, rel=1e-8, abs=1e-12), dotted
-        else:
-            assert actual == expected, dotted
-    if "memo" in summary:  # notebook 03: the memo beside the summary, with the same decision
-        memo = (tmp_path / "out" / summary["memo"]).read_text(encoding="utf-8")
-        assert f'<div class="verdict">{summary["decision"]["verdict"].upper()}' in memo.replace(
-            "&#x27;", "'"
-        )
