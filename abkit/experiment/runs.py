@@ -514,7 +514,7 @@ def run_experiment(
         staging.mkdir()
         parameters = {path.stem: {"experiment": str(experiment.path)} for path in notebooks}
         try:
-            run_notebooks(notebooks, parameters, staging, progress=progress)
+            staged = run_notebooks(notebooks, parameters, staging, progress=progress)
         except BaseException as error:
             failed = reports / f"failed-{stamp}"
             staging.rename(failed)
@@ -526,14 +526,12 @@ def run_experiment(
         pointer = reports / f".latest-{stamp}"
         pointer.symlink_to(stamp)
         os.replace(pointer, latest)
+    def moved(path: Path) -> Path:  # the same file, now under the run's final folder
+        return final / path.resolve().relative_to(staging.resolve())
+
     runs = tuple(
-        NotebookRun(
-            path,
-            final / path.stem / path.name,
-            final / path.stem / f"{path.stem}.html",
-            final / path.stem / "summary.json",
-        )
-        for path in notebooks
+        NotebookRun(run.notebook, moved(run.executed), moved(run.html), moved(run.summary))
+        for run in staged
     )
     return ExperimentRun(final, runs)
 
