@@ -35,7 +35,6 @@ from abkit.plan.experiment_plan import (
     COVARIATE_PATHS,
     EXPERIMENT_SECTIONS,
     ExperimentPlan,
-    plan_from_dict,
     plan_with_parameters,
     read_plan_spec,
 )
@@ -143,9 +142,6 @@ class Experiment:
     @property
     def folder(self) -> Path:
         return self.path.parent
-
-    def experiment_plan(self) -> ExperimentPlan:
-        return plan_from_dict(self.plan)
 
     def runnable(self) -> dict[str, str]:
         """Notebook stem -> why it runs, for the notebooks this experiment has inputs for:

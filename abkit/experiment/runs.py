@@ -69,14 +69,6 @@ def template_defaults(notebook: Path) -> dict[str, Any]:
     return {name: ast.literal_eval(spec["default"]) for name, spec in declared.items()}
 
 
-def _relative_to_kit(path: Path) -> str:
-    """``path`` relative to the kit root when inside it (portable in params.yaml), else absolute."""
-    try:
-        return str(path.resolve().relative_to(KIT_ROOT))
-    except ValueError:
-        return str(path.resolve())
-
-
 def check_experiment_name(name: object) -> str:
     """An experiment name: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or
     digit (a folder name that no shell or file system reads as anything else).
@@ -526,6 +518,7 @@ def run_experiment(
         pointer = reports / f".latest-{stamp}"
         pointer.symlink_to(stamp)
         os.replace(pointer, latest)
+
     def moved(path: Path) -> Path:  # the same file, now under the run's final folder
         return final / path.resolve().relative_to(staging.resolve())
 
