@@ -137,8 +137,13 @@ class ExperimentPlan:
     Attributes:
         metrics: the metrics; ``None`` means the default catalogue, restricted to the metrics
             whose columns the log has (see :meth:`resolve`).
-        control, treatment: the variant labels compared.
-        split: planned treatment share of users (SRM check, design).
+        control, treatment: the variant labels compared: one control, and one candidate (a
+            label) or several (a list of labels: an A/B/n experiment, each candidate compared
+            with the shared control, see :mod:`abkit.analysis.candidates`).
+        split: the planned share of users: with one candidate the treatment's share (0.2 for
+            80/20); with several a mapping label -> share over every arm, summing to 1 (a
+            mapping also works for two arms, and is stored as the treatment's share). The SRM
+            gate tests it over all arms.
         experiment: read only rows whose ``experiment`` column equals this; "" when the log
             holds one experiment (a log holding several is then an error).
         alpha: two-sided level of each family; one-sided level of each guardrail.
@@ -180,8 +185,8 @@ class ExperimentPlan:
 
     metrics: tuple[Metric, ...] | None = None
     control: str = "control"
-    treatment: str = "treatment"
-    split: float = 0.5
+    treatment: str | tuple[str, ...] = "treatment"
+    split: float | Mapping[str, float] = 0.5
     experiment: str = ""
     alpha: float = 0.05
     correction: Correction = "holm"
@@ -203,12 +208,7 @@ class ExperimentPlan:
 
     def __post_init__(self) -> None:
         check_text("control", self.control)
-        check_text("treatment", self.treatment)
-        if self.control == self.treatment:
-            raise ValueError(
-                f"control == treatment == {self.control!r}, compare two different variants"
-            )
-        check_number("split", self.split, low=0.0, high=1.0)
+        _check_arms(self)
         if not isinstance(self.experiment, str):
             raise TypeError(f"experiment == {self.experiment!r}, must be a string ('' for one)")
         check_number("alpha", self.alpha, low=0.0, high=0.5)
@@ -247,8 +247,36 @@ class ExperimentPlan:
             raise TypeError(f"monitoring == {self.monitoring!r}, must be a Monitoring")
 
     @property
-    def labels(self) -> tuple[str, str]:
-        return (self.control, self.treatment)
+    def candidates(self) -> tuple[str, ...]:
+        """The candidate labels, in the plan's order (one for an A/B test)."""
+        return (self.treatment,) if isinstance(self.treatment, str) else self.treatment
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Every arm's label: the control first, then the candidates."""
+        return (self.control, *self.candidates)
+
+    @property
+    def shares(self) -> tuple[float, ...]:
+        """The planned share of users of each arm, in the order of :attr:`labels`."""
+        if isinstance(self.split, Mapping):
+            return tuple(float(self.split[label]) for label in self.labels)
+        return (1.0 - self.split, float(self.split))
+
+    def pair(self, candidate: str) -> ExperimentPlan:
+        """The two-arm plan of the control and one candidate, with the candidate's share of
+        the two arms' users as its split (what each many-to-one comparison reads).
+
+        >>> plan = ExperimentPlan(treatment=("v1", "v2"),
+        ...                       split={"control": 0.5, "v1": 0.25, "v2": 0.25})
+        >>> plan.pair("v2").labels, round(plan.pair("v2").split, 4)
+        (('control', 'v2'), 0.3333)
+        """
+        if candidate not in self.candidates:
+            raise ValueError(f"candidate == {candidate!r}, not one of {list(self.candidates)}")
+        shares = dict(zip(self.labels, self.shares, strict=True))
+        split = shares[candidate] / (shares[self.control] + shares[candidate])
+        return dataclasses.replace(self, treatment=candidate, split=split)
 
     def column_rule(self, column: str) -> ColumnRule:
         """The valid values of ``column``: the plan's rule, else the default, else any number."""
@@ -375,8 +403,63 @@ class ExperimentPlan:
                 value = dict(value)
             elif item.name == "monitoring":
                 value = dataclasses.asdict(value)
+            elif item.name == "treatment" and not isinstance(value, str):
+                value = list(value)
+            elif item.name == "split" and isinstance(value, Mapping):
+                value = dict(value)
             out[item.name] = value
         return out
+
+
+def _check_arms(plan: ExperimentPlan) -> None:
+    """The candidates (a label or a list of distinct labels, none the control's) and the split
+    (a share for two arms, a mapping over every arm for several); normalised in place: one
+    candidate is stored as a label and its split as the treatment's share."""
+    treatment, split = plan.treatment, plan.split
+    if isinstance(treatment, list | tuple):
+        labels = tuple(check_text(f"treatment[{k}]", label) for k, label in enumerate(treatment))
+        if not labels:
+            raise ValueError("treatment == [], name at least one candidate label")
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            raise ValueError(f"treatment == {list(labels)}: {twice} listed more than once")
+        treatment = labels[0] if len(labels) == 1 else labels
+    else:
+        check_text("treatment", treatment)
+    candidates = (treatment,) if isinstance(treatment, str) else treatment
+    if plan.control in candidates:
+        raise ValueError(
+            f"control == {plan.control!r} is also a treatment label {list(candidates)}; "
+            "compare different variants"
+        )
+    labels = (plan.control, *candidates)
+    if isinstance(split, Mapping):
+        if set(split) != set(labels):
+            raise ValueError(
+                f"split == {shorten(dict(split))}: a mapping needs a share for exactly the "
+                f"arms {list(labels)} (missing {sorted(set(labels) - set(split))}, unknown "
+                f"{sorted(set(split) - set(labels), key=str)})"
+            )
+        shares = [check_number(f"split[{label!r}]", split[label], low=0.0, high=1.0)
+                  for label in labels]
+        if not math.isclose(sum(shares), 1.0, abs_tol=1e-9):
+            raise ValueError(
+                f"split == {shorten(dict(split))} sums to {sum(shares):.6g}; the arms' shares "
+                "must sum to 1"
+            )
+        split = shares[1] if len(candidates) == 1 else {k: float(split[k]) for k in labels}
+    elif len(candidates) > 1:
+        raise ValueError(
+            f"split == {shorten(split)} is one treatment share, which describes two arms; with "
+            f"{len(candidates)} candidates give each arm's planned share, e.g. split: "
+            + "{"
+            + ", ".join(f"{label}: {1 / len(labels):.4g}" for label in labels)
+            + "}"
+        )
+    else:
+        check_number("split", split, low=0.0, high=1.0)
+    object.__setattr__(plan, "treatment", treatment)
+    object.__setattr__(plan, "split", split)
 
 
 def _check_mapping(name: str, value: Any, kind: type) -> None:
