@@ -121,7 +121,12 @@ def take_census(source: LogSource, plan: ExperimentPlan) -> Census:
     by_label = rows.groupby("variant", dropna=False)["rows"].sum()
     counts = {(None if pd.isna(k) else k): int(v) for k, v in by_label.items()}
     unknown = {k: v for k, v in counts.items() if k not in plan.labels}
-    for role, label in (("control", plan.control), ("treatment", plan.treatment)):
+    roles = [("control", plan.control)]
+    if len(plan.candidates) == 1:
+        roles.append(("treatment", plan.treatment))
+    else:
+        roles += [(f"treatment[{k}]", label) for k, label in enumerate(plan.candidates)]
+    for role, label in roles:
         if not counts.get(label):
             raise ValueError(
                 f"{role} == {label!r}: no rows with that variant label; the log has "
@@ -130,13 +135,13 @@ def take_census(source: LogSource, plan: ExperimentPlan) -> Census:
     shown = {repr(k): v for k, v in unknown.items()}
     if unknown and plan.unknown_variants == "error":
         raise LogValidationError(
-            f"{sum(unknown.values()):,} row(s) have a variant that is neither "
-            f"{plan.control!r} nor {plan.treatment!r}: {shown} (label: rows; None is a "
+            f"{sum(unknown.values()):,} row(s) have a variant that is not one of the plan's "
+            f"arms {list(plan.labels)}: {shown} (label: rows; None is a "
             "missing label). Fix the log, or set the plan's unknown_variants to 'ignore' to "
             "leave them out"
         )
     if unknown:
-        where += f" AND variant IN ({sql_text(plan.control)}, {sql_text(plan.treatment)})"
+        where += f" AND variant IN ({', '.join(sql_text(label) for label in plan.labels)})"
     analysed = rows[rows["variant"].isin(plan.labels)]
     complete = frozenset(
         c for i, c in enumerate(checked) if analysed[f"known{i}"].sum() == analysed["rows"].sum()
@@ -227,7 +232,7 @@ def implausible_times(
         return None
     bounds = [sql_text(str(t)) + "::TIMESTAMPTZ" for t in (EARLIEST_PLAUSIBLE, latest)]
     found = source.connection.execute(
-        f"SELECT variant = {sql_text(plan.treatment)} AS arm, count(*), min(timestamp), "
+        f"SELECT variant <> {sql_text(plan.control)} AS arm, count(*), min(timestamp), "
         f"max(timestamp) FROM log WHERE {where} AND (timestamp < {bounds[0]} OR timestamp > "
         f"{bounds[1]}) GROUP BY arm"
     ).fetchall()
@@ -258,7 +263,11 @@ def check_ranges(
     """
     columns = checked_columns(plan)
     settled = settled_by_statistics(source, plan, columns)
-    treatment = sql_text(plan.treatment)
+    if len(plan.labels) == 2:
+        treatment = sql_text(plan.treatment)
+        arms = [f"variant <> {treatment}", f"variant = {treatment}"]
+    else:
+        arms = [f"variant = {sql_text(label)}" for label in plan.labels]
     parts = ["count(*) AS total_rows"]
     units = []
     for index, column in enumerate(columns):
@@ -272,8 +281,8 @@ def check_ranges(
         if rule.unit in ("ms", "s") and column not in medians_known:
             units.append(column)
             parts += [
-                f"approx_quantile({name}, 0.5) FILTER (WHERE variant <> {treatment}) AS mc{index}",
-                f"approx_quantile({name}, 0.5) FILTER (WHERE variant = {treatment}) AS mt{index}",
+                f"approx_quantile({name}, 0.5) FILTER (WHERE {arm}) AS m{k}_{index}"
+                for k, arm in enumerate(arms)
             ]
     cursor = source.connection.execute(f"SELECT {', '.join(parts)} FROM log WHERE {where}")
     names = [d[0] for d in cursor.description]
@@ -320,7 +329,7 @@ def check_ranges(
         return math.nan if value is None else float(value)
 
     return {
-        column: (median(f"mc{columns.index(column)}"), median(f"mt{columns.index(column)}"))
+        column: tuple(median(f"m{k}_{columns.index(column)}") for k in range(len(arms)))
         for column in units
     }
 

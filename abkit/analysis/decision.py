@@ -37,10 +37,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Decision:
-    """The verdict and why: ship, don't ship, keep running, or invalid (a health gate failed)."""
+    """The verdict and why: ship, don't ship, keep running, or invalid (a health gate failed).
+
+    With several candidates (:mod:`abkit.analysis.candidates`): ``variant`` is the candidate to
+    ship ("" when none), ``by_variant`` each candidate's own verdict against the control."""
 
     verdict: Verdict
     reasons: tuple[str, ...]
+    variant: str = ""
+    by_variant: tuple[tuple[str, Verdict], ...] = ()
 
     def __str__(self) -> str:
         return f"{self.verdict.upper()}: " + " ".join(self.reasons)

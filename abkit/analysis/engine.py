@@ -65,7 +65,7 @@ from abkit.analysis.health import (
     unit_gate,
 )
 from abkit.analysis.log_source import NUMERIC_TYPE, LogSource, open_log, sql_text
-from abkit.analysis.metric_kinds import KINDS, ORDINAL_VALUE, TREATED_ROW, quoted
+from abkit.analysis.metric_kinds import ARM_ROW, KINDS, ORDINAL_VALUE, TREATED_ROW, quoted
 from abkit.core.params import odd_id_sql, parse_until
 from abkit.plan.experiment_plan import ExperimentPlan
 from abkit.serve.events import LogValidationError
@@ -93,39 +93,44 @@ __all__ = [
 
 def _quantile_orders(
     source: LogSource, plan: ExperimentPlan, where: str, alpha: float
-) -> tuple[dict[str, tuple[QuantileOrder, QuantileOrder]], dict[str, tuple[float, float]]]:
-    """Order statistics of every quantile metric per arm, one light scan per column and arm;
-    and each such column's median per arm (for the unit gate)."""
-    orders: dict[str, tuple[QuantileOrder, QuantileOrder]] = {}
-    medians: dict[str, tuple[float, float]] = {}
+) -> tuple[dict[str, tuple[QuantileOrder, ...]], dict[str, tuple[float, ...]]]:
+    """Order statistics of every quantile metric per arm (in the order of ``plan.labels``),
+    one light scan per column and arm; and each such column's median per arm (the unit
+    gate)."""
+    orders: dict[str, tuple[QuantileOrder, ...]] = {}
+    medians: dict[str, tuple[float, ...]] = {}
     by_column: dict[str, list] = {}
     for metric in plan.metrics or ():
         if metric.kind == "quantile":
             by_column.setdefault(metric.column, []).append(metric)
-    treatment = sql_text(plan.treatment)
+    if len(plan.labels) == 2:  # the treatment's rows, and the rest (the control's)
+        treatment = sql_text(plan.treatment)
+        conditions = [f"variant <> {treatment}", f"variant = {treatment}"]
+    else:
+        conditions = [f"variant = {sql_text(label)}" for label in plan.labels]
     for column, metrics in by_column.items():
         name = quoted(column)
         arms = tuple(  # one query per arm: each arm's values come back as one array, no mask
             np.asarray(
                 source.connection.execute(
-                    f"SELECT {name} AS v FROM log WHERE {where} AND variant {op} {treatment} "
+                    f"SELECT {name} AS v FROM log WHERE {where} AND {condition} "
                     f"AND {name} IS NOT NULL AND isfinite({name})"
                 ).fetchnumpy()["v"],
                 dtype=float,
             )
-            for op in ("<>", "=")
+            for condition in conditions
         )
         levels = [0.5, *(metric.quantile or 0.5 for metric in metrics)]
-        control, treatment = (quantile_orders(arm, levels, alpha=alpha) for arm in arms)
-        medians[column] = (control[0].estimate, treatment[0].estimate)
+        per_arm = [quantile_orders(arm, levels, alpha=alpha) for arm in arms]
+        medians[column] = tuple(orders_of_arm[0].estimate for orders_of_arm in per_arm)
         for k, metric in enumerate(metrics, start=1):
-            orders[metric.name] = (control[k], treatment[k])
+            orders[metric.name] = tuple(orders_of_arm[k] for orders_of_arm in per_arm)
     return orders, medians
 
 
 @dataclass(frozen=True)
 class _Pass:
-    arms: dict[int, dict[str, float]]  # 0 control, 1 treatment, 2 both arms
+    arms: dict[int, dict[str, float]]  # by plan.labels' index; len(labels): users of several
     ordinal: dict[str, tuple[np.ndarray, np.ndarray]]
     cuped: dict[str, CupedLayout]
 
@@ -145,7 +150,6 @@ def _per_user_pass(
     dialog count. The per-user values of ordinal metrics come back as lists from the same
     query, so no per-user table is stored.
     """
-    treatment = sql_text(plan.treatment)
     user_cols: dict[str, str] = {}  # SQL -> alias, each aggregate once
 
     def per_user(sql: str, alias: str) -> str:
@@ -174,7 +178,12 @@ def _per_user_pass(
             f"sum({miss}*{miss}) AS miss{index}_syy",
             f"sum({miss}*{dialogs}) AS miss{index}_sxy",
         ]
-    arm_key = f"CASE WHEN {dialogs_t} = 0 THEN 0 WHEN {dialogs_t} = {dialogs} THEN 1 ELSE 2 END"
+    crossed = len(plan.labels)  # the arm key of users seen in several arms
+    if crossed == 2:
+        arm_key = f"CASE WHEN {dialogs_t} = 0 THEN 0 WHEN {dialogs_t} = {dialogs} THEN 1 ELSE 2 END"
+    else:
+        low, high = per_user(f"min({ARM_ROW})", "arm_low"), per_user(f"max({ARM_ROW})", "arm_high")
+        arm_key = f"CASE WHEN {low} = {high} THEN {low} ELSE {crossed} END"
     names_by_metric = {}
     for index, metric in enumerate(plan.metrics or ()):
         kind = KINDS[metric.kind]
@@ -193,7 +202,17 @@ def _per_user_pass(
     if covariates.layouts:
         per_user("min(timestamp)", "first_seen")
     selected = ", ".join(f"{sql} AS {alias}" for sql, alias in user_cols.items())
-    rows = f"SELECT *, CAST(variant = {treatment} AS DOUBLE) AS {TREATED_ROW} FROM log"
+    if crossed == 2:
+        treatment = sql_text(plan.treatment)
+        rows = f"SELECT *, CAST(variant = {treatment} AS DOUBLE) AS {TREATED_ROW} FROM log"
+    else:  # a candidate's row is "treated"; ARM_ROW numbers the arms as plan.labels does
+        numbered = " ".join(
+            f"WHEN {sql_text(label)} THEN {k}" for k, label in enumerate(plan.candidates, 1)
+        )
+        rows = (
+            f"SELECT *, CAST(variant <> {sql_text(plan.control)} AS DOUBLE) AS {TREATED_ROW}, "
+            f"CASE variant {numbered} ELSE 0 END AS {ARM_ROW} FROM log"
+        )
     per_user_sql = f"SELECT {selected} FROM ({rows} WHERE {where}) GROUP BY user_id"
     if not covariates.layouts:  # the fast path: no join
         sql = f"SELECT {arm_key} AS arm, {', '.join(arm_cols)} FROM ({per_user_sql}) GROUP BY arm"
@@ -214,9 +233,10 @@ def _per_user_pass(
         key = f"ordinal{index}"
         if key in columns:
             ordinal[metric.name] = tuple(
-                np.asarray(arms.get(arm, {}).pop(key, None) or [], dtype=float) for arm in (0, 1)
+                np.asarray(arms.get(arm, {}).pop(key, None) or [], dtype=float)
+                for arm in range(crossed)
             )
-            arms.get(2, {}).pop(key, None)
+            arms.get(crossed, {}).pop(key, None)
     return _Pass(arms, ordinal, dict(covariates.layouts))  # type: ignore[arg-type]
 
 
@@ -248,14 +268,17 @@ class EngineResult:
     Attributes:
         plan: the plan with its metrics fixed for this log (:meth:`ExperimentPlan.resolve`).
         health: every gate, with the SRM result.
-        sums: metric name -> (control sums, treatment sums), the mapping each kind's
-            ``arm_sums`` declared.
+        sums: metric name -> each arm's sums (in the order of ``plan.labels``: the control,
+            then the candidates), the mapping each kind's ``arm_sums`` declared.
         context: what the kinds computed before the pass (quantile order statistics).
         ordinal: metric name -> per-user means per arm, for the Mann–Whitney cross-check.
         cuped: metric name -> how its CUPED sums (``cuped_n``, ``cuped_s{a}``,
             ``cuped_p{a}_{b}`` in ``sums``) are read, for metrics with a covariate.
         users: users per arm analysed (crossovers left out); dialogs likewise.
         rows: rows read (after the experiment filter), and the period they cover.
+
+    With several candidates every per-arm field has one entry per arm; :meth:`pair` is the
+    two-arm view of the control and one candidate that each metric's test reads.
     """
 
     plan: ExperimentPlan
@@ -269,6 +292,35 @@ class EngineResult:
     rows: int
     first: Any
     last: Any
+
+    def pair(self, candidate: str) -> EngineResult:
+        """The control and ``candidate`` as a two-arm result (the same objects, no copy of
+        the sums); the health report stays the whole experiment's.
+
+        The same result for a plan with one candidate."""
+        if len(self.plan.labels) == 2 and candidate == self.plan.treatment:
+            return self
+        k = self.plan.labels.index(candidate) if candidate in self.plan.candidates else -1
+        if k < 1:
+            raise ValueError(f"candidate == {candidate!r}, not one of {list(self.plan.candidates)}")
+
+        def two(values: Any) -> Any:
+            return (values[0], values[k])
+
+        context = {
+            key: two(value) if isinstance(value, tuple) and len(value) == len(self.plan.labels)
+            else value
+            for key, value in self.context.items()
+        }
+        return dataclasses.replace(
+            self,
+            plan=self.plan.pair(candidate),
+            sums={name: two(arms) for name, arms in self.sums.items()},
+            context=context,
+            ordinal={name: two(arms) for name, arms in self.ordinal.items()},
+            users=two(self.users),
+            dialogs=two(self.dialogs),
+        )
 
 
 def _open(
@@ -370,7 +422,7 @@ def aggregate(
         ctx.update(orders)
         medians.update(quantile_medians)
         result = _per_user_pass(source, plan, where, ctx, census.complete)
-        crossed = result.arms.get(2)
+        crossed = result.arms.get(len(plan.labels))
         if crossed and any(m.kind == "quantile" for m in plan.metrics or ()):
             exclude = (
                 " AND user_id NOT IN (SELECT user_id FROM log WHERE "
@@ -408,21 +460,20 @@ def _assemble(
     daily_users: np.ndarray | None = None,
 ) -> EngineResult:
     empty: dict[str, float] = {}
-    control, treatment = result.arms.get(0, empty), result.arms.get(1, empty)
-    both = result.arms.get(2, empty)
-    users = (int(control.get("users", 0) or 0), int(treatment.get("users", 0) or 0))
-    dialogs = (int(control.get("dialogs", 0) or 0), int(treatment.get("dialogs", 0) or 0))
+    n_arms = len(plan.labels)
+    arms = [result.arms.get(k, empty) for k in range(n_arms)]
+    both = result.arms.get(n_arms, empty)
+    users = tuple(int(arm.get("users", 0) or 0) for arm in arms)
+    dialogs = tuple(int(arm.get("dialogs", 0) or 0) for arm in arms)
     crossed = int(both.get("users", 0) or 0)
     both_t = int(both.get("dialogs_t", 0) or 0)
     both_c = int(both.get("dialogs", 0) or 0) - both_t
-    srm_check, srm = srm_gate(plan.labels, users[0], users[1], plan.split, plan.srm_p)
+    srm_check, srm = srm_gate(plan.labels, users, plan.shares, plan.srm_p)
     if daily_users is not None and len(daily_users):
-        srm_check = sequential_srm_gate(srm_check, srm, daily_users, plan.split, plan.srm_p)
+        srm_check = sequential_srm_gate(srm_check, srm, daily_users, plan.shares, plan.srm_p)
     checks: list[HealthCheck] = [
         srm_check,
-        crossover_gate(
-            crossed, users[0] + users[1] + crossed, both_c, both_t, plan.crossover_max_share
-        ),
+        crossover_gate(crossed, sum(users) + crossed, both_c, both_t, plan.crossover_max_share),
     ]
     if census.ignored_rows:
         checks.append(
@@ -446,6 +497,59 @@ def _assemble(
                 f"analysing experiment {plan.experiment!r}",
             )
         )
+    for k, candidate in enumerate(plan.candidates, start=1):
+        pair_checks = _pair_gates(plan, arms[0], arms[k], medians, k)
+        if n_arms > 2:  # the gate compares the control with this candidate: say which
+            pair_checks = [
+                dataclasses.replace(check, gate=f"{check.gate} ({candidate})")
+                for check in pair_checks
+            ]
+        checks += pair_checks
+    checks.append(
+        heavy_user_gate(
+            [int(arm.get("heavy_users", 0) or 0) for arm in arms],
+            [int(arm.get("max_dialogs", 0) or 0) for arm in arms],
+            [arm.get("heaviest") for arm in arms],
+            float(ctx.get(HEAVY_KEY, math.nan)),
+            plan.labels,
+        )
+    )
+    merged = result.arms if n_arms == 2 else {0: arms[0], 1: _merged(arms[1:]), 2: both}
+    shown = plan.labels if n_arms == 2 else (plan.control, " + ".join(plan.candidates))
+    checks += covariate_health(plan, merged, shown, *covariate_labels, result.cuped)
+    sums = {}
+    for index, metric in enumerate(plan.metrics or ()):
+        prefix = f"m{index}__"
+        declared = dict.fromkeys(KINDS[metric.kind].arm_sums())  # an arm without users: NULLs
+        sums[metric.name] = tuple(
+            declared | {k[len(prefix) :]: v for k, v in arm.items() if k.startswith(prefix)}
+            for arm in arms
+        )
+    return EngineResult(
+        plan=plan,
+        health=HealthReport(tuple(checks), srm),
+        sums=sums,  # type: ignore[arg-type]
+        context=ctx,
+        ordinal=result.ordinal,
+        cuped=result.cuped,
+        users=users,
+        dialogs=dialogs,
+        rows=int(census.rows["rows"].sum()) - census.ignored_rows,
+        first=census.first,
+        last=census.last,
+    )
+
+
+def _pair_gates(
+    plan: ExperimentPlan,
+    control: Mapping[str, Any],
+    treatment: Mapping[str, Any],
+    medians: Mapping[str, tuple],
+    k: int,
+) -> list[HealthCheck]:
+    """The gates that compare the control with the candidate of arm ``k``: missing values
+    (or, for a judged metric's labels, the labelled share) per checked column, and units."""
+    checks = []
     complete = []
     judged = {m.column: m for m in plan.metrics or () if m.kind == "judged"}
     other_columns = {
@@ -484,41 +588,24 @@ def _assemble(
         checks.append(
             HealthCheck("missing values", "pass", 0.0, 0.0, f"none in {', '.join(complete)}")
         )
-    for column, (median_c, median_t) in medians.items():
-        gate = unit_gate(column, plan.column_rule(column).unit, median_c, median_t)
+    for column, per_arm in medians.items():
+        gate = unit_gate(column, plan.column_rule(column).unit, per_arm[0], per_arm[k])
         if gate is not None:
             checks.append(gate)
-    checks.append(
-        heavy_user_gate(
-            [int(arm.get("heavy_users", 0) or 0) for arm in (control, treatment)],
-            [int(arm.get("max_dialogs", 0) or 0) for arm in (control, treatment)],
-            [arm.get("heaviest") for arm in (control, treatment)],
-            float(ctx.get(HEAVY_KEY, math.nan)),
-            plan.labels,
-        )
-    )
-    checks += covariate_health(plan, result.arms, plan.labels, *covariate_labels, result.cuped)
-    sums = {}
-    for index, metric in enumerate(plan.metrics or ()):
-        prefix = f"m{index}__"
-        declared = dict.fromkeys(KINDS[metric.kind].arm_sums())  # an arm without users: NULLs
-        sums[metric.name] = tuple(
-            declared | {k[len(prefix) :]: v for k, v in arm.items() if k.startswith(prefix)}
-            for arm in (control, treatment)
-        )
-    return EngineResult(
-        plan=plan,
-        health=HealthReport(tuple(checks), srm),
-        sums=sums,  # type: ignore[arg-type]
-        context=ctx,
-        ordinal=result.ordinal,
-        cuped=result.cuped,
-        users=users,
-        dialogs=dialogs,
-        rows=int(census.rows["rows"].sum()) - census.ignored_rows,
-        first=census.first,
-        last=census.last,
-    )
+    return checks
+
+
+def _merged(arms: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several arms' sums as one (numbers added; other values, such as an example user id,
+    the first arm's that has one): the candidates together, for the covariate health rows."""
+    out: dict[str, Any] = {}
+    for arm in arms:
+        for key, value in arm.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                out[key] = (out.get(key) or 0) + value
+            elif out.get(key) is None:
+                out[key] = value
+    return out
 
 
 def read_columns(

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -100,36 +101,48 @@ class HealthReport:
 
 
 def srm_gate(
-    labels: tuple[str, str], users_c: int, users_t: int, split: float, threshold: float
+    labels: Sequence[str], users: Sequence[int], shares: Sequence[float], threshold: float
 ) -> tuple[HealthCheck, SrmResult]:
-    """Users per arm against the planned treatment share ``split``."""
-    control, treatment = labels
-    srm = srm_check(
-        {control: users_c, treatment: users_t},
-        {control: 1 - split, treatment: split},
-        threshold=threshold,
-    )
-    share = users_t / (users_c + users_t) if users_c + users_t else math.nan
-    detail = (
-        f"{srm.verdict}"
-        if srm.mismatch
-        else f"treatment share {share:.4f} vs planned {split:g} (p = {srm.p_value:.3g})"
-    )
-    return (
-        HealthCheck("sample ratio", "fail" if srm.mismatch else "pass", users_c, users_t, detail),
-        srm,
-    )
+    """Users per arm against the planned shares (χ² over every arm: the routing's
+    :func:`abkit.serve.routing.srm_check`). The row's figures are the control's users and the
+    candidates' (one candidate: the treatment's).
+
+    >>> srm_gate(("c", "t"), (498, 502), (0.5, 0.5), 0.001)[0].detail
+    'treatment share 0.5020 vs planned 0.5 (p = 0.899)'
+    >>> srm_gate(("c", "v1", "v2"), (500, 260, 240), (0.5, 0.25, 0.25), 0.001)[0].detail
+    'shares c 0.5000, v1 0.2600, v2 0.2400 vs planned 0.5, 0.25, 0.25 (p = 0.67)'
+    """
+    srm = srm_check(dict(zip(labels, users, strict=True)), dict(zip(labels, shares, strict=True)),
+                    threshold=threshold)
+    total = sum(users)
+    if srm.mismatch:
+        detail = srm.verdict
+    elif len(labels) == 2:
+        share = users[1] / total if total else math.nan
+        detail = f"treatment share {share:.4f} vs planned {shares[1]:g} (p = {srm.p_value:.3g})"
+    else:
+        observed = ", ".join(f"{label} {count / total:.4f}" for label, count in zip(labels, users, strict=True))
+        detail = (
+            f"shares {observed} vs planned {', '.join(f'{s:g}' for s in shares)} "
+            f"(p = {srm.p_value:.3g})"
+        )
+    status: Status = "fail" if srm.mismatch else "pass"
+    return HealthCheck("sample ratio", status, users[0], sum(users[1:]), detail), srm
 
 
 def sequential_srm_gate(
-    fixed: HealthCheck, srm: SrmResult, daily_users: np.ndarray, split: float, threshold: float
+    fixed: HealthCheck,
+    srm: SrmResult,
+    daily_users: np.ndarray,
+    shares: Sequence[float],
+    threshold: float,
 ) -> HealthCheck:
     """The sample-ratio gate of a plan monitored sequentially: the always-valid p-value over the
     users first seen each day (false alarms stay at ``threshold`` however often the gate is
     read) beside this look's χ² (``fixed``, ``srm``), which is kept because the sequential test
     is slower to see a mismatch: the gate fails when either is below ``threshold``; a
     mismatch is never passed to keep the false-alarm rate exact."""
-    p_value = float(sequential_srm_p_values(daily_users, [1 - split, split])[-1])
+    p_value = float(sequential_srm_p_values(daily_users, list(shares))[-1])
     failed = p_value < threshold or fixed.status == "fail"
     detail = f"{fixed.detail}; always-valid p over {len(daily_users)} day(s) = {p_value:.3g}"
     return dataclasses.replace(fixed, status="fail" if failed else "pass", detail=detail)
@@ -275,7 +288,7 @@ def heavy_user_gate(
     most: list[int],
     heaviest: list[Any],
     threshold: float,
-    labels: tuple[str, str],
+    labels: Sequence[str],
 ) -> HealthCheck:
     """Users with more dialogs than one person has (:func:`heavy_user_threshold`), per arm:
     ``warn`` naming the most active id and its count; ``pass`` stating the largest count.
@@ -289,7 +302,7 @@ def heavy_user_gate(
             "dialogs per user",
             "warn",
             heavy[0],
-            heavy[1],
+            sum(heavy[1:]),
             f"{sum(heavy):,} user(s) with more than {threshold:,.0f} dialogs "
             f"({HEAVY_DIALOGS_PER_DAY} per day): {heaviest[top]!r} has {most[top]:,} in "
             f"{labels[top]}; a bot, a test account or an id many people share? Such a user "
@@ -299,7 +312,7 @@ def heavy_user_gate(
         "dialogs per user",
         "pass",
         most[0],
-        most[1],
+        max(most[1:]),
         f"at most {max(most):,} dialogs per user (flagged above {threshold:,.0f})",
     )
 

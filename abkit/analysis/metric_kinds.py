@@ -52,6 +52,7 @@ from abkit.stats.two_sample import (
 
 __all__ = [
     "KINDS",
+    "ARM_ROW",
     "TREATED_ROW",
     "Complete",
     "CupedParts",
@@ -69,6 +70,9 @@ Sums = Mapping[str, float]
 Complete = frozenset[str]
 # A per-row column the engine's per-user pass provides: 1.0 for a treatment dialog, else 0.0.
 TREATED_ROW = '"abkit treated row"'
+# With several candidates, a per-row column numbering the arms as ``plan.labels`` does (the
+# control 0, the candidates 1..k); the per-user pass provides it.
+ARM_ROW = '"abkit arm"'
 
 
 def quoted(name: str) -> str:
@@ -279,13 +283,17 @@ class QuantileKind:
         self, metric: Metric, ctx: Mapping[str, Any], complete: Complete = frozenset()
     ) -> dict[str, str]:
         column = quoted(metric.column)
-        order_c, order_t = ctx[metric.name]
         # an arm without values has no Q̂ (NaN); 0 stands in, as NULL would void the other arm
-        c, t = (
+        levels = [
             repr(float(order.estimate)) if math.isfinite(order.estimate) else "0.0"
-            for order in (order_c, order_t)
-        )
-        own = f"({t} * {TREATED_ROW} + {c} * (1 - {TREATED_ROW}))"
+            for order in ctx[metric.name]
+        ]
+        if len(levels) == 2:
+            c, t = levels
+            own = f"({t} * {TREATED_ROW} + {c} * (1 - {TREATED_ROW}))"
+        else:  # several candidates: each row's arm picks its Q̂
+            cases = " ".join(f"WHEN {k} THEN {level}" for k, level in enumerate(levels[1:], 1))
+            own = f"(CASE {ARM_ROW} {cases} ELSE {levels[0]} END)"
         return {"y": f"count_if({column} <= {own})", "x": known_count(metric.column, complete)}
 
     def arm_sums(self) -> dict[str, str]:

@@ -31,6 +31,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 import pandas as pd
 
+from abkit.analysis.candidates import adjust_many_to_one, choose
 from abkit.analysis.decision import Decision, adjust, decide, decision_p_values
 from abkit.analysis.engine import EngineResult, aggregate
 from abkit.analysis.health import (
@@ -62,6 +63,7 @@ __all__ = [
 
 GuardrailStatus = Literal["pass", "inconclusive", "breach", "no data", ""]
 ResultColumn = Literal[
+    "variant",
     "metric",
     "role",
     "kind",
@@ -86,6 +88,7 @@ ResultColumn = Literal[
     "non_inferiority_p",
     "guardrail",
     "decision_p",
+    "p_dunnett",
     "covariate",
     "variance_reduction",
     "unadjusted_effect",
@@ -195,6 +198,8 @@ class AnalysisResult:
                 "decision": {
                     "verdict": self.decision.verdict,
                     "reasons": list(self.decision.reasons),
+                    "variant": self.decision.variant,
+                    "by_variant": dict(self.decision.by_variant),
                 },
                 "health": self.health.table.to_dict(orient="records"),
                 "srm": {
@@ -320,6 +325,10 @@ def _metric_row(
         "guardrail": "",
         "note": note,
         **_cuped_columns(metric, raw, adjusted),
+        # for the many-to-one family (abkit.analysis.candidates); not table columns
+        "var_control": adjusted.var_control if adjusted is not None and use_cuped
+        else estimate.var_control,
+        "df": test.df,
     }
 
 
@@ -417,25 +426,28 @@ def analyze_plan(
         events, plan, table=table, until=until, pre_period=pre_period, users=users, spark=spark
     )
     plan = engine.plan
-    rows = []
-    for metric in plan.metrics or ():
-        row = _metric_row(metric, engine, plan.alpha, plan.cuped == "decide")
-        if metric.role == "guardrail":
-            row.update(_guardrail(row, metric, plan.alpha))
-        rows.append(row)
+    rows, extra = [], []
+    for candidate in plan.candidates:  # each candidate against the control, metric by metric
+        pair = engine.pair(candidate)
+        for metric in plan.metrics or ():
+            row = _metric_row(metric, pair, plan.alpha, plan.cuped == "decide")
+            if metric.role == "guardrail":
+                row.update(_guardrail(row, metric, plan.alpha))
+            rows.append({"variant": candidate, **row})
+        extra += [{"variant": candidate, **row} for row in _ordinal_rows(pair, plan.alpha)]
     frame = pd.DataFrame(rows)
     analysed_users = sum(engine.users)
     if plan.monitoring.kind == "always_valid":
         frame = always_valid_table(frame, plan, analysed_users)
+    several = len(plan.candidates) > 1
     frame, monitoring = monitor(
-        adjust(frame, plan),
+        adjust_many_to_one(frame, plan) if several else adjust(frame, plan),
         plan,
         analysed_users,
         looks_file=looks_file,
         data_until=engine.last if until is None else until,
         recorded_looks=recorded_looks,
     )
-    extra = _ordinal_rows(engine, plan.alpha)
     if extra:
         frame = pd.concat([frame, pd.DataFrame(extra)], ignore_index=True)
     frame["decision_p"] = decision_p_values(frame)
@@ -448,7 +460,12 @@ def analyze_plan(
         if gate is not None
     ]
     health = dataclasses.replace(engine.health, checks=(*engine.health.checks, *leaks))
-    decision = decide(frame, health, monitoring)
+    if several:
+        decision = choose(frame, health, plan)
+    else:
+        decision = decide(frame, health, monitoring)
+        if decision.verdict == "ship":
+            decision = dataclasses.replace(decision, variant=plan.treatment)
     return AnalysisResult(frame, health, decision, plan, engine, monitoring)
 
 

@@ -77,6 +77,8 @@ COVARIATE_PATHS = ("pre_period_log", "users_table")
 UnknownVariants = Literal["error", "ignore"]
 CupedUse = Literal["decide", "report"]
 TimestampUnit = Literal["auto", "s", "ms"]
+# How an A/B/n decision names one candidate among several that pass (abkit.analysis.candidates).
+ChoiceRule = Literal["best_on_first_primary", "first_listed"]
 
 
 MonitoringKind = Literal["fixed", "group_sequential", "always_valid"]
@@ -181,6 +183,10 @@ class ExperimentPlan:
             ``report``: on its unadjusted estimate, with the CUPED one beside it.
         monitoring: how the experiment is looked at (:class:`Monitoring`): fixed horizon,
             group-sequential or always-valid.
+        choice: with several candidates, which of those that pass the decision names:
+            ``best_on_first_primary`` (default: the best estimate on the first primary, tested
+            against the runner-up) or ``first_listed`` (the plan's order as a preference, e.g.
+            the cheaper model first).
     """
 
     metrics: tuple[Metric, ...] | None = None
@@ -205,6 +211,7 @@ class ExperimentPlan:
     users_table: str = ""
     cuped: CupedUse = "decide"
     monitoring: Monitoring = field(default_factory=Monitoring)
+    choice: ChoiceRule = "best_on_first_primary"
 
     def __post_init__(self) -> None:
         check_text("control", self.control)
@@ -245,6 +252,14 @@ class ExperimentPlan:
         check_choice("cuped", self.cuped, get_args(CupedUse))
         if not isinstance(self.monitoring, Monitoring):
             raise TypeError(f"monitoring == {self.monitoring!r}, must be a Monitoring")
+        check_choice("choice", self.choice, get_args(ChoiceRule))
+        if len(self.candidates) > 1 and self.monitoring.kind != "fixed":
+            raise ValueError(
+                f"monitoring == {self.monitoring.kind!r} with {len(self.candidates)} candidates "
+                f"{list(self.candidates)}: sequential looks are not supported for A/B/n yet; "
+                "analyse at the planned end (monitoring: fixed), or monitor one candidate per "
+                "plan (its own α)"
+            )
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -491,8 +506,8 @@ def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
         >>> plan_from_dict({"splt": 0.2})
         Traceback (most recent call last):
         ...
-        ValueError: plan: unknown key(s) ['splt']; allowed: ['alpha', 'column_map', 'columns', \
-'control', 'correction', 'crossover_max_share', 'cuped', 'experiment', 'metrics', 'missing_p', \
+        ValueError: plan: unknown key(s) ['splt']; allowed: ['alpha', 'choice', 'column_map', \
+'columns', 'control', 'correction', 'crossover_max_share', 'cuped', 'experiment', 'metrics', 'missing_p', \
 'monitoring', 'pre_period_days', 'pre_period_log', 'primary', 'secondary_correction', 'split', \
 'srm_p', 'timestamp_unit', 'timezone', 'treatment', 'unknown_variants', 'users_table']
     """

@@ -46,17 +46,22 @@ _SEED = 20_261_207
 _POINTS_PER_DIMENSION = 20_000
 
 
-def many_to_one_correlation(var_control: float, ses: Sequence[float]) -> np.ndarray:
+def many_to_one_correlation(
+    var_control: float | Sequence[float], ses: Sequence[float]
+) -> np.ndarray:
     """The correlation matrix of the k differences that share the control's estimate.
 
-    ``var_control`` is Var(Ĉ), the variance of the control's estimate; ``ses`` the standard
+    ``var_control`` is Var(Ĉ), the variance of the control's estimate, or one per comparison
+    (CUPED adjusts the control with each pair's own coefficient: the shared covariance is then
+    taken as √(Var_j · Var_l), exact when the coefficients agree); ``ses`` the standard
     errors of the differences.
 
     >>> many_to_one_correlation(1.0, [2.0**0.5, 2.0**0.5]).round(3).tolist()
     [[1.0, 0.5], [0.5, 1.0]]
     """
     se = np.asarray(ses, dtype=float)
-    matrix = var_control / np.outer(se, se)
+    shared = np.broadcast_to(np.asarray(var_control, dtype=float), se.shape)
+    matrix = np.sqrt(np.outer(shared, shared)) / np.outer(se, se)
     np.fill_diagonal(matrix, 1.0)
     return matrix
 
@@ -129,7 +134,7 @@ def dunnett_critical(correlation: np.ndarray, alpha: float, df: float = math.inf
 def dunnett_adjust(
     estimates: Sequence[float],
     ses: Sequence[float],
-    var_control: float,
+    var_control: float | Sequence[float],
     *,
     alpha: float = 0.05,
     df: float = math.inf,
@@ -139,7 +144,8 @@ def dunnett_adjust(
     Args:
         estimates: D_j, each candidate's difference from the control.
         ses: their standard errors, √(Var(Ĉ) + Var(T̂_j)).
-        var_control: Var(Ĉ), the control estimate's variance (the shared part).
+        var_control: Var(Ĉ), the control estimate's variance (the shared part); or one per
+            candidate (:func:`many_to_one_correlation`).
         alpha: the family-wise level of the simultaneous intervals.
         df: degrees of freedom of the variances (inf for large samples: normal).
 
@@ -158,20 +164,19 @@ def dunnett_adjust(
     se = np.asarray(ses, dtype=float)
     if d.shape != se.shape or d.ndim != 1 or d.size == 0:
         raise ValueError(f"estimates ({d.size}) and ses ({se.size}) need one entry per candidate")
-    if not (math.isfinite(var_control) and var_control >= 0):
-        raise ValueError(f"var_control == {var_control!r}, must be a finite variance >= 0")
-    ok = np.isfinite(d) & np.isfinite(se) & (se > 0)
+    shared = np.broadcast_to(np.asarray(var_control, dtype=float), d.shape).copy()
+    ok = np.isfinite(d) & np.isfinite(se) & (se > 0) & np.isfinite(shared) & (shared >= 0)
     p_adjusted = np.full(d.size, math.nan)
     low, high = np.full(d.size, math.nan), np.full(d.size, math.nan)
     correlation = np.full((d.size, d.size), math.nan)
     if not ok.any():
         return ManyToOne(p_adjusted, low, high, math.nan, correlation, df)
-    if np.any(var_control > se[ok] ** 2 * (1 + 1e-12)):
+    if np.any(shared[ok] > se[ok] ** 2 * (1 + 1e-12)):
         raise ValueError(
-            f"var_control == {var_control:.6g} exceeds a difference's variance "
-            f"{float(np.min(se[ok] ** 2)):.6g}; the control's variance is part of it"
+            f"var_control == {shared[ok].tolist()} exceeds a difference's variance "
+            f"{(se[ok] ** 2).tolist()}; the control's variance is part of it"
         )
-    inner = many_to_one_correlation(var_control, se[ok])
+    inner = many_to_one_correlation(shared[ok], se[ok])
     correlation[np.ix_(ok, ok)] = inner
     z = np.abs(d[ok] / se[ok])
     p_adjusted[ok] = [1.0 - max_abs_cdf(float(value), inner, df) for value in z]
