@@ -135,8 +135,8 @@ def take_census(source: LogSource, plan: ExperimentPlan) -> Census:
     shown = {repr(k): v for k, v in unknown.items()}
     if unknown and plan.unknown_variants == "error":
         raise LogValidationError(
-            f"{sum(unknown.values()):,} row(s) have a variant that is not one of the plan's "
-            f"arms {list(plan.labels)}: {shown} (label: rows; None is a "
+            f"{sum(unknown.values()):,} row(s) have a variant that is {_none_of(plan.labels)}: "
+            f"{shown} (label: rows; None is a "
             "missing label). Fix the log, or set the plan's unknown_variants to 'ignore' to "
             "leave them out"
         )
@@ -213,6 +213,13 @@ def refuse_placeholder_ids(source: LogSource, where: str) -> None:
             f"value written as text: {bad} (id: rows); each would count as one user. Give "
             "these dialogs their users' real ids, or leave them out of the log"
         )
+
+
+def _none_of(labels: tuple[str, ...]) -> str:
+    """"neither 'a' nor 'b'", or "none of ['a', 'b', 'c']"."""
+    if len(labels) == 2:
+        return f"neither {labels[0]!r} nor {labels[1]!r}"
+    return f"none of {list(labels)}"
 
 
 def as_utc(value: Any) -> pd.Timestamp:

@@ -451,6 +451,7 @@ def analyze_plan(
     if extra:
         frame = pd.concat([frame, pd.DataFrame(extra)], ignore_index=True)
     frame["decision_p"] = decision_p_values(frame)
+    hidden = frame  # with each row's var_control and df, which the candidate choice reads
     frame = frame.reindex(columns=TABLE_COLUMNS)
     leaks = [
         gate
@@ -461,7 +462,7 @@ def analyze_plan(
     ]
     health = dataclasses.replace(engine.health, checks=(*engine.health.checks, *leaks))
     if several:
-        decision = choose(frame, health, plan)
+        decision = choose(hidden, health, plan)
     else:
         decision = decide(frame, health, monitoring)
         if decision.verdict == "ship":

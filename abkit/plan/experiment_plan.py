@@ -442,6 +442,10 @@ def _check_arms(plan: ExperimentPlan) -> None:
     else:
         check_text("treatment", treatment)
     candidates = (treatment,) if isinstance(treatment, str) else treatment
+    if candidates == (plan.control,):
+        raise ValueError(
+            f"control == treatment == {plan.control!r}, compare two different variants"
+        )
     if plan.control in candidates:
         raise ValueError(
             f"control == {plan.control!r} is also a treatment label {list(candidates)}; "
