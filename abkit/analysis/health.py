@@ -123,7 +123,7 @@ def srm_gate(
     else:
         observed = ", ".join(f"{label} {count / total:.4f}" for label, count in zip(labels, users, strict=True))
         detail = (
-            f"shares {observed} vs planned {', '.join(f'{s:g}' for s in shares)} "
+            f"shares {observed} vs planned {', '.join(f'{s:.4g}' for s in shares)} "
             f"(p = {srm.p_value:.3g})"
         )
     status: Status = "fail" if srm.mismatch else "pass"

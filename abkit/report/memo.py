@@ -126,7 +126,9 @@ def memo_table(result: AnalysisResult) -> pd.DataFrame:
     Columns :data:`MEMO_COLUMNS`. ``p`` is the row's ``decision_p``
     (:func:`abkit.analysis.results.decision_p_values`). ``effect_status`` (the
     effect's colour) and ``status`` (the verdict's) are ``better`` / ``worse`` / ``unclear``.
-    Shares in %, their effects in percentage points; relative effects in %.
+    Shares in %, their effects in percentage points; relative effects in %. With several
+    candidates a ``variant`` column comes first (one row per candidate and metric), and
+    ``treatment`` is that candidate's value.
     """
     plan = result.plan
     by_name = {metric.name: metric for metric in plan.metrics or ()}
@@ -144,6 +146,7 @@ def memo_table(result: AnalysisResult) -> pd.DataFrame:
             margin = f"{side}{_value(row['margin'] * factor, scale.effect_unit)}"
         rows.append(
             {
+                "variant": row["variant"],
                 "metric": row["metric"],
                 "role": row["role"],
                 "control": _value(row["control"] * factor, scale.level_unit),
@@ -167,6 +170,8 @@ def memo_table(result: AnalysisResult) -> pd.DataFrame:
                 "status": status,
             }
         )
+    if len(plan.candidates) > 1:
+        return pd.DataFrame(rows, columns=["variant", *MEMO_COLUMNS])
     return pd.DataFrame(rows, columns=MEMO_COLUMNS)
 
 
@@ -243,6 +248,11 @@ dl { display: grid; grid-template-columns: max-content 1fr; gap: 1px 12px; margi
 dt { color: #59636e; } dd { margin: 0; }
 .foot { color: #59636e; font-size: 8pt; margin-top: 12px; }
 #plan, #health { font-size: 7.8pt; }
+td.cand { font-variant-numeric: tabular-nums; }
+td.cand span, td.cand small { display: block; }
+td.cand small { color: #59636e; }
+td.cand.better { background: #f0fbf3; } td.cand.worse { background: #fff3f2; }
+.choice { margin: 2px 0 4px; }
 @media print { body { padding: 0; } h2 { margin-top: 10px; } }
 """
 
@@ -262,9 +272,14 @@ def _decision_block(result: AnalysisResult) -> str:
     decision = result.decision
     css = "v-" + decision.verdict.replace("'", "").replace(" ", "-")
     reasons = "".join(f"<li>{_e(reason)}</li>" for reason in decision.reasons)
+    choice = ""
+    if len(result.plan.candidates) > 1:
+        each = "; ".join(f"{variant}: {verdict}" for variant, verdict in decision.by_variant)
+        named = f"<b>{_e(decision.variant)}</b>" if decision.variant else "no candidate"
+        choice = f'<div class="choice">Candidate: {named} (each against the control: {_e(each)})</div>'
     return (
         f'<section class="decision {css}" id="decision">'
-        f'<div class="verdict">{_e(decision.verdict.upper())}</div>'
+        f'<div class="verdict">{_e(decision.verdict.upper())}</div>{choice}'
         f"<ul>{reasons}</ul></section>"
     )
 
@@ -288,7 +303,60 @@ def _interval_cell(text: str) -> str:
     return _e(estimate) + (f"<small>[{_e(interval)}</small>" if interval else "")
 
 
+def _candidates_block(result: AnalysisResult, table: pd.DataFrame) -> str:
+    """Several candidates side by side: a row per metric, the control's value, then one column
+    per candidate with its value, effect, relative effect, p and verdict."""
+    plan = result.plan
+    chosen = result.decision.variant
+    head = "<tr><th>metric</th><th>" + _e(plan.control) + " (control)</th>" + "".join(
+        f"<th>{_e(c)}{' (chosen)' if c == chosen else ''}</th>" for c in plan.candidates
+    ) + "</tr>"
+    body = []
+    width = 2 + len(plan.candidates)
+    for role, heading in _ROLE_HEADINGS.items():
+        members = table[table["role"] == role]
+        if members.empty:
+            continue
+        if role == "primary":
+            heading += "; p and intervals adjusted with Dunnett's method over the candidates"
+        body.append(f'<tr class="role"><td colspan="{width}">{_e(heading)}</td></tr>')
+        for metric, rows in members.groupby("metric", sort=False):
+            by_variant = rows.set_index("variant")
+            cells = []
+            for candidate in plan.candidates:
+                if candidate not in by_variant.index:
+                    cells.append("<td></td>")
+                    continue
+                row = by_variant.loc[candidate]
+                margin = f"<small>margin {_e(row['margin'])}</small>" if row["margin"] else ""
+                cells.append(
+                    f'<td class="cand {row["status"]}"><b>{_e(row["treatment"])}</b>'
+                    f'<span class="{row["effect_status"]}">{_interval_cell(row["effect"])}'
+                    f"</span><small>relative {_e(row['relative_effect'])}</small>"
+                    f"<small>p {_e(row['p'])}</small>"
+                    f'<span class="verdict {row["status"]}">{_e(row["verdict"])}</span>'
+                    f"{margin}</td>"
+                )
+            body.append(
+                f'<tr class="metric-row" data-metric="{_e(metric)}"><td class="metric">'
+                f"<b>{_e(metric)}</b></td>"
+                f'<td class="num">{_e(rows["control"].iloc[0])}</td>{"".join(cells)}</tr>'
+            )
+    muted = ""
+    if result.decision.verdict == "invalid":
+        muted = (
+            '<p class="warning">A health gate failed: the figures below are shown to help find '
+            "the fault, not to be interpreted.</p>"
+        )
+    return (
+        f'{muted}<table id="results" class="{"invalid" if muted else ""} candidates">'
+        f"<thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
 def _results_block(result: AnalysisResult, table: pd.DataFrame) -> str:
+    if len(result.plan.candidates) > 1:
+        return _candidates_block(result, table)
     descriptions = {metric.name: metric.description for metric in result.plan.metrics or ()}
     control, treatment = result.plan.labels
     head = (
@@ -398,13 +466,25 @@ def _plan_block(plan: ExperimentPlan) -> str:
             f"<td>{'higher' if metric.higher_is_better else 'lower'} is better</td>"
             f"<td>{_e('; '.join(extras))}</td></tr>"
         )
+    several = len(plan.candidates) > 1
     settings = {
-        "arms": f"{plan.control} (control) vs {plan.treatment} (treatment)",
-        "planned split": f"{plan.split:.0%} of users to {plan.treatment}",
+        "arms": f"{plan.control} (control) vs {', '.join(plan.candidates)} "
+        f"({'candidates' if several else 'treatment'})",
+        "planned split": ", ".join(
+            f"{label} {share:.0%}" for label, share in zip(plan.labels, plan.shares, strict=True)
+        )
+        if several
+        else f"{plan.split:.0%} of users to {plan.treatment}",
         "experiment": plan.experiment or "the log's only experiment",
         "α": f"{plan.alpha:g} (two-sided; one-sided for each guardrail)",
-        "correction": f"{plan.correction} over the primaries; "
-        f"{plan.secondary_correction} over the secondaries",
+        "correction": (
+            f"Dunnett over the {len(plan.candidates)} candidates for each primary, then "
+            f"{plan.correction} over the primaries; {plan.secondary_correction} over the "
+            "secondaries and candidates"
+            if several
+            else f"{plan.correction} over the primaries; "
+            f"{plan.secondary_correction} over the secondaries"
+        ),
         "randomization unit": "user (dialogs of a user are clustered)",
         "monitoring": _monitoring_text(plan),
     }
@@ -425,12 +505,14 @@ def _period(first: Any, last: Any) -> str:
 
 
 def _provenance_block(provenance: Provenance, labels: Sequence[str]) -> str:
-    control, treatment = labels
+    def per_arm(counts: Sequence[int]) -> str:
+        return ", ".join(f"{count:,} {label}" for count, label in zip(counts, labels, strict=True))
+
     items = {
         "log": provenance.source,
         "rows read": f"{provenance.rows:,}",
-        "users": f"{provenance.users[0]:,} {control}, {provenance.users[1]:,} {treatment}",
-        "dialogs": f"{provenance.dialogs[0]:,} {control}, {provenance.dialogs[1]:,} {treatment}",
+        "users": per_arm(provenance.users),
+        "dialogs": per_arm(provenance.dialogs),
         "period": _period(provenance.first, provenance.last),
     }
     return (
@@ -458,18 +540,19 @@ def memo_html(result: AnalysisResult, source: str | Path | pd.DataFrame, *, titl
     """
     plan = result.plan
     provenance = Provenance.of(result, source)
-    title = title or (f"{plan.experiment or provenance.source}: {plan.treatment} vs {plan.control}")
+    arms = " / ".join(plan.candidates)
+    title = title or (f"{plan.experiment or provenance.source}: {arms} vs {plan.control}")
     table = memo_table(result)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>Decision memo: {_e(title)}</h1>"
-        f'<p class="sub">{provenance.users[0] + provenance.users[1]:,} users, '
+        f'<p class="sub">{sum(provenance.users):,} users, '
         f"{_period(provenance.first, provenance.last)}; log {_e(provenance.source)}</p>"
         f"{_decision_block(result)}"
         f"<h2>Health gates</h2>{_health_block(result)}"
-        f"<h2>Results: {_e(plan.treatment)} minus {_e(plan.control)}</h2>"
+        f"<h2>Results: {_e(' and '.join(plan.candidates))} minus {_e(plan.control)}</h2>"
         f"{_results_block(result, table)}"
         f"<h2>Effects at a glance{_muted_note(result)}</h2>{_figure_block(result)}"
         f"<h2>The plan (declared before the data were seen)</h2>{_plan_block(plan)}"

@@ -251,12 +251,17 @@ def forest_plot(results: pd.DataFrame) -> np.ndarray:
             f"{m} ({'higher' if h else 'lower'} is better)"
             for m, h in zip(rows["metric"], rows["higher_is_better"], strict=True)
         ]
+        if "variant" in rows and rows["variant"].nunique() > 1:  # A/B/n: say which candidate
+            labels = [
+                f"{label}: {variant}" for label, variant in zip(labels, rows["variant"], strict=True)
+            ]
         ax.set_yticks(range(len(rows)), labels)
         ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
         ax.set_title(_ROLE_TITLES[role], loc="left", fontsize="medium")
         ax.grid(axis="x", color="0.9")
+    several = "variant" in shown and shown["variant"].nunique() > 1
     axes[-1].set_xlabel(
-        "relative effect, treatment vs control, with 95 % CI "
+        f"relative effect, {'each candidate' if several else 'treatment'} vs control, with 95 % CI "
         "(green: better, red: worse, grey: not significant)"
     )
     fig.tight_layout()
