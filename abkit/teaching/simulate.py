@@ -504,6 +504,20 @@ SCENARIOS: dict[str, SimulationConfig] = {
         effects={"treatment": {"completion": 0.07, "error_rate": 0.12}},
         unlogged_error_arm="treatment",
     ),
+    # A/B/n (data/example_abn_plan.yaml): two fine-tunes against production, half the users
+    # to the control. ft-v1 wins on completion; ft-v2 (a larger model) wins more but answers
+    # 30 % slower, which its P95-latency guardrail does not allow.
+    "example_abn_dialogs": SimulationConfig(
+        n_users=12_000,
+        days=14,
+        weights={"control": 0.5, "ft-v1": 0.25, "ft-v2": 0.25},
+        experiment="support-bot-abn",
+        seed=20260108,
+        effects={
+            "ft-v1": {"completion": 0.05, "csat": 0.2, "turns": -0.2},
+            "ft-v2": {"completion": 0.08, "csat": 0.3, "latency": 0.3},
+        },
+    ),
 }
 
 
