@@ -153,6 +153,20 @@ def _design_level(args: argparse.Namespace) -> tuple[float, float, str]:
         )
     elif primaries > 1:
         family += f" for each of {primaries} primary metrics (correction: none)"
+    if len(plan.candidates) > 1:
+        smallest, split, pair = plan.sized_pair
+        shares = ", ".join(f"{k} {v:g}" for k, v in zip(plan.labels, plan.shares, strict=True))
+        family = (
+            f"alpha {plan.alpha:g} over {len(plan.candidates)} candidates (Dunnett): each "
+            f"comparison sized at {plan.alpha_per_primary:.4g}"
+            + (f" ({plan.correction} over {primaries} primaries)" if primaries > 1 else "")
+        )
+        args.abn_pair_share = pair
+        return plan.alpha_per_primary, split, (
+            f"plan {args.plan}: {family}; shares {shares}. Sized: {plan.control} vs "
+            f"{smallest} (split {split:.4g} within the pair); n_total counts those two arms, "
+            f"the experiment needs n_total / {pair:g} users (column all_arms)"
+        )
     return plan.alpha_per_primary, plan.split, f"plan {args.plan}: {family}; split {plan.split:g}"
 
 
@@ -215,10 +229,17 @@ def _run_design(args: argparse.Namespace) -> int:
     _design_assumptions(args)
     alpha, split, source = _design_level(args)
     rows = _design_rows(args, alpha, split)
+    pair = getattr(args, "abn_pair_share", None)
+    columns = _DESIGN_COLUMNS
+    if pair is not None:  # A/B/n: the sized pair is a share of all users
+        columns = (*_DESIGN_COLUMNS[:4], "all_arms", *_DESIGN_COLUMNS[4:])
+        for row in rows:
+            row["all_arms"] = math.ceil(row["n_total"] / pair - 1e-9)
     if args.json:
         for row in rows:
             row["alpha"], row["split"] = alpha, split
         keys = ["n_control", "n_treatment", "n_total", "mde", "power", "alpha", "split"]
+        keys += ["all_arms"] if pair is not None else []
         payload = {
             row["method"]: {
                 key: None
@@ -231,12 +252,12 @@ def _run_design(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2))
         return 0
     cells = [
-        [f"{row[c]:.4f}" if isinstance(row[c], float) else str(row[c]) for c in _DESIGN_COLUMNS]
+        [f"{row[c]:.4f}" if isinstance(row[c], float) else str(row[c]) for c in columns]
         for row in rows
     ]
-    widths = [max(len(c), *(len(r[k]) for r in cells)) for k, c in enumerate(_DESIGN_COLUMNS)]
+    widths = [max(len(c), *(len(r[k]) for r in cells)) for k, c in enumerate(columns)]
     label_width = max(len("label"), *(len(row["label"]) for row in rows))
-    header = [c.rjust(w) for c, w in zip(_DESIGN_COLUMNS, widths, strict=True)]
+    header = [c.rjust(w) for c, w in zip(columns, widths, strict=True)]
     if source:
         print(source)
     print("  ".join([*header, "label".ljust(label_width)]).rstrip())

@@ -387,8 +387,25 @@ class ExperimentPlan:
     def alpha_per_primary(self) -> float:
         """The level each primary test must be designed for: α/k for k primaries under Holm,
         Bonferroni or BH (the power to find one true effect among them is at least that of a
-        test at α/k, which Holm's and BH's first step is), α with no correction."""
-        return self.alpha if self.correction == "none" else self.alpha / self.n_primary
+        test at α/k, which Holm's and BH's first step is), α with no correction. With several
+        candidates, the per-comparison level of Dunnett's critical value for that α and the
+        planned shares (:func:`abkit.stats.many_to_one.per_comparison_alpha`)."""
+        level = self.alpha if self.correction == "none" else self.alpha / self.n_primary
+        if len(self.candidates) == 1:
+            return level
+        from abkit.stats.many_to_one import per_comparison_alpha
+
+        return per_comparison_alpha(self.shares, level)
+
+    @property
+    def sized_pair(self) -> tuple[str, float, float]:
+        """The comparison a design sizes: the candidate with the smallest planned share (it
+        needs the most users), its share of the pair (the pair's split) and the pair's share
+        of all users (the pair's users over this is the experiment's)."""
+        shares = dict(zip(self.labels, self.shares, strict=True))
+        smallest = min(self.candidates, key=lambda c: shares[c])
+        pair = shares[self.control] + shares[smallest]
+        return smallest, shares[smallest] / pair, pair
 
     def metrics_with_role(self, role: Role) -> list[Metric]:
         return [m for m in self.metrics or () if m.role == role]

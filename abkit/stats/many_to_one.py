@@ -39,7 +39,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
-__all__ = ["ManyToOne", "dunnett_adjust", "many_to_one_correlation", "max_abs_cdf"]
+__all__ = [
+    "ManyToOne",
+    "dunnett_adjust",
+    "dunnett_critical",
+    "many_to_one_correlation",
+    "max_abs_cdf",
+    "per_comparison_alpha",
+]
 
 # Fixed integration seed: the same inputs give the same adjusted p-values on every run.
 _SEED = 20_261_207
@@ -138,6 +145,7 @@ def dunnett_adjust(
     *,
     alpha: float = 0.05,
     df: float = math.inf,
+    intervals: bool = True,
 ) -> ManyToOne:
     """Adjust k candidate-minus-control differences for the family of k comparisons.
 
@@ -148,6 +156,8 @@ def dunnett_adjust(
             candidate (:func:`many_to_one_correlation`).
         alpha: the family-wise level of the simultaneous intervals.
         df: degrees of freedom of the variances (inf for large samples: normal).
+        intervals: compute the critical value and the simultaneous intervals (False: the
+            p-values only, NaN intervals; a simulation's inner loop).
 
     A candidate without a finite estimate or standard error gets NaN and leaves the family
     (the others are adjusted over those that remain).
@@ -180,6 +190,29 @@ def dunnett_adjust(
     correlation[np.ix_(ok, ok)] = inner
     z = np.abs(d[ok] / se[ok])
     p_adjusted[ok] = [1.0 - max_abs_cdf(float(value), inner, df) for value in z]
-    critical = dunnett_critical(inner, alpha, df)
+    critical = dunnett_critical(inner, alpha, df) if intervals else math.nan
     low[ok], high[ok] = d[ok] - critical * se[ok], d[ok] + critical * se[ok]
     return ManyToOne(np.clip(p_adjusted, 0.0, 1.0), low, high, critical, correlation, df)
+
+
+def per_comparison_alpha(shares: Sequence[float], alpha: float) -> float:
+    """The two-sided level at which each candidate must be sized so that its test at Dunnett's
+    critical value has the power asked: 2·Φ̄(c), c the critical value of the k candidates
+    with the planned shares (control first). With equal variances the correlation of two
+    comparisons is √(s_j·s_l / ((s_0 + s_j)(s_0 + s_l))) (Dunnett 1955), the arms' sizes
+    standing in for their variances.
+
+    >>> round(per_comparison_alpha([0.5, 0.5], 0.05), 6)  # one candidate: α itself
+    0.05
+    >>> round(per_comparison_alpha([1 / 3, 1 / 3, 1 / 3], 0.05), 4)  # c = 2.212
+    0.027
+    """
+    s = np.asarray(shares, dtype=float)
+    if s.size < 2 or np.any(s <= 0):
+        raise ValueError(f"shares == {list(shares)}: the control's and each candidate's, all > 0")
+    candidates = s[1:]
+    pair = s[0] + candidates
+    correlation = np.sqrt(np.outer(candidates / pair, candidates / pair))
+    np.fill_diagonal(correlation, 1.0)
+    critical = dunnett_critical(correlation, alpha)
+    return float(2 * stats.norm.sf(critical))

@@ -106,3 +106,60 @@ def test_refuses_a_control_variance_larger_than_the_difference() -> None:
 def test_repeatable() -> None:
     correlation = np.array([[1.0, 0.4, 0.3], [0.4, 1.0, 0.35], [0.3, 0.35, 1.0]])
     assert max_abs_cdf(2.3, correlation, 40.0) == max_abs_cdf(2.3, correlation, 40.0)
+
+
+def simulated_z(rng: np.random.Generator, p: list[float], n: list[int]) -> tuple:
+    """Each candidate's difference from the control in a share of users, its unpooled
+    standard error and the control's variance, from Binomial draws (one outcome per user)."""
+    k = rng.binomial(n, p)
+    rate = k / np.asarray(n)
+    var = rate * (1 - rate) / np.asarray(n)
+    return rate[1:] - rate[0], np.sqrt(var[0] + var[1:]), var[0]
+
+
+@pytest.mark.slow
+def test_family_wise_error_under_the_global_null_with_three_candidates() -> None:
+    from conftest import slow_scale
+
+    from abkit.teaching.calibration import binomial_interval
+
+    rng = np.random.default_rng(2029)
+    reps = max(1000, int(4000 * slow_scale()))
+    n = [2000, 1000, 1000, 1000]
+    dunnett_hits = holm_hits = 0
+    for _ in range(reps):
+        effect, se, var_c = simulated_z(rng, [0.3] * 4, n)
+        adjusted = dunnett_adjust(effect, se, var_c, intervals=False).p_adjusted
+        raw = 2 * stats.norm.sf(np.abs(effect / se))
+        dunnett_hits += bool(np.min(adjusted) < 0.05)
+        holm_hits += bool(np.min(raw) < 0.05 / 3)  # Holm's first step decides the FWER
+    low, high = binomial_interval(reps, 0.05, 0.99)
+    assert low <= dunnett_hits <= high, (dunnett_hits, reps)
+    assert holm_hits <= dunnett_hits  # Holm over the pairs ignores the shared control
+
+
+@pytest.mark.slow
+def test_power_at_the_designed_effect_matches_the_design() -> None:
+    from conftest import slow_scale
+
+    from abkit.design.sample_size import method_rows
+    from abkit.plan.experiment_plan import ExperimentPlan
+    from abkit.teaching.calibration import binomial_interval
+
+    plan = ExperimentPlan(
+        treatment=("ft-v1", "ft-v2"), split={"control": 0.5, "ft-v1": 0.25, "ft-v2": 0.25}
+    )
+    _, split, pair = plan.sized_pair
+    row = method_rows(
+        metric="proportion", baseline=0.3, alpha=plan.alpha_per_primary, split=split,
+        relative=False, sd_control=None, sd_treatment=None, mde=0.04, power=0.8,
+    )[0]
+    n_control, n_candidate = row["n_control"], row["n_treatment"]
+    rng = np.random.default_rng(2030)
+    reps = max(1000, int(3000 * slow_scale()))
+    hits = 0
+    for _ in range(reps):
+        effect, se, var_c = simulated_z(rng, [0.3, 0.34, 0.34], [n_control, n_candidate, n_candidate])
+        hits += bool(dunnett_adjust(effect, se, var_c, intervals=False).p_adjusted[0] < 0.05)
+    low, high = binomial_interval(reps, 0.8, 0.99)
+    assert low <= hits <= high, (hits, reps, n_control, n_candidate)
