@@ -572,13 +572,24 @@ def cumulative_effects(
     table: str = "dialogs",
     pre_period: pd.DataFrame | str | Path | None = None,
     users: pd.DataFrame | str | Path | None = None,
+    candidate: str | None = None,
 ) -> pd.DataFrame:
     """The metric's effect and CI on the data up to the end of each day.
 
     Columns: day, effect, ci_low, ci_high, p_value. Looking at this every day and stopping at
     the first p < alpha inflates false positives: it is a picture, not a stopping rule.
     ``pre_period`` / ``users``: the covariate sources, as for :func:`analyze_plan`.
+    ``candidate``: with several candidates, the one compared with the control (required
+    then; every arm is still read, so users seen in two candidates stay left out).
     """
+    if candidate is None and len(plan.candidates) > 1:
+        raise ValueError(
+            f"candidate == None: the plan has {len(plan.candidates)} candidates "
+            f"{list(plan.candidates)}; name the one to compare with {plan.control!r}"
+        )
+    candidate = candidate or plan.candidates[0]
+    if candidate not in plan.candidates:
+        raise ValueError(f"candidate == {candidate!r}, not one of {list(plan.candidates)}")
 
     sources = {"pre_period": pre_period, "users": users}
     declared = DEFAULT_METRICS if plan.metrics is None else plan.metrics
@@ -600,7 +611,9 @@ def cumulative_effects(
             look = aggregate(events, single, table=table, until=end, validated=True, **sources)
         except ValueError:
             continue  # an arm has no rows yet
-        row = _metric_row(single.metrics[0], look, single.alpha, single.cuped == "decide")
+        row = _metric_row(
+            single.metrics[0], look.pair(candidate), single.alpha, single.cuped == "decide"
+        )
         rows.append(
             {
                 "day": day.tz_localize(None) if day.tzinfo else day,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -320,6 +321,16 @@ class DesignSettings:
         if self.plan_file:
             declared = read_plan_spec(in_kit(self.plan_file))
             defaults = {f.name: f.default for f in fields(self)}
+            shares = declared.get("split")
+            if isinstance(shares, Mapping):  # A/B/n: size the control vs the smallest candidate
+                if self.split != defaults["split"]:
+                    raise ValueError(
+                        f"split == {self.split!r} (parameter) but plan_file {self.plan_file!r} "
+                        f"gives a share per arm {dict(shares)}; set it in one place"
+                    )
+                declared = {k: v for k, v in declared.items() if k != "split"}
+                plan = load_plan({**declared, "split": shares})
+                object.__setattr__(self, "split", plan.sized_pair[1])
             merged = plan_with_parameters(
                 {k: declared[k] for k in ("alpha", "split") if k in declared},
                 {"alpha": self.alpha, "split": self.split},
@@ -354,9 +365,20 @@ class DesignSettings:
         """The plan the analysis will use: the plan file (with α and split as above), or the
         default plan (one primary metric) at this α and split."""
         declared = read_plan_spec(in_kit(self.plan_file)) if self.plan_file else {}
-        plan = load_plan({**declared, "alpha": self.alpha, "split": self.split})
+        if not isinstance(declared.get("split"), Mapping):  # A/B/n plans keep their shares
+            declared = {**declared, "split": self.split}
+        plan = load_plan({**declared, "alpha": self.alpha})
         plan.check_sizable(f"plan_file {self.plan_file!r}")
         return plan
+
+    @property
+    def pair_share(self) -> float:
+        """The share of all users the sized comparison gets: 1 for an A/B test; with several
+        candidates, the control's and the smallest candidate's shares together (the design's
+        users for the pair are this share of the experiment's, and the days count its traffic
+        only)."""
+        plan = self.experiment_plan
+        return 1.0 if len(plan.candidates) == 1 else plan.sized_pair[2]
 
     @functools.cached_property
     def cuped(self) -> VarianceReductionEstimate | None:
@@ -382,7 +404,7 @@ class DesignSettings:
             dialogs_per_user=self.dialogs_per_user,
             intra_user_correlation=self.intra_user_correlation,
             daily_dialogs=self.daily_dialogs,
-            traffic_share=self.traffic_share,
+            traffic_share=self.traffic_share * self.pair_share,
         )
 
     def solve_arguments(self) -> dict[str, object]:
