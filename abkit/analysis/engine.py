@@ -336,6 +336,12 @@ def _open(
 
     if spark is None and not is_spark_dataframe(events):
         return open_log(events, plan, table=table, pre_period=pre_period, users=users)
+    if len(plan.candidates) > 1:
+        raise ValueError(
+            f"treatment == {list(plan.candidates)}: an A/B/n analysis on Spark is not supported "
+            "yet (not tested there); analyse on DuckDB (no --spark-master / spark=), or one "
+            "candidate per plan"
+        )
     from abkit.analysis.spark_source import open_spark_log
 
     if spark is None:
