@@ -6,7 +6,7 @@ the value and the rule, or returns what the health gates report."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,14 +16,19 @@ import pandas as pd
 from abkit.analysis.health import (
     EARLIEST_PLAUSIBLE,
     HealthCheck,
+    label_gate,
+    missing_gate,
     time_gate,
+    unit_gate,
 )
 from abkit.analysis.log_source import INTEGER_TYPE, LogSource, sql_text
 from abkit.analysis.metric_kinds import quoted
 from abkit.core.params import is_missing_id, odd_id_sql, visible_id
 from abkit.plan.experiment_plan import ExperimentPlan
 from abkit.serve.events import LogValidationError
-from abkit.stats.ppi import check_same_scale
+from abkit.stats.cuped import Moments
+from abkit.stats.ppi import PPI_COMPONENTS, check_same_scale
+from abkit.stats.two_sample import RatioStats
 
 __all__ = [
     "Census",
@@ -216,7 +221,7 @@ def refuse_placeholder_ids(source: LogSource, where: str) -> None:
 
 
 def _none_of(labels: tuple[str, ...]) -> str:
-    """"neither 'a' nor 'b'", or "none of ['a', 'b', 'c']"."""
+    """ "neither 'a' nor 'b'", or "none of ['a', 'b', 'c']"."""
     if len(labels) == 2:
         return f"neither {labels[0]!r} nor {labels[1]!r}"
     return f"none of {list(labels)}"
@@ -424,3 +429,71 @@ def raise_out_of_range(
             "dialog log is invalid: " + "; ".join(messages) + " (fix the log, or declare the "
             "column's range in the plan's columns / the metric's valid_range)"
         )
+
+
+def pair_gates(
+    plan: ExperimentPlan,
+    control: Mapping[str, Any],
+    treatment: Mapping[str, Any],
+    medians: Mapping[str, tuple],
+    k: int,
+) -> list[HealthCheck]:
+    """The gates that compare the control with the candidate of arm ``k``: missing values
+    (or, for a judged metric's labels, the labelled share) per checked column, and units."""
+    checks = []
+    complete = []
+    judged = {m.column: m for m in plan.metrics or () if m.kind == "judged"}
+    other_columns = {
+        c for m in plan.metrics or () for c in m.columns if m.kind != "judged" or c != m.column
+    }
+    for index, column in enumerate(checked_columns(plan)):
+        if column in judged and column not in other_columns:  # missing by design
+            metric = judged[column]
+            position = f"m{(plan.metrics or ()).index(metric)}__"
+            control_m, treatment_m = (
+                Moments.from_aggregates(
+                    {k[len(position) :]: v for k, v in arm.items() if k.startswith(position)},
+                    len(PPI_COMPONENTS),
+                )
+                for arm in (control, treatment)
+            )
+            decisive = metric.role in ("primary", "guardrail")
+            checks.append(label_gate(column, control_m, treatment_m, plan.missing_p, decisive))
+            continue
+        if not (control.get(f"miss{index}_sy") or treatment.get(f"miss{index}_sy")):
+            complete.append(column)
+            continue
+        stats = [
+            RatioStats(
+                int(arm.get("users", 0) or 0),
+                float(arm.get(f"miss{index}_sy", 0) or 0),
+                float(arm.get("dialogs", 0) or 0),
+                float(arm.get(f"miss{index}_syy", 0) or 0),
+                float(arm.get("dialogs_sq", 0) or 0),
+                float(arm.get(f"miss{index}_sxy", 0) or 0),
+            )
+            for arm in (control, treatment)
+        ]
+        checks.append(missing_gate(column, stats[0], stats[1], plan.missing_p))
+    if complete:
+        checks.append(
+            HealthCheck("missing values", "pass", 0.0, 0.0, f"none in {', '.join(complete)}")
+        )
+    for column, per_arm in medians.items():
+        gate = unit_gate(column, plan.column_rule(column).unit, per_arm[0], per_arm[k])
+        if gate is not None:
+            checks.append(gate)
+    return checks
+
+
+def merged_arms(arms: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several arms' sums as one (numbers added; other values, such as an example user id,
+    the first arm's that has one): the candidates together, for the covariate health rows."""
+    out: dict[str, Any] = {}
+    for arm in arms:
+        for key, value in arm.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                out[key] = (out.get(key) or 0) + value
+            elif out.get(key) is None:
+                out[key] = value
+    return out

@@ -43,6 +43,8 @@ from abkit.analysis.checks import (
     check_ranges,
     checked_columns,
     implausible_times,
+    merged_arms,
+    pair_gates,
     refuse_placeholder_ids,
     take_census,
 )
@@ -58,22 +60,16 @@ from abkit.analysis.health import (
     crossover_gate,
     heavy_user_gate,
     heavy_user_threshold,
-    label_gate,
-    missing_gate,
     sequential_srm_gate,
     srm_gate,
-    unit_gate,
 )
 from abkit.analysis.log_source import NUMERIC_TYPE, LogSource, open_log, sql_text
 from abkit.analysis.metric_kinds import ARM_ROW, KINDS, ORDINAL_VALUE, TREATED_ROW, quoted
 from abkit.core.params import odd_id_sql, parse_until
 from abkit.plan.experiment_plan import ExperimentPlan
 from abkit.serve.events import LogValidationError
-from abkit.stats.cuped import Moments
-from abkit.stats.ppi import PPI_COMPONENTS
 from abkit.stats.two_sample import (
     QuantileOrder,
-    RatioStats,
     quantile_orders,
 )
 
@@ -308,7 +304,8 @@ class EngineResult:
             return (values[0], values[k])
 
         context = {
-            key: two(value) if isinstance(value, tuple) and len(value) == len(self.plan.labels)
+            key: two(value)
+            if isinstance(value, tuple) and len(value) == len(self.plan.labels)
             else value
             for key, value in self.context.items()
         }
@@ -504,7 +501,7 @@ def _assemble(
             )
         )
     for k, candidate in enumerate(plan.candidates, start=1):
-        pair_checks = _pair_gates(plan, arms[0], arms[k], medians, k)
+        pair_checks = pair_gates(plan, arms[0], arms[k], medians, k)
         if n_arms > 2:  # the gate compares the control with this candidate: say which
             pair_checks = [
                 dataclasses.replace(check, gate=f"{check.gate} ({candidate})")
@@ -520,7 +517,7 @@ def _assemble(
             plan.labels,
         )
     )
-    merged = result.arms if n_arms == 2 else {0: arms[0], 1: _merged(arms[1:]), 2: both}
+    merged = result.arms if n_arms == 2 else {0: arms[0], 1: merged_arms(arms[1:]), 2: both}
     shown = plan.labels if n_arms == 2 else (plan.control, " + ".join(plan.candidates))
     checks += covariate_health(plan, merged, shown, *covariate_labels, result.cuped)
     sums = {}
@@ -544,74 +541,6 @@ def _assemble(
         first=census.first,
         last=census.last,
     )
-
-
-def _pair_gates(
-    plan: ExperimentPlan,
-    control: Mapping[str, Any],
-    treatment: Mapping[str, Any],
-    medians: Mapping[str, tuple],
-    k: int,
-) -> list[HealthCheck]:
-    """The gates that compare the control with the candidate of arm ``k``: missing values
-    (or, for a judged metric's labels, the labelled share) per checked column, and units."""
-    checks = []
-    complete = []
-    judged = {m.column: m for m in plan.metrics or () if m.kind == "judged"}
-    other_columns = {
-        c for m in plan.metrics or () for c in m.columns if m.kind != "judged" or c != m.column
-    }
-    for index, column in enumerate(checked_columns(plan)):
-        if column in judged and column not in other_columns:  # missing by design
-            metric = judged[column]
-            position = f"m{(plan.metrics or ()).index(metric)}__"
-            control_m, treatment_m = (
-                Moments.from_aggregates(
-                    {k[len(position) :]: v for k, v in arm.items() if k.startswith(position)},
-                    len(PPI_COMPONENTS),
-                )
-                for arm in (control, treatment)
-            )
-            decisive = metric.role in ("primary", "guardrail")
-            checks.append(label_gate(column, control_m, treatment_m, plan.missing_p, decisive))
-            continue
-        if not (control.get(f"miss{index}_sy") or treatment.get(f"miss{index}_sy")):
-            complete.append(column)
-            continue
-        stats = [
-            RatioStats(
-                int(arm.get("users", 0) or 0),
-                float(arm.get(f"miss{index}_sy", 0) or 0),
-                float(arm.get("dialogs", 0) or 0),
-                float(arm.get(f"miss{index}_syy", 0) or 0),
-                float(arm.get("dialogs_sq", 0) or 0),
-                float(arm.get(f"miss{index}_sxy", 0) or 0),
-            )
-            for arm in (control, treatment)
-        ]
-        checks.append(missing_gate(column, stats[0], stats[1], plan.missing_p))
-    if complete:
-        checks.append(
-            HealthCheck("missing values", "pass", 0.0, 0.0, f"none in {', '.join(complete)}")
-        )
-    for column, per_arm in medians.items():
-        gate = unit_gate(column, plan.column_rule(column).unit, per_arm[0], per_arm[k])
-        if gate is not None:
-            checks.append(gate)
-    return checks
-
-
-def _merged(arms: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """Several arms' sums as one (numbers added; other values, such as an example user id,
-    the first arm's that has one): the candidates together, for the covariate health rows."""
-    out: dict[str, Any] = {}
-    for arm in arms:
-        for key, value in arm.items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                out[key] = (out.get(key) or 0) + value
-            elif out.get(key) is None:
-                out[key] = value
-    return out
 
 
 def read_columns(

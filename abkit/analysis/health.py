@@ -112,8 +112,11 @@ def srm_gate(
     >>> srm_gate(("c", "v1", "v2"), (500, 260, 240), (0.5, 0.25, 0.25), 0.001)[0].detail
     'shares c 0.5000, v1 0.2600, v2 0.2400 vs planned 0.5, 0.25, 0.25 (p = 0.67)'
     """
-    srm = srm_check(dict(zip(labels, users, strict=True)), dict(zip(labels, shares, strict=True)),
-                    threshold=threshold)
+    srm = srm_check(
+        dict(zip(labels, users, strict=True)),
+        dict(zip(labels, shares, strict=True)),
+        threshold=threshold,
+    )
     total = sum(users)
     if srm.mismatch:
         detail = srm.verdict
@@ -121,7 +124,9 @@ def srm_gate(
         share = users[1] / total if total else math.nan
         detail = f"treatment share {share:.4f} vs planned {shares[1]:g} (p = {srm.p_value:.3g})"
     else:
-        observed = ", ".join(f"{label} {count / total:.4f}" for label, count in zip(labels, users, strict=True))
+        observed = ", ".join(
+            f"{label} {count / total:.4f}" for label, count in zip(labels, users, strict=True)
+        )
         detail = (
             f"shares {observed} vs planned {', '.join(f'{s:.4g}' for s in shares)} "
             f"(p = {srm.p_value:.3g})"

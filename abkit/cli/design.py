@@ -162,10 +162,14 @@ def _design_level(args: argparse.Namespace) -> tuple[float, float, str]:
             + (f" ({plan.correction} over {primaries} primaries)" if primaries > 1 else "")
         )
         args.abn_pair_share = pair
-        return plan.alpha_per_primary, split, (
-            f"plan {args.plan}: {family}; shares {shares}. Sized: {plan.control} vs "
-            f"{smallest} (split {split:.4g} within the pair); n_total counts those two arms, "
-            f"the experiment needs n_total / {pair:g} users (column all_arms)"
+        return (
+            plan.alpha_per_primary,
+            split,
+            (
+                f"plan {args.plan}: {family}; shares {shares}. Sized: {plan.control} vs "
+                f"{smallest} (split {split:.4g} within the pair); n_total counts those two arms, "
+                f"the experiment needs n_total / {pair:g} users (column all_arms)"
+            ),
         )
     return plan.alpha_per_primary, plan.split, f"plan {args.plan}: {family}; split {plan.split:g}"
 

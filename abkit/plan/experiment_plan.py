@@ -44,6 +44,7 @@ from abkit.core.params import (
     load_yaml,
     shorten,
 )
+from abkit.plan.arms import check_arms
 from abkit.plan.metrics import (
     DEFAULT_COLUMN_RULES,
     DEFAULT_METRICS,
@@ -215,7 +216,9 @@ class ExperimentPlan:
 
     def __post_init__(self) -> None:
         check_text("control", self.control)
-        _check_arms(self)
+        treatment, split = check_arms(self.control, self.treatment, self.split)
+        object.__setattr__(self, "treatment", treatment)
+        object.__setattr__(self, "split", split)
         if not isinstance(self.experiment, str):
             raise TypeError(f"experiment == {self.experiment!r}, must be a string ('' for one)")
         check_number("alpha", self.alpha, low=0.0, high=0.5)
@@ -443,61 +446,6 @@ class ExperimentPlan:
         return out
 
 
-def _check_arms(plan: ExperimentPlan) -> None:
-    """The candidates (a label or a list of distinct labels, none the control's) and the split
-    (a share for two arms, a mapping over every arm for several); normalised in place: one
-    candidate is stored as a label and its split as the treatment's share."""
-    treatment, split = plan.treatment, plan.split
-    if isinstance(treatment, list | tuple):
-        labels = tuple(check_text(f"treatment[{k}]", label) for k, label in enumerate(treatment))
-        if not labels:
-            raise ValueError("treatment == [], name at least one candidate label")
-        twice = sorted({label for label in labels if labels.count(label) > 1})
-        if twice:
-            raise ValueError(f"treatment == {list(labels)}: {twice} listed more than once")
-        treatment = labels[0] if len(labels) == 1 else labels
-    else:
-        check_text("treatment", treatment)
-    candidates = (treatment,) if isinstance(treatment, str) else treatment
-    if candidates == (plan.control,):
-        raise ValueError(
-            f"control == treatment == {plan.control!r}, compare two different variants"
-        )
-    if plan.control in candidates:
-        raise ValueError(
-            f"control == {plan.control!r} is also a treatment label {list(candidates)}; "
-            "compare different variants"
-        )
-    labels = (plan.control, *candidates)
-    if isinstance(split, Mapping):
-        if set(split) != set(labels):
-            raise ValueError(
-                f"split == {shorten(dict(split))}: a mapping needs a share for exactly the "
-                f"arms {list(labels)} (missing {sorted(set(labels) - set(split))}, unknown "
-                f"{sorted(set(split) - set(labels), key=str)})"
-            )
-        shares = [check_number(f"split[{label!r}]", split[label], low=0.0, high=1.0)
-                  for label in labels]
-        if not math.isclose(sum(shares), 1.0, abs_tol=1e-9):
-            raise ValueError(
-                f"split == {shorten(dict(split))} sums to {sum(shares):.6g}; the arms' shares "
-                "must sum to 1"
-            )
-        split = shares[1] if len(candidates) == 1 else {k: float(split[k]) for k in labels}
-    elif len(candidates) > 1:
-        raise ValueError(
-            f"split == {shorten(split)} is one treatment share, which describes two arms; with "
-            f"{len(candidates)} candidates give each arm's planned share, e.g. split: "
-            + "{"
-            + ", ".join(f"{label}: {1 / len(labels):.4g}" for label in labels)
-            + "}"
-        )
-    else:
-        check_number("split", split, low=0.0, high=1.0)
-    object.__setattr__(plan, "treatment", treatment)
-    object.__setattr__(plan, "split", split)
-
-
 def _check_mapping(name: str, value: Any, kind: type) -> None:
     if not isinstance(value, Mapping):
         raise TypeError(f"{name} == {shorten(value)}, must be a mapping")
@@ -528,9 +476,10 @@ def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
         Traceback (most recent call last):
         ...
         ValueError: plan: unknown key(s) ['splt']; allowed: ['alpha', 'choice', 'column_map', \
-'columns', 'control', 'correction', 'crossover_max_share', 'cuped', 'experiment', 'metrics', 'missing_p', \
-'monitoring', 'pre_period_days', 'pre_period_log', 'primary', 'secondary_correction', 'split', \
-'srm_p', 'timestamp_unit', 'timezone', 'treatment', 'unknown_variants', 'users_table']
+'columns', 'control', 'correction', 'crossover_max_share', 'cuped', 'experiment', 'metrics', \
+'missing_p', 'monitoring', 'pre_period_days', 'pre_period_log', 'primary', \
+'secondary_correction', 'split', 'srm_p', 'timestamp_unit', 'timezone', 'treatment', \
+'unknown_variants', 'users_table']
     """
     if not isinstance(spec, Mapping):
         raise TypeError(f"plan == {shorten(spec)}, must be a mapping of plan settings")

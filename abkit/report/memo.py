@@ -276,7 +276,9 @@ def _decision_block(result: AnalysisResult) -> str:
     if len(result.plan.candidates) > 1:
         each = "; ".join(f"{variant}: {verdict}" for variant, verdict in decision.by_variant)
         named = f"<b>{_e(decision.variant)}</b>" if decision.variant else "no candidate"
-        choice = f'<div class="choice">Candidate: {named} (each against the control: {_e(each)})</div>'
+        choice = (
+            f'<div class="choice">Candidate: {named} (each against the control: {_e(each)})</div>'
+        )
     return (
         f'<section class="decision {css}" id="decision">'
         f'<div class="verdict">{_e(decision.verdict.upper())}</div>{choice}'
@@ -308,9 +310,13 @@ def _candidates_block(result: AnalysisResult, table: pd.DataFrame) -> str:
     per candidate with its value, effect, relative effect, p and verdict."""
     plan = result.plan
     chosen = result.decision.variant
-    head = "<tr><th>metric</th><th>" + _e(plan.control) + " (control)</th>" + "".join(
-        f"<th>{_e(c)}{' (chosen)' if c == chosen else ''}</th>" for c in plan.candidates
-    ) + "</tr>"
+    head = (
+        "<tr><th>metric</th><th>"
+        + _e(plan.control)
+        + " (control)</th>"
+        + "".join(f"<th>{_e(c)}{' (chosen)' if c == chosen else ''}</th>" for c in plan.candidates)
+        + "</tr>"
+    )
     body = []
     width = 2 + len(plan.candidates)
     for role, heading in _ROLE_HEADINGS.items():

@@ -253,7 +253,8 @@ def forest_plot(results: pd.DataFrame) -> np.ndarray:
         ]
         if "variant" in rows and rows["variant"].nunique() > 1:  # A/B/n: say which candidate
             labels = [
-                f"{label}: {variant}" for label, variant in zip(labels, rows["variant"], strict=True)
+                f"{label}: {variant}"
+                for label, variant in zip(labels, rows["variant"], strict=True)
             ]
         ax.set_yticks(range(len(rows)), labels)
         ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))

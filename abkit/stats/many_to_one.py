@@ -88,8 +88,14 @@ def max_abs_cdf(c: float, correlation: np.ndarray, df: float = math.inf) -> floa
     if math.isinf(df):
         rng = np.random.default_rng(_SEED)
         value = stats.multivariate_normal.cdf(
-            upper, np.zeros(k), correlation, lower_limit=lower, maxpts=points, abseps=1e-6,
-            releps=1e-6, rng=rng,
+            upper,
+            np.zeros(k),
+            correlation,
+            lower_limit=lower,
+            maxpts=points,
+            abseps=1e-6,
+            releps=1e-6,
+            rng=rng,
         )
     else:
         dist = stats.multivariate_t(shape=correlation, df=df, seed=_SEED)
@@ -127,7 +133,9 @@ def dunnett_critical(correlation: np.ndarray, alpha: float, df: float = math.inf
     k = correlation.shape[0]
     if k == 1:
         return float(single)
-    bonferroni = stats.norm.isf(alpha / (2 * k)) if math.isinf(df) else stats.t.isf(alpha / (2 * k), df)
+    bonferroni = (
+        stats.norm.isf(alpha / (2 * k)) if math.isinf(df) else stats.t.isf(alpha / (2 * k), df)
+    )
     return float(
         optimize.brentq(
             lambda c: max_abs_cdf(c, correlation, df) - (1 - alpha),

@@ -71,9 +71,7 @@ def test_secondary_and_guardrail_keep_their_roles_per_candidate() -> None:
 def test_several_primaries_multiply_the_dunnett_p_by_their_number() -> None:
     result = analyze(LOG, plan=three_arm_plan(TOKENS, {**CSAT, "role": "primary"}))
     primaries = result.table[result.table["role"] == "primary"]
-    np.testing.assert_allclose(
-        primaries["p_adjusted"], np.minimum(2 * primaries["p_dunnett"], 1.0)
-    )
+    np.testing.assert_allclose(primaries["p_adjusted"], np.minimum(2 * primaries["p_dunnett"], 1.0))
 
 
 def test_decision_names_the_candidate_and_each_verdict() -> None:
@@ -152,8 +150,14 @@ def test_refusals_name_the_problem() -> None:
             }
         )
     with pytest.raises(ValueError, match=r"treatment\[1\] == 'ft-v3': no rows"):
-        analyze(LOG, plan={**three_arm_plan(TOKENS), "treatment": ["ft-v1", "ft-v3"],
-                           "split": {"control": 0.5, "ft-v1": 0.25, "ft-v3": 0.25}})
+        analyze(
+            LOG,
+            plan={
+                **three_arm_plan(TOKENS),
+                "treatment": ["ft-v1", "ft-v3"],
+                "split": {"control": 0.5, "ft-v1": 0.25, "ft-v3": 0.25},
+            },
+        )
     log = pd.read_csv(LOG)
     log.loc[:4, "variant"] = "ft-v9"
     with pytest.raises(LogValidationError, match=r"none of \['control', 'ft-v1', 'ft-v2'\]"):
@@ -170,8 +174,13 @@ def test_plan_round_trips_and_pairs() -> None:
 
 def test_quantile_metric_with_three_arms_equals_each_pair_alone() -> None:
     log = pd.read_csv(LOG)
-    p50 = {"name": "p50", "kind": "quantile", "column": "tokens", "quantile": 0.5,
-           "role": "primary"}
+    p50 = {
+        "name": "p50",
+        "kind": "quantile",
+        "column": "tokens",
+        "quantile": 0.5,
+        "role": "primary",
+    }
     three = analyze(log, plan=three_arm_plan(p50)).table.set_index("variant")
     for label in ("ft-v1", "ft-v2"):
         pair = log[log["variant"].isin(["control", label])]

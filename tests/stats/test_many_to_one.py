@@ -151,15 +151,24 @@ def test_power_at_the_designed_effect_matches_the_design() -> None:
     )
     _, split, pair = plan.sized_pair
     row = method_rows(
-        metric="proportion", baseline=0.3, alpha=plan.alpha_per_primary, split=split,
-        relative=False, sd_control=None, sd_treatment=None, mde=0.04, power=0.8,
+        metric="proportion",
+        baseline=0.3,
+        alpha=plan.alpha_per_primary,
+        split=split,
+        relative=False,
+        sd_control=None,
+        sd_treatment=None,
+        mde=0.04,
+        power=0.8,
     )[0]
     n_control, n_candidate = row["n_control"], row["n_treatment"]
     rng = np.random.default_rng(2030)
     reps = max(1000, int(3000 * slow_scale()))
     hits = 0
     for _ in range(reps):
-        effect, se, var_c = simulated_z(rng, [0.3, 0.34, 0.34], [n_control, n_candidate, n_candidate])
+        effect, se, var_c = simulated_z(
+            rng, [0.3, 0.34, 0.34], [n_control, n_candidate, n_candidate]
+        )
         hits += bool(dunnett_adjust(effect, se, var_c, intervals=False).p_adjusted[0] < 0.05)
     low, high = binomial_interval(reps, 0.8, 0.99)
     assert low <= hits <= high, (hits, reps, n_control, n_candidate)
