@@ -2,7 +2,7 @@
 
 The family (declared by the plan before the data are seen, and stated in the memo):
 
-- **primary** metrics: for each primary, Dunnett's single-step adjustment over the k
+- **primary** metrics (fixed horizon): for each primary, Dunnett's single-step adjustment over the k
   candidates (:func:`abkit.stats.many_to_one.dunnett_adjust`: the candidates' statistics are
   jointly normal, correlated through the shared control; multivariate t with the smallest
   Welch df for a per-user mean): the row's ``p_dunnett``, and ``ci_low`` / ``ci_high`` become
@@ -12,6 +12,10 @@ The family (declared by the plan before the data are seen, and stated in the mem
   test, so with several candidates the kit takes Bonferroni's valid bound, equal to Holm for
   one primary); ``bh`` runs Benjamini–Hochberg over all primary × candidate Dunnett p-values;
   ``none`` keeps the Dunnett p.
+  Monitored sequentially, Bonferroni over the candidates instead (Dunnett's correlation is not
+  carried across looks): group-sequential boundaries spend α/(m·k) per comparison
+  (:attr:`abkit.plan.experiment_plan.ExperimentPlan.sequential_alpha`), always-valid sequences
+  hold α/k, and the always-valid p is multiplied by k (then by m as above).
 - **secondary** metrics: ``secondary_correction`` over all secondary × candidate rows.
 - **guardrails**: each candidate's one-sided non-inferiority test at α, as with two arms.
 - **monitors**: reported, unadjusted.
@@ -69,7 +73,14 @@ def adjust_many_to_one(table: pd.DataFrame, plan: ExperimentPlan) -> pd.DataFram
     out = table.copy()
     out["p_dunnett"] = math.nan
     primaries = out["role"] == "primary"
-    for _, rows in out[primaries].groupby("metric", sort=False):
+    # always-valid p-values are not z-tests: Bonferroni over the candidates (the sequences are
+    # at α/k already, abkit.analysis.monitoring.always_valid_table)
+    groups = (
+        []
+        if plan.monitoring.kind == "always_valid"
+        else out[primaries].groupby("metric", sort=False)
+    )
+    for _, rows in groups:
         family = dunnett_adjust(
             rows["effect"].to_numpy(float),
             rows["se"].to_numpy(float),
@@ -87,6 +98,10 @@ def adjust_many_to_one(table: pd.DataFrame, plan: ExperimentPlan) -> pd.DataFram
     adjusted = out["p_value"].to_numpy(float).copy()
     if primaries.any():
         dunnett = out.loc[primaries, "p_dunnett"].to_numpy(float)
+        if plan.monitoring.kind == "always_valid":
+            dunnett = np.minimum(
+                out.loc[primaries, "p_value"].to_numpy(float) * len(plan.candidates), 1.0
+            )
         n_primary = out.loc[primaries, "metric"].nunique()
         if plan.correction in ("holm", "bonferroni"):
             adjusted[primaries.to_numpy()] = np.minimum(dunnett * n_primary, 1.0)
@@ -146,10 +161,14 @@ def choose(table: pd.DataFrame, health: HealthReport, plan: ExperimentPlan) -> D
         ]
 
     passing = [c for c, d in verdicts.items() if d.verdict == "ship"]
+    method = (
+        "adjusted with Dunnett's many-to-one method"
+        if plan.monitoring.kind == "fixed"
+        else f"at α/{len(plan.candidates)} per candidate (Bonferroni, as the looks are sequential)"
+    )
     family = (
         f"Family: {len(plan.candidates)} candidates against {plan.control}; each primary "
-        "adjusted with Dunnett's many-to-one method"
-        + (f", then {plan.correction} over the primaries" if plan.n_primary > 1 else "")
+        f"{method}" + (f", then {plan.correction} over the primaries" if plan.n_primary > 1 else "")
         + "."
     )
     if not passing:

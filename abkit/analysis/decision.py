@@ -4,6 +4,7 @@ gates."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Literal
@@ -31,6 +32,7 @@ __all__ = [
     "decide_fixed",
     "decision_p_values",
     "level_text",
+    "with_monitoring",
     "rows_of",
 ]
 
@@ -84,19 +86,26 @@ def level_text(value: float, unit: Any) -> str:
 
 
 def decide(table: pd.DataFrame, health: HealthReport, monitoring: MonitoringResult) -> Decision:
-    decision = decide_fixed(table, health)
+    return with_monitoring(decide_fixed(table, health), monitoring)
+
+
+def with_monitoring(decision: Decision, monitoring: MonitoringResult) -> Decision:
+    """A fixed-horizon decision read where the plan's monitoring stands: the look described,
+    and at a group-sequential plan's final look "keep running" becomes "don't ship"."""
     if monitoring.kind == "fixed" or decision.verdict == "invalid":
         return decision
     reasons = (*decision.reasons, monitoring.describe())
+    verdict = decision.verdict
     if monitoring.kind == "group_sequential" and decision.verdict == "keep running":
         if monitoring.final:
             reasons = (
                 *reasons,
                 "This was the final look: what it does not show cannot wait for more data.",
             )
-            return Decision("don't ship", reasons)
-        reasons = (*reasons, "Continue to the next look.")
-    return Decision(decision.verdict, reasons)
+            verdict = "don't ship"
+        else:
+            reasons = (*reasons, "Continue to the next look.")
+    return dataclasses.replace(decision, verdict=verdict, reasons=reasons)
 
 
 def rows_of(table: pd.DataFrame) -> list[Any]:

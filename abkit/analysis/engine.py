@@ -240,18 +240,30 @@ HEAVY_KEY = "heavy_user_threshold"  # in the pass's context: dialogs above which
 
 
 def _daily_new_users(source: LogSource, plan: ExperimentPlan, where: str) -> np.ndarray:
-    """Users first seen each day per arm (rows: days in order; columns: control, treatment),
-    users seen in both arms left out: the counts a sequential SRM test reads day by day."""
-    treatment = sql_text(plan.treatment)
+    """Users first seen each day per arm (rows: days in order; columns: the arms in the order
+    of ``plan.labels``), users seen in several arms left out: the counts a sequential SRM test
+    reads day by day."""
+    n_arms = len(plan.labels)
+    if n_arms == 2:
+        treatment = sql_text(plan.treatment)
+        arm = (
+            f"CASE WHEN count_if(variant = {treatment}) = 0 THEN 0 WHEN count_if(variant = "
+            f"{treatment}) = count(*) THEN 1 ELSE 2 END"
+        )
+    else:
+        numbered = " ".join(
+            f"WHEN {sql_text(label)} THEN {k}" for k, label in enumerate(plan.candidates, 1)
+        )
+        row_arm = f"CASE variant {numbered} ELSE 0 END"
+        arm = f"CASE WHEN min({row_arm}) = max({row_arm}) THEN min({row_arm}) ELSE {n_arms} END"
+    counts = ", ".join(f"sum(CASE WHEN arm = {k} THEN 1 ELSE 0 END)" for k in range(n_arms))
     sql = (
-        "SELECT day, sum(CASE WHEN arm = 0 THEN 1 ELSE 0 END), sum(CASE WHEN arm = 1 THEN 1 "
-        "ELSE 0 END) FROM (SELECT CAST(timezone('UTC', min(timestamp)) AS DATE) AS day, CASE WHEN "
-        f"count_if(variant = {treatment}) = 0 THEN 0 WHEN count_if(variant = {treatment}) = "
-        f"count(*) THEN 1 ELSE 2 END AS arm FROM log WHERE {where} GROUP BY user_id) "
-        "WHERE arm < 2 GROUP BY day ORDER BY day"
+        f"SELECT day, {counts} FROM (SELECT CAST(timezone('UTC', min(timestamp)) AS DATE) AS "
+        f"day, {arm} AS arm FROM log WHERE {where} GROUP BY user_id) "
+        f"WHERE arm < {n_arms} GROUP BY day ORDER BY day"
     )
     rows = source.connection.execute(sql).fetchall()
-    return np.asarray([[c, t] for _, c, t in rows], dtype=float).reshape(-1, 2)
+    return np.asarray([row[1:] for row in rows], dtype=float).reshape(-1, n_arms)
 
 
 # --------------------------------------------------------------------------- the result
@@ -333,12 +345,6 @@ def _open(
 
     if spark is None and not is_spark_dataframe(events):
         return open_log(events, plan, table=table, pre_period=pre_period, users=users)
-    if len(plan.candidates) > 1:
-        raise ValueError(
-            f"treatment == {list(plan.candidates)}: an A/B/n analysis on Spark is not supported "
-            "yet (not tested there); analyse on DuckDB (no --spark-master / spark=), or one "
-            "candidate per plan"
-        )
     from abkit.analysis.spark_source import open_spark_log
 
     if spark is None:

@@ -115,7 +115,7 @@ def plan_fingerprint(plan: ExperimentPlan) -> dict[str, Any]:
         "experiment": plan.experiment,
         "alpha": plan.alpha,
         "correction": plan.correction,
-        "alpha_per_primary": plan.alpha_per_primary,
+        "alpha_per_primary": plan.sequential_alpha,
         "primary": sorted(m.name for m in plan.metrics_with_role("primary")),
         "monitoring": plan.monitoring.kind,
         "planned_users": plan.monitoring.planned_users,
@@ -203,7 +203,7 @@ def _replay(users: Sequence[int], plan: ExperimentPlan) -> list[Look]:
     fractions = [min(n / planned, 1.0) for n in users]
     if not fractions:
         return []
-    table = boundaries(fractions, alpha=plan.alpha_per_primary, kind=plan.monitoring.spending)
+    table = boundaries(fractions, alpha=plan.sequential_alpha, kind=plan.monitoring.spending)
     return [
         Look(k + 1, n, f, float(z), "")
         for k, (n, f, z) in enumerate(zip(users, fractions, table["z_boundary"], strict=True))
@@ -238,7 +238,7 @@ def take_look(
         )
     fraction = min(users / monitoring.planned_users, 1.0)
     fractions = [look.information_fraction for look in previous] + [fraction]
-    table = boundaries(fractions, alpha=plan.alpha_per_primary, kind=monitoring.spending)
+    table = boundaries(fractions, alpha=plan.sequential_alpha, kind=monitoring.spending)
     boundary = float(table["z_boundary"].iloc[-1])
     return (*previous, Look(len(fractions), users, fraction, boundary, data_until))
 
@@ -272,14 +272,17 @@ def always_valid_table(table: pd.DataFrame, plan: ExperimentPlan, users: int) ->
     """Fixed-horizon rows (before the corrections) turned always-valid: each interval a
     confidence sequence, each p-value the mixture SPRT's; relative intervals widened in the same
     ratio; a guardrail passes when the one-sided sequence on its worse side stays within the
-    margin (its non-inferiority p is then not reported: NaN)."""
+    margin (its non-inferiority p is then not reported: NaN). With k candidates a primary
+    metric's sequences are at level α/k (Bonferroni over the candidates; the roles of the
+    other metrics are per candidate, at α)."""
     planned = plan.monitoring.planned_users
     table = table.copy()
     for index, row in table.iterrows():
+        alpha = plan.alpha / len(plan.candidates) if row["role"] == "primary" else plan.alpha
         if not (math.isfinite(row["se"]) and row["se"] > 0):
             continue
         sequence = confidence_sequence(
-            row["effect"], row["se"], users, planned_n=planned, alpha=plan.alpha
+            row["effect"], row["se"], users, planned_n=planned, alpha=alpha
         )
         fixed_half = (row["ci_high"] - row["ci_low"]) / 2
         widen = (sequence.ci_high - sequence.ci_low) / 2 / fixed_half if fixed_half > 0 else 1.0
@@ -299,7 +302,7 @@ def always_valid_table(table: pd.DataFrame, plan: ExperimentPlan, users: int) ->
         if row["role"] == "guardrail" and math.isfinite(row["margin"]):
             side = "lower" if row["higher_is_better"] else "upper"
             bound = confidence_sequence(
-                row["effect"], row["se"], users, planned_n=planned, alpha=plan.alpha, side=side
+                row["effect"], row["se"], users, planned_n=planned, alpha=alpha, side=side
             )
             worst = -bound.ci_low if row["higher_is_better"] else bound.ci_high
             harm = -row["effect"] if row["higher_is_better"] else row["effect"]

@@ -44,7 +44,13 @@ from abkit.analysis.comparison import (
 from abkit.analysis.comparison import (
     ordinal_rows as _ordinal_rows,
 )
-from abkit.analysis.decision import Decision, adjust, decide, decision_p_values
+from abkit.analysis.decision import (
+    Decision,
+    adjust,
+    decide,
+    decision_p_values,
+    with_monitoring,
+)
 from abkit.analysis.engine import EngineResult, aggregate
 from abkit.analysis.health import (
     HealthReport,
@@ -305,7 +311,7 @@ def analyze_plan(
     ]
     health = dataclasses.replace(engine.health, checks=(*engine.health.checks, *leaks))
     if several:
-        decision = choose(hidden, health, plan)
+        decision = with_monitoring(choose(hidden, health, plan), monitoring)
     else:
         decision = decide(frame, health, monitoring)
         if decision.verdict == "ship":

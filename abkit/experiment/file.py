@@ -426,7 +426,10 @@ def _notebook_values(experiment: Experiment, settings: str) -> dict[str, Any]:
         values.update(plan_file=str(experiment.path), pre_period_log=inputs.pre_period_log)
         return values
     if settings == "RoutingSettings":
-        return {"experiment_id": plan.get("experiment") or experiment.name, "split": plan["split"]}
+        salt = plan.get("experiment") or experiment.name
+        if isinstance(plan["split"], Mapping):  # A/B/n: a share per arm
+            return {"experiment_id": salt, "weights": dict(plan["split"])}
+        return {"experiment_id": salt, "split": plan["split"]}
     if settings == "AnalysisSettings":
         if not inputs.log:
             raise ValueError(
@@ -443,6 +446,12 @@ def _notebook_values(experiment: Experiment, settings: str) -> dict[str, Any]:
             "looks_file": looks,
         }
     if settings == "JudgeEvaluationSettings":
+        if isinstance(plan["split"], Mapping):
+            raise ValueError(
+                f"{experiment.path}: plan split == {dict(plan['split'])}: notebook 05 evaluates "
+                "judges for two arms, and this plan has several candidates; give it one "
+                "candidate's experiment (control and that candidate, split: its share)"
+            )
         if not inputs.judgments:
             raise ValueError(
                 f"{where} judgments == '': this experiment names no judge verdicts; set inputs: "

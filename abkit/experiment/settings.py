@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -45,6 +46,7 @@ from abkit.plan.experiment_plan import (
     read_plan_spec,
 )
 from abkit.plan.metrics import DEFAULT_METRICS, Metric, default_metrics, metrics_by_name
+from abkit.serve.routing import assign_many, assign_weighted, check_weights
 from abkit.teaching.casestudy import PublishedMetric, PublishedStudy
 from abkit.teaching.simulate import SimulationConfig
 
@@ -428,6 +430,8 @@ class RoutingSettings:
 
     experiment_id: str = "fine-tuned-v2-test"
     split: float = 0.2
+    weights: dict = field(default_factory=dict)
+    effects: dict = field(default_factory=dict)
     n_users: int = 20000
     days: int = 14
     dialogs_per_user: float = 3.0
@@ -458,7 +462,36 @@ class RoutingSettings:
             check_number(f"ramp_schedule[{step}]", share, low=0.0, high=1.0, high_inclusive=True)
         if self.ramp_schedule != sorted(self.ramp_schedule):
             raise ValueError(f"ramp_schedule == {self.ramp_schedule!r}, must increase")
-        self.simulation()  # checks experiment, split, n_users, days, seed, ...
+        if self.weights:
+            check_weights(self.weights)
+        self.simulation()  # checks experiment, split, effects, n_users, days, seed, ...
+
+    @property
+    def planned(self) -> dict[str, float]:
+        """The planned share of users per arm: ``weights``, else control / treatment by
+        ``split``."""
+        if self.weights:
+            return {str(k): float(v) for k, v in self.weights.items()}
+        return {"control": 1 - self.split, "treatment": self.split}
+
+    @property
+    def bug_arm(self) -> str:
+        """The arm the simulated logging bug hits: the treatment, or the last candidate."""
+        return list(self.planned)[-1]
+
+    def assign(self, user_ids: Any) -> Any:
+        """Each user's arm: the seed's md5 router by ``split``, or its bucket cut by
+        ``weights`` (A/B/n)."""
+        if self.weights:
+            return assign_weighted(self.experiment_id, user_ids, self.weights)
+        return assign_many(self.experiment_id, user_ids, self.split)
+
+    def buggy_simulation(self) -> SimulationConfig:
+        """The same traffic with the logging bug: ``bug_error_rate`` more errors in
+        :attr:`bug_arm`, whose users whose first dialog failed are never logged."""
+        effects = {arm: dict(values) for arm, values in self.effects.items()}
+        effects.setdefault(self.bug_arm, {})["error_rate"] = self.bug_error_rate
+        return self.simulation(effects=effects, unlogged_error_arm=self.bug_arm)
 
     def simulation(self, **overrides: object) -> SimulationConfig:
         """The simulation these settings describe (the clean log); ``overrides`` change fields."""
@@ -470,6 +503,8 @@ class RoutingSettings:
             "seed": self.seed,
             "dialogs_per_user": self.dialogs_per_user,
             "intra_user_correlation": self.intra_user_correlation,
+            "weights": dict(self.weights) or None,
+            "effects": dict(self.effects),
         }
         check_number("split", self.split, low=0.0, high=1.0)
         return SimulationConfig(**{**fields, **overrides})  # type: ignore[arg-type]

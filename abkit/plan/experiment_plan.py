@@ -256,13 +256,6 @@ class ExperimentPlan:
         if not isinstance(self.monitoring, Monitoring):
             raise TypeError(f"monitoring == {self.monitoring!r}, must be a Monitoring")
         check_choice("choice", self.choice, get_args(ChoiceRule))
-        if len(self.candidates) > 1 and self.monitoring.kind != "fixed":
-            raise ValueError(
-                f"monitoring == {self.monitoring.kind!r} with {len(self.candidates)} candidates "
-                f"{list(self.candidates)}: sequential looks are not supported for A/B/n yet; "
-                "analyse at the planned end (monitoring: fixed), or monitor one candidate per "
-                "plan (its own α)"
-            )
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -399,6 +392,16 @@ class ExperimentPlan:
         from abkit.stats.many_to_one import per_comparison_alpha
 
         return per_comparison_alpha(self.shares, level)
+
+    @property
+    def sequential_alpha(self) -> float:
+        """The level a sequential plan spends (group-sequential boundaries) or holds (always-valid
+        sequences) for each comparison of a primary metric: α/m over m primaries under a
+        correction (as :attr:`alpha_per_primary`), and with k candidates also α/k each
+        (Bonferroni over the candidates: valid however the looks fall; Dunnett's correlation is
+        not used across looks)."""
+        level = self.alpha if self.correction == "none" else self.alpha / self.n_primary
+        return level / len(self.candidates)
 
     @property
     def sized_pair(self) -> tuple[str, float, float]:

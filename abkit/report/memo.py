@@ -323,7 +323,14 @@ def _candidates_block(result: AnalysisResult, table: pd.DataFrame) -> str:
         members = table[table["role"] == role]
         if members.empty:
             continue
-        if role == "primary":
+        if role == "primary" and result.monitoring.kind == "group_sequential":
+            heading = (
+                f"Primary metrics (look {result.monitoring.look}: significant when |z| >= "
+                f"{result.monitoring.z_boundary:.3f}, α/{len(plan.candidates)} per candidate)"
+            )
+        elif role == "primary" and result.monitoring.kind == "always_valid":
+            heading += f"; always-valid at α/{len(plan.candidates)} per candidate"
+        elif role == "primary":
             heading += "; p and intervals adjusted with Dunnett's method over the candidates"
         body.append(f'<tr class="role"><td colspan="{width}">{_e(heading)}</td></tr>')
         for metric, rows in members.groupby("metric", sort=False):

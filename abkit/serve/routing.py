@@ -246,7 +246,8 @@ def assign_many(experiment: str, user_ids: Any, split: float) -> np.ndarray:
 # --------------------------------------------------------------------------- A/B/n
 
 
-def _check_weights(weights: Mapping[str, float]) -> tuple[list[str], np.ndarray]:
+def check_weights(weights: Mapping[str, float]) -> tuple[list[str], np.ndarray]:
+    """The arms' names and shares of an A/B/n split: at least two, each in [0, 1], summing to 1."""
     if not isinstance(weights, Mapping) or len(weights) < 2:
         raise ValueError(f"weights == {weights!r}, must map at least two variant names to shares")
     names = [check_text("variant name", name) for name in weights]
@@ -282,7 +283,7 @@ def assign_weighted(experiment: str, user_ids: Any, weights: Mapping[str, float]
     With ``{"control": 1 - s, "treatment": s}`` listed treatment first this is not the seed's
     router; use :func:`assign_many` for that. Weights must lie in [0, 1] and sum to 1.
     """
-    names, shares = _check_weights(weights)
+    names, shares = check_weights(weights)
     return _pick_by_weight(buckets_of(experiment, user_ids), names, shares)
 
 
@@ -309,7 +310,7 @@ class TwoStageDesign:
 
     def __post_init__(self) -> None:
         _check_experiment(self.experiment)
-        _check_weights(self.weights)
+        check_weights(self.weights)
         check_number(
             "coverage", self.coverage, low=0.0, high=1.0, low_inclusive=True, high_inclusive=True
         )
@@ -320,7 +321,7 @@ class TwoStageDesign:
 
     def assign_many(self, user_ids: Any) -> np.ndarray:
         """Variant per id, or None for ids outside the coverage."""
-        names, shares = _check_weights(self.weights)
+        names, shares = check_weights(self.weights)
         covered = buckets_of(f"{self.experiment}/coverage", user_ids) / BUCKETS < self.coverage
         arms = _pick_by_weight(buckets_of(f"{self.experiment}/arm", user_ids), names, shares)
         return np.where(covered, arms, None)
@@ -527,7 +528,7 @@ def srm_check(
         )
     for name, count in zip(names, counts, strict=True):
         check_number(f"observed_counts[{name!r}]", count, low=0.0, low_inclusive=True)
-    _check_weights(dict(zip(names, shares, strict=True)))
+    check_weights(dict(zip(names, shares, strict=True)))
     if min(shares) <= 0:
         raise ValueError(f"expected_shares == {shares}, each must be > 0")
     check_number("threshold", threshold, low=0.0, high=1.0)

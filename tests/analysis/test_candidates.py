@@ -141,14 +141,6 @@ def test_refusals_name_the_problem() -> None:
         load_plan({"treatment": ["a", "b"], "split": {"control": 0.5, "a": 0.5}})
     with pytest.raises(ValueError, match="sums to 0.9"):
         load_plan({"treatment": ["a", "b"], "split": {"control": 0.5, "a": 0.2, "b": 0.2}})
-    with pytest.raises(ValueError, match="sequential looks are not supported for A/B/n"):
-        load_plan(
-            {
-                "treatment": ["a", "b"],
-                "split": {"control": 0.5, "a": 0.25, "b": 0.25},
-                "monitoring": {"kind": "always_valid", "planned_users": 1000},
-            }
-        )
     with pytest.raises(ValueError, match=r"treatment\[1\] == 'ft-v3': no rows"):
         analyze(
             LOG,
@@ -191,3 +183,45 @@ def test_quantile_metric_with_three_arms_equals_each_pair_alone() -> None:
         assert three.loc[label, "se"] == pytest.approx(row["se"], rel=1e-12)
         assert three.loc[label, "p_value"] == pytest.approx(row["p_value"], rel=1e-12)
         assert math.isfinite(three.loc[label, "p_dunnett"])
+
+
+def test_always_valid_with_candidates_is_bonferroni_over_them() -> None:
+    from abkit.stats.sequential import confidence_sequence
+
+    monitoring = {"kind": "always_valid", "planned_users": 600}
+    plan = three_arm_plan({**CSAT, "role": "primary"}, monitoring=monitoring)
+    result = analyze(LOG, plan=plan)
+    fixed = analyze(LOG, plan=three_arm_plan({**CSAT, "role": "primary"})).table
+    for (_, row), (_, raw) in zip(result.table.iterrows(), fixed.iterrows(), strict=True):
+        sequence = confidence_sequence(raw["effect"], raw["se"], 600, planned_n=600, alpha=0.025)
+        assert row["ci_low"] == pytest.approx(sequence.ci_low, rel=1e-12)
+        assert row["p_value"] == pytest.approx(sequence.p_value, rel=1e-12)
+        assert row["p_adjusted"] == pytest.approx(min(1.0, 2 * sequence.p_value), rel=1e-12)
+        assert math.isnan(row["p_dunnett"])
+
+
+def test_group_sequential_with_candidates_spends_alpha_over_k(tmp_path) -> None:
+    from scipy.stats import norm
+
+    monitoring = {"kind": "group_sequential", "planned_users": 600}
+    plan = three_arm_plan({**CSAT, "role": "primary"}, monitoring=monitoring)
+    result = analyze(LOG, plan=plan, looks_file=tmp_path / "looks.json")
+    # one look at information fraction 1: the whole α/k (two-sided) is spent there
+    assert result.monitoring.z_boundary == pytest.approx(norm.isf(0.05 / 2 / 2), rel=1e-6)
+    z = (result.table["effect"] / result.table["se"]).abs()
+    assert (result.table["significant"] == (z >= result.monitoring.z_boundary)).all()
+    assert "per candidate (Bonferroni" in " ".join(result.decision.reasons)
+
+
+def test_sequential_sample_ratio_over_three_arms_by_hand() -> None:
+    from abkit.stats.sequential import sequential_srm_p_values
+
+    monitoring = {"kind": "always_valid", "planned_users": 600}
+    result = analyze(LOG, plan=three_arm_plan(TOKENS, monitoring=monitoring))
+    log = pd.read_csv(LOG, parse_dates=["timestamp"])
+    first = log.groupby("user_id").agg(day=("timestamp", "min"), variant=("variant", "first"))
+    first["day"] = first["day"].dt.floor("D")
+    daily = pd.crosstab(first["day"], first["variant"])[["control", "ft-v1", "ft-v2"]]
+    expected = sequential_srm_p_values(daily.to_numpy(float), list(SPLIT.values()))[-1]
+    detail = result.health.table.set_index("gate").loc["sample ratio", "detail"]
+    assert f"always-valid p over {len(daily)} day(s) = {expected:.3g}" in detail

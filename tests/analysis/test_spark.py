@@ -77,6 +77,7 @@ BUNDLED = {
         "example_custom_columns.parquet",
         {"plan": DATA_DIR / "example_custom_plan.yaml"},
     ),
+    "abn": ("example_abn_dialogs.parquet", {"plan": DATA_DIR / "example_abn_plan.yaml"}),
 }
 
 
