@@ -168,7 +168,8 @@ def choose(table: pd.DataFrame, health: HealthReport, plan: ExperimentPlan) -> D
     )
     family = (
         f"Family: {len(plan.candidates)} candidates against {plan.control}; each primary "
-        f"{method}" + (f", then {plan.correction} over the primaries" if plan.n_primary > 1 else "")
+        f"{method}"
+        + (f", then {plan.correction} over the primaries" if plan.n_primary > 1 else "")
         + "."
     )
     if not passing:

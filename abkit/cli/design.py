@@ -162,6 +162,9 @@ def _design_level(args: argparse.Namespace) -> tuple[float, float, str]:
             + (f" ({plan.correction} over {primaries} primaries)" if primaries > 1 else "")
         )
         args.abn_pair_share = pair
+        args.abn_alone_alpha = (
+            plan.alpha if plan.correction == "none" else plan.alpha / plan.n_primary
+        )
         return (
             plan.alpha_per_primary,
             split,
@@ -268,4 +271,11 @@ def _run_design(args: argparse.Namespace) -> int:
     for row, values in zip(rows, cells, strict=True):
         shown = [v.rjust(w) for v, w in zip(values, widths, strict=True)]
         print("  ".join([*shown, row["label"].ljust(label_width)]).rstrip())
+    if pair is not None:  # what the other candidates cost: the same pair as an A/B test
+        alone = _design_rows(args, args.abn_alone_alpha, split)[0]
+        print(
+            f"the candidates' cost ({rows[0]['method']}): {rows[0]['all_arms']:,} users in all "
+            f"arms, against {alone['n_total']:,} for an A/B test of these two arms alone "
+            f"(alpha {args.abn_alone_alpha:g})"
+        )
     return 0

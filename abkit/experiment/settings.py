@@ -409,6 +409,31 @@ class DesignSettings:
             traffic_share=self.traffic_share * self.pair_share,
         )
 
+    def arm_cost(self) -> dict[str, int] | None:
+        """What the extra candidates cost (None for an A/B test): the users and days of this
+        A/B/n design (every arm) beside those of an A/B test of the control and the smallest
+        candidate alone, at the same split between them and the family's α without the
+        candidates' adjustment, on all the traffic."""
+        if self.pair_share == 1.0:
+            return None
+        plan = self.experiment_plan
+        level = plan.alpha if plan.correction == "none" else plan.alpha / plan.n_primary
+        abn = self.clustered(solve_design(**self.solve_arguments()))
+        alone = solve_design(**{**self.solve_arguments(), "alpha": level})
+        ab = plan_clustered(
+            alone,
+            dialogs_per_user=self.dialogs_per_user,
+            intra_user_correlation=self.intra_user_correlation,
+            daily_dialogs=self.daily_dialogs,
+            traffic_share=self.traffic_share,
+        )
+        return {
+            "abn_users": math.ceil(abn.users_total / self.pair_share - 1e-9),
+            "abn_days": abn.days,
+            "ab_users": ab.users_total,
+            "ab_days": ab.days,
+        }
+
     def solve_arguments(self) -> dict[str, object]:
         """Keyword arguments for :func:`solve_design` / :func:`compare_methods` (n unknown)."""
         return {

@@ -184,3 +184,25 @@ def test_simulate_writes_a_valid_log(tmp_path) -> None:
     assert missing.returncode == 2 and "give --out FILE" in missing.stderr
     bad = abkit("simulate", "--users", "0", "--out", str(tmp_path / "x.csv"))
     assert bad.returncode == 2 and "n_users == 0, must be an integer >= 1" in bad.stderr
+
+
+def test_design_of_an_abn_plan_sizes_each_comparison_at_dunnetts_level() -> None:
+    """Shares 0.5 / 0.25 / 0.25: each comparison at Dunnett's per-comparison level
+    (abkit.stats.many_to_one.per_comparison_alpha), for control vs one candidate (split 1/3
+    within the pair); all_arms = the pair's users / 0.75; the explicit two-arm design at that
+    level and split gives the same pair."""
+    from abkit.stats.many_to_one import per_comparison_alpha
+
+    plan = str(Path(__file__).parents[2] / "data" / "example_abn_plan.yaml")
+    level = per_comparison_alpha([0.5, 0.25, 0.25], 0.05)
+    done = abkit("design", "--baseline", "0.71", "--mde", "0.03", "--plan", plan, "--json")
+    assert done.returncode == 0, done.stderr
+    pooled = json.loads(done.stdout)["pooled"]
+    assert pooled["alpha"] == pytest.approx(level, rel=1e-9)
+    explicit = ("design", "--baseline", "0.71", "--mde", "0.03", "--alpha", repr(level))
+    direct = json.loads(abkit(*explicit, "--split", repr(1 / 3), "--json").stdout)["pooled"]
+    assert pooled["n_total"] == direct["n_total"]
+    assert pooled["all_arms"] == -(-pooled["n_total"] * 4 // 3)
+    table = abkit("design", "--baseline", "0.71", "--mde", "0.03", "--plan", plan).stdout
+    assert "over 2 candidates (Dunnett)" in table.splitlines()[0]
+    assert "for an A/B test of these two arms alone (alpha 0.05)" in table.splitlines()[-1]
