@@ -497,3 +497,27 @@ def merged_arms(arms: list[Mapping[str, Any]]) -> dict[str, Any]:
             elif out.get(key) is None:
                 out[key] = value
     return out
+
+
+def first_values(column: str, where: str) -> str:
+    """SQL: each user's first dialog (by time, then dialog id) with ``column`` as text ``v``."""
+    return (
+        f"SELECT user_id, CAST({quoted(column)} AS VARCHAR) AS v, row_number() OVER (PARTITION "
+        f"BY user_id ORDER BY timestamp, dialog_id) AS r FROM log WHERE {where}"
+    )
+
+
+@dataclass(frozen=True)
+class SegmentFilter:
+    """The users of one segment: those whose first dialog has ``value`` (text; None: no value)
+    in ``column``; ``inside`` false: every other user (the rest, for the interaction test)."""
+
+    column: str
+    value: str | None
+    inside: bool = True
+
+    def condition(self, where: str) -> str:
+        """SQL to add to the rows' condition ``where``."""
+        match = "v IS NULL" if self.value is None else f"v = {sql_text(self.value)}"
+        users = f"SELECT user_id FROM ({first_values(self.column, where)}) WHERE r = 1 AND {match}"
+        return f" AND user_id {'IN' if self.inside else 'NOT IN'} ({users})"

@@ -39,9 +39,11 @@ import pandas as pd
 
 from abkit.analysis.checks import (
     Census,
+    SegmentFilter,
     as_utc,
     check_ranges,
     checked_columns,
+    first_values,
     implausible_times,
     merged_arms,
     pair_gates,
@@ -75,6 +77,8 @@ from abkit.stats.two_sample import (
 
 __all__ = [
     "EngineResult",
+    "SegmentFilter",
+    "segment_values",
     "HEAVY_KEY",
     "aggregate",
     "check_log",
@@ -266,6 +270,33 @@ def _daily_new_users(source: LogSource, plan: ExperimentPlan, where: str) -> np.
     return np.asarray([row[1:] for row in rows], dtype=float).reshape(-1, n_arms)
 
 
+# --------------------------------------------------------------------------- segments
+
+
+def segment_values(
+    events: Any, plan: ExperimentPlan, column: str, *, table: str = "dialogs", spark: Any = None
+) -> pd.DataFrame:
+    """The segments of ``column``: each value of the users' first dialogs (None: no value),
+    with its users and how many of them have other values in later dialogs (a segment is fixed
+    per user: they stay in their first dialog's). Columns value, users, changing; most users
+    first."""
+    with _open(events, plan, table, spark) as source:
+        resolved = plan.resolve(source.columns)
+        where = take_census(source, resolved).where
+        name = quoted(column)
+        sql = (
+            f"WITH f AS ({first_values(column, where)}), n AS (SELECT user_id, "
+            f"count(DISTINCT CAST({name} AS VARCHAR)) + max(CASE WHEN {name} IS NULL THEN 1 "
+            f"ELSE 0 END) AS k FROM log WHERE {where} GROUP BY user_id) SELECT f.v, count(*), "
+            "sum(CASE WHEN n.k > 1 THEN 1 ELSE 0 END) FROM f JOIN n ON f.user_id = n.user_id "
+            "WHERE f.r = 1 GROUP BY f.v ORDER BY 2 DESC, 1"
+        )
+        rows = source.connection.execute(sql).fetchall()
+    return pd.DataFrame(
+        [(v, int(n), int(k)) for v, n, k in rows], columns=["value", "users", "changing"]
+    )
+
+
 # --------------------------------------------------------------------------- the result
 
 
@@ -364,6 +395,7 @@ def aggregate(
     users: pd.DataFrame | str | Path | None = None,
     spark: Any = None,
     validated: bool = False,
+    segment: SegmentFilter | None = None,
 ) -> EngineResult:
     """Validate the log, run the health gates and compute every metric's per-arm sums.
 
@@ -384,6 +416,8 @@ def aggregate(
             with these metrics' columns has already checked: the value ranges, repeated
             dialog ids and implausible times are not checked again (the views over time of
             :func:`abkit.analysis.results.cumulative_effects`).
+        segment: only the users of one segment (or, ``inside`` false, all but them): the
+            analysis of one segment value (:mod:`abkit.analysis.segments`).
 
     Raises:
         LogValidationError / ValueError / FileNotFoundError: what stops the analysis, named.
@@ -423,6 +457,8 @@ def aggregate(
                     "rows to analyse yet"
                 )
             where += f" AND timestamp <= {sql_text(str(cut))}::TIMESTAMPTZ"
+        if segment is not None:
+            where += segment.condition(where)
         dated = None if validated else implausible_times(source, plan, where, census)
         quantile_columns = {m.column for m in plan.metrics or () if m.kind == "quantile"}
         medians = {} if validated else check_ranges(source, plan, where, quantile_columns)

@@ -33,7 +33,8 @@ from typing import Any
 import pandas as pd
 
 from abkit.core.params import shorten
-from abkit.plan.experiment_plan import ExperimentPlan, MonitoringKind
+from abkit.plan.experiment_plan import ExperimentPlan
+from abkit.plan.monitoring_plan import MonitoringKind
 from abkit.stats.sequential import boundaries, confidence_sequence
 
 __all__ = [

@@ -57,6 +57,7 @@ from abkit.analysis.health import (
     leak_gate,
 )
 from abkit.analysis.monitoring import MonitoringResult, always_valid_table, monitor
+from abkit.analysis.segments import segment_table
 from abkit.core.summary import to_jsonable
 from abkit.plan.experiment_plan import ExperimentPlan, Monitoring, load_plan, plan_spec
 from abkit.plan.metrics import DEFAULT_METRICS, Metric
@@ -128,6 +129,7 @@ class AnalysisResult:
     plan: ExperimentPlan
     engine: EngineResult
     monitoring: MonitoringResult
+    segments: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
     @property
     def srm(self) -> SrmResult:
@@ -225,6 +227,7 @@ class AnalysisResult:
                 "users": dict(zip(self.plan.labels, self.engine.users, strict=True)),
                 "dialogs": dict(zip(self.plan.labels, self.engine.dialogs, strict=True)),
                 "n_rows": self.engine.rows,
+                "segments": self.segments.to_dict(orient="records"),
             }
         )
 
@@ -316,7 +319,26 @@ def analyze_plan(
         decision = decide(frame, health, monitoring)
         if decision.verdict == "ship":
             decision = dataclasses.replace(decision, variant=plan.treatment)
-    return AnalysisResult(frame, health, decision, plan, engine, monitoring)
+    segments = segment_table(
+        events, plan, hidden, table=table, pre_period=pre_period, users=users, spark=spark
+    )
+    reversals = segments[segments["reversed"].astype(bool) & (segments["role"] == "primary")]
+    if len(reversals) and decision.verdict != "invalid":
+        flagged = "; ".join(
+            f"{row.metric} in {row.column} = {row.segment}"
+            + (f" ({row.variant})" if several else "")
+            + f" ({row.effect:+.4g})"
+            for row in reversals.itertuples()
+        )
+        decision = dataclasses.replace(
+            decision,
+            reasons=(
+                *decision.reasons,
+                f"Warning: the effect goes the other way in a declared segment: {flagged} "
+                "(Benjamini–Hochberg level; see the segments).",
+            ),
+        )
+    return AnalysisResult(frame, health, decision, plan, engine, monitoring, segments)
 
 
 def analyze(

@@ -108,3 +108,38 @@ def cuped_table(settings: DesignSettings) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+# A segment of this share of users among 1/share segments: what notebook 01 shows.
+SEGMENT_SHARES = (0.5, 0.25, 0.1)
+
+
+def segment_mde(settings: DesignSettings, n_total: int) -> pd.DataFrame:
+    """What segment-level power the design has: for a segment holding a share s of the units
+    (one of m = 1/s segments), the effect it must have to be found with the design's power
+    when Benjamini–Hochberg runs over the m segments (a single true effect among them passes
+    BH's first step, Bonferroni's α/m; :mod:`abkit.analysis.segments`), with s·n units.
+
+    Columns: segment_share, segments, n_total, alpha, mde, relative_mde.
+    """
+    rows = []
+    for share in SEGMENT_SHARES:
+        count = round(1 / share)
+        units = max(4, math.floor(share * n_total))
+        level = settings.test_alpha / count
+        found = solve_design(
+            **{**settings.solve_arguments(), "mde": None, "n_total": units, "alpha": level}
+        )
+        rows.append(
+            {
+                "segment_share": share,
+                "segments": count,
+                "n_total": units,
+                "alpha": level,
+                "mde": found.mde,
+                "relative_mde": found.mde / abs(settings.baseline)
+                if settings.baseline
+                else math.nan,
+            }
+        )
+    return pd.DataFrame(rows)

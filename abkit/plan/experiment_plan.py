@@ -37,7 +37,6 @@ from typing import Any, Literal, get_args
 
 from abkit.core.params import (
     check_choice,
-    check_integer,
     check_number,
     check_text,
     check_time_zone,
@@ -58,7 +57,7 @@ from abkit.plan.metrics import (
     metric_to_dict,
     yaml_number,
 )
-from abkit.stats.sequential import SpendingKind
+from abkit.plan.monitoring_plan import Monitoring, monitoring_from_dict
 from abkit.stats.two_sample import Correction
 
 __all__ = [
@@ -80,57 +79,6 @@ CupedUse = Literal["decide", "report"]
 TimestampUnit = Literal["auto", "s", "ms"]
 # How an A/B/n decision names one candidate among several that pass (abkit.analysis.candidates).
 ChoiceRule = Literal["best_on_first_primary", "first_listed"]
-
-
-MonitoringKind = Literal["fixed", "group_sequential", "always_valid"]
-
-
-@dataclass(frozen=True)
-class Monitoring:
-    """How the experiment is looked at, declared before the first look.
-
-    Attributes:
-        kind: ``fixed``: one analysis at the planned end (looking earlier and stopping on a
-            significant result inflates false positives); ``group_sequential``: any number of
-            looks, each at information fraction t = users so far / ``planned_users``, the primary
-            metrics judged against the boundary that the ``spending`` function gives for the
-            looks taken so far (Lan–DeMets: the looks need not be planned in advance, only the
-            total); ``always_valid``: every metric's interval is a confidence sequence and its
-            p-value always valid (:func:`abkit.stats.sequential.confidence_sequence`), for looking
-            without a schedule.
-        planned_users: the users (both arms) the design planned, e.g. notebook 01's; the
-            information fraction's denominator and the tuning of the confidence sequences.
-        spending: the α-spending function of a group-sequential plan
-            (:data:`abkit.stats.sequential.SpendingKind`; default O'Brien–Fleming in Lan–DeMets'
-            two-sided form, ``obrien_fleming_per_side`` for rpact's / gsDesign's).
-    """
-
-    kind: MonitoringKind = "fixed"
-    planned_users: int = 0
-    spending: SpendingKind = "obrien_fleming"
-
-    def __post_init__(self) -> None:
-        check_choice("monitoring kind", self.kind, get_args(MonitoringKind))
-        check_choice("monitoring spending", self.spending, get_args(SpendingKind))
-        if self.kind != "fixed" or self.planned_users:
-            check_integer("monitoring planned_users", self.planned_users, minimum=2)
-
-
-def monitoring_from_dict(spec: Any) -> Monitoring:
-    """``monitoring:`` of a plan: a kind (``fixed``) or a mapping of :class:`Monitoring` fields."""
-    if isinstance(spec, Monitoring):
-        return spec
-    if spec is None:
-        return Monitoring()
-    if isinstance(spec, str):
-        return Monitoring(kind=spec)  # type: ignore[arg-type]
-    allowed = {item.name for item in dataclasses.fields(Monitoring)}
-    if not isinstance(spec, Mapping) or set(spec) - allowed:
-        raise ValueError(
-            f"plan monitoring == {shorten(spec)}, must be a kind or a mapping with keys "
-            f"{sorted(allowed)}"
-        )
-    return Monitoring(**spec)
 
 
 @dataclass(frozen=True)
@@ -188,6 +136,9 @@ class ExperimentPlan:
             ``best_on_first_primary`` (default: the best estimate on the first primary, tested
             against the runner-up) or ``first_listed`` (the plan's order as a preference, e.g.
             the cheaper model first).
+        segments: columns whose values split the users into segments, each analysed on its
+            own (:mod:`abkit.analysis.segments`); a user belongs to the segment of their first
+            dialog (by time, then dialog id).
     """
 
     metrics: tuple[Metric, ...] | None = None
@@ -213,6 +164,7 @@ class ExperimentPlan:
     cuped: CupedUse = "decide"
     monitoring: Monitoring = field(default_factory=Monitoring)
     choice: ChoiceRule = "best_on_first_primary"
+    segments: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_text("control", self.control)
@@ -256,6 +208,18 @@ class ExperimentPlan:
         if not isinstance(self.monitoring, Monitoring):
             raise TypeError(f"monitoring == {self.monitoring!r}, must be a Monitoring")
         check_choice("choice", self.choice, get_args(ChoiceRule))
+        if isinstance(self.segments, str) or not isinstance(self.segments, list | tuple):
+            raise TypeError(
+                f"segments == {shorten(self.segments)}, must be a list of column names, e.g. "
+                "[intent, language]"
+            )
+        object.__setattr__(
+            self,
+            "segments",
+            tuple(check_text(f"segments[{k}]", c) for k, c in enumerate(self.segments)),
+        )
+        if len(set(self.segments)) < len(self.segments):
+            raise ValueError(f"segments == {list(self.segments)}: a column is listed twice")
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -319,6 +283,12 @@ class ExperimentPlan:
                         f"not have; its columns are {sorted(present)} (map yours with "
                         "column_map)"
                     )
+        absent = [c for c in self.segments if c not in present]
+        if absent:
+            raise ValueError(
+                f"segments == {list(self.segments)}: column(s) {absent} not in the log; its "
+                f"columns are {sorted(present)} (map yours with column_map)"
+            )
         if self.primary:
             names = [m.name for m in metrics]
             if self.primary not in names:
@@ -441,7 +411,7 @@ class ExperimentPlan:
                 value = dict(value)
             elif item.name == "monitoring":
                 value = dataclasses.asdict(value)
-            elif item.name == "treatment" and not isinstance(value, str):
+            elif item.name in ("treatment", "segments") and not isinstance(value, str):
                 value = list(value)
             elif item.name == "split" and isinstance(value, Mapping):
                 value = dict(value)
@@ -481,8 +451,8 @@ def plan_from_dict(spec: Mapping[str, Any], **overrides: Any) -> ExperimentPlan:
         ValueError: plan: unknown key(s) ['splt']; allowed: ['alpha', 'choice', 'column_map', \
 'columns', 'control', 'correction', 'crossover_max_share', 'cuped', 'experiment', 'metrics', \
 'missing_p', 'monitoring', 'pre_period_days', 'pre_period_log', 'primary', \
-'secondary_correction', 'split', 'srm_p', 'timestamp_unit', 'timezone', 'treatment', \
-'unknown_variants', 'users_table']
+'secondary_correction', 'segments', 'split', 'srm_p', 'timestamp_unit', 'timezone', \
+'treatment', 'unknown_variants', 'users_table']
     """
     if not isinstance(spec, Mapping):
         raise TypeError(f"plan == {shorten(spec)}, must be a mapping of plan settings")

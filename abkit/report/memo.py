@@ -214,47 +214,8 @@ class Provenance:
         return cls(name, engine.rows, engine.users, engine.dialogs, engine.first, engine.last)
 
 
-_STYLE = """
-@page { size: A4; margin: 14mm 12mm; }
-body { font: 9.5pt/1.35 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
-       color: #1f2328; max-width: 186mm; margin: 0 auto; padding: 8px; }
-h1 { font-size: 15pt; margin: 0 0 4px; }
-h2 { font-size: 11.5pt; margin: 14px 0 4px; border-bottom: 1px solid #d0d7de; }
-.sub { color: #59636e; margin: 0 0 8px; }
-.decision { border-left: 8px solid; padding: 6px 12px; margin: 8px 0; break-inside: avoid; }
-.decision .verdict { font-size: 17pt; font-weight: 700; letter-spacing: 0.5px; }
-.decision ul { margin: 4px 0 2px; padding-left: 18px; }
-.v-ship { border-color: #1a7f37; background: #dafbe1; }
-.v-dont-ship { border-color: #cf222e; background: #ffebe9; }
-.v-keep-running { border-color: #9a6700; background: #fff8c5; }
-.v-invalid { border-color: #82071e; background: #ffebe9; }
-table { border-collapse: collapse; width: 100%; font-size: 8.2pt; break-inside: auto; }
-th, td { text-align: left; padding: 2px 5px; border-bottom: 1px solid #eaeef2;
-         vertical-align: top; }
-th { background: #f6f8fa; }
-td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-tr.role td { background: #f6f8fa; font-weight: 600; padding-top: 6px; }
-tr { break-inside: avoid; }
-.better { color: #1a7f37; } .worse { color: #cf222e; } .unclear { color: #59636e; }
-.s-pass { color: #1a7f37; } .s-warn { color: #9a6700; } .s-fail { color: #cf222e; }
-td.metric small, td.verdict small { color: #59636e; display: block; }
-td.verdict { min-width: 24mm; }
-td.num small { display: block; color: inherit; opacity: 0.85; }
-table.invalid td, table.invalid td * { color: #8c959f !important; }
-.warning { color: #82071e; font-weight: 600; margin: 4px 0; }
-img.figure { width: 100%; max-width: 145mm; display: block; margin: 4px auto;
-             break-inside: avoid; }
-dl { display: grid; grid-template-columns: max-content 1fr; gap: 1px 12px; margin: 4px 0; }
-dt { color: #59636e; } dd { margin: 0; }
-.foot { color: #59636e; font-size: 8pt; margin-top: 12px; }
-#plan, #health { font-size: 7.8pt; }
-td.cand { font-variant-numeric: tabular-nums; }
-td.cand span, td.cand small { display: block; }
-td.cand small { color: #59636e; }
-td.cand.better { background: #f0fbf3; } td.cand.worse { background: #fff3f2; }
-.choice { margin: 2px 0 4px; }
-@media print { body { padding: 0; } h2 { margin-top: 10px; } }
-"""
+# The memo's style sheet, inlined into each memo (a memo is one self-contained page).
+_STYLE = (Path(__file__).with_name("memo.css")).read_text(encoding="utf-8")
 
 _ROLE_HEADINGS = {
     "primary": "Primary metrics (the decision rests on them; p adjusted for multiple testing)",
@@ -418,6 +379,70 @@ def _results_block(result: AnalysisResult, table: pd.DataFrame) -> str:
     )
 
 
+def _segments_block(result: AnalysisResult) -> str:
+    """Where it won and where it lost: each declared segment's effect on the primary metrics,
+    with the reversals (a segment whose effect goes the other way at the BH level) listed
+    first, for every metric."""
+    segments = result.segments
+    if segments.empty:
+        return ""
+    plan = result.plan
+    by_name = {metric.name: metric for metric in plan.metrics or ()}
+    several = len(plan.candidates) > 1
+
+    def effect_text(row: Any) -> str:
+        metric = by_name.get(row.metric)
+        scale = _scale(metric, plan, str(metric.unit if metric else ""))
+        factor = scale.factor
+        return format_interval(
+            row.effect * factor, row.ci_low * factor, row.ci_high * factor, scale.effect_unit
+        )
+
+    flagged = [
+        f"<li><b>{_e(row.metric)}</b> in {_e(row.column)} = <b>{_e(row.segment)}</b>"
+        + (f" ({_e(row.variant)})" if several else "")
+        + f": {_e(effect_text(row))}, the other way from the whole experiment "
+        f"(BH-adjusted p {_e(format_p(row.p_adjusted))}; segment vs rest p "
+        f"{_e(format_p(row.interaction_p_adjusted))})</li>"
+        for row in segments[segments["reversed"].astype(bool)].itertuples()
+    ]
+    lead = (
+        '<p class="warning">Effects that go the other way in a segment:</p>'
+        f"<ul>{''.join(flagged)}</ul>"
+        if flagged
+        else "<p>No segment's effect goes the other way at the Benjamini–Hochberg level.</p>"
+    )
+    rows = []
+    for row in segments[segments["role"] == "primary"].itertuples():
+        status = (
+            "worse" if row.reversed else ("better" if row.p_adjusted < plan.alpha else "unclear")
+        )
+        rows.append(
+            f'<tr class="{status}"><td>{_e(row.column)}</td><td>{_e(row.segment)}</td>'
+            + (f"<td>{_e(row.variant)}</td>" if several else "")
+            + f"<td>{_e(row.metric)}</td>"
+            f'<td class="num">{row.n_control:,} / {row.n_treatment:,}</td>'
+            f'<td class="num {status}">{_interval_cell(effect_text(row))}</td>'
+            f'<td class="num">{_e(format_p(row.p_adjusted))}</td>'
+            f'<td class="num">{_e(format_p(row.interaction_p_adjusted))}</td>'
+            f'<td class="num">{_e(format_p(row.srm_p))}</td></tr>'
+        )
+    head = (
+        "<tr><th>column</th><th>segment</th>"
+        + ("<th>candidate</th>" if several else "")
+        + "<th>metric</th><th>users C / T</th><th>effect [95 % CI]</th><th>p (BH)</th>"
+        "<th>vs rest p (BH)</th><th>SRM p</th></tr>"
+    )
+    return (
+        f'<section id="segments">{lead}<table class="segments"><thead>{head}</thead><tbody>'
+        f'{"".join(rows)}</tbody></table><p class="foot">A user belongs to the segment of '
+        "their first dialog. p: each segment's effect, Benjamini–Hochberg over the segments of "
+        "each metric; vs rest: the segment's effect against all other users' (interaction), "
+        "likewise adjusted. Segments are reported; the decision rests on the whole experiment."
+        "</p></section>"
+    )
+
+
 def _figure_block(result: AnalysisResult) -> str:
     import matplotlib.pyplot as plt
 
@@ -567,7 +592,12 @@ def memo_html(result: AnalysisResult, source: str | Path | pd.DataFrame, *, titl
         f"<h2>Health gates</h2>{_health_block(result)}"
         f"<h2>Results: {_e(' and '.join(plan.candidates))} minus {_e(plan.control)}</h2>"
         f"{_results_block(result, table)}"
-        f"<h2>Effects at a glance{_muted_note(result)}</h2>{_figure_block(result)}"
+        + (
+            f"<h2>Where it won and where it lost{_muted_note(result)}</h2>{_segments_block(result)}"
+            if not result.segments.empty
+            else ""
+        )
+        + f"<h2>Effects at a glance{_muted_note(result)}</h2>{_figure_block(result)}"
         f"<h2>The plan (declared before the data were seen)</h2>{_plan_block(plan)}"
         f"<h2>Data</h2>{_provenance_block(provenance, plan.labels)}"
         f'<p class="foot">Written by abkit on {stamp}. Effects are treatment minus control; '

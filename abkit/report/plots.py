@@ -526,3 +526,64 @@ def judge_intervals_plot(
         title="The effect three ways: judge alone, judge + labels (PPI), labels alone",
     )
     return ax
+
+
+def segment_plot(segments: pd.DataFrame) -> np.ndarray:
+    """Each segment's effect with its 95 % CI, one panel per metric (and candidate), segments
+    of one column together: red where the effect goes the other way from the whole
+    experiment at the Benjamini–Hochberg level (``reversed``), dark where it is significant,
+    grey otherwise.
+
+    Args:
+        segments: rows of :func:`abkit.analysis.segments.segment_table` (columns column,
+            segment, variant, metric, effect, ci_low, ci_high, p_adjusted, reversed,
+            n_control, n_treatment).
+    """
+    several = segments["variant"].nunique() > 1
+    panels = list(segments.groupby(["metric", "variant"], sort=False))
+    sizes = [len(rows) for _, rows in panels]
+    fig, axes = plt.subplots(
+        len(panels),
+        1,
+        figsize=(6.8, 0.32 * sum(sizes) + 0.7 * len(panels) + 0.3),
+        gridspec_kw={"height_ratios": [size + 1 for size in sizes]},
+        squeeze=False,
+    )
+    axes = axes[:, 0]
+    for ax, ((metric, variant), rows) in zip(axes, panels, strict=True):
+        rows = rows.iloc[::-1].reset_index(drop=True)
+        for position, row in rows.iterrows():
+            colour = (
+                "#cf222e"
+                if row["reversed"]
+                else "#1f2328"
+                if row["p_adjusted"] < 0.05
+                else "#8c959f"
+            )
+            ax.errorbar(
+                row["effect"],
+                position,
+                xerr=[[row["effect"] - row["ci_low"]], [row["ci_high"] - row["effect"]]],
+                fmt="o",
+                color=colour,
+                capsize=3,
+            )
+        ax.axvline(0, color="black", linewidth=0.8)
+        labels = [
+            f"{c} = {s} ({nc:,} / {nt:,})"
+            for c, s, nc, nt in zip(
+                rows["column"], rows["segment"], rows["n_control"], rows["n_treatment"], strict=True
+            )
+        ]
+        ax.set_yticks(range(len(rows)), labels)
+        ax.set_ylim(-0.6, len(rows) - 0.4)
+        ax.set_title(
+            f"{metric}" + (f", {variant}" if several else ""), loc="left", fontsize="medium"
+        )
+        ax.grid(axis="x", color="0.9")
+    axes[-1].set_xlabel(
+        "effect in the segment with 95 % CI (users control / treatment); red: the other way "
+        "from the whole experiment"
+    )
+    fig.tight_layout()
+    return axes

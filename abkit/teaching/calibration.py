@@ -20,11 +20,8 @@ from abkit.core.params import check_integer, check_probability
 from abkit.design.sample_size import solve_design
 from abkit.plan.metrics import Metric, metrics_by_name
 from abkit.stats.cuped import Moments, Value, cuped_test
-from abkit.teaching.simulate import (
-    SimulationConfig,
-    simulate_dialogs,
-    simulate_users_with_covariate,
-)
+from abkit.teaching.covariate_simulation import simulate_users_with_covariate
+from abkit.teaching.simulate import SimulationConfig, simulate_dialogs
 
 __all__ = [
     "AA_METRICS",
@@ -251,8 +248,8 @@ def run_cuped_check(
     seed: int = 0,
     progress: bool = True,
 ) -> CupedCheck:
-    """Simulate experiments (:func:`abkit.teaching.simulate.simulate_users_with_covariate`) and
-    analyse
+    """Simulate experiments
+    (:func:`abkit.teaching.covariate_simulation.simulate_users_with_covariate`) and analyse
     each with CUPED and without.
 
     Experiment k uses seed ``seed + k``: once with a true ``effect`` (bias, coverage; the true

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from abkit.core.params import check_integer, check_number, check_probability, check_text
-from abkit.serve.routing import assign_many, assign_weighted
+from abkit.serve.routing import assign_many, assign_weighted, check_weights
 
 __all__ = [
     "CUSTOM_COLUMNS_LOG",
@@ -48,7 +48,6 @@ __all__ = [
     "simulate_dialogs",
     "simulate_in_blocks",
     "simulate_pre_period",
-    "simulate_users_with_covariate",
     "users_per_variant",
     "users_table",
 ]
@@ -113,6 +112,9 @@ class SimulationConfig:
     error_rate: float = 0.01
     effects: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     unlogged_error_arm: str | None = None
+    intents: Mapping[str, float] | None = None
+    intent_stay: float = 0.8
+    intent_effects: Mapping[str, Mapping[str, Mapping[str, float]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_integer("n_users", self.n_users, minimum=1)
@@ -159,10 +161,34 @@ class SimulationConfig:
                         f"[{low:g}, {high:g}], so the simulated arm could not have that effect "
                         "(it would be cut at the bound, a smaller true effect than asked)"
                     )
+        self._check_intents(arms)
         if self.unlogged_error_arm is not None and self.unlogged_error_arm not in arms:
             raise ValueError(
                 f"unlogged_error_arm == {self.unlogged_error_arm!r}, must be one of {arms} or None"
             )
+
+    def _check_intents(self, arms: list[str]) -> None:
+        """``intents`` (share of users per intent, summing to 1), ``intent_stay`` and
+        ``intent_effects`` (intent -> arm -> {"completion": change}, on that intent's dialogs)."""
+        if self.intents is None:
+            if self.intent_effects:
+                raise ValueError("intent_effects given without intents: name the intents first")
+            return
+        check_weights(self.intents)
+        check_number("intent_stay", self.intent_stay, low=0.0, high=1.0, high_inclusive=True)
+        for intent, by_arm in self.intent_effects.items():
+            if intent not in self.intents:
+                raise ValueError(
+                    f"intent_effects has intent {intent!r}, the intents are {list(self.intents)}"
+                )
+            for arm, effects in by_arm.items():
+                if arm not in arms or set(effects) - {"completion"}:
+                    raise ValueError(
+                        f"intent_effects[{intent!r}] == {dict(by_arm)!r}: maps an arm of {arms} to "
+                        "{'completion': change}"
+                    )
+                for value in effects.values():
+                    check_number(f"intent_effects[{intent!r}][{arm!r}]", value, low=-1.0, high=1.0)
 
     @property
     def arms(self) -> list[str]:
@@ -335,7 +361,8 @@ def _draw_dialogs(
     owner = np.repeat(np.arange(users.ids.__len__()), dialogs_user)
     n = owner.size
     arm = arm_index_user[owner]
-    completed = rng.random(n) < users.completion[owner]
+    intent, completion_change = _draw_intents(config, owner, arm, len(users.ids), first_dialog)
+    completed = rng.random(n) < users.completion[owner] + completion_change
     escalated = ~completed & (rng.random(n) < config.escalation_given_failure)
     error_p = np.clip(_per_arm(config, arm, "error_rate", config.error_rate), 0, 1)
     error = rng.random(n) < error_p
@@ -377,7 +404,7 @@ def _draw_dialogs(
     dialog_numbers = pa.array(order.astype(np.int64) + first_dialog)
     dialog_ids = pc.binary_join_element_wise(id_prefix, pc.cast(dialog_numbers, pa.string()), "")
 
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "dialog_id": pd.array(dialog_ids, dtype="string"),
             "user_id": pd.array(users.ids.take(pa.array(owner)), dtype="string"),
@@ -395,6 +422,35 @@ def _draw_dialogs(
             "_owner": owner,
         }
     )
+    if intent is not None:
+        names = np.asarray(list(config.intents or {}), dtype=object)
+        frame.insert(
+            len(frame.columns) - 1, "intent", pd.array(names[intent[order]], dtype="string")
+        )
+    return frame
+
+
+def _draw_intents(
+    config: SimulationConfig, owner: np.ndarray, arm: np.ndarray, n_users: int, first_dialog: int
+) -> tuple[np.ndarray | None, np.ndarray | float]:
+    """Each dialog's intent (an index into ``config.intents``; None without intents) and the
+    change of its completion probability (``intent_effects``), from their own random stream
+    (seed, 7, first dialog), so a log without intents is drawn exactly as before. A user has a
+    main intent (drawn by the shares); each dialog keeps it with probability ``intent_stay``,
+    else is drawn afresh."""
+    if not config.intents:
+        return None, 0.0
+    rng = np.random.default_rng([config.seed, 7, first_dialog])
+    shares = np.asarray(list(config.intents.values()), dtype=float)
+    main = rng.choice(shares.size, size=n_users, p=shares)
+    stay = rng.random(owner.size) < config.intent_stay
+    intent = np.where(stay, main[owner], rng.choice(shares.size, size=owner.size, p=shares))
+    change = np.zeros((len(config.arms), shares.size))
+    names = list(config.intents)
+    for name, by_arm in config.intent_effects.items():
+        for label, effects in by_arm.items():
+            change[config.arms.index(label), names.index(name)] = effects.get("completion", 0.0)
+    return intent, change[arm, intent]
 
 
 def simulate_pre_period(
@@ -504,6 +560,19 @@ SCENARIOS: dict[str, SimulationConfig] = {
         effects={"treatment": {"completion": 0.07, "error_rate": 0.12}},
         unlogged_error_arm="treatment",
     ),
+    # Segments: the example's candidate with each dialog's intent; on refund questions the
+    # candidate completes 15 points less (a planted reversal that the whole-experiment effect
+    # hides), for notebook 03's segment section.
+    "scenario_segments": SimulationConfig(
+        n_users=12_000,
+        days=14,
+        split=0.2,
+        experiment="support-bot-v5",
+        seed=20260109,
+        effects={"treatment": {"completion": 0.07, "csat": 0.3}},
+        intents={"billing": 0.45, "refund": 0.3, "login": 0.25},
+        intent_effects={"refund": {"treatment": {"completion": -0.15}}},
+    ),
     # A/B/n (data/example_abn_plan.yaml): two fine-tunes against production, half the users
     # to the control. ft-v1 wins on completion; ft-v2 (a larger model) wins more but answers
     # 30 % slower, which its P95-latency guardrail does not allow.
@@ -550,59 +619,6 @@ def custom_columns_log(dialogs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def simulate_users_with_covariate(
-    n_users: int,
-    *,
-    rho: float = 0.7,
-    split: float = 0.5,
-    effect: float = 0.0,
-    no_history: float = 0.3,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Per-user outcomes and pre-experiment covariates with a set correlation, for CUPED checks.
-
-    One latent z per user and its pre-period twin z_pre = ρ·z + sqrt(1 − ρ²)·η (η independent):
-
-    - ``value`` = z + ``effect`` in treatment (a user mean), ``value_pre`` = z_pre, so
-      corr(value, value_pre) = ρ exactly;
-    - a dialog ratio: ``dialogs`` = 1 + Poisson(4), ``completed`` ~ Binomial(dialogs, p) with
-      logit p = 0.9 + 1.5·z (+ ``effect`` on the logit in treatment); the pre-period the same
-      from z_pre, with no pre-period dialogs for a share ``no_history`` of users;
-    - a user proportion: ``returned`` ~ Bernoulli(expit(−0.2 + 3·z)), its pre-period twin.
-
-    ``treated`` is a Bernoulli(``split``) assignment; users are independent.
-    """
-    check_integer("n_users", n_users, minimum=2)
-    check_number("rho", rho, low=-1.0, high=1.0, low_inclusive=True, high_inclusive=True)
-    check_probability("split", split)
-    rng = np.random.default_rng(seed)
-    treated = rng.random(n_users) < split
-    z = rng.normal(size=n_users)
-    z_pre = rho * z + math.sqrt(1 - rho**2) * rng.normal(size=n_users)
-    shift = np.where(treated, effect, 0.0)
-
-    def expit(v: np.ndarray) -> np.ndarray:
-        return 1 / (1 + np.exp(-v))
-
-    dialogs = 1 + rng.poisson(4.0, n_users)
-    dialogs_pre = np.where(rng.random(n_users) < no_history, 0, 1 + rng.poisson(4.0, n_users))
-    return pd.DataFrame(
-        {
-            "treated": treated,
-            "value": z + shift,
-            "value_pre": z_pre,
-            "dialogs": dialogs.astype(float),
-            "completed": rng.binomial(dialogs, expit(0.9 + 1.5 * z + shift)).astype(float),
-            "dialogs_pre": dialogs_pre.astype(float),
-            "completed_pre": rng.binomial(dialogs_pre, expit(0.9 + 1.5 * z_pre)).astype(float),
-            "returned": (rng.random(n_users) < expit(-0.2 + 3.0 * z + shift)).astype(float),
-            "returned_pre": (rng.random(n_users) < expit(-0.2 + 3.0 * z_pre)).astype(float),
-        }
-    )
-
-
-# The example's pre-period (data/, with example_users.parquet and example_cuped_plan.yaml):
-# the same 12,000 users in the 28 days before the experiment, fairly stable users.
 EXAMPLE_PRE_PERIOD_LOG = "example_pre_period.parquet"
 EXAMPLE_USERS_TABLE = "example_users.parquet"
 EXAMPLE_PRE_PERIOD = {"days": 28.0, "stability": 0.8, "coverage": 0.7}

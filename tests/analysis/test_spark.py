@@ -375,3 +375,12 @@ def test_a_look_on_spark_under_another_machine_time_zone_selects_the_same_rows(t
     assert runs["duckdb"] == runs["spark"]
     assert runs["spark"][0] == expected
     assert runs["spark"][1] == str(log["timestamp"].min().tz_localize("UTC"))
+
+
+def test_segments_give_the_same_numbers_on_spark(spark) -> None:
+    log = str(DATA_DIR / "scenario_segments.parquet")
+    plan = {"split": 0.2, "segments": ["intent"]}
+    duck = analyze(log, plan=plan)
+    on_spark = analyze(log, plan=plan, spark=spark)
+    pd.testing.assert_frame_equal(duck.segments, on_spark.segments, check_exact=False, rtol=1e-9)
+    assert duck.segments["reversed"].any()

@@ -1,0 +1,170 @@
+"""For whom: every metric's effect within each segment the plan declares, and whether it differs
+from the rest.
+
+A plan's ``segments: [intent, language]`` names columns; a user belongs to the segment of their
+**first dialog's** value (by time, then dialog id), so a segment is fixed per user and the
+users stay the randomization unit: a per-dialog segment would split one user's correlated
+dialogs between segments, and would let the treatment move users between segments when it
+changes what they ask next. Users whose later dialogs carry other values are counted
+(``changing``). A missing value is its own segment (``value`` None, shown as "(missing)").
+
+For each column, segment value, candidate and metric (:func:`segment_table`):
+
+- the effect, CI and p-value of the users in the segment, computed by the same engine and
+  metric kinds as the whole experiment (CUPED where the metric declares it), and the
+  segment's own sample-ratio p-value;
+- the **interaction test**, segment vs rest: the segment's effect minus the effect among all
+  other users, z = (D_s − D_r) / √(se_s² + se_r²) (the two groups of users are disjoint, so
+  the estimates are independent); for a per-user mean it is the arm × segment coefficient of an
+  OLS on per-user values, with each cell's own variance;
+- **Benjamini–Hochberg** over the segment values of each (column, candidate, metric), for the
+  effects' p-values and for the interaction p-values. Segments declared in the plan are
+  confirmatory: a segment whose effect is significant at the BH level and goes the other way
+  from the whole experiment's is flagged (``reversed``).
+
+Segments are reported: the ship decision rests on the whole experiment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from abkit.analysis.comparison import metric_row
+from abkit.analysis.engine import SegmentFilter, aggregate, segment_values
+from abkit.plan.experiment_plan import ExperimentPlan, Monitoring
+from abkit.stats.two_sample import adjust_p_values
+
+__all__ = ["SEGMENT_COLUMNS", "SegmentColumn", "segment_table"]
+
+SegmentColumn = Literal[
+    "column",
+    "segment",
+    "variant",
+    "metric",
+    "role",
+    "control",
+    "treatment",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_adjusted",
+    "interaction_p",
+    "interaction_p_adjusted",
+    "rest_effect",
+    "n_control",
+    "n_treatment",
+    "srm_p",
+    "changing",
+    "reversed",
+    "note",
+]
+# Columns of segment_table, in order: declared once, in SegmentColumn.
+SEGMENT_COLUMNS: list[str] = list(get_args(SegmentColumn))
+MISSING = "(missing)"
+
+
+def _interaction(inside: dict[str, Any], rest: dict[str, Any]) -> float:
+    """Two-sided p of "the segment's effect equals the rest's" (independent users)."""
+    se = math.hypot(inside["se"], rest["se"])
+    if not (se > 0 and math.isfinite(se)):
+        return math.nan
+    return float(2 * norm.sf(abs(inside["effect"] - rest["effect"]) / se))
+
+
+def segment_table(
+    events: pd.DataFrame | str | Path,
+    plan: ExperimentPlan,
+    overall: pd.DataFrame,
+    *,
+    table: str = "dialogs",
+    pre_period: Any = None,
+    users: Any = None,
+    spark: Any = None,
+) -> pd.DataFrame:
+    """One row per (segment column, value, candidate, metric) of a resolved ``plan`` with
+    segments; ``overall`` is the whole experiment's results table (the direction a reversal
+    is judged against). Columns :data:`SEGMENT_COLUMNS`; empty when the plan has none.
+
+    Each segment is its own pass over the log (and one for its rest), on rows the whole
+    analysis has already validated.
+    """
+    if not plan.segments:
+        return pd.DataFrame(columns=SEGMENT_COLUMNS)
+    fixed = dataclasses.replace(plan, monitoring=Monitoring(), segments=())
+    sources = {"pre_period": pre_period, "users": users}
+    direction = {
+        (row.variant, row.metric): np.sign(row.effect)
+        for row in overall.itertuples()
+        if row.role != "check"
+    }
+    rows = []
+    for column in plan.segments:
+        values = segment_values(events, fixed, column, table=table, spark=spark)
+        for found, _, changing in values.itertuples(index=False):
+            value = None if found is None or pd.isna(found) else str(found)
+            runs = [
+                aggregate(
+                    events,
+                    fixed,
+                    table=table,
+                    spark=spark,
+                    validated=True,
+                    segment=SegmentFilter(column, value, inside),
+                    **sources,
+                )
+                for inside in (True, False)
+            ]
+            srm_p = runs[0].health.srm.p_value
+            for candidate in fixed.candidates:
+                pairs = [run.pair(candidate) for run in runs]
+                for metric in fixed.metrics or ():
+                    inside, rest = (
+                        metric_row(metric, pair, fixed.alpha, fixed.cuped == "decide")
+                        for pair in pairs
+                    )
+                    rows.append(
+                        {
+                            "column": column,
+                            "segment": MISSING if value is None else value,
+                            "variant": candidate,
+                            **{k: inside[k] for k in ("metric", "role", "control", "treatment")},
+                            **{k: inside[k] for k in ("effect", "ci_low", "ci_high", "p_value")},
+                            "interaction_p": _interaction(inside, rest),
+                            "rest_effect": rest["effect"],
+                            "n_control": inside["n_control"],
+                            "n_treatment": inside["n_treatment"],
+                            "srm_p": srm_p,
+                            "changing": changing,
+                            "note": inside["note"],
+                        }
+                    )
+    out = pd.DataFrame(rows)
+    out["p_adjusted"] = math.nan
+    out["interaction_p_adjusted"] = math.nan
+    for _, family in out.groupby(["column", "variant", "metric"], sort=False):
+        for raw, adjusted in (
+            ("p_value", "p_adjusted"),
+            ("interaction_p", "interaction_p_adjusted"),
+        ):
+            values = family[raw].to_numpy(float)
+            known = np.isfinite(values)
+            if known.any():
+                index = family.index[known]
+                out.loc[index, adjusted] = adjust_p_values(values[known], "bh")
+    overall_sign = [
+        direction.get((v, m), 0.0) for v, m in zip(out["variant"], out["metric"], strict=True)
+    ]
+    out["reversed"] = (
+        (out["p_adjusted"] < plan.alpha)
+        & (np.sign(out["effect"].to_numpy(float)) != 0)
+        & (np.sign(out["effect"].to_numpy(float)) == -np.asarray(overall_sign))
+    )
+    return out.reindex(columns=SEGMENT_COLUMNS)
