@@ -65,6 +65,13 @@ def metric_row(
             if min(users) < 2 and "n" in control
             else "zero variance in both arms: no test possible"
         )
+    if metric.cap is not None:  # the estimand changed: say so, with the users it touched
+        counts = [int(arm.get("capped") or 0) for arm in (control, treatment)]
+        capped = (
+            f"estimand: per-user sums {metric.cap.describe()} of all users' sums; users "
+            f"capped: {counts[0]:,} control, {counts[1]:,} treatment"
+        )
+        note = "; ".join(x for x in (capped, note) if x)
     relative = (math.nan,) * 3
     if test.control == 0 or not math.isfinite(test.control):
         note = "; ".join(x for x in (note, "relative effect undefined: control value is 0") if x)

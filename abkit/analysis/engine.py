@@ -37,6 +37,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from abkit.analysis.capping import CAP_KEY, cap_bounds, capped_sql
 from abkit.analysis.checks import (
     Census,
     SegmentFilter,
@@ -191,6 +192,13 @@ def _per_user_pass(
             alias: per_user(sql, f"m{index}_{alias}")
             for alias, sql in kind.user_sums(metric, ctx, complete).items()
         }
+        caps = ctx.get(CAP_KEY + metric.name)
+        if caps:  # winsorized per-user sums, for the arm sums and CUPED alike
+            outside = []
+            for alias, bounds in caps.items():
+                names[alias], beyond = capped_sql(names[alias], bounds)
+                outside.append(beyond)
+            arm_cols.append(f"count_if({' OR '.join(outside)}) AS m{index}__capped")
         names_by_metric[index] = dict(names)
         names["is_treatment"] = f"({dialogs_t} > 0)"
         for alias, sql in kind.arm_sums().items():
@@ -465,6 +473,7 @@ def aggregate(
         ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
         orders, quantile_medians = _quantile_orders(source, plan, where, plan.alpha)
         ctx.update(orders)
+        ctx.update(cap_bounds(source, plan, where, ctx, census.complete))
         medians.update(quantile_medians)
         result = _per_user_pass(source, plan, where, ctx, census.complete)
         crossed = result.arms.get(len(plan.labels))

@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args
 from abkit.core.params import check_choice, check_number, check_text, shorten
 
 __all__ = [
+    "Cap",
     "DEFAULT_COLUMN_RULES",
     "DEFAULT_METRICS",
     "PRE_PERIOD",
@@ -103,6 +104,36 @@ DEFAULT_COLUMN_RULES: dict[str, ColumnRule] = {
 
 
 @dataclass(frozen=True)
+class Cap:
+    """Winsorizing of a metric's per-user sums: each user's sum (a ratio's numerator and
+    denominator separately) is limited to the ``upper`` and raised to the ``lower`` quantile
+    (linear interpolation) of the users' sums over every arm pooled, before CUPED; None leaves
+    that side open. The estimand changes with it: the memo says so, with the users capped.
+
+    >>> Cap(upper=0.99)
+    Cap(upper=0.99, lower=None)
+    """
+
+    upper: float | None = None
+    lower: float | None = None
+
+    def __post_init__(self) -> None:
+        for side in ("upper", "lower"):
+            value = getattr(self, side)
+            if value is not None:
+                check_number(f"cap {side}", value, low=0.0, high=1.0)
+        if self.upper is None and self.lower is None:
+            raise ValueError("cap == {}: give upper and/or lower, e.g. {upper: 0.99}")
+        if self.upper is not None and self.lower is not None and self.lower >= self.upper:
+            raise ValueError(f"cap lower == {self.lower!r} must be below upper == {self.upper!r}")
+
+    def describe(self) -> str:
+        """Words for tables: "capped at P99", "capped at P1 and P99"."""
+        sides = [f"P{100 * q:g}" for q in (self.lower, self.upper) if q is not None]
+        return "capped at " + " and ".join(sides)
+
+
+@dataclass(frozen=True)
 class Metric:
     """One metric of the plan.
 
@@ -138,6 +169,8 @@ class Metric:
             ``pre_period_days`` before their first exposure), or a column of the users table
             (a per-user value measured before exposure). Users with no history get an
             indicator covariate, never dropped. Not for quantile metrics.
+        cap: ratio and user_mean metrics: winsorize each user's sums (:class:`Cap`), e.g.
+            ``{upper: 0.99}`` for a heavy-tailed cost or token count.
     """
 
     name: str
@@ -155,6 +188,7 @@ class Metric:
     ordinal: bool = False
     description: str = ""
     covariate: str = ""
+    cap: Cap | None = None
 
     def __post_init__(self) -> None:
         check_text("metric name", self.name)
@@ -230,6 +264,22 @@ class Metric:
                 f"metric {self.name!r}: covariate == {self.covariate!r}, but CUPED is for "
                 f"ratio, user_mean and user_proportion metrics, not {self.kind} ones"
             )
+        if isinstance(self.cap, Mapping):
+            allowed = {"upper", "lower"}
+            if set(self.cap) - allowed:
+                raise ValueError(
+                    f"metric {self.name!r}: cap == {dict(self.cap)!r}, keys must be "
+                    f"{sorted(allowed)}"
+                )
+            object.__setattr__(self, "cap", Cap(**self.cap))
+        if self.cap is not None:
+            if not isinstance(self.cap, Cap):
+                raise TypeError(f"metric {self.name!r}: cap == {self.cap!r}, must be {{upper: q}}")
+            if self.kind not in ("ratio", "user_mean"):
+                raise ValueError(
+                    f"metric {self.name!r}: cap is for ratio and user_mean metrics (per-user "
+                    f"sums), not {self.kind} ones"
+                )
         if self.valid_range is not None:
             low, high = self.valid_range
             check_range(f"metric {self.name!r}: valid_range", low, high)
@@ -368,6 +418,8 @@ def metric_to_dict(metric: Metric) -> dict[str, Any]:
     for item in dataclasses.fields(metric):
         value = getattr(metric, item.name)
         if value != item.default:
+            if isinstance(value, Cap):
+                value = {k: v for k, v in dataclasses.asdict(value).items() if v is not None}
             out[item.name] = list(value) if isinstance(value, tuple) else value
     if metric.role != "guardrail":  # a margin left from a guardrail made primary means nothing
         out.pop("margin", None)

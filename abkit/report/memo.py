@@ -332,6 +332,11 @@ def _results_block(result: AnalysisResult, table: pd.DataFrame) -> str:
     if len(result.plan.candidates) > 1:
         return _candidates_block(result, table)
     descriptions = {metric.name: metric.description for metric in result.plan.metrics or ()}
+    for metric in result.plan.metrics or ():  # a capped metric's estimand, with its counts
+        if metric.cap is not None:
+            notes = result.table.loc[result.table["metric"] == metric.name, "note"]
+            estimand = str(notes.iloc[0]).split("; ")[0] if len(notes) else ""
+            descriptions[metric.name] = "; ".join(x for x in (metric.description, estimand) if x)
     control, treatment = result.plan.labels
     head = (
         f"<tr><th>metric</th><th>{_e(control)}</th><th>{_e(treatment)}</th>"
