@@ -23,7 +23,7 @@ from abkit.analysis.health import (
 )
 from abkit.analysis.log_source import INTEGER_TYPE, LogSource, sql_text
 from abkit.analysis.metric_kinds import quoted
-from abkit.core.params import is_missing_id, odd_id_sql, visible_id
+from abkit.core.params import is_missing_id, odd_id_sql, parse_until, visible_id
 from abkit.plan.experiment_plan import ExperimentPlan
 from abkit.serve.events import LogValidationError
 from abkit.stats.cuped import Moments
@@ -225,6 +225,23 @@ def _none_of(labels: tuple[str, ...]) -> str:
     if len(labels) == 2:
         return f"neither {labels[0]!r} nor {labels[1]!r}"
     return f"none of {list(labels)}"
+
+
+def until_condition(until: Any, first: Any) -> str:
+    """SQL to add to the rows' condition for a look ``until`` a time ("" for None): text is
+    ISO 8601 (:func:`abkit.core.params.parse_until`), a naive time is UTC.
+
+    Raises:
+        ValueError: the time is before the log's ``first`` row.
+    """
+    if until is None:
+        return ""
+    cut = parse_until("until", until) if isinstance(until, str) else as_utc(until)
+    if cut < as_utc(first):
+        raise ValueError(
+            f"until == '{until}' is before the log's first row ({first}): no rows to analyse yet"
+        )
+    return f" AND timestamp <= {sql_text(str(cut))}::TIMESTAMPTZ"
 
 
 def as_utc(value: Any) -> pd.Timestamp:

@@ -41,15 +41,14 @@ from abkit.analysis.capping import CAP_KEY, cap_bounds, capped_sql
 from abkit.analysis.checks import (
     Census,
     SegmentFilter,
-    as_utc,
     check_ranges,
     checked_columns,
-    first_values,
     implausible_times,
     merged_arms,
     pair_gates,
     refuse_placeholder_ids,
     take_census,
+    until_condition,
 )
 from abkit.analysis.covariates import (
     CupedLayout,
@@ -68,7 +67,7 @@ from abkit.analysis.health import (
 )
 from abkit.analysis.log_source import NUMERIC_TYPE, LogSource, open_log, sql_text
 from abkit.analysis.metric_kinds import ARM_ROW, KINDS, ORDINAL_VALUE, TREATED_ROW, quoted
-from abkit.core.params import odd_id_sql, parse_until
+from abkit.core.params import odd_id_sql
 from abkit.plan.experiment_plan import ExperimentPlan
 from abkit.serve.events import LogValidationError
 from abkit.stats.two_sample import (
@@ -79,7 +78,7 @@ from abkit.stats.two_sample import (
 __all__ = [
     "EngineResult",
     "SegmentFilter",
-    "segment_values",
+    "open_source",
     "HEAVY_KEY",
     "aggregate",
     "check_log",
@@ -281,30 +280,6 @@ def _daily_new_users(source: LogSource, plan: ExperimentPlan, where: str) -> np.
 # --------------------------------------------------------------------------- segments
 
 
-def segment_values(
-    events: Any, plan: ExperimentPlan, column: str, *, table: str = "dialogs", spark: Any = None
-) -> pd.DataFrame:
-    """The segments of ``column``: each value of the users' first dialogs (None: no value),
-    with its users and how many of them have other values in later dialogs (a segment is fixed
-    per user: they stay in their first dialog's). Columns value, users, changing; most users
-    first."""
-    with _open(events, plan, table, spark) as source:
-        resolved = plan.resolve(source.columns)
-        where = take_census(source, resolved).where
-        name = quoted(column)
-        sql = (
-            f"WITH f AS ({first_values(column, where)}), n AS (SELECT user_id, "
-            f"count(DISTINCT CAST({name} AS VARCHAR)) + max(CASE WHEN {name} IS NULL THEN 1 "
-            f"ELSE 0 END) AS k FROM log WHERE {where} GROUP BY user_id) SELECT f.v, count(*), "
-            "sum(CASE WHEN n.k > 1 THEN 1 ELSE 0 END) FROM f JOIN n ON f.user_id = n.user_id "
-            "WHERE f.r = 1 GROUP BY f.v ORDER BY 2 DESC, 1"
-        )
-        rows = source.connection.execute(sql).fetchall()
-    return pd.DataFrame(
-        [(v, int(n), int(k)) for v, n, k in rows], columns=["value", "users", "changing"]
-    )
-
-
 # --------------------------------------------------------------------------- the result
 
 
@@ -371,7 +346,7 @@ class EngineResult:
         )
 
 
-def _open(
+def open_source(
     events: Any,
     plan: ExperimentPlan,
     table: str,
@@ -432,7 +407,7 @@ def aggregate(
     """
     pre_source = pre_period if pre_period is not None else (plan.pre_period_log or None)
     users_source = users if users is not None else (plan.users_table or None)
-    with _open(events, plan, table, spark, pre_source, users_source) as source:
+    with open_source(events, plan, table, spark, pre_source, users_source) as source:
         plan = plan.resolve(source.columns)
         check_covariate_sources(source, plan)
         for column in checked_columns(plan):
@@ -457,14 +432,7 @@ def aggregate(
                 )
         census = take_census(source, plan)
         where = census.where
-        if until is not None:
-            cut = parse_until("until", until) if isinstance(until, str) else as_utc(until)
-            if cut < as_utc(census.first):
-                raise ValueError(
-                    f"until == '{until}' is before the log's first row ({census.first}): no "
-                    "rows to analyse yet"
-                )
-            where += f" AND timestamp <= {sql_text(str(cut))}::TIMESTAMPTZ"
+        where += until_condition(until, census.first)
         if segment is not None:
             where += segment.condition(where)
         dated = None if validated else implausible_times(source, plan, where, census)
@@ -607,7 +575,7 @@ def read_columns(
     Only these columns are read; the rows are those the analysis reads (the plan's
     experiment, known labels).
     """
-    with _open(events, plan, table, spark) as source:
+    with open_source(events, plan, table, spark) as source:
         census = take_census(source, plan.resolve(source.columns))
         unknown = [c for c in columns if c not in source.columns]
         if unknown:
@@ -636,7 +604,7 @@ def check_log(
     Raises:
         LogValidationError / ValueError / FileNotFoundError: as :func:`aggregate`.
     """
-    with _open(events, plan, table, spark) as source:
+    with open_source(events, plan, table, spark) as source:
         resolved = plan.resolve(source.columns)
         take_census(source, resolved)
     return resolved

@@ -57,6 +57,7 @@ from abkit.analysis.health import (
     leak_gate,
 )
 from abkit.analysis.monitoring import MonitoringResult, always_valid_table, monitor
+from abkit.analysis.novelty import novelty_tables
 from abkit.analysis.segments import segment_table
 from abkit.core.summary import to_jsonable
 from abkit.plan.experiment_plan import ExperimentPlan, Monitoring, load_plan, plan_spec
@@ -130,6 +131,8 @@ class AnalysisResult:
     engine: EngineResult
     monitoring: MonitoringResult
     segments: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    exposure_effects: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    novelty: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
     @property
     def srm(self) -> SrmResult:
@@ -228,6 +231,10 @@ class AnalysisResult:
                 "dialogs": dict(zip(self.plan.labels, self.engine.dialogs, strict=True)),
                 "n_rows": self.engine.rows,
                 "segments": self.segments.to_dict(orient="records"),
+                "novelty": {
+                    "trend": self.novelty.to_dict(orient="records"),
+                    "periods": self.exposure_effects.to_dict(orient="records"),
+                },
             }
         )
 
@@ -322,6 +329,28 @@ def analyze_plan(
     segments = segment_table(
         events, plan, hidden, table=table, pre_period=pre_period, users=users, spark=spark
     )
+    exposure_effects, novelty = novelty_tables(
+        events,
+        plan,
+        hidden,
+        engine.first,
+        engine.last if until is None else until,
+        table=table,
+        spark=spark,
+    )
+    decaying = novelty[novelty["decaying"].astype(bool)]
+    for row in decaying.itertuples() if decision.verdict != "invalid" else ():
+        decision = dataclasses.replace(
+            decision,
+            reasons=(
+                *decision.reasons,
+                f"Warning: the effect on {row.metric}"
+                + (f" ({row.variant})" if several else "")
+                + f" decays with exposure: {row.slope:+.4g} per {row.period_days}-day period "
+                f"since a user's first dialog (p = {row.p_value:.2g}); a novelty effect may "
+                "fade after the experiment.",
+            ),
+        )
     reversals = segments[segments["reversed"].astype(bool) & (segments["role"] == "primary")]
     if len(reversals) and decision.verdict != "invalid":
         flagged = "; ".join(
@@ -338,7 +367,9 @@ def analyze_plan(
                 "(Benjamini–Hochberg level; see the segments).",
             ),
         )
-    return AnalysisResult(frame, health, decision, plan, engine, monitoring, segments)
+    return AnalysisResult(
+        frame, health, decision, plan, engine, monitoring, segments, exposure_effects, novelty
+    )
 
 
 def analyze(

@@ -36,8 +36,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from abkit.analysis.checks import first_values, take_census
 from abkit.analysis.comparison import metric_row
-from abkit.analysis.engine import SegmentFilter, aggregate, segment_values
+from abkit.analysis.engine import SegmentFilter, aggregate, open_source
+from abkit.analysis.metric_kinds import quoted
 from abkit.plan.experiment_plan import ExperimentPlan, Monitoring
 from abkit.stats.two_sample import adjust_p_values
 
@@ -69,6 +71,30 @@ SegmentColumn = Literal[
 # Columns of segment_table, in order: declared once, in SegmentColumn.
 SEGMENT_COLUMNS: list[str] = list(get_args(SegmentColumn))
 MISSING = "(missing)"
+
+
+def segment_values(
+    events: Any, plan: ExperimentPlan, column: str, *, table: str = "dialogs", spark: Any = None
+) -> pd.DataFrame:
+    """The segments of ``column``: each value of the users' first dialogs (None: no value),
+    with its users and how many of them have other values in later dialogs (a segment is fixed
+    per user: they stay in their first dialog's). Columns value, users, changing; most users
+    first."""
+    with open_source(events, plan, table, spark) as source:
+        resolved = plan.resolve(source.columns)
+        where = take_census(source, resolved).where
+        name = quoted(column)
+        sql = (
+            f"WITH f AS ({first_values(column, where)}), n AS (SELECT user_id, "
+            f"count(DISTINCT CAST({name} AS VARCHAR)) + max(CASE WHEN {name} IS NULL THEN 1 "
+            f"ELSE 0 END) AS k FROM log WHERE {where} GROUP BY user_id) SELECT f.v, count(*), "
+            "sum(CASE WHEN n.k > 1 THEN 1 ELSE 0 END) FROM f JOIN n ON f.user_id = n.user_id "
+            "WHERE f.r = 1 GROUP BY f.v ORDER BY 2 DESC, 1"
+        )
+        rows = source.connection.execute(sql).fetchall()
+    return pd.DataFrame(
+        [(v, int(n), int(k)) for v, n, k in rows], columns=["value", "users", "changing"]
+    )
 
 
 def _interaction(inside: dict[str, Any], rest: dict[str, Any]) -> float:

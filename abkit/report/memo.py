@@ -16,9 +16,7 @@ Numbers follow :mod:`abkit.core.formatting` (p-values, effects with intervals); 
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from abkit.analysis.results import AnalysisResult
 from abkit.core.formatting import MINUS, format_interval, format_p
 from abkit.plan.experiment_plan import ExperimentPlan
 from abkit.plan.metrics import Metric
+from abkit.report.memo_sections import exposure_section, svg_image
 
 __all__ = [
     "MEMO_COLUMNS",
@@ -449,19 +448,12 @@ def _segments_block(result: AnalysisResult) -> str:
 
 
 def _figure_block(result: AnalysisResult) -> str:
-    import matplotlib.pyplot as plt
-
     from abkit.report.plots import forest_plot
 
-    axes = forest_plot(result.table)
-    figure = axes[0].figure
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(figure)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return (
-        f'<img class="figure" id="forest" alt="relative effect of each metric with its 95 % '
-        f'confidence interval, one panel per role" src="data:image/svg+xml;base64,{data}">'
+    return svg_image(
+        forest_plot(result.table)[0].figure,
+        "relative effect of each metric with its 95 % confidence interval, one panel per role",
+        "forest",
     )
 
 
@@ -603,7 +595,13 @@ def memo_html(result: AnalysisResult, source: str | Path | pd.DataFrame, *, titl
             else ""
         )
         + f"<h2>Effects at a glance{_muted_note(result)}</h2>{_figure_block(result)}"
-        f"<h2>The plan (declared before the data were seen)</h2>{_plan_block(plan)}"
+        + (
+            f"<h2>Does it last?{_muted_note(result)}</h2>{exposure_section(result)}"
+            if result.novelty["decaying"].astype(bool).any()
+            and result.decision.verdict != "invalid"
+            else ""
+        )
+        + f"<h2>The plan (declared before the data were seen)</h2>{_plan_block(plan)}"
         f"<h2>Data</h2>{_provenance_block(provenance, plan.labels)}"
         f'<p class="foot">Written by abkit on {stamp}. Effects are treatment minus control; '
         "relative effects (T − C)/|C|; shares in %, their differences in percentage points "

@@ -587,3 +587,51 @@ def segment_plot(segments: pd.DataFrame) -> np.ndarray:
     )
     fig.tight_layout()
     return axes
+
+
+def exposure_plot(periods: pd.DataFrame, trends: pd.DataFrame) -> np.ndarray:
+    """Each primary metric's effect by time since the user's first exposure (95 % CI per
+    period), with its weighted trend line: does the effect last? Red when the trend is a decay
+    (:mod:`abkit.analysis.novelty`).
+
+    Args:
+        periods, trends: :attr:`abkit.analysis.results.AnalysisResult.exposure_effects` and
+            ``novelty``.
+    """
+    panels = list(periods.groupby(["metric", "variant"], sort=False))
+    several = periods["variant"].nunique() > 1
+    fig, axes = plt.subplots(len(panels), 1, figsize=(6.8, 2.6 * len(panels)), squeeze=False)
+    axes = axes[:, 0]
+    for ax, ((metric, variant), rows) in zip(axes, panels, strict=True):
+        trend = trends[(trends["metric"] == metric) & (trends["variant"] == variant)].iloc[0]
+        colour = "#cf222e" if trend["decaying"] else "#1f2328"
+        days = int(trend["period_days"])
+        ax.errorbar(
+            rows["first_day"],
+            rows["effect"],
+            yerr=[rows["effect"] - rows["ci_low"], rows["ci_high"] - rows["effect"]],
+            fmt="o",
+            color=colour,
+            capsize=3,
+        )
+        se = (rows["ci_high"] - rows["ci_low"]).to_numpy() / 2
+        weights = 1 / np.where(se > 0, se, np.nan) ** 2
+        index = rows["period"].to_numpy(float)
+        if np.isfinite(trend["slope"]) and np.nansum(weights) > 0:
+            centre = np.nansum(weights * index) / np.nansum(weights)
+            level = np.nansum(weights * rows["effect"].to_numpy()) / np.nansum(weights)
+            line = level + trend["slope"] * (index - centre)
+            ax.plot(rows["first_day"], line, "--", color=colour, linewidth=1)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_title(
+            f"{metric}" + (f", {variant}" if several else "") + f": trend {trend['slope']:+.3g} "
+            f"per {days} days (p = {trend['p_value']:.2g})"
+            + (" — decaying" if trend["decaying"] else ""),
+            loc="left",
+            fontsize="medium",
+        )
+        ax.set_xticks(rows["first_day"], [f"day {d}–{d + days - 1}" for d in rows["first_day"]])
+        ax.grid(axis="y", color="0.9")
+    axes[-1].set_xlabel("days since the user's first dialog; effect with 95 % CI")
+    fig.tight_layout()
+    return axes
