@@ -185,6 +185,11 @@ def to_spark_sql(sql: str) -> str:
         if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
             # DuckDB's any_value skips NULLs; Spark's does with its second argument
             return exp.Anonymous(this="any_value", expressions=[node.this.this.copy(), exp.true()])
+        if isinstance(node, exp.PercentileCont) and node.expression is not None:
+            # DuckDB quantile_cont(x, q): Spark's exact percentile(x, q), also linear
+            return exp.Anonymous(
+                this="percentile", expressions=[node.this.copy(), node.expression.copy()]
+            )
         if isinstance(node, exp.UnixToTime):
             return exp.Anonymous(this="timestamp_seconds", expressions=[node.this.copy()])
         if isinstance(node, exp.CTE) and node.args.get("materialized"):

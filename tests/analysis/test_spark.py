@@ -384,6 +384,10 @@ def test_segments_give_the_same_numbers_on_spark(spark) -> None:
     on_spark = analyze(log, plan=plan, spark=spark)
     pd.testing.assert_frame_equal(duck.segments, on_spark.segments, check_exact=False, rtol=1e-9)
     assert duck.segments["reversed"].any()
+    for name in ("novelty", "exposure_effects"):  # the exposure periods' query too
+        pd.testing.assert_frame_equal(
+            getattr(duck, name), getattr(on_spark, name), check_exact=False, rtol=1e-9
+        )
 
 
 def test_capped_metrics_give_the_same_numbers_on_spark(spark) -> None:
