@@ -206,3 +206,24 @@ def test_a_planted_reversal_at_the_designs_size_is_found_in_80_percent() -> None
     )
     low, _ = binomial_interval(reps, 0.8, 0.99)
     assert hits >= low, (hits, reps, delta, per_arm)
+
+
+def test_a_segments_cuped_estimate_is_the_segment_analysed_alone(log) -> None:
+    """CUPED where declared: a segment's row equals the analysis of that segment's users
+    alone (same pre-period log, same plan without segments)."""
+    cuped = {
+        "name": "completion",
+        "kind": "ratio",
+        "column": "completed",
+        "role": "primary",
+        "covariate": "pre_period",
+    }
+    plan = {"split": 0.2, "experiment": "support-bot-v2", "metrics": [cuped]}
+    pre = DATA_DIR / "example_pre_period.parquet"
+    whole = analyze(log, plan={**plan, "segments": ["language"]}, pre_period=pre)
+    row = whole.segments.set_index("segment").loc["es"]
+    users = log.loc[log["language"] == "es", "user_id"].unique()
+    alone = analyze(log[log["user_id"].isin(users)], plan=plan, pre_period=pre).table.iloc[0]
+    assert alone["covariate"] == "pre_period"
+    assert row["effect"] == pytest.approx(alone["effect"], rel=1e-10)
+    assert row["ci_low"] == pytest.approx(alone["ci_low"], rel=1e-10)
