@@ -2,10 +2,11 @@
 the SQL that applies them in the engine's per-user pass (:mod:`abkit.analysis.engine`).
 
 A metric's ``cap`` (:class:`abkit.plan.metrics.Cap`) names quantiles; each bound is that
-quantile, linearly interpolated (DuckDB ``quantile_cont``, Spark ``percentile_cont``), of the
-per-user sums of every user seen in one arm, all arms pooled (the same bound for every arm, so
-capping never depends on the treatment); a ratio's numerator and denominator are capped
-separately. Capped values feed the arm sums and CUPED alike; the users beyond a bound are
+quantile, linearly interpolated (DuckDB ``quantile_cont``, Spark ``percentile``), of the
+per-user sums of every user seen in one arm, all arms pooled (the same bound for every arm), or,
+when a pre-period log with the metric's columns is given, of its users' sums (a threshold fixed
+before the experiment, which the treatment cannot move); a ratio's numerator and denominator
+are capped separately. Capped values feed the arm sums and CUPED alike; the users beyond a bound are
 counted per arm (``capped`` in the metric's sums).
 """
 
@@ -18,8 +19,9 @@ from abkit.analysis.log_source import LogSource
 from abkit.analysis.metric_kinds import KINDS, quoted
 from abkit.plan.experiment_plan import ExperimentPlan
 
-__all__ = ["CAP_KEY", "cap_bounds", "capped_sql"]
+__all__ = ["CAP_KEY", "CAP_SOURCE_KEY", "cap_bounds", "capped_sql"]
 
+CAP_SOURCE_KEY = "cap source:"  # + a metric's name: where its bounds came from, in words
 CAP_KEY = "cap:"  # in the pass's context, + a metric's name: its per-user sums' (low, high) bounds
 
 
@@ -42,13 +44,16 @@ def cap_bounds(
     complete: frozenset[str],
 ) -> dict[str, dict[str, tuple[float | None, float | None]]]:
     """Each capped metric's bounds per per-user sum (``CAP_KEY`` + name -> alias -> (low,
-    high)): the cap's quantiles, linearly interpolated, of the sums of the users seen in one
-    arm, every arm pooled."""
-    out: dict[str, dict[str, tuple[float | None, float | None]]] = {}
+    high)) and their source in words (``CAP_SOURCE_KEY`` + name): the cap's quantiles,
+    linearly interpolated, of the pre-period log's users' sums when it has the metric's
+    columns, else of the sums of the users seen in one arm, every arm pooled."""
+    out: dict[str, Any] = {}
+    pre = source.pre_period
     for metric in plan.metrics or ():
         if metric.cap is None:
             continue
-        sums = KINDS[metric.kind].user_sums(metric, ctx, complete)
+        from_pre = pre is not None and all(c in pre.columns for c in metric.columns)
+        sums = KINDS[metric.kind].user_sums(metric, ctx, frozenset() if from_pre else complete)
         selected = ", ".join(f"{sql} AS {quoted(alias)}" for alias, sql in sums.items())
         levels = {"low": metric.cap.lower, "high": metric.cap.upper}
         parts = [
@@ -57,9 +62,16 @@ def cap_bounds(
             for side, level in levels.items()
             if level is not None
         ]
+        rows = (
+            "pre_log GROUP BY user_id"
+            if from_pre
+            else f"log WHERE {where} GROUP BY user_id HAVING count(DISTINCT variant) = 1"
+        )
         cursor = source.connection.execute(
-            f"SELECT {', '.join(parts)} FROM (SELECT {selected} FROM log WHERE {where} "
-            "GROUP BY user_id HAVING count(DISTINCT variant) = 1)"
+            f"SELECT {', '.join(parts)} FROM (SELECT {selected} FROM {rows})"
+        )
+        out[CAP_SOURCE_KEY + metric.name] = (
+            "the pre-period log's users' sums" if from_pre else "all users' sums"
         )
         found = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
         out[CAP_KEY + metric.name] = {

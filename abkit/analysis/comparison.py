@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from abkit.analysis.capping import CAP_SOURCE_KEY
 from abkit.analysis.engine import EngineResult
 from abkit.analysis.metric_kinds import KINDS
 from abkit.plan.metrics import Metric
@@ -67,8 +68,9 @@ def metric_row(
         )
     if metric.cap is not None:  # the estimand changed: say so, with the users it touched
         counts = [int(arm.get("capped") or 0) for arm in (control, treatment)]
+        source = engine.context.get(CAP_SOURCE_KEY + metric.name, "all users' sums")
         capped = (
-            f"estimand: per-user sums {metric.cap.describe()} of all users' sums; users "
+            f"estimand: per-user sums {metric.cap.describe()} of {source}; users "
             f"capped: {counts[0]:,} control, {counts[1]:,} treatment"
         )
         note = "; ".join(x for x in (capped, note) if x)

@@ -225,3 +225,30 @@ def test_sequential_sample_ratio_over_three_arms_by_hand() -> None:
     expected = sequential_srm_p_values(daily.to_numpy(float), list(SPLIT.values()))[-1]
     detail = result.health.table.set_index("gate").loc["sample ratio", "detail"]
     assert f"always-valid p over {len(daily)} day(s) = {expected:.3g}" in detail
+
+
+def test_cuped_with_candidates_equals_each_pair_alone() -> None:
+    """CUPED with three arms: each candidate's adjusted row is that pair analysed alone (its
+    own pooled θ), with the same pre-period log."""
+    from abkit.core.paths import DATA_DIR
+
+    log = pd.read_parquet(DATA_DIR / "example_abn_dialogs.parquet")
+    pre = DATA_DIR / "example_pre_period.parquet"  # the same user ids u0 ... u11999
+    metric = {
+        "name": "completion",
+        "kind": "ratio",
+        "column": "completed",
+        "role": "primary",
+        "covariate": "pre_period",
+    }
+    shares = {"control": 0.5, "ft-v1": 0.25, "ft-v2": 0.25}
+    plan = {"treatment": ["ft-v1", "ft-v2"], "split": shares, "metrics": [metric]}
+    three = analyze(log, plan=plan, pre_period=pre).table.set_index("variant")
+    for label in ("ft-v1", "ft-v2"):
+        pair = log[log["variant"].isin(["control", label])]
+        alone = analyze(
+            pair, plan={"treatment": label, "split": 1 / 3, "metrics": [metric]}, pre_period=pre
+        ).table.iloc[0]
+        assert three.loc[label, "covariate"] == "pre_period"
+        assert three.loc[label, "effect"] == pytest.approx(alone["effect"], rel=1e-10)
+        assert three.loc[label, "se"] == pytest.approx(alone["se"], rel=1e-10)

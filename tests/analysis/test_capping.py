@@ -118,8 +118,10 @@ def test_cap_refusals_name_the_metric() -> None:
         )
 
 
-def test_capped_metric_with_cuped_reads_the_capped_sums(log) -> None:
-    pre = DATA_DIR / "example_pre_period.parquet"
+def test_with_a_pre_period_log_the_bound_comes_from_it_and_cuped_reads_capped_sums(log) -> None:
+    """A pre-period log with the metric's columns fixes the bound before the experiment: the
+    quantile of its users' sums; CUPED then adjusts the capped sums."""
+    pre_path = DATA_DIR / "example_pre_period.parquet"
     metric = {
         "name": "tokens",
         "kind": "user_mean",
@@ -128,12 +130,15 @@ def test_capped_metric_with_cuped_reads_the_capped_sums(log) -> None:
         "covariate": "pre_period",
         "cap": {"upper": 0.99},
     }
-    result = analyze(log, plan={"split": 0.2, "metrics": [metric]}, pre_period=pre)
+    result = analyze(log, plan={"split": 0.2, "metrics": [metric]}, pre_period=pre_path)
     row = result.table.iloc[0]
+    pre = pd.read_parquet(pre_path)
+    high = np.quantile(pre.groupby("user_id")["tokens_out"].sum(), 0.99)
     users = per_user(log)
-    capped = users["tokens"].clip(upper=np.quantile(users["tokens"], 0.99))
+    capped = users["tokens"].clip(upper=high)
     raw = capped[users["arm"] == "treatment"].mean() - capped[users["arm"] == "control"].mean()
     assert row["unadjusted_effect"] == pytest.approx(raw, rel=1e-12)
+    assert "of the pre-period log's users' sums" in row["note"]
     assert row["variance_reduction"] > 0
 
 
