@@ -84,7 +84,7 @@ def test_each_segment_equals_pandas_by_hand(log, result) -> None:
 
 
 def test_segments_cover_every_user_once(result) -> None:
-    for column, rows in result.segments.groupby("column"):
+    for _, rows in result.segments.groupby("column"):
         primary = rows[rows["metric"] == "turns_per_user"]
         assert primary["n_control"].sum() + primary["n_treatment"].sum() == sum(result.engine.users)
 
