@@ -393,10 +393,20 @@ def test_segments_give_the_same_numbers_on_spark(spark) -> None:
 def test_capped_metrics_give_the_same_numbers_on_spark(spark) -> None:
     log = str(DATA_DIR / "example_dialogs.parquet")
     metrics = [
-        {"name": "tokens", "kind": "user_mean", "column": "tokens_out", "role": "primary",
-         "cap": {"upper": 0.99, "lower": 0.05}},
-        {"name": "tokens_per_success", "kind": "ratio", "column": "tokens_out",
-         "denominator": ["completed"], "cap": {"upper": 0.95}},
+        {
+            "name": "tokens",
+            "kind": "user_mean",
+            "column": "tokens_out",
+            "role": "primary",
+            "cap": {"upper": 0.99, "lower": 0.05},
+        },
+        {
+            "name": "tokens_per_success",
+            "kind": "ratio",
+            "column": "tokens_out",
+            "denominator": ["completed"],
+            "cap": {"upper": 0.95},
+        },
     ]
     plan = {"split": 0.2, "metrics": metrics}
     _same_result(analyze(log, plan=plan), analyze(log, plan=plan, spark=spark))
