@@ -71,6 +71,9 @@ SegmentColumn = Literal[
 # Columns of segment_table, in order: declared once, in SegmentColumn.
 SEGMENT_COLUMNS: list[str] = list(get_args(SegmentColumn))
 MISSING = "(missing)"
+# A segment column with more values than this is refused: each value is a pass over the log,
+# and Benjamini–Hochberg over so many segments can find only enormous effects.
+MAX_SEGMENT_VALUES = 50
 
 
 def segment_values(
@@ -134,6 +137,13 @@ def segment_table(
     rows = []
     for column in plan.segments:
         values = segment_values(events, fixed, column, table=table, spark=spark)
+        if len(values) > MAX_SEGMENT_VALUES:
+            shown = ", ".join(repr(v) for v in values["value"].head(5))
+            raise ValueError(
+                f"segments: column {column!r} has {len(values):,} values in the users' first "
+                f"dialogs ({shown}, ...); a segment column needs at most {MAX_SEGMENT_VALUES} "
+                "(an intent, a language, a plan tier), not an id or a free-text field"
+            )
         for found, _, changing in values.itertuples(index=False):
             value = None if found is None or pd.isna(found) else str(found)
             runs = [

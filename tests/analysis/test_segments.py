@@ -148,6 +148,17 @@ def test_refusals_name_the_column(log) -> None:
         analyze(log, plan={"split": 0.2, "experiment": "support-bot-v2", "segments": "intent"})
 
 
+def test_a_column_with_too_many_values_is_refused(log) -> None:
+    plan = {
+        "split": 0.2,
+        "experiment": "support-bot-v2",
+        "metrics": [TURNS],
+        "segments": ["dialog_id"],
+    }
+    with pytest.raises(ValueError, match=r"segments: column 'dialog_id' has [\d,]+ values"):
+        analyze(log, plan=plan)
+
+
 def test_no_segments_no_rows(result, log) -> None:
     plain = analyze(log, plan={"split": 0.2, "experiment": "support-bot-v2", "metrics": [TURNS]})
     assert plain.segments.empty and plain.to_dict()["segments"] == []
