@@ -57,7 +57,7 @@ from abkit.analysis.health import (
     leak_gate,
 )
 from abkit.analysis.monitoring import MonitoringResult, always_valid_table, monitor
-from abkit.analysis.novelty import novelty_tables
+from abkit.analysis.novelty import PERIOD_COLUMNS, TREND_COLUMNS, novelty_tables
 from abkit.analysis.segments import segment_table
 from abkit.core.summary import to_jsonable
 from abkit.plan.experiment_plan import ExperimentPlan, Monitoring, load_plan, plan_spec
@@ -273,6 +273,7 @@ def analyze_plan(
     looks_file: str | Path | None = None,
     spark: Any = None,
     recorded_looks: int = 0,
+    novelty: bool = True,
 ) -> AnalysisResult:
     """Analyse ``events`` under ``plan``: health gates, one row per metric, the decision.
 
@@ -280,7 +281,9 @@ def analyze_plan(
     ``pre_period_log`` / ``users_table``). ``looks_file``: where a group-sequential plan keeps
     its looks (read, and written when this analysis is a new look). ``spark``: a SparkSession
     to run the engine's passes on (:mod:`abkit.analysis.spark_source`; implied by a Spark
-    DataFrame)."""
+    DataFrame). ``novelty``: also the primaries' effect by exposure period and its trend
+    (:mod:`abkit.analysis.novelty`, one more pass); False leaves them empty (simulations that
+    analyse thousands of logs)."""
     engine = aggregate(
         events, plan, table=table, until=until, pre_period=pre_period, users=users, spark=spark
     )
@@ -327,18 +330,24 @@ def analyze_plan(
         if decision.verdict == "ship":
             decision = dataclasses.replace(decision, variant=plan.treatment)
     segments = segment_table(
-        events, plan, hidden, table=table, pre_period=pre_period, users=users, spark=spark
-    )
-    exposure_effects, novelty = novelty_tables(
         events,
         plan,
         hidden,
-        engine.first,
-        engine.last if until is None else until,
         table=table,
+        until=until,
+        pre_period=pre_period,
+        users=users,
         spark=spark,
     )
-    decaying = novelty[novelty["decaying"].astype(bool)]
+    if novelty:
+        exposure_effects, trends = novelty_tables(
+            events, plan, hidden, engine.first, engine.last, until=until, table=table, spark=spark
+        )
+    else:
+        exposure_effects, trends = (
+            pd.DataFrame(columns=columns) for columns in (PERIOD_COLUMNS, TREND_COLUMNS)
+        )
+    decaying = trends[trends["decaying"].astype(bool)]
     for row in decaying.itertuples() if decision.verdict != "invalid" else ():
         decision = dataclasses.replace(
             decision,
@@ -368,7 +377,7 @@ def analyze_plan(
             ),
         )
     return AnalysisResult(
-        frame, health, decision, plan, engine, monitoring, segments, exposure_effects, novelty
+        frame, health, decision, plan, engine, monitoring, segments, exposure_effects, trends
     )
 
 
@@ -391,6 +400,7 @@ def analyze(
     looks_file: str | Path | None = None,
     until: Any = None,
     spark: Any = None,
+    novelty: bool = True,
 ) -> AnalysisResult:
     """Analyse an experiment's dialog log: health gates, one row per metric, and the decision.
 
@@ -420,6 +430,7 @@ def analyze(
         until: analyse only rows with a timestamp up to this time (one look): ISO 8601 text,
             a date alone meaning through that day, as on the CLI and in notebook 03.
         spark: a SparkSession (:func:`abkit.analysis.spark_source.spark_session`) to run on Spark.
+        novelty: also the effect by exposure period and its trend (one more pass over the log).
 
     Returns:
         :class:`AnalysisResult`: ``table`` (columns :data:`TABLE_COLUMNS`), ``health``,
@@ -463,6 +474,7 @@ def analyze(
         users=users,
         looks_file=looks_file,
         spark=spark,
+        novelty=novelty,
     )
 
 

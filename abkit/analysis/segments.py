@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from abkit.analysis.checks import first_values, take_census
+from abkit.analysis.checks import first_values, take_census, until_condition
 from abkit.analysis.comparison import metric_row
 from abkit.analysis.engine import SegmentFilter, aggregate, open_source
 from abkit.analysis.metric_kinds import quoted
@@ -77,7 +77,13 @@ MAX_SEGMENT_VALUES = 50
 
 
 def segment_values(
-    events: Any, plan: ExperimentPlan, column: str, *, table: str = "dialogs", spark: Any = None
+    events: Any,
+    plan: ExperimentPlan,
+    column: str,
+    *,
+    table: str = "dialogs",
+    until: Any = None,
+    spark: Any = None,
 ) -> pd.DataFrame:
     """The segments of ``column``: each value of the users' first dialogs (None: no value),
     with its users and how many of them have other values in later dialogs (a segment is fixed
@@ -85,7 +91,8 @@ def segment_values(
     first."""
     with open_source(events, plan, table, spark) as source:
         resolved = plan.resolve(source.columns)
-        where = take_census(source, resolved).where
+        census = take_census(source, resolved)
+        where = census.where + until_condition(until, census.first)
         name = quoted(column)
         sql = (
             f"WITH f AS ({first_values(column, where)}), n AS (SELECT user_id, "
@@ -114,13 +121,15 @@ def segment_table(
     overall: pd.DataFrame,
     *,
     table: str = "dialogs",
+    until: Any = None,
     pre_period: Any = None,
     users: Any = None,
     spark: Any = None,
 ) -> pd.DataFrame:
     """One row per (segment column, value, candidate, metric) of a resolved ``plan`` with
     segments; ``overall`` is the whole experiment's results table (the direction a reversal
-    is judged against). Columns :data:`SEGMENT_COLUMNS`; empty when the plan has none.
+    is judged against); ``until``: a look's cut, as for the analysis. Columns
+    :data:`SEGMENT_COLUMNS`; empty when the plan has none.
 
     Each segment is its own pass over the log (and one for its rest), on rows the whole
     analysis has already validated.
@@ -136,7 +145,7 @@ def segment_table(
     }
     rows = []
     for column in plan.segments:
-        values = segment_values(events, fixed, column, table=table, spark=spark)
+        values = segment_values(events, fixed, column, table=table, until=until, spark=spark)
         if len(values) > MAX_SEGMENT_VALUES:
             shown = ", ".join(repr(v) for v in values["value"].head(5))
             raise ValueError(
@@ -153,6 +162,7 @@ def segment_table(
                     table=table,
                     spark=spark,
                     validated=True,
+                    until=until,
                     segment=SegmentFilter(column, value, inside),
                     **sources,
                 )

@@ -87,17 +87,24 @@ def exposure_trend(
     yc, xc, yt, xt = (a[:, keep] for a in arrays)
     (rc, lc), (rt, lt) = _linearized(yc, xc), _linearized(yt, xt)
     n_c, n_t = yc.shape[0], yt.shape[0]
+    nan = math.nan
+    if min(n_c, n_t) < 2:  # no variance with fewer than two users in an arm
+        effects = rt - rc
+        return ExposureTrend(effects, np.full(effects.shape, nan), rc, rt, nan, nan, nan, periods)
     var_c = lc.var(axis=0, ddof=1) / n_c
     var_t = lt.var(axis=0, ddof=1) / n_t
     effects, ses = rt - rc, np.sqrt(var_c + var_t)
-    if periods.size < 2:
-        nan = math.nan
+    usable = np.isfinite(ses) & (ses > 0)  # a period without variance cannot weigh in
+    if usable.sum() < 2:
         return ExposureTrend(effects, ses, rc, rt, nan, nan, nan, periods)
-    weights = 1.0 / ses**2  # weighted least squares: precise periods count more
-    centred = periods - float(weights @ periods) / float(weights.sum())
+    index = periods[usable].astype(float)
+    weights = 1.0 / ses[usable] ** 2  # weighted least squares: precise periods count more
+    centred = index - float(weights @ index) / float(weights.sum())
     contrast = weights * centred / float(weights @ centred**2)
-    slope = float(contrast @ effects)
-    variance = (lc @ contrast).var(ddof=1) / n_c + (lt @ contrast).var(ddof=1) / n_t
-    se = math.sqrt(variance) if variance > 0 else math.nan
-    p_value = float(2 * norm.sf(abs(slope) / se)) if se > 0 else math.nan
+    slope = float(contrast @ effects[usable])
+    variance = (lc[:, usable] @ contrast).var(ddof=1) / n_c + (lt[:, usable] @ contrast).var(
+        ddof=1
+    ) / n_t
+    se = math.sqrt(variance) if variance > 0 else nan
+    p_value = float(2 * norm.sf(abs(slope) / se)) if se > 0 else nan
     return ExposureTrend(effects, ses, rc, rt, slope, se, p_value, periods)

@@ -106,7 +106,9 @@ def run_aa_calibration(
             **{**base.__dict__, "seed": seed + k, "experiment": f"aa-{seed + k}"}
         )
         dialogs = simulate_dialogs(config)
-        result = analyze(dialogs, split=0.5, metrics=chosen, alpha=alpha, correction="none")
+        result = analyze(
+            dialogs, split=0.5, metrics=chosen, alpha=alpha, correction="none", novelty=False
+        )
         row = dict(
             zip(
                 result.table["metric"] + " / " + result.table["method"],
@@ -206,7 +208,7 @@ def run_power_check(
             experiment=f"power-{seed + k}",
             effects={"treatment": {"completion": mde}},
         )
-        result = analyze_plan(simulate_dialogs(config), plan)
+        result = analyze_plan(simulate_dialogs(config), plan, novelty=False)
         ships += result.decision.verdict == "ship"
     low, high = binomial_interval(n_experiments, power)
     return PowerCheck(n_experiments, design.n_total, power, ships, low, high)
@@ -408,7 +410,7 @@ def run_sequential_check(
         for day in range(1, days + 1):
             end = start + pd.Timedelta(days=day) - pd.Timedelta(microseconds=1)
             try:
-                row = analyze_plan(log, plan, until=end).table.iloc[0]
+                row = analyze_plan(log, plan, until=end, novelty=False).table.iloc[0]
             except ValueError:
                 continue  # an arm has no rows yet
             users = int(row["n_control"] + row["n_treatment"])

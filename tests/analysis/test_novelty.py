@@ -77,3 +77,23 @@ def test_a_steady_effect_is_not_flagged_and_other_kinds_say_why(log) -> None:
     other = analyze(log.drop(columns="period"), plan={"split": 0.2, "metrics": [turns]})
     assert "no trend test: it reads ratio metrics" in other.novelty.iloc[0]["note"]
     assert other.exposure_effects.empty
+
+
+def test_a_look_reads_only_its_rows(log) -> None:
+    """A look (until) places and counts only the rows up to its cut, as the analysis does."""
+    rows = log.drop(columns="period")
+    look = analyze(rows, plan={"split": 0.2}, until="2026-01-09")
+    upto = rows[rows["timestamp"] <= pd.Timestamp("2026-01-09 23:59:59.999999", tz="UTC")]
+    first = upto.groupby("user_id")["timestamp"].transform("min")
+    days = look.novelty.iloc[0]["period_days"]
+    period = ((upto["timestamp"] - first) / pd.Timedelta(days=int(days))).astype(int)
+    periods = look.exposure_effects.set_index("period")
+    assert list(periods.index) == sorted(period.unique())
+    for k, part in upto.groupby(period):
+        rate = part.groupby("variant")["completed"].mean()
+        assert periods.loc[k, "effect"] == pytest.approx(rate["treatment"] - rate["control"])
+
+
+def test_novelty_can_be_left_out() -> None:
+    result = analyze(DATA_DIR / "example_dialogs.parquet", plan={"split": 0.2}, novelty=False)
+    assert result.novelty.empty and result.exposure_effects.empty

@@ -238,3 +238,16 @@ def test_a_segments_cuped_estimate_is_the_segment_analysed_alone(log) -> None:
     assert alone["covariate"] == "pre_period"
     assert row["effect"] == pytest.approx(alone["effect"], rel=1e-10)
     assert row["ci_low"] == pytest.approx(alone["ci_low"], rel=1e-10)
+
+
+def test_a_look_segments_only_its_rows(log) -> None:
+    plan = {
+        "split": 0.2,
+        "experiment": "support-bot-v2",
+        "metrics": [TURNS],
+        "segments": ["intent"],
+    }
+    look = analyze(log, plan=plan, until="2026-01-09").segments
+    cut = log[log["timestamp"] <= pd.Timestamp("2026-01-09 23:59:59.999999", tz="UTC")]
+    alone = analyze(cut, plan=plan).segments
+    pd.testing.assert_frame_equal(look, alone)
