@@ -456,7 +456,9 @@ def pair_gates(
     k: int,
 ) -> list[HealthCheck]:
     """The gates that compare the control with the candidate of arm ``k``: missing values
-    (or, for a judged metric's labels, the labelled share) per checked column, and units."""
+    (or, for a judged metric's labels, the labelled share) per checked column, and units. With
+    several candidates the details name the candidate; with one, "control" and "treatment"."""
+    arms = ("control", "treatment") if len(plan.labels) == 2 else (plan.control, plan.labels[k])
     checks = []
     complete = []
     judged = {m.column: m for m in plan.metrics or () if m.kind == "judged"}
@@ -475,7 +477,9 @@ def pair_gates(
                 for arm in (control, treatment)
             )
             decisive = metric.role in ("primary", "guardrail")
-            checks.append(label_gate(column, control_m, treatment_m, plan.missing_p, decisive))
+            checks.append(
+                label_gate(column, control_m, treatment_m, plan.missing_p, decisive, arms)
+            )
             continue
         if not (control.get(f"miss{index}_sy") or treatment.get(f"miss{index}_sy")):
             complete.append(column)
@@ -491,7 +495,7 @@ def pair_gates(
             )
             for arm in (control, treatment)
         ]
-        checks.append(missing_gate(column, stats[0], stats[1], plan.missing_p))
+        checks.append(missing_gate(column, stats[0], stats[1], plan.missing_p, arms))
     if complete:
         checks.append(
             HealthCheck("missing values", "pass", 0.0, 0.0, f"none in {', '.join(complete)}")

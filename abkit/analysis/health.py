@@ -175,9 +175,14 @@ def crossover_gate(
 
 
 def missing_gate(
-    column: str, control: RatioStats, treatment: RatioStats, threshold: float
+    column: str,
+    control: RatioStats,
+    treatment: RatioStats,
+    threshold: float,
+    arms: tuple[str, str] = ("control", "treatment"),
 ) -> HealthCheck:
-    """Share of dialogs with ``column`` missing per arm (Y = missing, X = dialogs per user).
+    """Share of dialogs with ``column`` missing per arm (Y = missing, X = dialogs per user);
+    ``arms`` names the two arms in the detail (a candidate's label in an A/B/n experiment).
 
     A difference between arms is tested with the user-clustered delta method
     (:func:`abkit.stats.two_sample.ratio_difference_test`).
@@ -189,7 +194,7 @@ def missing_gate(
         return HealthCheck(gate, "pass", 0.0, 0.0, "no missing values")
     test = ratio_difference_test(control, treatment)
     differs = math.isfinite(test.p_value) and test.p_value < threshold
-    counts = f"{int(control.sum_y):,} control and {int(treatment.sum_y):,} treatment dialogs"
+    counts = f"{int(control.sum_y):,} {arms[0]} and {int(treatment.sum_y):,} {arms[1]} dialogs"
     if not math.isfinite(test.p_value):  # cannot check: never a pass
         if min(control.n, treatment.n) < 2:
             return HealthCheck(
@@ -198,7 +203,7 @@ def missing_gate(
                 share_c,
                 share_t,
                 f"{counts} have no value ({share_c:.2%} vs {share_t:.2%}); cannot check yet: "
-                f"too few users for a test ({control.n} control, {treatment.n} treatment)",
+                f"too few users for a test ({control.n} {arms[0]}, {treatment.n} {arms[1]})",
             )
         if share_c == share_t == 1.0:
             return HealthCheck(
@@ -232,7 +237,12 @@ def missing_gate(
 
 
 def label_gate(
-    column: str, control: Moments, treatment: Moments, threshold: float, decisive: bool
+    column: str,
+    control: Moments,
+    treatment: Moments,
+    threshold: float,
+    decisive: bool,
+    arms: tuple[str, str] = ("control", "treatment"),
 ) -> HealthCheck:
     """The labeled share of a judged metric's dialogs per arm (components as
     :data:`abkit.stats.ppi.PPI_COMPONENTS`) and the check that labels were drawn at random:
@@ -246,13 +256,13 @@ def label_gate(
         tests.append(label_selection_test(arm))
     gate = f"human labels {column}"
     labels = (
-        f"{counts[0]:,} control and {counts[1]:,} treatment dialogs labeled "
+        f"{counts[0]:,} {arms[0]} and {counts[1]:,} {arms[1]} dialogs labeled "
         f"({shares[0]:.1%} vs {shares[1]:.1%})"
     )
     p_values = [p for _, _, p in tests if math.isfinite(p)]
     if p_values and min(p_values) < threshold:
-        arm = ("control", "treatment")[[p for _, _, p in tests].index(min(p_values))]
-        difference = tests[("control", "treatment").index(arm)][0]
+        worst = [p for _, _, p in tests].index(min(p_values))
+        arm, difference = arms[worst], tests[worst][0]
         detail = (
             f"{labels}; in {arm} the judge scores labeled dialogs {difference:+.3g} above the "
             f"unlabeled ones (p = {min(p_values):.2g}): labels were not drawn at random, so "

@@ -252,3 +252,14 @@ def test_cuped_with_candidates_equals_each_pair_alone() -> None:
         assert three.loc[label, "covariate"] == "pre_period"
         assert three.loc[label, "effect"] == pytest.approx(alone["effect"], rel=1e-10)
         assert three.loc[label, "se"] == pytest.approx(alone["se"], rel=1e-10)
+
+
+def test_each_candidates_gates_name_it() -> None:
+    from abkit.core.paths import DATA_DIR
+
+    result = analyze(
+        DATA_DIR / "example_abn_dialogs.parquet", plan=DATA_DIR / "example_abn_plan.yaml"
+    )
+    gates = result.health.table.set_index("gate")["detail"]
+    assert gates["missing csat (ft-v1)"].startswith("12,497 control and 6,385 ft-v1 dialogs")
+    assert " ft-v2 dialogs have no value" in gates["missing csat (ft-v2)"]
