@@ -156,7 +156,12 @@ def novelty_tables(
             rows = overall[(overall["metric"] == metric.name) & (overall["variant"] == candidate)]
             sign = float(np.sign(rows["effect"].iloc[0])) if len(rows) else 0.0
             decaying = bool(found.p_value < plan.alpha and np.sign(found.slope) == -sign != 0)
-            note = "" if math.isfinite(found.p_value) else "fewer than two periods with data"
+            note = (
+                ""
+                if math.isfinite(found.p_value)
+                else "no trend test: fewer than two users in an arm, or fewer than two periods "
+                "with a variance in both arms (cannot check, not a pass)"
+            )
             trends.append(
                 {
                     "variant": candidate,

@@ -97,3 +97,14 @@ def test_a_look_reads_only_its_rows(log) -> None:
 def test_novelty_can_be_left_out() -> None:
     result = analyze(DATA_DIR / "example_dialogs.parquet", plan={"split": 0.2}, novelty=False)
     assert result.novelty.empty and result.exposure_effects.empty
+
+
+def test_a_trend_that_cannot_be_computed_says_so(log) -> None:
+    rows = log.drop(columns="period")
+    one = rows[rows["variant"] == "treatment"]["user_id"].iloc[0]
+    few = rows[
+        rows["user_id"].isin([one, *rows[rows["variant"] == "control"]["user_id"].unique()[:5]])
+    ]
+    trend = analyze(few, plan={"split": 0.2, "srm_p": 1e-9}).novelty.iloc[0]
+    assert not trend["decaying"] and np.isnan(trend["p_value"])
+    assert "cannot check, not a pass" in trend["note"]
