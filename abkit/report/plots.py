@@ -6,6 +6,8 @@ figure (or a given ``ax``) and returns the ``Axes``; the notebook calls ``plt.sh
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -192,6 +194,21 @@ def _margin_bound(row: pd.Series) -> float:
     return -bound if row["higher_is_better"] else bound
 
 
+def _stacked_axes(
+    sizes: list[int], *, row: float, panel: float, margin: float, title_rows: float
+) -> tuple[Any, np.ndarray]:
+    """Panels stacked in one column, each as tall as its rows (``row`` inches each, plus
+    ``panel`` per panel and ``margin``), a panel's title counting as ``title_rows`` rows."""
+    fig, axes = plt.subplots(
+        len(sizes),
+        1,
+        figsize=(6.8, row * sum(sizes) + panel * len(sizes) + margin),
+        gridspec_kw={"height_ratios": [size + title_rows for size in sizes]},
+        squeeze=False,
+    )
+    return fig, axes[:, 0]
+
+
 def forest_plot(results: pd.DataFrame) -> np.ndarray:
     """Relative effect of each metric with its confidence interval, one panel per role.
 
@@ -216,14 +233,7 @@ def forest_plot(results: pd.DataFrame) -> np.ndarray:
         ax.text(0.5, 0.5, "no metric with a relative effect", ha="center", va="center")
         return np.array([ax])
     counts = [int((shown["role"] == role).sum()) for role in roles]
-    fig, axes = plt.subplots(
-        len(roles),
-        1,
-        figsize=(6.8, 0.28 * sum(counts) + 0.6 * len(roles) + 0.5),
-        gridspec_kw={"height_ratios": [count + 0.9 for count in counts]},
-        squeeze=False,
-    )
-    axes = axes[:, 0]
+    fig, axes = _stacked_axes(counts, row=0.28, panel=0.6, margin=0.5, title_rows=0.9)
     for ax, role in zip(axes, roles, strict=True):
         rows = shown[shown["role"] == role].iloc[::-1].reset_index(drop=True)
         reach = [0.0]
@@ -542,14 +552,7 @@ def segment_plot(segments: pd.DataFrame) -> np.ndarray:
     several = segments["variant"].nunique() > 1
     panels = list(segments.groupby(["metric", "variant"], sort=False))
     sizes = [len(rows) for _, rows in panels]
-    fig, axes = plt.subplots(
-        len(panels),
-        1,
-        figsize=(6.8, 0.32 * sum(sizes) + 0.7 * len(panels) + 0.3),
-        gridspec_kw={"height_ratios": [size + 1 for size in sizes]},
-        squeeze=False,
-    )
-    axes = axes[:, 0]
+    fig, axes = _stacked_axes(sizes, row=0.32, panel=0.7, margin=0.3, title_rows=1.0)
     for ax, ((metric, variant), rows) in zip(axes, panels, strict=True):
         rows = rows.iloc[::-1].reset_index(drop=True)
         for position, row in rows.iterrows():
