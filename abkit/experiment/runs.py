@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import nbformat
-
 from abkit.core.paths import EXPERIMENTS_DIR, KIT_ROOT, NOTEBOOKS_DIR, REPORTS_DIR, in_kit
 from abkit.experiment.file import EXPERIMENT_FILE
 
@@ -297,6 +295,7 @@ class NotebookRun:
 
 
 def _export_html(executed: Path) -> Path:
+    import nbformat
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
@@ -569,6 +568,8 @@ def strip_noisy_metadata(notebook: Path) -> None:
     cell.metadata.papermill metadata.language_info.version"`` does, so committed templates
     change only when their content does.
     """
+    import nbformat  # imported here: it takes seconds, and a refused name needs none of it
+
     document = nbformat.read(notebook, as_version=4)
     for key in _NOISY_NOTEBOOK_KEYS:
         document.metadata.pop(key, None)
