@@ -43,7 +43,8 @@ _API = {
     "ingest_otel": "abkit.ingest.otel",
     # judges
     "win_rates": "abkit.judging.pairwise",
-    "fit_bradley_terry": "abkit.judging.pairwise",
+    "fit_bradley_terry": "abkit.judging.bradley_terry",
+    "read_judgment_table": "abkit.judging.judgments",
     "swap_report": "abkit.judging.pairwise",
     "ppi_mean": "abkit.stats.ppi",
     # reports

@@ -36,7 +36,7 @@ from abkit.design.sample_size import (
     plan_clustered,
     solve_design,
 )
-from abkit.judging.pairwise import read_judgments
+from abkit.judging.judgments import read_judgments
 from abkit.judging.simulation import simulate_pairwise
 from abkit.plan.experiment_plan import (
     COVARIATE_PATHS,

@@ -1,26 +1,38 @@
-"""LLM judges with honest uncertainty: pairwise win rates, Bradley-Terry strengths, position
-and length bias (:mod:`.pairwise`), graded comparisons (:mod:`.graded`), judge simulation
-(:mod:`.simulation`) and the findings notebook 05 writes (:mod:`.findings`). The estimators
-on sufficient statistics (prediction-powered inference, McNemar, the sign test) are in
-:mod:`abkit.stats.ppi` and :mod:`abkit.stats.paired`.
+"""LLM judges with honest uncertainty: judge files read into one verdict table
+(:mod:`.judgments`), pairwise win rates, position and length bias (:mod:`.pairwise`),
+Bradley–Terry strengths and rank intervals at leaderboard scale (:mod:`.bradley_terry`),
+graded comparisons (:mod:`.graded`), judge simulation (:mod:`.simulation`) and the findings
+notebook 05 writes (:mod:`.findings`). The estimators on sufficient statistics
+(prediction-powered inference, McNemar, the sign test) are in :mod:`abkit.stats.ppi` and
+:mod:`abkit.stats.paired`.
 
 May import: core, stats, plan, serve, analysis. ``from abkit import judging`` gives the names
 below.
 """
 
-from abkit.judging.findings import judge_findings, length_effect_sentence, preference_table
-from abkit.judging.graded import GradedComparison, compare_graded
-from abkit.judging.pairwise import (
-    VERDICTS,
+from abkit.judging.bradley_terry import (
+    MIN_PROMPTS_FOR_INTERVAL,
     BradleyTerry,
-    LengthControlled,
-    SwapReport,
-    WinRates,
+    PairCounts,
     beats,
     bradley_terry_strengths,
     fit_bradley_terry,
-    length_controlled_strengths,
+    pair_counts,
+)
+from abkit.judging.findings import judge_findings, length_effect_sentence, preference_table
+from abkit.judging.graded import GradedComparison, compare_graded
+from abkit.judging.judgments import (
+    VERDICTS,
+    JudgmentTable,
+    read_judgment_table,
     read_judgments,
+    to_kit_shape,
+)
+from abkit.judging.pairwise import (
+    LengthControlled,
+    SwapReport,
+    WinRates,
+    length_controlled_strengths,
     swap_report,
     win_rates,
 )
@@ -32,8 +44,11 @@ from abkit.judging.simulation import (
 )
 
 __all__ = [
+    "MIN_PROMPTS_FOR_INTERVAL",
     "VERDICTS",
     "BradleyTerry",
+    "JudgmentTable",
+    "PairCounts",
     "GradedComparison",
     "LengthControlled",
     "SwapReport",
@@ -46,11 +61,14 @@ __all__ = [
     "judge_findings",
     "length_controlled_strengths",
     "length_effect_sentence",
+    "pair_counts",
     "preference_table",
+    "read_judgment_table",
     "read_judgments",
     "simulate_judge_scores",
     "simulate_pairwise",
     "simulate_pointwise",
     "swap_report",
+    "to_kit_shape",
     "win_rates",
 ]

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from abkit.judging.bradley_terry import BradleyTerry, beats
 from abkit.judging.graded import GradedComparison
-from abkit.judging.pairwise import BradleyTerry, LengthControlled, SwapReport, WinRates, beats
+from abkit.judging.pairwise import LengthControlled, SwapReport, WinRates
 
 __all__ = [
     "judge_findings",

@@ -7,11 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from abkit.core.params import check_probability
-from abkit.judging.pairwise import beats
+from abkit.core.params import check_number, check_probability
+from abkit.judging.bradley_terry import beats
 
 __all__ = [
     "add_judge_labels",
+    "simulate_arena",
     "simulate_judge_scores",
     "simulate_pairwise",
     "simulate_pointwise",
@@ -80,6 +81,64 @@ def simulate_pairwise(
         )
     return pd.concat(rows, ignore_index=True).sort_values(
         ["prompt_id", "shown_first"], ignore_index=True
+    )
+
+
+def simulate_arena(
+    n_comparisons: int,
+    strengths: dict[str, float] | np.ndarray,
+    *,
+    per_prompt: int = 1,
+    tie_share: float = 0.0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Leaderboard-shaped verdicts (Chatbot Arena's shape): each row a uniformly random pair of
+    distinct systems, the winner drawn from Bradley–Terry with ``strengths`` (a mapping, or an
+    array for systems ``s000``, ``s001``, ...), except a share ``tie_share`` of ties. Prompts
+    carry random 32-hex-digit ids, ``per_prompt`` comparisons each (the unit the bootstrap and
+    the sandwich resample).
+
+    Returns:
+        prompt_id, system_a, system_b, winner (a / b / tie).
+
+    Examples:
+        >>> simulate_arena(4, {"x": 0.5, "y": 0.0}, seed=1)["winner"].tolist()
+        ['a', 'b', 'a', 'b']
+    """
+    if isinstance(strengths, dict):
+        names, theta = list(strengths), np.asarray(list(strengths.values()), dtype=float)
+    else:
+        theta = np.asarray(strengths, dtype=float)
+        names = [f"s{k:03d}" for k in range(theta.size)]
+    if theta.size < 2:
+        raise ValueError(f"strengths names {theta.size} system(s); a comparison needs 2")
+    check_number("tie_share", tie_share, low=0.0, high=1.0, low_inclusive=True)
+    rng = np.random.default_rng(seed)
+    prompts = -(-n_comparisons // per_prompt)
+    if per_prompt == 1:
+        a = rng.integers(0, theta.size, n_comparisons)
+        b = (a + rng.integers(1, theta.size, n_comparisons)) % theta.size  # never a itself
+    else:  # distinct pairs within a prompt (a repeated one would be a duplicate verdict)
+        low, high = np.triu_indices(theta.size, k=1)
+        if per_prompt > low.size or prompts * low.size > 50_000_000:
+            raise ValueError(f"per_prompt == {per_prompt}: too many pairs for {theta.size} systems")
+        chosen = rng.random((prompts, low.size)).argsort(axis=1)[:, :per_prompt].ravel()
+        chosen = chosen[:n_comparisons]
+        swap = rng.random(n_comparisons) < 0.5
+        a = np.where(swap, high[chosen], low[chosen])
+        b = np.where(swap, low[chosen], high[chosen])
+    a_wins = rng.random(n_comparisons) < 1 / (1 + np.exp(theta[b] - theta[a]))
+    tie = rng.random(n_comparisons) < tie_share
+    raw = rng.bytes(16 * prompts)
+    ids = np.array([raw[16 * k : 16 * k + 16].hex() for k in range(prompts)], dtype=object)
+    system = np.asarray(names, dtype=object)
+    return pd.DataFrame(
+        {
+            "prompt_id": np.repeat(ids, per_prompt)[:n_comparisons],
+            "system_a": system[a],
+            "system_b": system[b],
+            "winner": np.where(tie, "tie", np.where(a_wins, "a", "b")),
+        }
     )
 
 

@@ -284,7 +284,7 @@ def test_win_rates_read_a_pair_written_either_way_round_and_refuse_missing_value
     """Rows with the systems the other way round (system_a = whichever was shown first) give
     the same shares as the same verdicts written one way; a missing prompt id or verdict is
     refused, not dropped by a group-by (or a crash in the bootstrap)."""
-    from abkit.judging.pairwise import fit_bradley_terry
+    from abkit.judging.bradley_terry import fit_bradley_terry
     from abkit.judging.simulation import simulate_pairwise
 
     pairs = simulate_pairwise(80, {"ft": 0.3, "base": 0.0}, accuracy=0.9, seed=5)

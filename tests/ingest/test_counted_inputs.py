@@ -12,7 +12,8 @@ import pytest
 from otlp_spans import T0, USER_V, a, chat, export
 
 from abkit.ingest.otel import ingest_otel, read_prices
-from abkit.judging.pairwise import fit_bradley_terry, win_rates
+from abkit.judging.bradley_terry import fit_bradley_terry
+from abkit.judging.pairwise import win_rates
 from abkit.judging.simulation import simulate_pairwise
 from abkit.serve.event_store import EventStore
 from abkit.serve.events import EventValidationError, LogValidationError

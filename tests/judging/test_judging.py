@@ -99,7 +99,7 @@ def test_mcnemar_and_sign_tests_match_r(name: str) -> None:
 
 
 def test_bradley_terry_matches_choix() -> None:
-    from abkit.judging.pairwise import bradley_terry_strengths
+    from abkit.judging.bradley_terry import bradley_terry_strengths
 
     games = pd.read_csv(REFERENCE / "bt_games.csv")
     wins = np.zeros((4, 4))
@@ -109,7 +109,7 @@ def test_bradley_terry_matches_choix() -> None:
 
 
 def test_bootstrap_intervals_cover_the_fit_and_ties_count_half() -> None:
-    from abkit.judging.pairwise import fit_bradley_terry
+    from abkit.judging.bradley_terry import fit_bradley_terry
 
     games = pd.read_csv(REFERENCE / "bt_games.csv")
     names = np.array(["base", "ft-v1", "ft-v2", "ft-v3"])
@@ -137,7 +137,7 @@ def test_bootstrap_intervals_cover_the_fit_and_ties_count_half() -> None:
 
 
 def test_bradley_terry_refuses_a_system_that_never_loses() -> None:
-    from abkit.judging.pairwise import fit_bradley_terry
+    from abkit.judging.bradley_terry import fit_bradley_terry
 
     frame = pd.DataFrame(
         {"prompt_id": [1, 2], "system_a": ["x", "x"], "system_b": ["y", "y"], "winner": ["a", "a"]}
@@ -173,7 +173,8 @@ def test_swap_report_counts_flips_and_the_first_position_share() -> None:
 def test_a_system_compared_with_itself_is_refused() -> None:
     """A row judging a system against itself says nothing about either; the tools refuse it
     rather than count it as a win, a loss or a tie."""
-    from abkit.judging.pairwise import fit_bradley_terry, swap_report, win_rates
+    from abkit.judging.bradley_terry import fit_bradley_terry
+    from abkit.judging.pairwise import swap_report, win_rates
 
     frame = pd.DataFrame(
         {"prompt_id": [1, 2], "system_a": ["ft", "ft"], "system_b": ["base", "ft"]}
@@ -218,7 +219,8 @@ def test_length_controlled_strengths_match_a_statsmodels_binomial_glm() -> None:
 
 
 def test_a_length_biased_judge_inflates_the_raw_strength_of_the_longer_system() -> None:
-    from abkit.judging.pairwise import fit_bradley_terry, length_controlled_strengths
+    from abkit.judging.bradley_terry import fit_bradley_terry
+    from abkit.judging.pairwise import length_controlled_strengths
     from abkit.judging.simulation import simulate_pairwise
 
     frame = simulate_pairwise(
