@@ -92,6 +92,9 @@ def test_judging_examples_are_up_to_date(tmp_path) -> None:
     pd.testing.assert_frame_equal(
         pd.read_parquet(DATA_DIR / judging.EXAMPLE_JUDGED_LOG), pd.read_parquet(written[2])
     )
+    for path in judging.write_judge_file_examples(tmp_path):
+        pd.testing.assert_frame_equal(pd.read_csv(DATA_DIR / path.name), pd.read_csv(path))
     text = (DATA_DIR / "README.md").read_text()
-    for column in ("shown_first", "winner", "length_a", "passed", "judge_helpful", "human_helpful"):
+    for column in ("shown_first", "winner", "length_a", "passed", "judge_helpful", "human_helpful",
+                   "model_a", "left_model", "left_tokens"):  # fmt: skip
         assert f"`{column}`" in text, column

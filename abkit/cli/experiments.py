@@ -295,6 +295,8 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
         for path in examples.write_examples(DATA_DIR):
             print(f"wrote the judging example {path}")
+        for path in examples.write_judge_file_examples(DATA_DIR):
+            print(f"wrote the judge-file example {path}")
         return 0
     if args.example:
         config, target = simulate.EXAMPLE_CONFIG, args.out or EXAMPLE_LOG

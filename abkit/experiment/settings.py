@@ -22,6 +22,7 @@ import pandas as pd
 from abkit.analysis.covariates import VarianceReductionEstimate, estimate_variance_reduction
 from abkit.analysis.log_source import log_columns
 from abkit.core.params import (
+    check_choice,
     check_integer,
     check_number,
     check_probability,
@@ -36,7 +37,14 @@ from abkit.design.sample_size import (
     plan_clustered,
     solve_design,
 )
-from abkit.judging.judgments import read_judgments
+from abkit.judging.bradley_terry import INTERVAL_KINDS
+from abkit.judging.judgments import (
+    SHAPES,
+    JudgmentTable,
+    read_judgment_table,
+    read_judgments,
+    to_kit_shape,
+)
 from abkit.judging.simulation import simulate_pairwise
 from abkit.plan.experiment_plan import (
     COVARIATE_PATHS,
@@ -202,6 +210,10 @@ class JudgeEvaluationSettings:
     """The parameters of notebook ``05_judge_evaluation``, validated on construction."""
 
     pairwise_file: str = "data/example_pairwise_judgments.csv"
+    judge_columns: dict = dataclasses.field(default_factory=dict)
+    judge_verdicts: dict = dataclasses.field(default_factory=dict)
+    judge_shape: str = "auto"
+    judge_model: str = ""
     grades_file: str = "data/example_pointwise_grades.csv"
     judged_log: str = "data/example_judged_dialogs.parquet"
     judge_column: str = "judge_helpful"
@@ -215,15 +227,24 @@ class JudgeEvaluationSettings:
     length_bias: float = 0.1
     length_ratio: float = 1.35
     bootstrap_resamples: int = 1000
+    interval: str = "bootstrap"
     alpha: float = 0.05
     seed: int = 0
     output_dir: str = "reports/05_judge_evaluation"
     experiment: str = ""  # the experiment file applied (abkit.experiment.file)
 
     def __post_init__(self) -> None:
-        for name in ("pairwise_file", "grades_file", "judged_log", "experiment"):
+        for name in ("pairwise_file", "grades_file", "judged_log", "experiment", "judge_model"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} == {getattr(self, name)!r}, must be a path as text")
+        for name in ("judge_columns", "judge_verdicts"):
+            value = getattr(self, name)
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            ):
+                raise TypeError(f"{name} == {value!r}, must be a mapping of text to text")
+        check_choice("judge_shape", self.judge_shape, SHAPES)
+        check_choice("interval", self.interval, INTERVAL_KINDS)
         check_text("output_dir", self.output_dir)
         self.judged_plan()  # checks the two columns
         if self.true_effect is not None:
@@ -249,12 +270,20 @@ class JudgeEvaluationSettings:
         check_probability("alpha", self.alpha)
         check_integer("seed", self.seed, minimum=0)
 
-    def pairwise(self) -> pd.DataFrame:
-        """The pairwise verdicts: ``pairwise_file``, or a simulated judge when it is ''."""
+    def judgments(self) -> JudgmentTable:
+        """The pairwise verdicts in the kit's shape: ``pairwise_file`` read through
+        ``judge_columns``, ``judge_verdicts`` and ``judge_shape``, or a simulated judge when it
+        is ''."""
         if self.pairwise_file:
-            return read_judgments(self.pairwise_file, "pairwise_file")
+            return read_judgment_table(
+                self.pairwise_file,
+                "pairwise_file",
+                columns=self.judge_columns,
+                verdicts=self.judge_verdicts or None,
+                shape=self.judge_shape,  # type: ignore[arg-type]
+            )
         theta = math.log(self.simulated_preference / (1 - self.simulated_preference))
-        return simulate_pairwise(
+        simulated = simulate_pairwise(
             self.simulated_prompts,
             {"candidate": theta, "baseline": 0.0},
             accuracy=self.judge_accuracy,
@@ -263,6 +292,7 @@ class JudgeEvaluationSettings:
             mean_length={"candidate": 300.0 * self.length_ratio, "baseline": 300.0},
             seed=self.seed,
         ).drop(columns="human")
+        return to_kit_shape(simulated)
 
     def judged_plan(self) -> ExperimentPlan:
         """The plan of the online section: one ``judged`` metric (primary) from the log's
@@ -272,6 +302,7 @@ class JudgeEvaluationSettings:
             "judged",
             self.label_column,
             judge=self.judge_column,
+            judge_model=self.judge_model,
             role="primary",
             description="human-scale mean from the judge and a random sample of human labels",
         )

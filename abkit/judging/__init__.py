@@ -19,7 +19,14 @@ from abkit.judging.bradley_terry import (
     fit_bradley_terry,
     pair_counts,
 )
-from abkit.judging.findings import judge_findings, length_effect_sentence, preference_table
+from abkit.judging.findings import (
+    judge_findings,
+    leaderboard_sentence,
+    length_effect_sentence,
+    position_sentence,
+    preference_sentence,
+    preference_table,
+)
 from abkit.judging.graded import GradedComparison, compare_graded
 from abkit.judging.judgments import (
     VERDICTS,
@@ -33,6 +40,7 @@ from abkit.judging.pairwise import (
     SwapReport,
     WinRates,
     length_controlled_strengths,
+    swap_check,
     swap_report,
     win_rates,
 )
@@ -60,7 +68,10 @@ __all__ = [
     "fit_bradley_terry",
     "judge_findings",
     "length_controlled_strengths",
+    "leaderboard_sentence",
     "length_effect_sentence",
+    "position_sentence",
+    "preference_sentence",
     "pair_counts",
     "preference_table",
     "read_judgment_table",
@@ -68,6 +79,7 @@ __all__ = [
     "simulate_judge_scores",
     "simulate_pairwise",
     "simulate_pointwise",
+    "swap_check",
     "swap_report",
     "to_kit_shape",
     "win_rates",

@@ -274,9 +274,7 @@ def _prompt_types(counts: PairCounts) -> tuple[sparse.csr_matrix, np.ndarray]:
     return stacked, np.ones(counts.prompts, dtype=np.int64)
 
 
-def _resample_counts(
-    multiplicity: np.ndarray, resamples: int, seed: int
-) -> Iterator[np.ndarray]:
+def _resample_counts(multiplicity: np.ndarray, resamples: int, seed: int) -> Iterator[np.ndarray]:
     """How many times each prompt type is drawn in each resample of the prompts with
     replacement, in chunks (resamples × types)."""
     rng = np.random.default_rng(seed)

@@ -197,7 +197,7 @@ def _detect(columns: set[str], shape: Shape) -> Literal["pair", "shown"]:
     raise ValueError(
         f"the judge file has columns {sorted(columns)[:12]}: it needs either system_a, "
         "system_b and winner (pair shape) or first_system, second_system and verdict (shown "
-        "shape); map your names with judge_columns={'system_a': 'model_a', ...}. "
+        "shape); map your names with judge_columns={'model_a': 'system_a', ...}. "
         f"{_example('pair')}; or {_example('shown')}"
     )
 
@@ -211,34 +211,36 @@ def to_kit_shape(
 ) -> JudgmentTable:
     """A judge table in the kit's shape (see the module docstring).
 
-    ``columns`` maps the kit's names (:data:`JUDGMENT_COLUMNS`) to the file's; ``verdicts``
+    ``columns`` maps the file's column names to the kit's (:data:`JUDGMENT_COLUMNS`), as a
+    dialog log's column map does; ``verdicts``
     maps the file's spellings (case-insensitive) to ``a`` / ``b`` / ``tie`` (pair shape) or
     ``first`` / ``second`` / ``tie`` (shown shape).
 
     Examples:
         >>> file = pd.DataFrame({"q": [1, 1], "left": ["x", "y"], "right": ["y", "x"],
         ...                      "pick": ["Left", "TIE"]})
-        >>> table = to_kit_shape(file, columns={"prompt_id": "q", "first_system": "left",
-        ...                      "second_system": "right", "verdict": "pick"})
+        >>> table = to_kit_shape(file, columns={"q": "prompt_id", "left": "first_system",
+        ...                      "right": "second_system", "pick": "verdict"})
         >>> table.comparisons[["system_a", "system_b", "shown_first", "winner"]].values.tolist()
         [['x', 'y', 'a', 'a'], ['x', 'y', 'b', 'tie']]
     """
     if shape not in SHAPES:
         raise ValueError(f"judge_shape == {shape!r}; allowed: {list(SHAPES)}")
     columns = dict(columns or {})
-    unknown = sorted(set(columns) - set(JUDGMENT_COLUMNS))
+    unknown = sorted(set(columns.values()) - set(JUDGMENT_COLUMNS))
     if unknown:
         raise ValueError(
-            f"judge_columns names {unknown}: its keys must be the kit's names "
-            f"{list(JUDGMENT_COLUMNS)}, its values the file's"
+            f"judge_columns maps to {unknown}: it maps your column names to the kit's, "
+            f"{list(JUDGMENT_COLUMNS)}, e.g. {{'model_a': 'system_a'}}"
         )
-    absent = {k: v for k, v in columns.items() if v not in frame.columns}
+    absent = [name for name in columns if name not in frame.columns]
     if absent:
         raise ValueError(
-            f"judge_columns maps {absent}, but the file has no such column; it has "
+            f"judge_columns names column(s) {absent} that the file does not have; it has "
             f"{list(map(str, frame.columns))[:12]}"
         )
-    renamed = frame.rename(columns={v: k for k, v in columns.items()})
+    renamed = frame.rename(columns=columns)
+    source = {kit: yours for yours, kit in columns.items()}  # to name the file's column
     detected = _detect(set(map(str, renamed.columns)), shape)
     notes: list[str] = []
     if detected == "pair":
@@ -246,14 +248,14 @@ def to_kit_shape(
         _need(renamed, needed, "pair")
         out = renamed[[c for c in (*needed, "shown_first", "length_a", "length_b")
                        if c in renamed.columns]].copy()  # fmt: skip
-        out["winner"] = _spellings(renamed["winner"], columns.get("winner", "winner"),
+        out["winner"] = _spellings(renamed["winner"], source.get("winner", "winner"),
                                    verdicts, VERDICTS)  # fmt: skip
         if "shown_first" in out.columns:
-            out["shown_first"] = _shown_first(renamed["shown_first"], columns)
+            out["shown_first"] = _shown_first(renamed["shown_first"], source)
     else:
         needed = ("prompt_id", "first_system", "second_system", "verdict")
         _need(renamed, needed, "shown")
-        position = _spellings(renamed["verdict"], columns.get("verdict", "verdict"),
+        position = _spellings(renamed["verdict"], source.get("verdict", "verdict"),
                               verdicts, POSITIONS)  # fmt: skip
         out = _from_shown(renamed, position)
     has_lengths = {"length_a", "length_b"} <= set(out.columns)
@@ -271,12 +273,12 @@ def to_kit_shape(
     return JudgmentTable(out, detected, has_order, has_lengths, tuple(notes))
 
 
-def _shown_first(values: pd.Series, columns: Mapping[str, str]) -> pd.Series:
+def _shown_first(values: pd.Series, source: Mapping[str, str]) -> pd.Series:
     side = values.astype("string").str.strip().str.lower()
     wrong = values[~side.isin(["a", "b"]).fillna(False).astype(bool)]
     if len(wrong):
         raise ValueError(
-            f"column {columns.get('shown_first', 'shown_first')!r} holds "
+            f"column {source.get('shown_first', 'shown_first')!r} holds "
             f"{sorted(map(str, wrong.unique()))[:5]}: it says whose response was shown first, "
             f"'a' or 'b'; {_example('pair')}"
         )

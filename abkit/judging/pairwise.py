@@ -25,6 +25,7 @@ from abkit.stats.paired import PairedTest, sign_test
 __all__ = [
     "length_controlled_strengths",
     "LengthControlled",
+    "swap_check",
     "swap_report",
     "SwapReport",
     "win_rates",
@@ -187,6 +188,30 @@ def swap_report(comparisons: pd.DataFrame, *, alpha: float = 0.05) -> SwapReport
     return SwapReport(
         len(verdicts), int(verdicts.sum()), float(verdicts.mean()), share, interval, p
     )
+
+
+def swap_check(comparisons: pd.DataFrame, *, alpha: float = 0.05) -> tuple[SwapReport | None, str]:
+    """:func:`swap_report` over the pairs judged once in each order, with a line saying what it
+    left out ('' when nothing), or None and the reason it cannot be computed (no order column,
+    or no pair judged both ways): a check that cannot be computed is reported, never passed."""
+    check_comparisons(comparisons)
+    if "shown_first" not in comparisons.columns:
+        return None, "position bias: no column says which response was shown first"
+    keys = ["prompt_id", "system_a", "system_b"]
+    both = comparisons.groupby(keys, sort=False)["shown_first"].transform("nunique") == 2
+    once = comparisons.loc[~both, keys].drop_duplicates()
+    if not both.any():
+        return None, (
+            f"position bias: none of the {len(once):,} pairs was judged in both orders (the "
+            "swap check needs each pair once with each response shown first)"
+        )
+    report = swap_report(comparisons[both], alpha=alpha)
+    if len(once):
+        return report, (
+            f"{len(once):,} pair(s) judged in one order only ({int((~both).sum()):,} verdicts) "
+            "are left out of the swap check; the other sections use them"
+        )
+    return report, ""
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,8 @@ class Metric:
         column: the log column measured (the numerator of a ratio; for ``judged``, the human
             label, missing on the dialogs nobody labeled).
         judge: ``judged`` metrics: the column of the judge's score, on the label's scale.
+        judge_model: ``judged`` metrics: the judge's model and version (e.g.
+            ``gpt-4o-2024-08-06``), shown in the memo beside the results it produced.
         denominator: ratio metrics: the columns whose sum is the denominator; empty means one
             per dialog whose ``column`` is known. Dialogs missing any of the metric's columns
             leave both numerator and denominator (missing is never 0).
@@ -178,6 +180,7 @@ class Metric:
     column: str
     denominator: tuple[str, ...] = ()
     judge: str = ""
+    judge_model: str = ""
     quantile: float | None = None
     role: Role = "secondary"
     higher_is_better: bool = True
@@ -221,10 +224,13 @@ class Metric:
                     f"metric {self.name!r}: judge == column == {self.column!r}; the judge's score "
                     "and the human label must be two columns"
                 )
-        elif self.judge:
+        elif self.judge or self.judge_model:
             raise ValueError(
-                f"metric {self.name!r}: judge == {self.judge!r}, only a 'judged' metric has one"
+                f"metric {self.name!r}: judge == {self.judge!r}, judge_model == "
+                f"{self.judge_model!r}: only a 'judged' metric has a judge"
             )
+        if not isinstance(self.judge_model, str):
+            raise TypeError(f"metric {self.name!r}: judge_model == {self.judge_model!r}, text")
         if self.kind == "quantile":
             if self.quantile is None:
                 raise ValueError(

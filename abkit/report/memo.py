@@ -485,7 +485,9 @@ def _plan_block(plan: ExperimentPlan) -> str:
             f" / ({' + '.join(metric.denominator)})" if metric.denominator else ""
         )
         if metric.judge:
-            columns += f", judge {metric.judge}"
+            columns += f", judge {metric.judge}" + (
+                f" ({metric.judge_model})" if metric.judge_model else " (judge model not recorded)"
+            )
         kind = metric.kind + (f" {metric.quantile:g}" if metric.quantile is not None else "")
         extras = [
             x

@@ -467,41 +467,42 @@ def audit_plot(audit: pd.DataFrame, *, consistent_ratio: float = 3.0) -> np.ndar
     return np.array([left, right])
 
 
-def judge_preference_plot(preferences: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Each system's probability of beating an average system, raw Bradley–Terry (with its
-    bootstrap interval) beside the length-controlled fit: the gap is what the judge's taste for
-    length added (:func:`abkit.judging.findings.preference_table`)."""
-    ax = _axes(ax, (7.0, 1.6 + 0.8 * len(preferences)))
-    order = list(preferences.sort_values("win_probability")["system"])
-    y = preferences["system"].map({name: k for k, name in enumerate(order)}).to_numpy(float)
-    p = preferences["win_probability"]
-    error = np.vstack([p - preferences["win_ci_low"], preferences["win_ci_high"] - p])
-    ax.errorbar(
-        p,
-        y + 0.12,
-        xerr=error,
-        fmt="o",
-        color="#0969da",
-        capsize=4,
-        label="raw (the judge's verdicts), 95 % bootstrap interval",
-    )
-    ax.scatter(
-        preferences["controlled_win_probability"],
-        y - 0.12,
-        marker="D",
-        color="#bf8700",
-        zorder=3,
-        label="at equal length (length-controlled)",
-    )
+def judge_preference_plot(
+    preferences: pd.DataFrame,
+    *,
+    interval: str = "bootstrap",
+    top: int = 25,
+    ax: Axes | None = None,
+) -> Axes:
+    """Each system's probability of beating an average system (one of strength zero), raw
+    Bradley–Terry with its 95 % ``interval`` beside the length-controlled fit when there is one:
+    the gap is what the judge's taste for length added
+    (:func:`abkit.judging.findings.preference_table`). A leaderboard longer than ``top`` shows
+    its ``top`` strongest systems, and the title says so."""
+    shown = preferences.nlargest(top, "strength") if len(preferences) > top else preferences
+    ax = _axes(ax, (7.0, 1.6 + (0.8 if len(shown) <= 8 else 0.32) * len(shown)))
+    order = list(shown.sort_values("win_probability")["system"])
+    y = shown["system"].map({name: k for k, name in enumerate(order)}).to_numpy(float)
+    p = shown["win_probability"]
+    error = np.vstack([p - shown["win_ci_low"], shown["win_ci_high"] - p])
+    controlled = shown["controlled_win_probability"].notna().all()
+    offset = 0.12 if controlled else 0.0
+    label = f"raw (the judge's verdicts), 95 % {interval} interval"
+    ax.errorbar(p, y + offset, xerr=error, fmt="o", color="#0969da", capsize=4, label=label)
+    if controlled:
+        fair = shown["controlled_win_probability"]
+        label = "at equal length (length-controlled)"
+        ax.scatter(fair, y - offset, marker="D", color="#bf8700", zorder=3, label=label)
     ax.axvline(0.5, color="0.5", linewidth=0.8)
     ax.set_yticks(range(len(order)), order)
     ax.set_ylim(-0.6, len(order) - 0.4)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.set(
-        xlabel="probability of being preferred to an average system",
-        title="Who does the judge prefer?",
-    )
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False)
+    title = "Who does the judge prefer?"
+    if len(shown) < len(preferences):
+        title += f" (the {len(shown)} strongest of {len(preferences)} systems)"
+    ax.set(xlabel="probability of being preferred to an average system", title=title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3 if len(shown) <= 8 else -0.08),
+              frameon=False)  # fmt: skip
     return ax
 
 

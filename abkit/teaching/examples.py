@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from abkit.judging.simulation import add_judge_labels, simulate_pairwise, simulate_pointwise
@@ -20,6 +21,7 @@ __all__ = [
     "EXAMPLE_SPANS",
     "write_example_export",
     "write_examples",
+    "write_judge_file_examples",
     "write_spans_from_dialogs",
 ]
 
@@ -76,6 +78,61 @@ def write_examples(directory: Path) -> list[Path]:
     judged = add_judge_labels(dialogs, **EXAMPLE_JUDGE_SETTINGS)
     log = write_log(judged, directory / EXAMPLE_JUDGED_LOG)
     return [directory / EXAMPLE_PAIRWISE, directory / EXAMPLE_GRADES, log]
+
+
+# Judge files as teams have them (notebook 05's judge_columns / judge_verdicts): an arena-style
+# vote table over several systems, and the bundled pairwise example written by position.
+EXAMPLE_ARENA = "example_arena_votes.csv"
+EXAMPLE_SHOWN = "example_shown_judgments.csv"
+EXAMPLE_ARENA_STRENGTHS: dict[str, float] = {
+    "ft-v3": 0.55, "ft-v2": 0.45, "gpt-4o-mini": 0.4, "ft-v1": 0.2, "llama-3.1-70b": 0.15,
+    "mistral-large": 0.0, "base": -0.1, "qwen2.5-7b": -0.35, "phi-3-mini": -0.6,
+}  # fmt: skip
+
+
+def write_judge_file_examples(directory: Path) -> list[Path]:
+    """Write the two judge-file examples into ``directory`` (fixed seeds):
+
+    - ``example_arena_votes.csv``: 6,000 votes over 9 systems in Chatbot Arena's shape and
+      spelling (question_id, model_a, model_b, winner: model_a / model_b / tie /
+      tie (bothbad)), one vote per question;
+    - ``example_shown_judgments.csv``: the bundled pairwise example written by position
+      (question, left_model, right_model, choice: Left / Right / Tie, left_tokens,
+      right_tokens), rows in their own order.
+    """
+    from abkit.judging.simulation import simulate_arena
+
+    directory.mkdir(parents=True, exist_ok=True)
+    votes = simulate_arena(6_000, EXAMPLE_ARENA_STRENGTHS, tie_share=0.12, seed=31)
+    rng = np.random.default_rng(32)
+    spelled = votes["winner"].map({"a": "model_a", "b": "model_b", "tie": "tie"})
+    spelled = spelled.where((spelled != "tie") | (rng.random(len(votes)) < 0.6), "tie (bothbad)")
+    arena = pd.DataFrame(
+        {
+            "question_id": votes["prompt_id"],
+            "model_a": votes["system_a"],
+            "model_b": votes["system_b"],
+            "winner": spelled,
+        }
+    )
+    arena.to_csv(directory / EXAMPLE_ARENA, index=False)
+    pairs = simulate_pairwise(**EXAMPLE_PAIRWISE_SETTINGS).drop(columns="human")
+    a_first = pairs["shown_first"] == "a"
+    a_won_by_position = (pairs["winner"] == "a") == a_first
+    shown = pd.DataFrame(
+        {
+            "question": pairs["prompt_id"],
+            "left_model": pairs["system_a"].where(a_first, pairs["system_b"]),
+            "right_model": pairs["system_b"].where(a_first, pairs["system_a"]),
+            "choice": np.where(
+                pairs["winner"] == "tie", "Tie", np.where(a_won_by_position, "Left", "Right")
+            ),
+            "left_tokens": pairs["length_a"].where(a_first, pairs["length_b"]),
+            "right_tokens": pairs["length_b"].where(a_first, pairs["length_a"]),
+        }
+    ).sample(frac=1.0, random_state=33)
+    shown.to_csv(directory / EXAMPLE_SHOWN, index=False)
+    return [directory / EXAMPLE_ARENA, directory / EXAMPLE_SHOWN]
 
 
 def _attribute(key: str, value: object) -> dict:
