@@ -18,8 +18,11 @@ from abkit.experiment.settings import DesignSettings
 __all__ = [
     "cuped_table",
     "duration_table",
+    "label_budget_table",
     "split_cost",
 ]
+
+LABEL_SHARES = (1.0, 0.5, 0.2, 0.1, 0.05)
 
 
 def duration_table(settings: DesignSettings) -> pd.DataFrame:
@@ -40,6 +43,33 @@ def duration_table(settings: DesignSettings) -> pd.DataFrame:
                 "dialogs_total": plan.dialogs_total,
                 "users_total": plan.users_total,
                 "days": plan.days,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def label_budget_table(settings: DesignSettings) -> pd.DataFrame:
+    """For a metric an LLM judge scores on every dialog and humans label on a random share:
+    at each share, the dialogs, human labels and days prediction-powered inference needs for the
+    design's power (:func:`abkit.stats.ppi_budget.dialogs_for_share` with ``judge_rho``, the
+    expected judge–human correlation). Share 1 is the design itself (every dialog labeled).
+
+    Columns: label_share, dialogs_total, human_labels, days, labels_saved (against labeling
+    every dialog of the design).
+    """
+    from abkit.stats.ppi_budget import dialogs_for_share
+
+    base = duration_table(settings).iloc[0]
+    rows = []
+    for share in LABEL_SHARES:
+        dialogs = dialogs_for_share(share, settings.judge_rho, float(base["dialogs_total"]))
+        rows.append(
+            {
+                "label_share": share,
+                "dialogs_total": math.ceil(dialogs),
+                "human_labels": math.ceil(share * dialogs),
+                "days": math.ceil(dialogs / (settings.daily_dialogs * settings.traffic_share)),
+                "labels_saved": 1 - share * dialogs / float(base["dialogs_total"]),
             }
         )
     return pd.DataFrame(rows)

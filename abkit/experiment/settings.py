@@ -219,6 +219,7 @@ class JudgeEvaluationSettings:
     judge_column: str = "judge_helpful"
     label_column: str = "human_helpful"
     split: float = 0.2
+    target_width: float | None = None
     true_effect: float | None = 0.04
     simulated_prompts: int = 300
     simulated_preference: float = 0.6
@@ -249,6 +250,8 @@ class JudgeEvaluationSettings:
         self.judged_plan()  # checks the two columns
         if self.true_effect is not None:
             check_number("true_effect", self.true_effect)
+        if self.target_width is not None:
+            check_number("target_width", self.target_width, low=0.0)
         check_integer("simulated_prompts", self.simulated_prompts, minimum=2)
         check_number("simulated_preference", self.simulated_preference, low=0.0, high=1.0)
         for name in ("judge_accuracy", "position_bias", "length_bias"):
@@ -341,6 +344,7 @@ class DesignSettings:
     plan_file: str = ""
     cuped_rho: float = 0.0
     pre_period_log: str = ""
+    judge_rho: float = 0.0
     output_dir: str = "reports/01_design_sample_size"
     experiment: str = ""  # the experiment file applied (abkit.experiment.file)
 
@@ -376,6 +380,7 @@ class DesignSettings:
         check_integer("max_days", self.max_days, minimum=1)
         design_effect(self.dialogs_per_user, self.intra_user_correlation)
         check_number("cuped_rho", self.cuped_rho, low=0.0, high=1.0, low_inclusive=True)
+        check_number("judge_rho", self.judge_rho, low=0.0, high=1.0, low_inclusive=True)
         if not isinstance(self.pre_period_log, str):
             raise TypeError(
                 f"pre_period_log == {self.pre_period_log!r}, must be a path string ('' for none)"

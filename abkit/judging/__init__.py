@@ -1,5 +1,6 @@
 """LLM judges with honest uncertainty: judge files read into one verdict table
-(:mod:`.judgments`), pairwise win rates, position and length bias (:mod:`.pairwise`),
+(:mod:`.judgments`), pairwise win rates, position and length bias (:mod:`.pairwise`), judge
+drift by arm and week (:mod:`.drift`), label budgets read from a judged log (:mod:`.label_plan`),
 Bradley–Terry strengths and rank intervals at leaderboard scale (:mod:`.bradley_terry`),
 graded comparisons (:mod:`.graded`), judge simulation (:mod:`.simulation`) and the findings
 notebook 05 writes (:mod:`.findings`). The estimators on sufficient statistics
@@ -19,6 +20,7 @@ from abkit.judging.bradley_terry import (
     fit_bradley_terry,
     pair_counts,
 )
+from abkit.judging.drift import JudgeDrift, judge_drift
 from abkit.judging.findings import (
     judge_findings,
     leaderboard_sentence,
@@ -35,6 +37,7 @@ from abkit.judging.judgments import (
     read_judgments,
     to_kit_shape,
 )
+from abkit.judging.label_plan import design_effect_of_labels, label_plan
 from abkit.judging.pairwise import (
     LengthControlled,
     SwapReport,
@@ -55,6 +58,7 @@ __all__ = [
     "MIN_PROMPTS_FOR_INTERVAL",
     "VERDICTS",
     "BradleyTerry",
+    "JudgeDrift",
     "JudgmentTable",
     "PairCounts",
     "GradedComparison",
@@ -65,9 +69,12 @@ __all__ = [
     "beats",
     "bradley_terry_strengths",
     "compare_graded",
+    "design_effect_of_labels",
     "fit_bradley_terry",
+    "judge_drift",
     "judge_findings",
     "length_controlled_strengths",
+    "label_plan",
     "leaderboard_sentence",
     "length_effect_sentence",
     "position_sentence",

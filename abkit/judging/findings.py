@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from abkit.judging.bradley_terry import BradleyTerry, beats
+from abkit.judging.drift import JudgeDrift
 from abkit.judging.graded import GradedComparison
 from abkit.judging.pairwise import LengthControlled, SwapReport, WinRates
 
@@ -153,12 +154,14 @@ def judge_findings(
     *,
     alpha: float = 0.05,
     skipped: tuple[str, ...] = (),
+    drift: JudgeDrift | None = None,
 ) -> list[str]:
     """Plain sentences from notebook 05's results, each carrying its numbers: position bias,
     the paired win rate, who the judge prefers (against whom) and what length control changes,
     the leaderboard's top when there are several systems, paired vs unpaired grading and what
-    the judge alone would have claimed online. ``skipped``: the checks that could not be
-    computed, said as such (never a pass)."""
+    the judge alone would have claimed online, and whether the judge errs alike in every arm and
+    week (``drift``). ``skipped``: the checks that could not be computed, said as such (never a
+    pass)."""
     from abkit.core.formatting import p_phrase
 
     lines = [] if swap is None else [position_sentence(swap, alpha)]
@@ -201,5 +204,7 @@ def judge_findings(
             f"as the labels' alone ({human['estimate']:+.3f}, {human['ci_low']:+.3f} to "
             f"{human['ci_high']:+.3f}). Only the last two are about what humans think."
         )
+    if drift is not None:
+        lines.extend(drift.sentences())
     lines.extend(f"Not checked: {reason}" for reason in skipped)
     return lines

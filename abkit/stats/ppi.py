@@ -15,6 +15,12 @@ subset, one estimate with an honest interval.
   their estimates with se = √(se_T² + se_C²). Checked against the ``ppi-python`` package.
 - :func:`ppi_clustered`: the same estimator with users, not dialogs, as the independent unit
   (the kit's metric kind ``judged``, :mod:`abkit.analysis.metric_kinds`), from per-user sums.
+- :func:`ppi_stratified`: PPI++ within each stratum (e.g. an intent or a language, where the
+  judge is better or worse), each with its own λ, combined with the strata's shares of all
+  judged items as weights: θ̂ = Σ w_s·θ̂_s, se² = Σ w_s²·se_s² (stratified PPI with
+  proportional weights, Fisch et al. 2024, arXiv 2406.04291). Narrower than one PPI++ over
+  everything when the judge's quality differs between strata. ``ppi-python`` (0.2.3) has no
+  stratified estimator: each stratum's term is checked against its ``ppi_mean_ci``.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ __all__ = [
     "ppi_comparison",
     "ppi_mean",
     "ppi_mean_difference",
+    "ppi_stratified",
 ]
 
 
@@ -188,6 +195,78 @@ def ppi_mean_difference(
         human + z * human_se,
         human_se,
     )
+
+
+def ppi_stratified(
+    labels: object,
+    judged_labeled: object,
+    judged_unlabeled: object,
+    strata_labeled: object,
+    strata_unlabeled: object,
+    *,
+    alpha: float = 0.05,
+) -> tuple[PpiEstimate, pd.DataFrame]:
+    """Stratified PPI++ (module docstring): the combined estimate and one row per stratum
+    (stratum, weight, labeled, unlabeled, estimate, se, lam).
+
+    Raises:
+        ValueError: a stratum with fewer than 2 labeled items (named, with its counts): its
+            judge error cannot be measured; merge it with a neighbour or label more.
+
+    Examples:
+        >>> est, table = ppi_stratified([1, 0, 1, 1], [1, 0, 1, 1], [1, 0, 0, 1],
+        ...                             ["x", "x", "y", "y"], ["x", "x", "y", "y"], alpha=0.1)
+        >>> round(est.estimate, 4), table["weight"].tolist()
+        (0.75, [0.5, 0.5])
+    """
+    check_probability("alpha", alpha)
+    y, y_hat, y_hat_u = (
+        _vector(name, values)
+        for name, values in (
+            ("labels", labels),
+            ("judged_labeled", judged_labeled),
+            ("judged_unlabeled", judged_unlabeled),
+        )
+    )
+    s_l = pd.Series(np.asarray(strata_labeled, dtype=object))
+    s_u = pd.Series(np.asarray(strata_unlabeled, dtype=object))
+    if s_l.size != y.size or s_u.size != y_hat_u.size:
+        raise ValueError(
+            f"strata_labeled has {s_l.size} values for {y.size} labels and strata_unlabeled "
+            f"{s_u.size} for {y_hat_u.size} unlabeled items: one stratum per item"
+        )
+    if s_l.isna().any() or s_u.isna().any():
+        raise ValueError("strata hold missing values: every item needs its stratum")
+    total = y.size + y_hat_u.size
+    rows = []
+    for stratum in sorted(set(s_l) | set(s_u), key=str):
+        in_l, in_u = (s_l == stratum).to_numpy(), (s_u == stratum).to_numpy()
+        if in_l.sum() < 2 or in_u.sum() < 1:
+            raise ValueError(
+                f"stratum {stratum!r} has {int(in_l.sum())} labeled and {int(in_u.sum())} "
+                "unlabeled item(s): stratified PPI needs at least 2 labeled and 1 unlabeled in "
+                "every stratum; merge it with a neighbour or label more"
+            )
+        fit = ppi_mean(y[in_l], y_hat[in_l], y_hat_u[in_u], alpha=alpha)
+        weight = (in_l.sum() + in_u.sum()) / total
+        rows.append((stratum, weight, int(in_l.sum()), int(in_u.sum()), fit.estimate, fit.se,
+                     fit.lam, fit.human_estimate, fit.human_se))  # fmt: skip
+    table = pd.DataFrame(
+        rows,
+        columns=["stratum", "weight", "labeled", "unlabeled", "estimate", "se", "lam",
+                 "human_estimate", "human_se"],
+    )  # fmt: skip
+    w = table["weight"].to_numpy()
+    estimate = float(w @ table["estimate"])
+    se = math.sqrt(float(w**2 @ table["se"] ** 2))
+    human = float(w @ table["human_estimate"])
+    human_se = math.sqrt(float(w**2 @ table["human_se"] ** 2))
+    z = float(sps.norm.isf(alpha / 2))
+    combined = PpiEstimate(
+        estimate, estimate - z * se, estimate + z * se, se, math.nan, int(y.size),
+        int(y_hat_u.size), human, human - z * human_se, human + z * human_se, human_se,
+    )  # fmt: skip
+    return combined, table.drop(columns=["human_estimate", "human_se"])
 
 
 # Per-user components of :func:`ppi_clustered`, in this order: the judge's scores summed over

@@ -34,7 +34,7 @@ from scipy import stats as sps
 
 from abkit.core.params import check_integer, check_number, check_probability
 
-__all__ = ["LabelBudget", "label_budget", "pilot_quantities"]
+__all__ = ["LabelBudget", "dialogs_for_share", "label_budget", "pilot_quantities"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,20 @@ def label_budget(
         rho=float(rho),
         sd_label=float(sd_label),
     )
+
+
+def dialogs_for_share(share: float, rho: float, fully_labeled: float) -> float:
+    """The dialogs that PPI with a label share ``share`` needs for the precision that
+    ``fully_labeled`` dialogs, every one labeled, would give: N = N₁·(1 − ρ²·(1 − f))/f (the
+    module's variance formula solved for N).
+
+    Examples:
+        >>> round(dialogs_for_share(0.1, 0.8, 10_000))
+        42400
+    """
+    check_number("share", share, low=0.0, high=1.0, high_inclusive=True)
+    check_number("rho", rho, low=-1.0, high=1.0)
+    return float(fully_labeled * (1 - rho**2 * (1 - share)) / share)
 
 
 def pilot_quantities(

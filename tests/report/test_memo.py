@@ -227,3 +227,26 @@ def test_a_group_sequential_memo_names_the_look_and_its_boundary(tmp_path) -> No
     assert f"look 1: significant when |z| &gt;= {result.monitoring.z_boundary:.3f}" in page
     assert "group-sequential, obrien fleming spending, 12,000 planned users" in page
     assert "2026-01-08 23:59" in page and "2026-01-18" not in page  # the look's period
+
+
+def test_the_memo_names_the_judge_model_of_a_judged_metric() -> None:
+    from abkit.plan.experiment_plan import ExperimentPlan
+    from abkit.plan.metrics import Metric
+
+    log = DATA_DIR / "example_judged_dialogs.parquet"
+
+    def page(model: str) -> str:
+        metric = Metric("helpful", "judged", "human_helpful", judge="judge_helpful",
+                        judge_model=model, role="primary")  # fmt: skip
+        plan = ExperimentPlan(split=0.2, metrics=(metric,))
+        return memo_html(analyze(log, plan=plan), log)
+
+    assert "judge judge_helpful (gpt-4o-2024-08-06)" in page("gpt-4o-2024-08-06")
+    assert "judge judge_helpful (judge model not recorded)" in page("")
+
+
+def test_only_a_judged_metric_has_a_judge_model() -> None:
+    from abkit.plan.metrics import Metric
+
+    with pytest.raises(ValueError, match=r"judge_model == 'gpt-4o': only a 'judged' metric has"):
+        Metric("done", "ratio", "completed", judge_model="gpt-4o")
