@@ -220,6 +220,7 @@ class JudgeEvaluationSettings:
     label_column: str = "human_helpful"
     split: float = 0.2
     target_width: float | None = None
+    ppi_strata: str = ""
     true_effect: float | None = 0.04
     simulated_prompts: int = 300
     simulated_preference: float = 0.6
@@ -235,7 +236,8 @@ class JudgeEvaluationSettings:
     experiment: str = ""  # the experiment file applied (abkit.experiment.file)
 
     def __post_init__(self) -> None:
-        for name in ("pairwise_file", "grades_file", "judged_log", "experiment", "judge_model"):
+        texts = ("pairwise_file", "grades_file", "judged_log", "experiment", "judge_model")
+        for name in (*texts, "ppi_strata"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} == {getattr(self, name)!r}, must be a path as text")
         for name in ("judge_columns", "judge_verdicts"):
@@ -255,14 +257,8 @@ class JudgeEvaluationSettings:
         check_integer("simulated_prompts", self.simulated_prompts, minimum=2)
         check_number("simulated_preference", self.simulated_preference, low=0.0, high=1.0)
         for name in ("judge_accuracy", "position_bias", "length_bias"):
-            check_number(
-                name,
-                getattr(self, name),
-                low=0.0,
-                high=1.0,
-                low_inclusive=True,
-                high_inclusive=True,
-            )
+            share = getattr(self, name)
+            check_number(name, share, low=0.0, high=1.0, low_inclusive=True, high_inclusive=True)
         if self.position_bias + self.length_bias > 1:
             raise ValueError(
                 f"position_bias + length_bias == {self.position_bias + self.length_bias:g}, "
@@ -278,13 +274,10 @@ class JudgeEvaluationSettings:
         ``judge_columns``, ``judge_verdicts`` and ``judge_shape``, or a simulated judge when it
         is ''."""
         if self.pairwise_file:
-            return read_judgment_table(
-                self.pairwise_file,
-                "pairwise_file",
-                columns=self.judge_columns,
-                verdicts=self.judge_verdicts or None,
-                shape=self.judge_shape,  # type: ignore[arg-type]
-            )
+            verdicts, shape = self.judge_verdicts or None, self.judge_shape
+            return read_judgment_table(self.pairwise_file, "pairwise_file",
+                                       columns=self.judge_columns, verdicts=verdicts,
+                                       shape=shape)  # type: ignore[arg-type]  # fmt: skip
         theta = math.log(self.simulated_preference / (1 - self.simulated_preference))
         simulated = simulate_pairwise(
             self.simulated_prompts,
@@ -296,6 +289,15 @@ class JudgeEvaluationSettings:
             seed=self.seed,
         ).drop(columns="human")
         return to_kit_shape(simulated)
+
+    def strata_column(self, columns: list[str]) -> str:
+        """``ppi_strata`` checked against the judged log's columns ('' for none)."""
+        if self.ppi_strata and self.ppi_strata not in columns:
+            raise ValueError(
+                f"ppi_strata == {self.ppi_strata!r}: not a column of judged_log "
+                f"{self.judged_log!r}; it has {columns}"
+            )
+        return self.ppi_strata
 
     def judged_plan(self) -> ExperimentPlan:
         """The plan of the online section: one ``judged`` metric (primary) from the log's

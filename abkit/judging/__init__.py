@@ -1,10 +1,11 @@
 """LLM judges with honest uncertainty: judge files read into one verdict table
-(:mod:`.judgments`), pairwise win rates, position and length bias (:mod:`.pairwise`), judge
-drift by arm and week (:mod:`.drift`), label budgets read from a judged log (:mod:`.label_plan`),
-Bradley–Terry strengths and rank intervals at leaderboard scale (:mod:`.bradley_terry`),
-graded comparisons (:mod:`.graded`), judge simulation (:mod:`.simulation`) and the findings
-notebook 05 writes (:mod:`.findings`). The estimators on sufficient statistics
-(prediction-powered inference, McNemar, the sign test) are in :mod:`abkit.stats.ppi` and
+(:mod:`.judgments`), pairwise win rates, position and length bias (:mod:`.pairwise`),
+Bradley–Terry strengths and rank intervals at leaderboard scale (:mod:`.bradley_terry`), judge
+drift by arm and week (:mod:`.drift`), label budgets read from a judged log
+(:mod:`.label_plan`), PPI by stratum (:mod:`.strata`), graded comparisons (:mod:`.graded`),
+judge simulation (:mod:`.simulation`) and the findings notebook 05 writes (:mod:`.findings`).
+The estimators on sufficient statistics (prediction-powered inference, its label budget,
+McNemar, the sign test) are in :mod:`abkit.stats.ppi`, :mod:`abkit.stats.ppi_budget` and
 :mod:`abkit.stats.paired`.
 
 May import: core, stats, plan, serve, analysis. ``from abkit import judging`` gives the names
@@ -53,6 +54,7 @@ from abkit.judging.simulation import (
     simulate_pairwise,
     simulate_pointwise,
 )
+from abkit.judging.strata import stratified_judged
 
 __all__ = [
     "MIN_PROMPTS_FOR_INTERVAL",
@@ -86,6 +88,7 @@ __all__ = [
     "simulate_judge_scores",
     "simulate_pairwise",
     "simulate_pointwise",
+    "stratified_judged",
     "swap_check",
     "swap_report",
     "to_kit_shape",

@@ -480,7 +480,8 @@ def judge_preference_plot(
     (:func:`abkit.judging.findings.preference_table`). A leaderboard longer than ``top`` shows
     its ``top`` strongest systems, and the title says so."""
     shown = preferences.nlargest(top, "strength") if len(preferences) > top else preferences
-    ax = _axes(ax, (7.0, 1.6 + (0.8 if len(shown) <= 8 else 0.32) * len(shown)))
+    height = 1.6 + (0.8 if len(shown) <= 8 else 0.32) * len(shown)
+    ax = _axes(ax, (7.0, height))
     order = list(shown.sort_values("win_probability")["system"])
     y = shown["system"].map({name: k for k, name in enumerate(order)}).to_numpy(float)
     p = shown["win_probability"]
@@ -501,8 +502,8 @@ def judge_preference_plot(
     if len(shown) < len(preferences):
         title += f" (the {len(shown)} strongest of {len(preferences)} systems)"
     ax.set(xlabel="probability of being preferred to an average system", title=title)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3 if len(shown) <= 8 else -0.08),
-              frameon=False)  # fmt: skip
+    below = -0.3 if len(shown) <= 8 else -0.75 / height  # under the x label, in axes units
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, below), frameon=False)
     return ax
 
 
