@@ -66,9 +66,10 @@ def preference_sentence(a: str, b: str, p_a: float, *, fair: float | None = None
         >>> preference_sentence("ft", "base", 0.66, fair=0.6)
         'The judge prefers ft to base: P(ft beats base) = 66.0%; at equal response length 60.0%.'
     """
-    first, second, p, q = (a, b, p_a, fair) if p_a >= 0.5 else (b, a, 1 - p_a, fair)
-    if fair is not None and p_a < 0.5:
-        q = 1 - fair
+    flip = p_a < 0.5  # state it for the preferred system
+    first, second = (b, a) if flip else (a, b)
+    p = 1 - p_a if flip else p_a
+    q = None if fair is None else (1 - fair if flip else fair)
     text = f"The judge prefers {first} to {second}: P({first} beats {second}) = {p:.1%}"
     if q is not None:
         text += f"; at equal response length {q:.1%}"
