@@ -20,6 +20,7 @@ from abkit.cli.experiments import (
     add_simulate,
     add_workshop,
 )
+from abkit.cli.judge import add_judge
 
 __all__ = [
     "build_parser",
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate(commands)
     add_analyze(commands)
     add_ingest(commands)
+    add_judge(commands)
     add_workshop(commands)
     return parser
 

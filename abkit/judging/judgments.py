@@ -172,8 +172,9 @@ def _spellings(
         shown = sorted(map(str, unknown.unique()))[:5]
         raise ValueError(
             f"column {column!r} holds {len(unknown):,} verdict(s) spelt {shown}, not in the "
-            f"mapping {shorten(table)}: declare them, e.g. verdicts={{{shown[0]!r}: "
-            f"{allowed[0]!r}}} (each to one of {list(allowed)}); {_example(_shape_of(allowed))}"
+            f"mapping {shorten(table)}: declare them (notebook 05: judge_verdicts, abkit judge: "
+            f"--verdicts), e.g. {{{shown[0]!r}: {allowed[0]!r}}} (each to one of "
+            f"{list(allowed)}); {_example(_shape_of(allowed))}"
         )
     return mapped.astype(object)
 
@@ -197,7 +198,8 @@ def _detect(columns: set[str], shape: Shape) -> Literal["pair", "shown"]:
     raise ValueError(
         f"the judge file has columns {sorted(columns)[:12]}: it needs either system_a, "
         "system_b and winner (pair shape) or first_system, second_system and verdict (shown "
-        "shape); map your names with judge_columns={'model_a': 'system_a', ...}. "
+        "shape); map your names (notebook 05: judge_columns={'model_a': 'system_a', ...}; abkit "
+        "judge: --column-map model_a=system_a,...). "
         f"{_example('pair')}; or {_example('shown')}"
     )
 
@@ -230,13 +232,13 @@ def to_kit_shape(
     unknown = sorted(set(columns.values()) - set(JUDGMENT_COLUMNS))
     if unknown:
         raise ValueError(
-            f"judge_columns maps to {unknown}: it maps your column names to the kit's, "
+            f"the column map maps to {unknown}: it maps your column names to the kit's, "
             f"{list(JUDGMENT_COLUMNS)}, e.g. {{'model_a': 'system_a'}}"
         )
     absent = [name for name in columns if name not in frame.columns]
     if absent:
         raise ValueError(
-            f"judge_columns names column(s) {absent} that the file does not have; it has "
+            f"the column map names column(s) {absent} that the file does not have; it has "
             f"{list(map(str, frame.columns))[:12]}"
         )
     renamed = frame.rename(columns=columns)
@@ -289,8 +291,8 @@ def _need(frame: pd.DataFrame, needed: tuple[str, ...], shape: str) -> None:
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise ValueError(
-            f"the judge file ({shape} shape) lacks column(s) {missing}; map them with "
-            f"judge_columns; {_example(shape)}"
+            f"the judge file ({shape} shape) lacks column(s) {missing}; map them with the column "
+            f"map; {_example(shape)}"
         )
 
 

@@ -90,14 +90,14 @@ def test_an_unknown_spelling_names_the_column_and_shows_an_accepted_row() -> Non
         to_kit_shape(frame, columns={"pick": "winner"})
     message = str(refused.value)
     assert "column 'pick' holds" in message and "['left']" in message
-    assert "verdicts={'left': 'a'}" in message and "an accepted row: prompt_id=17" in message
+    assert "e.g. {'left': 'a'}" in message and "an accepted row: prompt_id=17" in message
 
 
 @pytest.mark.parametrize(
     ("columns", "match"),
     [
-        ({"model_x": "system_a"}, r"judge_columns names column\(s\) \['model_x'\] that the file"),
-        ({"prompt_id": "question"}, r"judge_columns maps to \['question'\]: it maps your column"),
+        ({"model_x": "system_a"}, r"column map names column\(s\) \['model_x'\] that the file"),
+        ({"prompt_id": "question"}, r"column map maps to \['question'\]: it maps your column"),
     ],
 )
 def test_a_wrong_column_map_is_refused_by_name(columns, match) -> None:
