@@ -30,7 +30,7 @@ help: ## list the targets
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark,mlflow]'
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install the kit with its dev tools (idempotent)

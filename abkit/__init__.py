@@ -50,6 +50,7 @@ _API = {
     # reports
     "write_memo": "abkit.report.memo",
     "memo_table": "abkit.report.memo",
+    "log_to_mlflow": "abkit.report.tracking",
     # experiments
     "new_experiment": "abkit.experiment.runs",
     "run_experiment": "abkit.experiment.runs",

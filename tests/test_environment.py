@@ -28,7 +28,7 @@ def _parse(requirements: list[str]) -> dict[str, str]:
 def test_conda_environment_lists_the_pyproject_dependencies() -> None:
     project = tomllib.loads((KIT_ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    pip_side = _parse(project["dependencies"] + extras["dev"] + extras["spark"])
+    pip_side = _parse(project["dependencies"] + extras["dev"] + extras["spark"] + extras["mlflow"])
     environment = yaml.safe_load((KIT_ROOT / "environment.yml").read_text())
     conda_entries = [entry for entry in environment["dependencies"] if isinstance(entry, str)]
     conda_side = _parse(conda_entries)

@@ -158,6 +158,17 @@ def add_analyze(commands: argparse._SubParsersAction) -> None:
         help="also write the decision memo, one self-contained HTML page without code "
         "(decision, health gates, results, forest plot, plan, data), to FILE",
     )
+    parser.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="URI",
+        help="also log the analysis as one MLflow run (plan as params, effects, CIs, p-values "
+        "and the decision as metrics, memo, summary and table as artifacts) to URI, e.g. "
+        "http://127.0.0.1:5000; without URI, the local store reports/mlflow.db (needs the "
+        "extra abkit[mlflow], which make setup installs)",
+    )
     parser.set_defaults(handler=_run_analyze)
 
 
@@ -226,6 +237,11 @@ def _run_analyze(args: argparse.Namespace) -> int:
         from abkit.report.memo import write_memo
 
         write_memo(result, args.memo, args.events)
+    tracked = None
+    if args.mlflow is not None:
+        from abkit.report.tracking import log_to_mlflow
+
+        tracked = log_to_mlflow(result, args.mlflow or None, source=Path(str(args.events)))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
@@ -252,6 +268,9 @@ def _run_analyze(args: argparse.Namespace) -> int:
     print(f"\n{result.decision}")
     if args.memo is not None:
         print(f"memo: {args.memo}")
+    if tracked is not None:
+        print(f"mlflow: run {tracked.run_id} in experiment {tracked.experiment!r} at "
+              f"{tracked.tracking_uri}")  # fmt: skip
     return 0
 
 

@@ -119,13 +119,15 @@ class AnalysisSettings:
     until: str = ""
     looks_file: str = ""
     output_dir: str = "reports/03_significance_analysis"
+    mlflow_uri: str = ""
     experiment: str = ""
 
     def __post_init__(self) -> None:
         check_text("events_path", self.events_path)
         check_text("table", self.table)
         check_text("output_dir", self.output_dir)
-        for name in ("plan_file", "experiment_id", "primary", "until", "looks_file", "experiment"):
+        texts = ("plan_file", "experiment_id", "primary", "until", "looks_file", "experiment")
+        for name in (*texts, "mlflow_uri"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} == {getattr(self, name)!r}, must be a string")
         if not isinstance(self.metrics, list) or not all(isinstance(m, str) for m in self.metrics):
