@@ -62,8 +62,19 @@ def connect_url(tmp_path_factory):
         server.wait(timeout=60)
 
 
+def _stop_local_sessions() -> None:
+    """A process holding a local (classic) session cannot open a remote one: stop it (the
+    other Spark tests' fixtures create theirs again when they run)."""
+    from pyspark.sql import SparkSession
+
+    for session in (SparkSession.getActiveSession(), SparkSession._instantiatedSession):
+        if session is not None:
+            session.stop()
+
+
 def test_the_analysis_through_spark_connect_is_duckdbs(connect_url) -> None:
     log = DATA_DIR / "example_dialogs.parquet"
+    _stop_local_sessions()
     spark = spark_session(connect_url)
     try:
         _same_result(analyze(log, split=0.2), analyze(log, split=0.2, spark=spark))
