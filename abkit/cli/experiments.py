@@ -281,17 +281,17 @@ def _run_simulate(args: argparse.Namespace) -> int:
         path = write_log(dialogs, DATA_DIR / CASE_STUDY_LOG)
         print(f"wrote {len(dialogs):,} reconstructed case-study dialogs to {path}")
         from abkit.ingest import otel as traces
+        from abkit.teaching import examples
 
-        spans, count = traces.write_example_export(DATA_DIR)
+        spans, count = examples.write_example_export(DATA_DIR)
         print(f"wrote {count:,} GenAI spans (OTLP/JSON) to {spans}")
         report = traces.ingest_otel(
             [spans],
-            DATA_DIR / traces.EXAMPLE_INGESTED,
+            DATA_DIR / examples.EXAMPLE_INGESTED,
             mapping=traces.SpanMapping(services=("support-bot",)),
-            prices=traces.read_prices(DATA_DIR / traces.EXAMPLE_PRICES),
+            prices=traces.read_prices(DATA_DIR / examples.EXAMPLE_PRICES),
         )
         print(report.summary())
-        from abkit.teaching import examples
 
         for path in examples.write_examples(DATA_DIR):
             print(f"wrote the judging example {path}")
