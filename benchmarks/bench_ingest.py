@@ -22,7 +22,7 @@ kind, files, out = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
 started = time.perf_counter()
 if kind == "floor":
     import duckdb
-    from abkit.ingest.otel import _EXPORT_TYPE  # the same typed read as the kit's
+    from abkit.ingest.otlp import _EXPORT_TYPE  # the same typed read as the kit's
     listing = "[" + ", ".join(repr(f) for f in files) + "]"
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")

@@ -63,3 +63,45 @@ USER_V = [
     a("feature_flag.result.variant", "treatment"),
     a("feature_flag.key", "exp-1"),
 ]
+
+
+def span(trace, span_id, start, seconds, attrs=(), events=(), parent=""):
+    """A span that is no LLM call (a request, a feedback endpoint)."""
+    return {
+        **chat(trace, span_id, start, seconds, [], events, parent=parent),
+        "attributes": list(attrs),
+    }
+
+
+def flag(variant, key="exp-1", user=None, t=T0):
+    attrs = [a("feature_flag.key", key)]
+    if variant is not None:
+        attrs.append(a("feature_flag.result.variant", variant))
+    if user is not None:
+        attrs.append(a("feature_flag.context.id", user))
+    return {"timeUnixNano": str(t), "name": "feature_flag.evaluation", "attributes": attrs}
+
+
+def log_export(path, events, trace="", span_id="", service="support-bot"):
+    """Events as OTLP log records (the SDK's file exporter: eventName, observed time only)."""
+    records = [
+        {
+            "observedTimeUnixNano": e["timeUnixNano"],
+            "traceId": trace,
+            "spanId": span_id,
+            "eventName": e["name"],
+            "attributes": e["attributes"],
+        }
+        for e in events
+    ]
+    line = {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": [a("service.name", service)]},
+                "scopeLogs": [{"scope": {"name": "test"}, "logRecords": records}],
+            }
+        ]
+    }
+    with path.open("a") as out:
+        out.write(json.dumps(line) + "\n")
+    return path

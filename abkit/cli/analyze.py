@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from abkit.cli.arguments import column_map_arg, number
+from abkit.ingest.otlp import CONVENTIONS
 
 __all__ = [
     "add_analyze",
@@ -281,11 +282,25 @@ examples:
   abkit ingest otel traces/*.jsonl --out log.parquet --user-attribute enduser.id \\
       --variant-attribute app.variant --service support-bot --rejects rejects.csv
   abkit ingest otel spans.jsonl --out log.parquet --exposures events.parquet
+  abkit ingest otel traces.jsonl logs.jsonl --out log.parquet \
+      --flag-key support-model-test --evaluations evaluations.yaml
 
-The export is the OpenTelemetry collector's file exporter output (OTLP/JSON, one
-ExportTraceServiceRequest per line). One dialog per gen_ai.conversation.id (else per trace).
-Every span lands in a dialog or is counted in the report with its reason; --rejects writes
-one row per rejected span or evaluation event.
+The export is OTLP/JSON lines (the collector's or the SDK's file exporter: one
+ExportTraceServiceRequest or ExportLogsServiceRequest per line); give the traces and the
+logs files together. Spans follow the OpenTelemetry GenAI conventions or OpenInference
+(Arize Phoenix), chosen per span (--conventions). One dialog per gen_ai.conversation.id
+(OpenInference: session.id), else per trace. The variant comes from the span's attributes,
+a feature_flag.evaluation event in its trace, or the user's flag evaluations and exposures.
+gen_ai.evaluation.result events are read wherever they are (the call's span, a later
+feedback span, a log record) and linked to their dialog by the parent chain, then
+gen_ai.response.id, then the conversation id, then the trace. An evaluations file maps
+names and labels to columns, added to the defaults:
+
+  thumbs: {column: feedback, labels: {up: like, down: dislike}}
+  resolved: completed
+
+Every span, evaluation and feature-flag event is used or counted in the report with its
+reason; --rejects writes one row per span or event set aside.
 
 exit status: 0 when the log was written, 2 on bad input (nothing written).
 """
@@ -343,11 +358,30 @@ def add_ingest(commands: argparse._SubParsersAction) -> None:
         help="the routing's exposure events (event log): the variant of users whose spans "
         "carry none",
     )
+    otel.add_argument(
+        "--flag-key",
+        metavar="KEY",
+        help="the experiment's feature flag (feature_flag.key), when the export evaluates several",
+    )
+    otel.add_argument(
+        "--conventions",
+        choices=CONVENTIONS,
+        default="auto",
+        help="read spans by the GenAI or OpenInference conventions, or each by what it carries "
+        "(default: %(default)s)",
+    )
+    otel.add_argument(
+        "--evaluations",
+        type=Path,
+        metavar="YAML",
+        help="evaluation names -> columns (and labels -> values), added to the defaults",
+    )
     otel.add_argument("--rejects", type=Path, metavar="CSV", help="write every reject here")
     otel.set_defaults(handler=_run_ingest)
 
 
 def _run_ingest(args: argparse.Namespace) -> int:
+    from abkit.ingest.evaluations import read_evaluation_table
     from abkit.ingest.otel import SpanMapping, ingest_otel, read_prices
 
     mapping = SpanMapping(
@@ -356,6 +390,9 @@ def _run_ingest(args: argparse.Namespace) -> int:
         experiment=args.experiment_attribute,
         labels=tuple(args.labels),
         services=tuple(args.service),
+        evaluations={} if args.evaluations is None else read_evaluation_table(args.evaluations),
+        conventions=args.conventions,
+        flag_key=args.flag_key,
     )
     prices = read_prices(args.prices) if args.prices is not None else None
     report = ingest_otel(

@@ -1,4 +1,5 @@
-"""Traces teams already record (OpenTelemetry GenAI spans) -> the dialog log.
+"""Traces teams already record (OTLP exports: GenAI or OpenInference spans, evaluation and
+feature-flag events) -> the dialog log: otlp reads, evaluations links events, otel maps.
 
 May import: core, stats, plan, serve.
 """

@@ -1,35 +1,38 @@
-"""Bring your own traces: OpenTelemetry GenAI spans -> the dialog log, with a rejects report.
+"""Bring your own traces: OpenTelemetry GenAI or OpenInference spans -> the dialog log, with a
+rejects report.
 
-Reads OTLP/JSON span exports as the OpenTelemetry collector's file exporter writes them (one
-``ExportTraceServiceRequest`` per line: ``resourceSpans`` -> ``scopeSpans`` -> ``spans``, each
-attribute ``{"key": ..., "value": {"stringValue" | "intValue" | "doubleValue" | "boolValue"}}``)
-and streams them through DuckDB (nothing is loaded whole into Python).
+Reads OTLP/JSON exports (:mod:`abkit.ingest.otlp`: spans and log records, the GenAI and the
+OpenInference conventions chosen per span) and streams them through DuckDB (nothing is loaded
+whole into Python).
 
-Mapping (GenAI semantic conventions; every attribute name can be changed):
+Mapping (every attribute name can be changed):
 
-- one dialog per ``gen_ai.conversation.id``, or per trace when a span has none;
-- ``user_id`` from ``user.id`` and the variant from ``feature_flag.result.variant`` (the
-  OpenTelemetry feature-flag convention), on the span or its resource, else on another span of
-  the same trace (a root span usually carries them); or the variant from the routing's exposure
-  events (:data:`abkit.serve.events.EVENT_SCHEMA`: each user's one variant);
-- ``model_version`` from ``gen_ai.response.model`` (else ``gen_ai.request.model``); ``turns``
-  the inference spans (``gen_ai.operation.name`` chat, text_completion, generate_content);
-  ``tokens_in`` / ``tokens_out`` the sums of ``gen_ai.usage.input_tokens`` /
-  ``output_tokens``; ``latency_ms`` the mean duration of the inference spans; ``ttft_ms`` the
-  mean ``gen_ai.response.time_to_first_chunk`` (seconds in the convention) of streaming spans;
+- one dialog per ``gen_ai.conversation.id`` (OpenInference: ``session.id``), or per trace when a
+  span has none;
+- ``user_id`` from ``user.id``; the variant from ``feature_flag.result.variant`` (the
+  OpenTelemetry feature-flag convention) on the span or its resource, else from another span of
+  the same trace (a root span usually carries it) or a ``feature_flag.evaluation`` event in the
+  trace (:mod:`abkit.ingest.evaluations`), else the user's: the flag evaluations whose
+  ``feature_flag.context.id`` is the user, and the routing's exposure events
+  (:data:`abkit.serve.events.EVENT_SCHEMA`), which must agree on one variant;
+- ``model_version`` the response model (else the request model); ``turns`` the inference spans
+  (``gen_ai.operation.name`` chat, text_completion, generate_content; an OpenInference ``LLM``
+  span); ``tokens_in`` / ``tokens_out`` the sums of the input / output token counts;
+  ``latency_ms`` the mean duration of the inference spans; ``ttft_ms`` the mean
+  ``gen_ai.response.time_to_first_chunk`` (seconds in the convention) of streaming spans;
   ``error`` 1 when a span's status is ERROR or it has ``error.type``;
-- outcomes from ``gen_ai.evaluation.result`` events (``gen_ai.evaluation.name`` and
-  ``gen_ai.evaluation.score.value`` / ``.label``): by default ``csat``, ``task_completion``
+- outcomes from ``gen_ai.evaluation.result`` events wherever they are, linked and mapped as
+  :mod:`abkit.ingest.evaluations` says: by default ``csat``, ``task_completion``
   (-> ``completed``), ``escalated``, ``returned_7d``, and ``feedback`` with label like /
-  dislike (-> ``likes`` / ``dislikes``); the last value of a dialog counts;
+  dislike (-> ``likes`` / ``dislikes``);
 - ``cost`` per dialog from a price table (:func:`read_prices`: model -> price per million input
   and output tokens, in the table's currency, with its date).
 
 Every span lands in a dialog or is counted in the rejects report with its reason: another
-service, not a GenAI span (its user / variant still serve its trace), a malformed attribute,
-no user id, no or an unknown variant, several users or variants in one dialog. Evaluation
-events that cannot be read (unknown name, value outside the column's range) are counted there
-too; spans whose model has no price leave their dialog's cost empty and are counted.
+service, not an LLM span (its user / variant still serve its trace), a malformed attribute,
+no user id, no or an unknown variant, several users or variants in one dialog. Every evaluation
+and feature-flag event is counted too: used, superseded, or set aside with its reason; spans
+whose model has no price leave their dialog's cost empty and are counted.
 """
 
 from __future__ import annotations
@@ -46,7 +49,13 @@ import pandas as pd
 
 from abkit.core.duckdb_session import connect
 from abkit.core.params import load_yaml
-from abkit.plan.metrics import DEFAULT_COLUMN_RULES
+from abkit.ingest.evaluations import (
+    EvaluationRule,
+    evaluation_rules,
+    flag_events,
+    link_evaluations,
+)
+from abkit.ingest.otlp import Conventions, load_events, load_spans, sql_text
 from abkit.serve.events import DEFAULT_VARIANTS
 
 __all__ = [
@@ -59,21 +68,16 @@ __all__ = [
 ]
 
 INFERENCE_OPERATIONS = ("chat", "text_completion", "generate_content")
-# evaluation name -> dialog-log column (feedback: a label like / dislike, counted)
-DEFAULT_EVALUATIONS: dict[str, str] = {
-    "csat": "csat",
-    "task_completion": "completed",
-    "escalated": "escalated",
-    "returned_7d": "returned_7d",
-    "feedback": "feedback",
-}
-_TRUE = ("1", "true", "pass", "yes", "resolved", "correct")
-_FALSE = ("0", "false", "fail", "no", "unresolved", "incorrect")
 
 
 @dataclass(frozen=True)
 class SpanMapping:
-    """Which span attributes hold what the dialog log needs (defaults: the conventions)."""
+    """Which attributes hold what the dialog log needs (defaults: the conventions).
+
+    ``conventions``: ``auto`` reads each span by the conventions it carries (GenAI first), or
+    ``genai`` / ``openinference`` only. ``flag_key``: the experiment's feature flag, when the
+    export evaluates several. ``evaluations``: name -> column or :class:`EvaluationRule`, added
+    to the defaults (:data:`abkit.ingest.evaluations.DEFAULT_EVALUATIONS`)."""
 
     user: str = "user.id"
     variant: str = "feature_flag.result.variant"
@@ -81,7 +85,9 @@ class SpanMapping:
     conversation: str = "gen_ai.conversation.id"
     labels: tuple[str, ...] = DEFAULT_VARIANTS
     services: tuple[str, ...] = ()
-    evaluations: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_EVALUATIONS))
+    evaluations: Mapping[str, EvaluationRule | str] = field(default_factory=dict)
+    conventions: Conventions = "auto"
+    flag_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,123 +154,53 @@ class IngestReport:
     spans: int
     spans_ingested: int
     dialogs: int
-    rejects: pd.DataFrame  # reason, kind (span / context / evaluation / price / superseded), count
+    rejects: pd.DataFrame  # reason, kind, count
     seconds: float
+    evaluations: int = 0  # evaluation events read (span events and log records)
+    evaluations_used: int = 0  # those that gave a dialog its value
+    flag_events: int = 0  # feature-flag evaluation events read
+    flag_events_used: int = 0  # those that gave a variant
+    conventions: Mapping[str, int] = field(default_factory=dict)  # ingested spans by convention
 
     def count(self, kind: str) -> int:
-        """Report rows of one kind: span, context (not GenAI spans), evaluation, price,
-        superseded (an earlier evaluation of the same name in a dialog: the last counts)."""
+        """Report rows of one kind: span, context (not LLM spans), evaluation, superseded (an
+        earlier evaluation of a dialog's column: the last counts), flag, price."""
         return int(self.rejects.loc[self.rejects["kind"] == kind, "count"].sum())
 
     def summary(self) -> str:
+        by = ", ".join(f"{n:,} {c}" for c, n in sorted(self.conventions.items()))
         return (
             f"{self.spans:,} spans from {self.files} file(s): {self.spans_ingested:,} in "
-            f"{self.dialogs:,} dialogs, {self.count('context'):,} context spans (not GenAI), "
-            f"{self.count('span'):,} rejected; {self.count('evaluation'):,} evaluation events "
-            f"and {self.count('price'):,} unpriced spans set aside -> {self.out.name}"
+            f"{self.dialogs:,} dialogs ({by or 'none'}), {self.count('context'):,} context "
+            f"spans (not LLM calls), {self.count('span'):,} rejected; {self.evaluations:,} "
+            f"evaluation events: {self.evaluations_used:,} used, {self.count('superseded'):,} "
+            f"superseded, {self.count('evaluation'):,} set aside; {self.flag_events:,} "
+            f"feature-flag events: {self.flag_events_used:,} used, {self.count('flag'):,} set "
+            f"aside; {self.count('price'):,} unpriced spans -> {self.out.name}"
         )
 
 
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+_LLM_MARKS = {
+    "auto": "gen_ai.operation.name or openinference.span.kind",
+    "genai": "gen_ai.operation.name",
+    "openinference": "openinference.span.kind",
+}
 
 
 def _sql_list(values: Sequence[str]) -> str:
-    return "[" + ", ".join(_sql_text(v) for v in values) + "]::VARCHAR[]"
-
-
-# The OTLP/JSON shape read (fields not named here are ignored). Values are read as text: the
-# protobuf JSON mapping writes int64 as strings, doubles may be "NaN", enums may be names.
-_VALUE_TYPE = (
-    "STRUCT(stringValue VARCHAR, intValue VARCHAR, doubleValue VARCHAR, boolValue VARCHAR)"
-)
-_ATTRS_TYPE = f"STRUCT(key VARCHAR, value {_VALUE_TYPE})[]"
-_SPAN_TYPE = (
-    "STRUCT(traceId VARCHAR, spanId VARCHAR, startTimeUnixNano VARCHAR, endTimeUnixNano VARCHAR, "
-    f"attributes {_ATTRS_TYPE}, events STRUCT(timeUnixNano VARCHAR, name VARCHAR, "
-    f"attributes {_ATTRS_TYPE})[], status STRUCT(code VARCHAR, message VARCHAR))"
-)
-_EXPORT_TYPE = (
-    f"STRUCT(resource STRUCT(attributes {_ATTRS_TYPE}), "
-    f"scopeSpans STRUCT(spans {_SPAN_TYPE}[])[])[]"
-)
-_PAIRS = (
-    "lambda a: {'k': a.key, 'v': coalesce(a.value.stringValue, a.value.intValue, "
-    "a.value.doubleValue, a.value.boolValue)}"
-)
-
-
-def _load_spans(
-    con: duckdb.DuckDBPyConnection, files: Sequence[Path], mapping: SpanMapping
-) -> None:
-    """One row per span in table ``spans`` with the attributes the mapping names, read in one
-    pass with a typed schema (DuckDB parses straight into structs)."""
-    listing = "[" + ", ".join(_sql_text(str(f)) for f in files) + "]"
-
-    def attr(name: str) -> str:  # the span's attribute, else its resource's
-        key = _sql_text(name)
-        return (
-            f"coalesce(list_filter(sattrs, lambda x: x.k = {key})[1].v, "
-            f"list_filter(rattrs, lambda x: x.k = {key})[1].v)"
-        )
-
-    con.execute(
-        f"""
-        CREATE TEMP TABLE spans AS
-        WITH lines AS (
-            SELECT filename, resourceSpans FROM read_json({listing},
-                format='newline_delimited', columns={{'resourceSpans': {_sql_text(_EXPORT_TYPE)}}},
-                filename=true)
-        ), rs AS (SELECT filename, unnest(resourceSpans) AS r FROM lines),
-        ss AS (
-            SELECT filename, list_transform(r.resource.attributes, {_PAIRS}) AS rattrs,
-                unnest(r.scopeSpans) AS s
-            FROM rs
-        ), sp AS (SELECT filename, rattrs, unnest(s.spans) AS span FROM ss),
-        attributed AS (
-            SELECT filename, rattrs, span, list_transform(span.attributes, {_PAIRS}) AS sattrs
-            FROM sp
-        )
-        SELECT
-            filename AS file,
-            span.traceId AS trace_id,
-            span.spanId AS span_id,
-            {attr("service.name")} AS service,
-            {attr("gen_ai.operation.name")} AS operation,
-            coalesce({attr("gen_ai.response.model")}, {attr("gen_ai.request.model")}) AS model,
-            {attr(mapping.conversation)} AS conversation_id,
-            {attr(mapping.user)} AS span_user,
-            {attr(mapping.variant)} AS span_variant,
-            {attr(mapping.experiment)} AS span_experiment,
-            {attr("gen_ai.usage.input_tokens")} AS input_raw,
-            {attr("gen_ai.usage.output_tokens")} AS output_raw,
-            {attr("gen_ai.response.time_to_first_chunk")} AS ttft_raw,
-            {attr("error.type")} AS error_type,
-            TRY_CAST(span.startTimeUnixNano AS HUGEINT) AS start_ns,
-            TRY_CAST(span.endTimeUnixNano AS HUGEINT) AS end_ns,
-            CASE WHEN span.status.code IN ('2', 'STATUS_CODE_ERROR') THEN 2 ELSE 0 END
-                AS status_code,
-            list_filter(span.events, lambda e: e.name = 'gen_ai.evaluation.result') AS events
-        FROM attributed
-        """
-    )
+    return "[" + ", ".join(sql_text(v) for v in values) + "]::VARCHAR[]"
 
 
 def _exposure_variants(con: duckdb.DuckDBPyConnection, exposures: Path | None) -> str:
-    """The ``users`` CTE: each user's variant from the exposure events (or an empty table)."""
+    """Rows (user_id, variant) of the exposure events (or none)."""
     if exposures is None:
-        return (
-            "SELECT NULL::VARCHAR AS user_id, NULL::VARCHAR AS variant, 0 AS variants WHERE false"
-        )
+        return "SELECT NULL::VARCHAR AS user_id, NULL::VARCHAR AS variant WHERE false"
     from abkit.analysis.log_source import read_log
 
     frame = read_log(exposures)  # validated as an event log
     frame = frame[frame["event_type"] == "exposure"][["user_id", "variant"]]
     con.register("exposures_frame", frame)
-    return (
-        "SELECT user_id, any_value(variant) AS variant, count(DISTINCT variant) AS variants "
-        "FROM exposures_frame GROUP BY user_id"
-    )
+    return "SELECT user_id, variant FROM exposures_frame"
 
 
 def _classify(con: duckdb.DuckDBPyConnection, mapping: SpanMapping, exposures_sql: str) -> None:
@@ -278,28 +214,45 @@ def _classify(con: duckdb.DuckDBPyConnection, mapping: SpanMapping, exposures_sq
     con.execute(
         f"""
         CREATE TEMP TABLE judged AS
-        WITH trace_ctx AS (
+        WITH flags AS (SELECT * FROM flag_events WHERE reason IS NULL),
+        trace_ctx AS (
             SELECT trace_id,
                 count(DISTINCT span_user) AS trace_users, any_value(span_user) AS trace_user,
-                count(DISTINCT span_variant) AS trace_variants,
-                any_value(span_variant) AS trace_variant,
                 any_value(span_experiment) AS trace_experiment,
                 any_value(conversation_id) AS trace_conversation
             FROM spans GROUP BY trace_id
-        ), exposure AS ({exposures_sql}),
+        ), trace_variant AS (  -- variant attributes and flag evaluations of the trace
+            SELECT trace_id, count(DISTINCT variant) AS trace_variants,
+                any_value(variant) AS trace_variant, any_value(flag_key) AS trace_flag
+            FROM (
+                SELECT trace_id, span_variant AS variant, NULL AS flag_key FROM spans
+                WHERE span_variant IS NOT NULL
+                UNION ALL
+                SELECT trace_id, variant, flag_key FROM flags WHERE trace_id IS NOT NULL
+            ) GROUP BY trace_id
+        ), exposure AS (  -- the user's: exposures and flag evaluations for the user
+            SELECT user_id, any_value(variant) AS variant, count(DISTINCT variant) AS variants
+            FROM (
+                {exposures_sql}
+                UNION ALL
+                SELECT context_id, variant FROM flags WHERE context_id IS NOT NULL
+            ) GROUP BY user_id
+        ),
         resolved AS (
             SELECT s.*,
                 coalesce(s.conversation_id, t.trace_conversation, 'trace-' || s.trace_id)
                     AS dialog_id,
                 coalesce(s.span_user, CASE WHEN t.trace_users = 1 THEN t.trace_user END) AS user_id,
                 t.trace_users,
-                coalesce(s.span_variant, CASE WHEN t.trace_variants = 1 THEN t.trace_variant END)
+                coalesce(s.span_variant, CASE WHEN v.trace_variants = 1 THEN v.trace_variant END)
                     AS attr_variant,
-                t.trace_variants,
-                coalesce(s.span_experiment, t.trace_experiment) AS experiment,
+                v.trace_variants,
+                coalesce(s.span_experiment, t.trace_experiment, v.trace_flag,
+                    (SELECT any_value(flag_key) FROM flags)) AS experiment,
                 row_number() OVER (PARTITION BY s.trace_id, s.span_id ORDER BY s.file)
                     AS copy_number
             FROM spans s LEFT JOIN trace_ctx t ON t.trace_id = s.trace_id
+            LEFT JOIN trace_variant v ON v.trace_id = s.trace_id
         ), with_variant AS (
             SELECT r.*, coalesce(r.attr_variant, e.variant) AS variant,
                 e.variants AS exposure_variants
@@ -315,13 +268,17 @@ def _classify(con: duckdb.DuckDBPyConnection, mapping: SpanMapping, exposures_sq
                             || 'same export read twice?); counted once'
                     WHEN {services} THEN 'span of an unrelated service ' || q(service)
                     WHEN operation IS NULL
-                        THEN 'not a GenAI span (no gen_ai.operation.name; its user and variant '
-                            || 'still serve its trace)'
+                        THEN 'not a GenAI span (no {_LLM_MARKS[mapping.conventions]}; its user '
+                            || 'and variant still serve its trace)'
                     WHEN end_ns < start_ns THEN 'malformed span: ends before it starts'
                     WHEN input_raw IS NOT NULL AND NOT whole_count(input_raw)
-                        THEN 'malformed attribute gen_ai.usage.input_tokens = ' || q(input_raw)
+                        THEN 'malformed attribute ' || CASE convention WHEN 'genai'
+                            THEN 'gen_ai.usage.input_tokens' ELSE 'llm.token_count.prompt' END
+                            || ' = ' || q(input_raw)
                     WHEN output_raw IS NOT NULL AND NOT whole_count(output_raw)
-                        THEN 'malformed attribute gen_ai.usage.output_tokens = ' || q(output_raw)
+                        THEN 'malformed attribute ' || CASE convention WHEN 'genai'
+                            THEN 'gen_ai.usage.output_tokens' ELSE 'llm.token_count.completion'
+                            END || ' = ' || q(output_raw)
                     WHEN ttft_raw IS NOT NULL AND coalesce(
                         NOT isfinite(TRY_CAST(ttft_raw AS DOUBLE))
                         OR TRY_CAST(ttft_raw AS DOUBLE) < 0, true)
@@ -331,11 +288,12 @@ def _classify(con: duckdb.DuckDBPyConnection, mapping: SpanMapping, exposures_sq
                         THEN 'no user id of its own, and its trace has several ({mapping.user})'
                     WHEN user_id IS NULL THEN 'no user id (attribute {mapping.user})'
                     WHEN attr_variant IS NULL AND exposure_variants > 1
-                        THEN 'no variant attribute, and the user has several variants in the '
-                            || 'exposures'
+                        THEN 'no variant in its trace, and the user has several in the '
+                            || 'exposures and feature-flag evaluations'
                     WHEN variant IS NULL
-                        THEN 'no variant (attribute {mapping.variant}, nor an exposure of its '
-                            || 'user)'
+                        THEN 'no variant (attribute {mapping.variant} or a feature-flag '
+                            || 'evaluation in its trace, nor an exposure or a flag evaluation '
+                            || 'for its user)'
                     WHEN NOT list_contains({labels}, variant)
                         THEN 'unknown variant ' || q(variant)
                 END AS reason
@@ -352,71 +310,6 @@ def _classify(con: duckdb.DuckDBPyConnection, mapping: SpanMapping, exposures_sq
             END AS reason
         )
         FROM checked c LEFT JOIN dialogs_ok d USING (dialog_id)
-        """
-    )
-
-
-def _evaluations(con: duckdb.DuckDBPyConnection, mapping: SpanMapping) -> None:
-    """``eval_judged``: every evaluation event of an accepted span with its dialog, time, the
-    column it maps to, its value and the reason it cannot be read (NULL: read)."""
-    names = mapping.evaluations
-    cases = " ".join(f"WHEN {_sql_text(k)} THEN {_sql_text(v)}" for k, v in names.items())
-    rules = []
-    for column in sorted(set(names.values()) - {"feedback"}):
-        rule = DEFAULT_COLUMN_RULES.get(column)
-        if rule is not None:
-            rules.append(
-                f"WHEN {_sql_text(column)} THEN value BETWEEN {rule.low} AND {rule.high}"
-                + (" AND value = round(value)" if rule.integer else "")
-            )
-    con.execute(
-        f"""
-        CREATE TEMP TABLE eval_raw AS
-        WITH ev AS (
-            SELECT dialog_id, unnest(events) AS e FROM judged
-            WHERE reason IS NULL AND len(events) > 0
-        ), named AS (
-            SELECT dialog_id, TRY_CAST(e.timeUnixNano AS HUGEINT) AS t,
-                list_transform(e.attributes, {_PAIRS}) AS attrs
-            FROM ev
-        )
-        SELECT dialog_id, t,
-            list_filter(attrs, lambda x: x.k = 'gen_ai.evaluation.name')[1].v AS name,
-            list_filter(attrs, lambda x: x.k = 'gen_ai.evaluation.score.value')[1].v AS score,
-            lower(list_filter(attrs, lambda x: x.k = 'gen_ai.evaluation.score.label')[1].v)
-                AS label
-        FROM named
-        """
-    )
-    true_list, false_list = _sql_list(_TRUE), _sql_list(_FALSE)
-    con.execute(
-        f"""
-        CREATE TEMP TABLE eval_read AS
-        SELECT dialog_id, t, name, score, label,
-            CASE name {cases} END AS column_name,
-            coalesce(TRY_CAST(score AS DOUBLE),
-                CASE WHEN list_contains({true_list}, label) THEN 1.0
-                     WHEN list_contains({false_list}, label) THEN 0.0 END) AS value
-        FROM eval_raw
-        """
-    )
-    checks = " ".join(rules) if rules else ""
-    con.execute(
-        f"""
-        CREATE TEMP TABLE eval_judged AS
-        SELECT *, CASE
-            WHEN name IS NULL THEN 'evaluation without gen_ai.evaluation.name'
-            WHEN column_name IS NULL THEN 'evaluation ' || q(name) || ' maps to no column'
-            WHEN column_name = 'feedback' AND label NOT IN ('like', 'dislike', 'thumbs_up',
-                'thumbs_down') THEN 'feedback label ' || q(coalesce(label, '')) ||
-                ', must be like or dislike'
-            WHEN column_name <> 'feedback' AND (value IS NULL OR NOT isfinite(value))
-                THEN 'evaluation ' || q(name) || ' without a readable score'
-            WHEN column_name <> 'feedback' AND NOT (CASE column_name {checks} ELSE true END)
-                THEN 'evaluation ' || q(name) || ' = ' || CAST(value AS VARCHAR) ||
-                    ' outside the range of ' || column_name
-        END AS reason
-        FROM eval_read
         """
     )
 
@@ -462,7 +355,7 @@ def ingest_otel(
         if path is not None:  # before anything is read: never a log written, then a failure
             _check_writable(name, Path(path))
     con = connect()
-    con.execute(f"SET memory_limit = {_sql_text(memory_limit)}")
+    con.execute(f"SET memory_limit = {sql_text(memory_limit)}")
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = false")
     con.execute("CREATE MACRO q(x) AS '''' || x || ''''")  # a value quoted in a reason
@@ -473,14 +366,26 @@ def ingest_otel(
         "false)"
     )
     try:
-        _load_spans(con, paths, mapping)
+        load_spans(
+            con,
+            paths,
+            conventions=mapping.conventions,
+            user=mapping.user,
+            variant=mapping.variant,
+            experiment=mapping.experiment,
+            conversation=mapping.conversation,
+        )
+        load_events(con, paths)
     except duckdb.Error as error:
         raise ValueError(
-            f"spans files {[str(p) for p in paths]}: not OTLP/JSON lines "
-            f"(one ExportTraceServiceRequest per line): {str(error).splitlines()[0]}"
+            f"spans files {[str(p) for p in paths]}: not OTLP/JSON lines (one "
+            "ExportTraceServiceRequest or ExportLogsServiceRequest per line): "
+            f"{str(error).splitlines()[0]}"
         ) from None
+    flag_events(
+        con, flag_key=mapping.flag_key, variant=mapping.variant, experiment=mapping.experiment
+    )
     _classify(con, mapping, _exposure_variants(con, None if exposures is None else Path(exposures)))
-    _evaluations(con, mapping)
     _price_table_sql(con, prices)
     inference = _sql_list(INFERENCE_OPERATIONS)
     con.execute(
@@ -519,15 +424,16 @@ def ingest_otel(
         FROM ok o GROUP BY o.dialog_id
         """
     )
-    con.execute(
+    link_evaluations(con, evaluation_rules(mapping.evaluations), mapping.conversation)
+    con.execute(  # one value per column left: the last (the others are superseded)
         "CREATE TEMP TABLE outcomes AS SELECT dialog_id, "
         + ", ".join(
-            f"arg_max(value, coalesce(t, 0)) FILTER (WHERE column_name = {_sql_text(c)}) AS {c}"
+            f"any_value(value) FILTER (WHERE column_name = {sql_text(c)}) AS {c}"
             for c in ("completed", "escalated", "csat", "returned_7d")
         )
-        + ", count_if(label IN ('like', 'thumbs_up')) FILTER (WHERE column_name = 'feedback') "
-        "AS likes, count_if(label IN ('dislike', 'thumbs_down')) FILTER (WHERE column_name = "
-        "'feedback') AS dislikes FROM eval_judged WHERE reason IS NULL GROUP BY dialog_id"
+        + ", count_if(feedback = 'like') FILTER (WHERE column_name = 'feedback') AS likes, "
+        "count_if(feedback = 'dislike') FILTER (WHERE column_name = 'feedback') AS dislikes "
+        "FROM eval_judged WHERE reason IS NULL AND NOT superseded GROUP BY dialog_id"
     )
     dialogs = con.execute("SELECT count(*) FROM dialogs").fetchone()[0]
     if not dialogs:
@@ -552,7 +458,7 @@ def ingest_otel(
                 d.cost
             FROM dialogs d LEFT JOIN outcomes c USING (dialog_id)
             ORDER BY d.timestamp, d.dialog_id
-        ) TO {_sql_text(str(temporary))} ({fmt})
+        ) TO {sql_text(str(temporary))} ({fmt})
         """
     )
     temporary.replace(target)
@@ -567,10 +473,12 @@ def ingest_otel(
         SELECT reason, 'evaluation', count(*) FROM eval_judged WHERE reason IS NOT NULL
         GROUP BY reason
         UNION ALL
-        SELECT 'evaluation ' || q(name) || ' superseded by a later one in its dialog (the last '
-            || 'counts)', 'superseded', count(*) - count(DISTINCT dialog_id)
-        FROM eval_judged WHERE reason IS NULL AND column_name <> 'feedback'
-        GROUP BY name HAVING count(*) > count(DISTINCT dialog_id)
+        SELECT 'evaluation ' || q(name) || ' superseded by a later one of its column in its '
+            || 'dialog (feedback: on the same answer); the last counts', 'superseded', count(*)
+        FROM eval_judged WHERE superseded GROUP BY name
+        UNION ALL
+        SELECT reason, 'flag', count(*) FROM flag_events WHERE reason IS NOT NULL
+        GROUP BY reason
         UNION ALL
         SELECT 'model without a price: ' || coalesce(j.model, '(none)'), 'price', count(*)
         FROM judged j LEFT JOIN price_frame p ON p.model = j.model
@@ -588,18 +496,39 @@ def ingest_otel(
                 SELECT file, trace_id, span_id, dialog_id, 'span' AS kind, reason FROM judged
                 WHERE reason IS NOT NULL
                 UNION ALL
-                SELECT NULL, NULL, NULL, dialog_id, 'evaluation', reason FROM eval_judged
+                SELECT file, trace_id, span_id, dialog_id, 'evaluation', reason
+                FROM eval_judged WHERE reason IS NOT NULL
+                UNION ALL
+                SELECT file, trace_id, span_id, NULL, 'flag', reason FROM flag_events
                 WHERE reason IS NOT NULL
-            ) TO {_sql_text(str(rejects_file))} (FORMAT CSV, HEADER)
+            ) TO {sql_text(str(rejects_file))} (FORMAT CSV, HEADER)
             """
         )
     spans, ingested = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE reason IS NULL) FROM judged"
     ).fetchone()
+    events = con.execute(
+        "SELECT (SELECT count(*) FROM eval_judged), (SELECT count(*) FROM eval_judged WHERE "
+        "reason IS NULL AND NOT superseded), (SELECT count(*) FROM flag_events), "
+        "(SELECT count(*) FROM flag_events WHERE reason IS NULL)"
+    ).fetchone()
+    conventions = dict(
+        con.execute(
+            "SELECT convention, count(*) FROM judged WHERE reason IS NULL GROUP BY 1"
+        ).fetchall()
+    )
     con.close()
     seconds = time.perf_counter() - started
     return IngestReport(
-        target, len(paths), int(spans), int(ingested), int(dialogs), rejects, seconds
+        target,
+        len(paths),
+        int(spans),
+        int(ingested),
+        int(dialogs),
+        rejects,
+        seconds,
+        *(int(n) for n in events),
+        conventions,
     )
 
 

@@ -144,7 +144,8 @@ BAD = {
     "unknown variant 'treatment '": chat(
         "b2", "x2", T0, 1.0, [USER_V[0], a("feature_flag.result.variant", "treatment ")]
     ),
-    "no variant (attribute feature_flag.result.variant, nor an exposure of its user)": chat(
+    "no variant (attribute feature_flag.result.variant or a feature-flag evaluation in its "
+    "trace, nor an exposure or a flag evaluation for its user)": chat(
         "b3", "x3", T0, 1.0, [USER_V[0]]
     ),
     "malformed attribute gen_ai.usage.output_tokens = 'lots'": chat(
@@ -305,7 +306,8 @@ def test_the_bundled_export_matches_its_ingested_log_and_the_cli(tmp_path) -> No
         str(tmp_path / "rejects.csv"),
     )
     assert done.returncode == 0, done.stderr
-    assert "4 rejected" in done.stdout and "1 evaluation events" in done.stdout
+    assert "4 rejected" in done.stdout
+    assert "3,180 evaluation events: 3,179 used, 0 superseded, 1 set aside" in done.stdout
     pd.testing.assert_frame_equal(
         pd.read_parquet(out), pd.read_parquet(DATA_DIR / EXAMPLE_INGESTED)
     )
