@@ -499,6 +499,10 @@ def ingest_otel(
                 SELECT file, trace_id, span_id, dialog_id, 'evaluation', reason
                 FROM eval_judged WHERE reason IS NOT NULL
                 UNION ALL
+                SELECT file, trace_id, span_id, dialog_id, 'superseded',
+                    'evaluation ' || q(name) || ' superseded by a later one (the last counts)'
+                FROM eval_judged WHERE superseded
+                UNION ALL
                 SELECT file, trace_id, span_id, NULL, 'flag', reason FROM flag_events
                 WHERE reason IS NOT NULL
             ) TO {sql_text(str(rejects_file))} (FORMAT CSV, HEADER)

@@ -108,8 +108,11 @@ def test_the_cli_reads_both_files_with_the_table(tmp_path) -> None:
     done = abkit(
         "ingest", "otel", *map(str, files("genai")), "--out", str(out),
         "--flag-key", "support-model-test", "--evaluations", str(table),
+        "--rejects", str(tmp_path / "rejects.csv"),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    rejects = pd.read_csv(tmp_path / "rejects.csv")["kind"].value_counts()
+    assert (rejects["evaluation"], rejects["superseded"], rejects["flag"]) == (3, 11, 78)
     assert "121 evaluation events: 107 used, 11 superseded, 3 set aside" in done.stdout
     assert "150 feature-flag events: 72 used, 78 set aside" in done.stdout
     expected = ingest_otel(files("genai"), tmp_path / "api.parquet", mapping=MAPPING)
