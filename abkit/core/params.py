@@ -13,6 +13,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import fields
 from numbers import Integral, Real
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -340,6 +341,21 @@ def load_yaml(text: str, where: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ValueError(f"{where}: not valid YAML ({error})".replace("\n", " ")) from None
+
+
+def read_yaml_file(path: str | Path, what: str) -> Any:
+    """A YAML file parsed by :func:`load_yaml`, its errors naming ``what`` and the file
+    (``prices file 'p.yaml': cannot be read (...)``).
+
+    Raises:
+        ValueError: the file cannot be read as UTF-8 text, or is not valid YAML.
+    """
+    where = f"{what} '{path}'"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{where}: cannot be read ({error})") from None
+    return load_yaml(text, where)
 
 
 def _refuse_duplicate_keys(node: Any, where: str) -> None:

@@ -35,7 +35,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from abkit.core.params import load_yaml
+from abkit.core.params import read_yaml_file
 from abkit.ingest.otlp import EVALUATION_EVENT, FLAG_EVENT, sql_text
 from abkit.plan.metrics import DEFAULT_COLUMN_RULES
 
@@ -143,11 +143,7 @@ def read_evaluation_table(path: str | Path) -> dict[str, EvaluationRule]:
             or maps a label to a value the column cannot hold.
     """
     source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"evaluations file '{source}': cannot be read ({error})") from None
-    spec = load_yaml(text, f"evaluations file '{source}'")
+    spec = read_yaml_file(source, "evaluations file")
     if not isinstance(spec, Mapping) or not spec:
         raise ValueError(
             f"evaluations file '{source}' must map evaluation names to a column or "

@@ -48,7 +48,7 @@ import duckdb
 import pandas as pd
 
 from abkit.core.duckdb_session import connect
-from abkit.core.params import load_yaml
+from abkit.core.params import read_yaml_file
 from abkit.ingest.evaluations import (
     EvaluationRule,
     evaluation_rules,
@@ -111,11 +111,7 @@ def read_prices(path: str | Path) -> PriceTable:
         ValueError: a missing key, a model without both prices, a negative or non-numeric price.
     """
     source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"prices file '{source}': cannot be read ({error})") from None
-    spec = load_yaml(text, f"prices file '{source}'")
+    spec = read_yaml_file(source, "prices file")
     if not isinstance(spec, Mapping) or not {"currency", "date", "models"} <= set(spec):
         raise ValueError(f"prices file '{source}' must have currency, date and models")
     if not isinstance(spec["models"], Mapping) or not spec["models"]:
