@@ -19,10 +19,11 @@ without a response id all count. An event that cannot be read is counted with it
 name, a name no rule maps, a score that is not a number (a string), a value outside the column's
 range, no dialog found, a dialog that was not ingested.
 
-**Feature flags** (``feature_flag.evaluation``: ``feature_flag.key``,
-``feature_flag.result.variant``, ``feature_flag.context.id``, OpenTelemetry feature-flag
-conventions) give a variant to their trace and, through the context id (the user id), to the
-user's other traces; the experiment is the flag's key.
+**Feature flags** (OpenTelemetry feature-flag conventions: the event ``feature_flag.evaluation``,
+``feature_flag`` before semantic conventions 1.28, with ``feature_flag.key``,
+``feature_flag.result.variant`` or ``feature_flag.variant``, ``feature_flag.context.id``) give a
+variant to their trace and, through the context id (the user id), to the user's other traces;
+the experiment is the flag's key.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import duckdb
 import pandas as pd
 
 from abkit.core.params import read_yaml_file
-from abkit.ingest.otlp import EVALUATION_EVENT, FLAG_EVENT, sql_text
+from abkit.ingest.otlp import EVALUATION_EVENT, FLAG_EVENTS, sql_list, sql_text
 from abkit.plan.metrics import DEFAULT_COLUMN_RULES
 
 __all__ = [
@@ -174,7 +175,7 @@ def flag_events(
                 {_attr(experiment)}.v AS flag_key,
                 coalesce({_attr(variant)}.v, {_attr("feature_flag.variant")}.v) AS variant,
                 {_attr("feature_flag.context.id")}.v AS context_id
-            FROM otel_events WHERE name = {sql_text(FLAG_EVENT)}
+            FROM otel_events WHERE list_contains({sql_list(FLAG_EVENTS)}, name)
         )
         SELECT *, CASE
             WHEN copy_number > 1 THEN 'duplicate log record (the same export read twice?); '
@@ -223,8 +224,7 @@ def link_evaluations(
         for c, r in sorted(DEFAULT_COLUMN_RULES.items())
         if c in OUTCOME_COLUMNS
     )
-    true_list = "[" + ", ".join(sql_text(v) for v in _TRUE) + "]"
-    false_list = "[" + ", ".join(sql_text(v) for v in _FALSE) + "]"
+    true_list, false_list = sql_list(_TRUE), sql_list(_FALSE)
     con.execute(
         f"""
         CREATE TEMP TABLE eval_events AS

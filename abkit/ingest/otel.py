@@ -55,7 +55,7 @@ from abkit.ingest.evaluations import (
     flag_events,
     link_evaluations,
 )
-from abkit.ingest.otlp import Conventions, load_events, load_spans, sql_text
+from abkit.ingest.otlp import Conventions, load_events, load_spans, sql_list, sql_text
 from abkit.serve.events import DEFAULT_VARIANTS
 
 __all__ = [
@@ -183,10 +183,6 @@ _LLM_MARKS = {
 }
 
 
-def _sql_list(values: Sequence[str]) -> str:
-    return "[" + ", ".join(sql_text(v) for v in values) + "]::VARCHAR[]"
-
-
 def _exposure_variants(con: duckdb.DuckDBPyConnection, exposures: Path | None) -> str:
     """Rows (user_id, variant) of the exposure events (or none)."""
     if exposures is None:
@@ -202,11 +198,11 @@ def _exposure_variants(con: duckdb.DuckDBPyConnection, exposures: Path | None) -
 def _classify(con: duckdb.DuckDBPyConnection, mapping: SpanMapping, exposures_sql: str) -> None:
     """``judged``: every span with its dialog, user, variant and reason (NULL: accepted)."""
     services = (
-        f"service IS NOT NULL AND NOT list_contains({_sql_list(mapping.services)}, service)"
+        f"service IS NOT NULL AND NOT list_contains({sql_list(mapping.services)}, service)"
         if mapping.services
         else "false"
     )
-    labels = _sql_list(mapping.labels)
+    labels = sql_list(mapping.labels)
     con.execute(
         f"""
         CREATE TEMP TABLE judged AS
@@ -383,7 +379,7 @@ def ingest_otel(
     )
     _classify(con, mapping, _exposure_variants(con, None if exposures is None else Path(exposures)))
     _price_table_sql(con, prices)
-    inference = _sql_list(INFERENCE_OPERATIONS)
+    inference = sql_list(INFERENCE_OPERATIONS)
     con.execute(
         f"""
         CREATE TEMP TABLE dialogs AS

@@ -31,18 +31,33 @@ from typing import TYPE_CHECKING, Literal, get_args
 if TYPE_CHECKING:  # the CLI reads CONVENTIONS at start-up: no DuckDB import for that
     import duckdb
 
-__all__ = ["CONVENTIONS", "EVENT_NAMES", "Conventions", "load_events", "load_spans", "sql_text"]
+__all__ = [
+    "CONVENTIONS",
+    "EVENT_NAMES",
+    "Conventions",
+    "load_events",
+    "load_spans",
+    "sql_list",
+    "sql_text",
+]
 
 Conventions = Literal["auto", "genai", "openinference"]
 CONVENTIONS: tuple[str, ...] = get_args(Conventions)
 EVALUATION_EVENT = "gen_ai.evaluation.result"
-FLAG_EVENT = "feature_flag.evaluation"
-EVENT_NAMES = (EVALUATION_EVENT, FLAG_EVENT)
+# the feature-flag conventions' event, and its name before semantic conventions 1.28
+FLAG_EVENTS = ("feature_flag.evaluation", "feature_flag")
+EVENT_NAMES = (EVALUATION_EVENT, *FLAG_EVENTS)
+COMPRESSED = (".gz", ".zst")  # DuckDB reads them; their bytes cannot be searched
 
 
 def sql_text(value: str) -> str:
     """A SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def sql_list(values: Sequence[str]) -> str:
+    """A SQL list of text literals."""
+    return "[" + ", ".join(sql_text(v) for v in values) + "]::VARCHAR[]"
 
 
 _VALUE_TYPE = (
@@ -77,7 +92,7 @@ _TYPED_PAIRS = (
 
 
 def _listing(files: Sequence[Path]) -> str:
-    return "[" + ", ".join(sql_text(str(f)) for f in files) + "]"
+    return sql_list([str(f) for f in files])
 
 
 def load_spans(
@@ -105,7 +120,7 @@ def load_spans(
 
     genai = "NULL" if conventions == "openinference" else own("gen_ai.operation.name")
     kind = "NULL" if conventions == "genai" else own("openinference.span.kind")
-    events = "[" + ", ".join(sql_text(n) for n in EVENT_NAMES) + "]"
+    events = sql_list(EVENT_NAMES)
     con.execute(
         f"""
         CREATE TEMP TABLE spans AS
@@ -171,9 +186,13 @@ def load_spans(
 
 def _log_files(files: Sequence[Path]) -> list[Path]:
     """The files that can hold log records: those with the text ``"resourceLogs"`` anywhere
-    (a byte search, far cheaper than parsing a span export a second time)."""
+    (a byte search, far cheaper than parsing a span export a second time), and every
+    compressed file."""
     holding = []
     for path in files:
+        if path.suffix.lower() in COMPRESSED:
+            holding.append(path)
+            continue
         if path.stat().st_size == 0:
             continue
         with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
@@ -186,7 +205,7 @@ def load_events(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> None:
     """Table ``otel_events``: every event of :data:`EVENT_NAMES`, from the spans' events (of the
     first copy of each span) and from log records, with typed attributes and ``copy_number``
     (a log record read twice, from two files, has 2 on its second copy)."""
-    names = "[" + ", ".join(sql_text(n) for n in EVENT_NAMES) + "]"
+    names = sql_list(EVENT_NAMES)
     log_files = _log_files(files)
     logs = (
         f"""SELECT filename, resourceLogs FROM read_json({_listing(log_files)},

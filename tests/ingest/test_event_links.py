@@ -126,3 +126,26 @@ def test_an_openinference_span_is_a_call_of_its_session(tmp_path, conventions) -
     assert (row["turns"], row["tokens_in"], row["tokens_out"]) == (1, 30, 12)
     assert row["model_version"] == "m-oi" and row["latency_ms"] == pytest.approx(2000.0)
     assert report.conventions == {"openinference": 2}
+
+
+def test_the_older_flag_event_and_a_compressed_logs_file_are_read(tmp_path) -> None:
+    import gzip
+
+    user = [a("user.id", "u1")]
+    older = {  # the event before semantic conventions 1.28: feature_flag, feature_flag.variant
+        "timeUnixNano": str(T0),
+        "name": "feature_flag",
+        "attributes": [a("feature_flag.key", "exp-1"), a("feature_flag.variant", "control")],
+    }
+    spans = export(tmp_path / "t.jsonl", [
+        span("t1", "root", T0, 1.0, user, events=[older]),
+        chat("t1", "call", T0, 0.5, [*user, CONV], parent="root"),
+    ])  # fmt: skip
+    plain = log_export(tmp_path / "l.jsonl", [
+        with_id(evaluation("csat", T0 + 9 * S, 2), "gen_ai.conversation.id", "c1"),
+    ])  # fmt: skip
+    packed = tmp_path / "logs.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    report, log = ingest(tmp_path, spans, packed)
+    assert log.loc["c1", "variant"] == "control" and log.loc["c1", "csat"] == 2
+    assert report.flag_events_used == 1 and report.evaluations_used == 1
