@@ -282,7 +282,7 @@ examples:
   abkit ingest otel traces/*.jsonl --out log.parquet --user-attribute enduser.id \\
       --variant-attribute app.variant --service support-bot --rejects rejects.csv
   abkit ingest otel spans.jsonl --out log.parquet --exposures events.parquet
-  abkit ingest otel traces.jsonl logs.jsonl --out log.parquet \
+  abkit ingest otel traces.jsonl logs.jsonl --out log.parquet \\
       --flag-key support-model-test --evaluations evaluations.yaml
 
 The export is OTLP/JSON lines (the collector's or the SDK's file exporter: one
