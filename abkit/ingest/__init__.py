@@ -1,5 +1,6 @@
 """Traces teams already record (OTLP exports: GenAI or OpenInference spans, evaluation and
 feature-flag events) -> the dialog log: otlp reads, evaluations links events, otel maps.
 
-May import: core, stats, plan, serve.
+May import: core, stats, plan, serve, analysis (an exposure log is read as the analysis reads
+logs).
 """
