@@ -165,7 +165,8 @@ def flag_events(
 
     Raises:
         ValueError: no ``flag_key`` given and the export evaluates several flags (which one is
-            the experiment's cannot be guessed).
+            the experiment's cannot be guessed), or a ``flag_key`` that none of its feature-flag
+            events has (a misspelt key would leave every span without its variant).
     """
     con.execute(
         f"""
@@ -180,22 +181,28 @@ def flag_events(
         SELECT *, CASE
             WHEN copy_number > 1 THEN 'duplicate log record (the same export read twice?); '
                 || 'counted once'
-            WHEN flag_key IS NULL THEN 'feature-flag evaluation without {experiment}'
+            WHEN flag_key IS NULL THEN 'feature-flag evaluation without ' || {sql_text(experiment)}
             WHEN {"false" if flag_key is None else f"flag_key <> {sql_text(flag_key)}"}
                 THEN 'feature-flag evaluation of another flag: ' || q(flag_key)
             WHEN variant IS NULL THEN 'feature-flag evaluation of ' || q(flag_key)
-                || ' without a variant ({variant})'
+                || ' without a variant (' || {sql_text(variant)} || ')'
         END AS reason
         FROM read
         """
     )
+    keys = [
+        k
+        for (k,) in con.execute(
+            "SELECT DISTINCT flag_key FROM flag_events WHERE flag_key IS NOT NULL ORDER BY 1"
+        ).fetchall()
+    ]
+    if flag_key is not None and keys and flag_key not in keys:
+        raise ValueError(
+            f"--flag-key == {flag_key!r} (SpanMapping.flag_key): the export's feature-flag "
+            f"evaluations are of {keys} only; name one of them, or leave it out to read "
+            "variants from attributes and exposures alone"
+        )
     if flag_key is None:
-        keys = [
-            k
-            for (k,) in con.execute(
-                "SELECT DISTINCT flag_key FROM flag_events WHERE reason IS NULL ORDER BY 1"
-            ).fetchall()
-        ]
         if len(keys) > 1:
             raise ValueError(
                 f"the export evaluates {len(keys)} feature flags {keys}: name the experiment's "

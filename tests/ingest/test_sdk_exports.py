@@ -76,6 +76,12 @@ def test_several_flags_and_no_flag_key_are_refused(tmp_path) -> None:
     assert not (tmp_path / "log.parquet").exists()
 
 
+def test_a_flag_key_the_export_never_evaluates_is_refused(tmp_path) -> None:
+    mapping = SpanMapping(flag_key="support-model-tset", evaluations=TABLE)
+    with pytest.raises(ValueError, match=r"--flag-key == 'support-model-tset' \(SpanMapping"):
+        ingest_otel(files("genai"), tmp_path / "log.parquet", mapping=mapping)
+
+
 def test_conventions_can_be_forced(tmp_path) -> None:
     both = files("genai") + files("openinference")
     auto = ingest_otel(both, tmp_path / "auto.parquet", mapping=MAPPING)
