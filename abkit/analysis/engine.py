@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from abkit.analysis.capping import CAP_KEY, cap_bounds, capped_sql
+from abkit.analysis.capping import cap_bounds
 from abkit.analysis.checks import (
     Census,
     SegmentFilter,
@@ -46,7 +47,6 @@ from abkit.analysis.checks import (
     implausible_times,
     merged_arms,
     pair_gates,
-    refuse_placeholder_ids,
     take_census,
     until_condition,
 )
@@ -54,7 +54,6 @@ from abkit.analysis.covariates import (
     CupedLayout,
     check_covariate_sources,
     covariate_health,
-    covariate_query,
 )
 from abkit.analysis.health import (
     HealthCheck,
@@ -66,8 +65,8 @@ from abkit.analysis.health import (
     srm_gate,
 )
 from abkit.analysis.log_source import NUMERIC_TYPE, LogSource, open_log, sql_text
-from abkit.analysis.metric_kinds import ARM_ROW, KINDS, ORDINAL_VALUE, TREATED_ROW, quoted
-from abkit.core.params import odd_id_sql
+from abkit.analysis.metric_kinds import KINDS, quoted
+from abkit.analysis.user_pass import HEAVY_KEY, UserPass, per_user_pass
 from abkit.plan.experiment_plan import ExperimentPlan
 from abkit.serve.events import LogValidationError
 from abkit.stats.two_sample import (
@@ -81,6 +80,7 @@ __all__ = [
     "open_source",
     "HEAVY_KEY",
     "aggregate",
+    "aggregate_daily",
     "check_log",
     "read_columns",
 ]
@@ -126,128 +126,6 @@ def _quantile_orders(
         for k, metric in enumerate(metrics, start=1):
             orders[metric.name] = tuple(orders_of_arm[k] for orders_of_arm in per_arm)
     return orders, medians
-
-
-@dataclass(frozen=True)
-class _Pass:
-    arms: dict[int, dict[str, float]]  # by plan.labels' index; len(labels): users of several
-    ordinal: dict[str, tuple[np.ndarray, np.ndarray]]
-    cuped: dict[str, CupedLayout]
-
-
-def _per_user_pass(
-    source: LogSource,
-    plan: ExperimentPlan,
-    where: str,
-    ctx: Mapping[str, Any],
-    complete: frozenset[str] = frozenset(),
-) -> _Pass:
-    """The heavy pass: per-user sums of every metric and check, then per-arm sums.
-
-    Identical per-user aggregates (``count(col)`` for a ratio's denominator, the missing
-    count of that column, three quantiles' counts) are computed once. A column the census
-    found complete (``complete``) needs no per-user missing count: its known count is the
-    dialog count. The per-user values of ordinal metrics come back as lists from the same
-    query, so no per-user table is stored.
-    """
-    user_cols: dict[str, str] = {}  # SQL -> alias, each aggregate once
-
-    def per_user(sql: str, alias: str) -> str:
-        return user_cols.setdefault(sql, alias)
-
-    uid = per_user("user_id", "uid")
-    dialogs = per_user("count(*)", "dialogs")
-    dialogs_t = per_user(f"sum({TREATED_ROW})", "dialogs_t")
-    arm_cols = ["count(*) AS users", f"sum({dialogs}) AS dialogs", f"sum({dialogs_t}) AS dialogs_t"]
-    arm_cols.append(f"sum({dialogs}*{dialogs}) AS dialogs_sq")
-    arm_cols.append(f"count_if({odd_id_sql('uid')}) AS odd_ids")
-    heavy = float(ctx.get(HEAVY_KEY, math.inf))
-    if math.isfinite(heavy):  # the heavy-user gate (abkit.analysis.health.heavy_user_gate)
-        arm_cols += [
-            f"count_if({dialogs} > {heavy!r}) AS heavy_users",
-            f"max({dialogs}) AS max_dialogs",
-            f"arg_max({uid}, {dialogs}) AS heaviest",
-        ]
-    for index, column in enumerate(checked_columns(plan)):
-        if column in complete:
-            continue
-        known = per_user(f"count({quoted(column)})", f"k{index}")
-        miss = f"({dialogs} - {known})"
-        arm_cols += [
-            f"sum({miss}) AS miss{index}_sy",
-            f"sum({miss}*{miss}) AS miss{index}_syy",
-            f"sum({miss}*{dialogs}) AS miss{index}_sxy",
-        ]
-    crossed = len(plan.labels)  # the arm key of users seen in several arms
-    if crossed == 2:
-        arm_key = f"CASE WHEN {dialogs_t} = 0 THEN 0 WHEN {dialogs_t} = {dialogs} THEN 1 ELSE 2 END"
-    else:
-        low, high = per_user(f"min({ARM_ROW})", "arm_low"), per_user(f"max({ARM_ROW})", "arm_high")
-        arm_key = f"CASE WHEN {low} = {high} THEN {low} ELSE {crossed} END"
-    names_by_metric = {}
-    for index, metric in enumerate(plan.metrics or ()):
-        kind = KINDS[metric.kind]
-        names = {
-            alias: per_user(sql, f"m{index}_{alias}")
-            for alias, sql in kind.user_sums(metric, ctx, complete).items()
-        }
-        caps = ctx.get(CAP_KEY + metric.name)
-        if caps:  # winsorized per-user sums, for the arm sums and CUPED alike
-            outside = []
-            for alias, bounds in caps.items():
-                names[alias], beyond = capped_sql(names[alias], bounds)
-                outside.append(beyond)
-            arm_cols.append(f"count_if({' OR '.join(outside)}) AS m{index}__capped")
-        names_by_metric[index] = dict(names)
-        names["is_treatment"] = f"({dialogs_t} > 0)"
-        for alias, sql in kind.arm_sums().items():
-            arm_cols.append(f"{sql.format_map(names)} AS m{index}__{alias}")
-        if metric.ordinal and metric.kind in ORDINAL_VALUE:
-            value = ORDINAL_VALUE[metric.kind](names)
-            arm_cols.append(f"list({value}) FILTER (WHERE {names['x']} > 0) AS ordinal{index}")
-    covariates = covariate_query(plan, names_by_metric, ctx)
-    if covariates.layouts:
-        per_user("min(timestamp)", "first_seen")
-    selected = ", ".join(f"{sql} AS {alias}" for sql, alias in user_cols.items())
-    if crossed == 2:
-        treatment = sql_text(plan.treatment)
-        rows = f"SELECT *, CAST(variant = {treatment} AS DOUBLE) AS {TREATED_ROW} FROM log"
-    else:  # a candidate's row is "treated"; ARM_ROW numbers the arms as plan.labels does
-        numbered = " ".join(
-            f"WHEN {sql_text(label)} THEN {k}" for k, label in enumerate(plan.candidates, 1)
-        )
-        rows = (
-            f"SELECT *, CAST(variant <> {sql_text(plan.control)} AS DOUBLE) AS {TREATED_ROW}, "
-            f"CASE variant {numbered} ELSE 0 END AS {ARM_ROW} FROM log"
-        )
-    per_user_sql = f"SELECT {selected} FROM ({rows} WHERE {where}) GROUP BY user_id"
-    if not covariates.layouts:  # the fast path: no join
-        sql = f"SELECT {arm_key} AS arm, {', '.join(arm_cols)} FROM ({per_user_sql}) GROUP BY arm"
-    else:
-        ctes = ", ".join((f"u AS MATERIALIZED ({per_user_sql})", *covariates.ctes))
-        every = ", ".join([*arm_cols, *covariates.arm_cols])
-        sql = f"WITH {ctes} SELECT {arm_key} AS arm, {every} FROM u{covariates.joins} GROUP BY arm"
-    cursor = source.connection.execute(sql)
-    columns = [d[0] for d in cursor.description]
-    arms: dict[int, dict[str, Any]] = {}
-    for values in cursor.fetchall():
-        found = dict(zip(columns, values, strict=True))
-        arms[int(found.pop("arm"))] = found
-    if any(arm.get("odd_ids") for arm in arms.values()):
-        refuse_placeholder_ids(source, where)
-    ordinal = {}
-    for index, metric in enumerate(plan.metrics or ()):
-        key = f"ordinal{index}"
-        if key in columns:
-            ordinal[metric.name] = tuple(
-                np.asarray(arms.get(arm, {}).pop(key, None) or [], dtype=float)
-                for arm in range(crossed)
-            )
-            arms.get(crossed, {}).pop(key, None)
-    return _Pass(arms, ordinal, dict(covariates.layouts))  # type: ignore[arg-type]
-
-
-HEAVY_KEY = "heavy_user_threshold"  # in the pass's context: dialogs above which a user is flagged
 
 
 def _daily_new_users(source: LogSource, plan: ExperimentPlan, where: str) -> np.ndarray:
@@ -443,7 +321,7 @@ def aggregate(
         ctx.update(orders)
         ctx.update(cap_bounds(source, plan, where, ctx, census.complete))
         medians.update(quantile_medians)
-        result = _per_user_pass(source, plan, where, ctx, census.complete)
+        result = per_user_pass(source, plan, where, ctx, census.complete)
         crossed = result.arms.get(len(plan.labels))
         if crossed and any(m.kind == "quantile" for m in plan.metrics or ()):
             exclude = (
@@ -451,7 +329,7 @@ def aggregate(
                 f"{where} GROUP BY user_id HAVING count(DISTINCT variant) > 1)"
             )
             ctx.update(_quantile_orders(source, plan, where + exclude, plan.alpha)[0])
-            result = _per_user_pass(source, plan, where, ctx, census.complete)
+            result = per_user_pass(source, plan, where, ctx, census.complete)
         labels = (
             source.pre_period.label if source.pre_period else "",
             source.users.label if source.users else "",
@@ -472,10 +350,46 @@ def aggregate(
     return assembled
 
 
+def aggregate_daily(
+    events: pd.DataFrame | str | Path,
+    plan: ExperimentPlan,
+    days: Sequence[datetime.date],
+    *,
+    table: str = "dialogs",
+    pre_period: pd.DataFrame | str | Path | None = None,
+    users: pd.DataFrame | str | Path | None = None,
+) -> dict[datetime.date, EngineResult] | None:
+    """``aggregate(until=<end of day, UTC>, validated=True)`` for each of ``days`` from one
+    pass (:func:`abkit.analysis.looks.daily_passes`), for a log an aggregate under this plan
+    has already checked whole. None when a look needs context of its own (a quantile metric,
+    capping, a covariate) or the log is on Spark: then look day by day.
+
+    The results carry each look's sums, users and dialogs; their health report is the whole
+    log's census with each look's counts, not a check of the look.
+    """
+    from abkit.analysis.looks import daily_passes
+    from abkit.analysis.spark_source import is_spark_dataframe
+
+    if is_spark_dataframe(events) or any(
+        m.kind == "quantile" or m.cap is not None for m in plan.metrics or ()
+    ):
+        return None
+    pre_source = pre_period if pre_period is not None else (plan.pre_period_log or None)
+    users_source = users if users is not None else (plan.users_table or None)
+    with open_source(events, plan, table, None, pre_source, users_source) as source:
+        plan = plan.resolve(source.columns)
+        census = take_census(source, plan)
+        ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
+        passes = daily_passes(source, plan, census.where, ctx, census.complete, days)
+        if passes is None:
+            return None
+        return {day: _assemble(plan, census, result, ctx, {}) for day, result in passes.items()}
+
+
 def _assemble(
     plan: ExperimentPlan,
     census: Census,
-    result: _Pass,
+    result: UserPass,
     ctx: Mapping[str, Any],
     medians: Mapping[str, tuple],
     covariate_labels: tuple[str, str] = ("", ""),

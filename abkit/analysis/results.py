@@ -51,7 +51,7 @@ from abkit.analysis.decision import (
     decision_p_values,
     with_monitoring,
 )
-from abkit.analysis.engine import EngineResult, aggregate
+from abkit.analysis.engine import EngineResult, aggregate, aggregate_daily
 from abkit.analysis.health import (
     HealthReport,
     leak_gate,
@@ -518,11 +518,19 @@ def cumulative_effects(
     )
     full = aggregate(events, single, table=table, **sources)  # the metric's checks, all rows
     first, last = pd.Timestamp(full.first).floor("D"), pd.Timestamp(full.last).floor("D")
+    days = pd.date_range(first, last, freq="D")
+    daily = None  # every look in one pass, where the metric allows (abkit.analysis.looks)
+    if days.tz is not None and str(days.tz) == "UTC":
+        daily = aggregate_daily(events, single, [d.date() for d in days], table=table, **sources)
     rows = []
-    for day in pd.date_range(first, last, freq="D"):
+    for day in days:
         end = day + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
         try:  # the rows up to a day: a subset of the log just checked whole
-            look = aggregate(events, single, table=table, until=end, validated=True, **sources)
+            look = (
+                daily[day.date()]
+                if daily is not None
+                else aggregate(events, single, table=table, until=end, validated=True, **sources)
+            )
         except ValueError:
             continue  # an arm has no rows yet
         row = _metric_row(
