@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from references import multcomp
 
 from abkit.analysis.results import analyze
 from abkit.plan.experiment_plan import ExperimentPlan, load_plan
 from abkit.serve.events import LogValidationError
-from tests.stats.test_many_to_one import multcomp
 
 LOG = Path(__file__).parents[1] / "reference" / "dunnett_log.csv"
 SPLIT = {"control": 260 / 600, "ft-v1": 190 / 600, "ft-v2": 150 / 600}

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from references import multcomp
 from scipy import stats
 
 from abkit.stats.many_to_one import dunnett_adjust, dunnett_critical, max_abs_cdf
 
 REFERENCE = Path(__file__).parents[1] / "reference"
-
-
-def multcomp(case: str) -> dict[tuple[str, str], float]:
-    """tests/reference/dunnett_multcomp.csv (written by dunnett_multcomp.R): (candidate,
-    quantity) -> value of one case."""
-    with (REFERENCE / "dunnett_multcomp.csv").open() as handle:
-        return {
-            (row["candidate"], row["quantity"]): float(row["value"])
-            for row in csv.DictReader(handle)
-            if row["case"] == case
-        }
 
 
 def pooled_inputs(samples: list[np.ndarray]) -> tuple[list[float], list[float], float, int]:
