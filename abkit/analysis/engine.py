@@ -246,6 +246,14 @@ def open_source(
     )
 
 
+def _covariate_sources(plan: ExperimentPlan, pre_period: Any, users: Any) -> tuple[Any, Any]:
+    """The covariate sources given, else the plan's ``pre_period_log`` and ``users_table``."""
+    return (
+        pre_period if pre_period is not None else (plan.pre_period_log or None),
+        users if users is not None else (plan.users_table or None),
+    )
+
+
 def aggregate(
     events: pd.DataFrame | str | Path,
     plan: ExperimentPlan,
@@ -283,9 +291,9 @@ def aggregate(
     Raises:
         LogValidationError / ValueError / FileNotFoundError: what stops the analysis, named.
     """
-    pre_source = pre_period if pre_period is not None else (plan.pre_period_log or None)
-    users_source = users if users is not None else (plan.users_table or None)
-    with open_source(events, plan, table, spark, pre_source, users_source) as source:
+    with open_source(
+        events, plan, table, spark, *_covariate_sources(plan, pre_period, users)
+    ) as source:
         plan = plan.resolve(source.columns)
         check_covariate_sources(source, plan)
         for column in checked_columns(plan):
@@ -374,9 +382,9 @@ def aggregate_daily(
         m.kind == "quantile" or m.cap is not None for m in plan.metrics or ()
     ):
         return None
-    pre_source = pre_period if pre_period is not None else (plan.pre_period_log or None)
-    users_source = users if users is not None else (plan.users_table or None)
-    with open_source(events, plan, table, None, pre_source, users_source) as source:
+    with open_source(
+        events, plan, table, None, *_covariate_sources(plan, pre_period, users)
+    ) as source:
         plan = plan.resolve(source.columns)
         census = take_census(source, plan)
         ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}

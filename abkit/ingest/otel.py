@@ -50,6 +50,7 @@ import pandas as pd
 from abkit.core.duckdb_session import connect
 from abkit.core.params import read_yaml_file
 from abkit.ingest.evaluations import (
+    OUTCOME_COLUMNS,
     EvaluationRule,
     evaluation_rules,
     flag_events,
@@ -421,7 +422,8 @@ def ingest_otel(
         "CREATE TEMP TABLE outcomes AS SELECT dialog_id, "
         + ", ".join(
             f"any_value(value) FILTER (WHERE column_name = {sql_text(c)}) AS {c}"
-            for c in ("completed", "escalated", "csat", "returned_7d")
+            for c in OUTCOME_COLUMNS
+            if c != "feedback"  # feedback: likes and dislikes, counted below
         )
         + ", count_if(feedback = 'like') FILTER (WHERE column_name = 'feedback') AS likes, "
         "count_if(feedback = 'dislike') FILTER (WHERE column_name = 'feedback') AS dislikes "
