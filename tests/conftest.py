@@ -12,6 +12,11 @@ import pytest
 # must not differ between the committed run and the test run.
 os.environ.setdefault("PYTHONHASHSEED", "0")
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+# The rollups of log folders (abkit.analysis.rollup) go to a folder of this run, not the home's.
+if "ABKIT_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["ABKIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="abkit-test-cache-")
 
 
 def pytest_collectstart(collector: pytest.Collector) -> None:

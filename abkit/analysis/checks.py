@@ -33,16 +33,20 @@ from abkit.stats.two_sample import RatioStats
 __all__ = [
     "Census",
     "as_utc",
+    "census_columns",
+    "read_census",
     "check_duplicates",
     "check_ranges",
     "checked_columns",
     "distinct_dialog_ids",
     "implausible_times",
+    "judge_ranges",
     "raise_out_of_range",
     "range_condition",
     "refuse_placeholder_ids",
     "settled_by_statistics",
     "take_census",
+    "times_plausible",
 ]
 
 
@@ -60,19 +64,36 @@ class Census:
     complete: frozenset[str] = frozenset()  # checked columns with a value in every row analysed
 
 
+def census_columns(source: LogSource, plan: ExperimentPlan) -> str:
+    """The census's columns over ``log`` grouped by (experiment, variant): rows, null ids and
+    times, first and last time, and ``known{i}`` per checked column; each adds up over parts of
+    the log (the rollup of :mod:`abkit.analysis.rollup` keeps them per part)."""
+    experiment = "experiment" if "experiment" in source.columns else "NULL"
+    checked = [c for c in checked_columns(plan) if c in source.columns]
+    known = "".join(f", count({quoted(c)}) AS known{i}" for i, c in enumerate(checked))
+    return (
+        f"{experiment} AS experiment, variant, count(*) AS rows, "
+        "count(*) - count(user_id) AS null_users, count(*) - count(dialog_id) AS null_dialogs, "
+        "count(*) - count(timestamp) AS null_times, min(timestamp) AS first, "
+        f"max(timestamp) AS last{known}"
+    )
+
+
 def take_census(source: LogSource, plan: ExperimentPlan) -> Census:
     """Rows per (experiment, label), null ids and times, and the values known per checked
     column (a count per group is nearly free beside the grouping), in one light scan."""
-    con, has_experiment = source.connection, "experiment" in source.columns
-    experiment = "experiment" if has_experiment else "NULL"
-    checked = [c for c in checked_columns(plan) if c in source.columns]
-    known = "".join(f", count({quoted(c)}) AS known{i}" for i, c in enumerate(checked))
-    rows = con.execute(
-        f"SELECT {experiment} AS experiment, variant, count(*) AS rows, "
-        "count(*) - count(user_id) AS null_users, count(*) - count(dialog_id) AS null_dialogs, "
-        "count(*) - count(timestamp) AS null_times, min(timestamp) AS first, "
-        f"max(timestamp) AS last{known} FROM log GROUP BY ALL ORDER BY ALL"
+    rows = source.connection.execute(
+        f"SELECT {census_columns(source, plan)} FROM log GROUP BY ALL ORDER BY ALL"
     ).df()
+    return read_census(rows, source, plan)
+
+
+def read_census(rows: pd.DataFrame, source: LogSource, plan: ExperimentPlan) -> Census:
+    """The :class:`Census` of the rows of :func:`census_columns` (experiment, label), or the
+    refusal they call for: no rows, an experiment named two ways or absent, several experiments
+    and none chosen, null ids or times, a role's label without rows, unknown labels."""
+    has_experiment = "experiment" in source.columns
+    checked = [c for c in checked_columns(plan) if c in source.columns]
     if rows.empty:
         raise LogValidationError(f"dialog log {source.label} has no rows")
     where, other = "TRUE", 0
@@ -249,16 +270,23 @@ def as_utc(value: Any) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
+def times_plausible(first: Any, last: Any) -> bool:
+    """Whether every time from ``first`` to ``last`` is plausible for a dialog: not before
+    :data:`abkit.analysis.health.EARLIEST_PLAUSIBLE`, not past tomorrow."""
+    latest = pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
+    return bool(EARLIEST_PLAUSIBLE <= as_utc(first) and as_utc(last) <= latest)
+
+
 def implausible_times(
     source: LogSource, plan: ExperimentPlan, where: str, census: Census
 ) -> HealthCheck | None:
     """The ``timestamps`` gate (:func:`abkit.analysis.health.time_gate`) when the census's first or
     last
     time is implausible; then one query counts such rows per arm. None otherwise."""
+    if times_plausible(census.first, census.last):
+        return None
     now = pd.Timestamp.now(tz="UTC")
     latest = now + pd.Timedelta(days=1)
-    if EARLIEST_PLAUSIBLE <= as_utc(census.first) and as_utc(census.last) <= latest:
-        return None
     bounds = [sql_text(str(t)) + "::TIMESTAMPTZ" for t in (EARLIEST_PLAUSIBLE, latest)]
     found = source.connection.execute(
         f"SELECT variant <> {sql_text(plan.control)} AS arm, count(*), min(timestamp), "
@@ -318,6 +346,30 @@ def check_ranges(
     values = dict(zip(names, cursor.fetchone(), strict=True))  # NULL -> None, NaN stays NaN
     distinct = distinct_dialog_ids(source, where, int(values["total_rows"]))
     check_duplicates(source, where, distinct, values["total_rows"])
+    judge_ranges(source, plan, where, values, settled)
+    return {
+        column: tuple(_median(values, f"m{k}_{columns.index(column)}") for k in range(len(arms)))
+        for column in units
+    }
+
+
+def _median(values: Mapping[str, Any], key: str) -> float:
+    value = values[key]
+    return math.nan if value is None else float(value)
+
+
+def judge_ranges(
+    source: LogSource,
+    plan: ExperimentPlan,
+    where: str,
+    values: Mapping[str, Any],
+    settled: Mapping[str, tuple[float, float]],
+) -> None:
+    """Refuse what the range scan's ``values`` show (per checked column ``i``: ``lo{i}`` /
+    ``hi{i}`` unless the column is ``settled`` by the file statistics, ``nf{i}`` the non-finite
+    count, ``fr{i}`` the largest fractional part): a judged metric's labels and scores on two
+    scales, values outside a column's rule (counted and shown by :func:`raise_out_of_range`)."""
+    columns = checked_columns(plan)
     bounds = {c: b for c, b in settled.items() if math.isfinite(b[0])}  # from the statistics
     bounds.update(
         (column, (float(values[f"lo{k}"]), float(values[f"hi{k}"])))
@@ -352,15 +404,6 @@ def check_ranges(
             suspect.append(column)
     if suspect:
         raise_out_of_range(source, plan, where, suspect)
-
-    def median(key: str) -> float:
-        value = values[key]
-        return math.nan if value is None else float(value)
-
-    return {
-        column: tuple(median(f"m{k}_{columns.index(column)}") for k in range(len(arms)))
-        for column in units
-    }
 
 
 def settled_by_statistics(

@@ -42,12 +42,16 @@ from abkit.analysis.capping import cap_bounds
 from abkit.analysis.checks import (
     Census,
     SegmentFilter,
+    as_utc,
     check_ranges,
     checked_columns,
     implausible_times,
+    judge_ranges,
     merged_arms,
     pair_gates,
+    settled_by_statistics,
     take_census,
+    times_plausible,
     until_condition,
 )
 from abkit.analysis.covariates import (
@@ -67,6 +71,7 @@ from abkit.analysis.health import (
 from abkit.analysis.log_source import NUMERIC_TYPE, LogSource, open_log, sql_text
 from abkit.analysis.metric_kinds import KINDS, quoted
 from abkit.analysis.user_pass import HEAVY_KEY, UserPass, per_user_pass
+from abkit.core.params import parse_until
 from abkit.plan.experiment_plan import ExperimentPlan
 from abkit.serve.events import LogValidationError
 from abkit.stats.two_sample import (
@@ -265,6 +270,7 @@ def aggregate(
     spark: Any = None,
     validated: bool = False,
     segment: SegmentFilter | None = None,
+    cache: bool | str | Path = True,
 ) -> EngineResult:
     """Validate the log, run the health gates and compute every metric's per-arm sums.
 
@@ -287,6 +293,9 @@ def aggregate(
             :func:`abkit.analysis.results.cumulative_effects`).
         segment: only the users of one segment (or, ``inside`` false, all but them): the
             analysis of one segment value (:mod:`abkit.analysis.segments`).
+        cache: for a log that is a folder of Parquet parts, read the look from the rollup of
+            per-part statistics (:mod:`abkit.analysis.rollup`), kept in this folder (True: the
+            default cache folder); False: scan the log. The same gates and numbers.
 
     Raises:
         LogValidationError / ValueError / FileNotFoundError: what stops the analysis, named.
@@ -316,6 +325,10 @@ def aggregate(
                     f"{[m.name for m in plan.metrics or () if column in m.columns]} read it)"
                     f"{hint}"
                 )
+        if cache is not False and spark is None and segment is None:
+            rolled = _from_rollup(events, source, plan, until, validated, cache)
+            if rolled is not None:
+                return rolled
         census = take_census(source, plan)
         where = census.where
         where += until_condition(until, census.first)
@@ -358,6 +371,46 @@ def aggregate(
     return assembled
 
 
+def _from_rollup(
+    events: Any, source: LogSource, plan: ExperimentPlan, until: Any, validated: bool, cache: Any
+) -> EngineResult | None:
+    """:func:`aggregate` from the rollup of a folder of parts (:mod:`abkit.analysis.rollup`):
+    the same checks in the same order, on the parts' statistics; None when the look needs the
+    full scan (what the rollup cannot hold, repeated dialog-id hashes, implausible times)."""
+    from abkit.analysis.rollup import look_day, open_rollup
+
+    cut = None
+    if until is not None:
+        cut = parse_until("until", until) if isinstance(until, str) else as_utc(until)
+    day = look_day(cut)
+    if day is False:
+        return None
+    rollup = open_rollup(events, source, plan, cache)
+    if rollup is None:
+        return None
+    census = rollup.census(source, plan)
+    where = census.where + until_condition(until, census.first)
+    if not validated:
+        if not times_plausible(census.first, census.last):
+            return None  # the timestamps gate counts rows by their exact time
+        if not rollup.unique(source):
+            return None  # the full scan counts the repeated ids exactly and shows one
+        settled = settled_by_statistics(source, plan, checked_columns(plan))
+        judge_ranges(source, plan, where, rollup.range_values(source, plan, settled, day), settled)
+    ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
+    found = rollup.user_pass(
+        source, plan, where, ctx, census.complete, day, plan.monitoring.kind != "fixed"
+    )
+    if found is None:
+        return None
+    result, daily = found
+    assembled = _assemble(plan, census, result, ctx, {}, ("", ""), daily)
+    if until is not None:
+        rows, first, last = rollup.look_rows(source, day)
+        assembled = dataclasses.replace(assembled, rows=rows, first=first, last=last)
+    return assembled
+
+
 def aggregate_daily(
     events: pd.DataFrame | str | Path,
     plan: ExperimentPlan,
@@ -366,6 +419,7 @@ def aggregate_daily(
     table: str = "dialogs",
     pre_period: pd.DataFrame | str | Path | None = None,
     users: pd.DataFrame | str | Path | None = None,
+    cache: bool | str | Path = True,
 ) -> dict[datetime.date, EngineResult] | None:
     """``aggregate(until=<end of day, UTC>, validated=True)`` for each of ``days`` from one
     pass (:func:`abkit.analysis.looks.daily_passes`), for a log an aggregate under this plan
@@ -386,9 +440,15 @@ def aggregate_daily(
         events, plan, table, None, *_covariate_sources(plan, pre_period, users)
     ) as source:
         plan = plan.resolve(source.columns)
-        census = take_census(source, plan)
+        rollup = None
+        if cache is not False:  # the per-(user, day) sums stored for a folder of parts
+            from abkit.analysis.rollup import open_rollup
+
+            rollup = open_rollup(events, source, plan, cache)
+        census = rollup.census(source, plan) if rollup else take_census(source, plan)
         ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
-        passes = daily_passes(source, plan, census.where, ctx, census.complete, days)
+        arguments = (source, plan, census.where, ctx, census.complete, days)
+        passes = rollup.daily(*arguments) if rollup else daily_passes(*arguments)
         if passes is None:
             return None
         return {day: _assemble(plan, census, result, ctx, {}) for day, result in passes.items()}

@@ -142,6 +142,7 @@ class LogSource:
         statistics: the raw relation when it is a Parquet read, whose min / max of a column
             DuckDB takes from the files' statistics (exact for integer columns), else "".
         raw_names: the log's own name of each canonical column.
+        select: the view's columns over the raw relation (for the rollup's view of one part).
     """
 
     connection: duckdb.DuckDBPyConnection
@@ -152,6 +153,7 @@ class LogSource:
     users: LogSource | None = None
     statistics: str = ""
     raw_names: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    select: str = ""
 
 
 def _literal_path(path: Path, stack: contextlib.ExitStack) -> str:
@@ -481,10 +483,17 @@ def create_view(
             select.append(f"CAST({quoted(source)} AS DOUBLE) AS {quoted(name)}")
         else:
             select.append(f"{quoted(source)} AS {quoted(name)}")
-    connection.execute(f"CREATE TEMP VIEW {view} AS SELECT {', '.join(select)} FROM {raw}")
+    columns = ", ".join(select)
+    connection.execute(f"CREATE TEMP VIEW {view} AS SELECT {columns} FROM {raw}")
     statistics = raw if raw.startswith("read_parquet(") else ""
     return LogSource(
-        connection, tuple(canonical), types, label, statistics=statistics, raw_names=canonical
+        connection,
+        tuple(canonical),
+        types,
+        label,
+        statistics=statistics,
+        raw_names=canonical,
+        select=columns,
     )
 
 

@@ -69,9 +69,12 @@ def daily_passes(
     ctx: dict[str, Any],
     complete: frozenset[str],
     days: Sequence[datetime.date],
+    user_days: str = "",
 ) -> dict[datetime.date, UserPass] | None:
     """The heavy pass at the end of each of ``days`` (UTC dates), from one query; None when
-    the plan's per-user aggregates do not accumulate over days (see the module's docstring)."""
+    the plan's per-user aggregates do not accumulate over days (see the module's docstring).
+    ``user_days``: SQL of the per-(user, day) aggregates (``uid``, ``day`` and each alias),
+    when they are stored (:mod:`abkit.analysis.rollup`); by default taken from the log."""
     parts = pass_sql(plan, ctx, complete)
     if parts.covariates.layouts:
         return None
@@ -83,11 +86,12 @@ def daily_passes(
     running = ", ".join(f"{windows[alias]}({alias}) OVER w AS {alias}" for alias in windows)
     numbers = {(day - _EPOCH).days: day for day in days}
     first, last = min(numbers), max(numbers)
+    user_days = user_days or (
+        f"SELECT user_id AS uid, {UTC_DAY} AS day, {per_day} "
+        f"FROM ({parts.rows} WHERE {where}) GROUP BY user_id, day"
+    )
     sql = f"""
-        WITH user_days AS (
-            SELECT user_id AS uid, {UTC_DAY} AS day, {per_day}
-            FROM ({parts.rows} WHERE {where}) GROUP BY user_id, day
-        ), running AS (
+        WITH user_days AS ({user_days}), running AS (
             SELECT uid, day, lead(day) OVER (PARTITION BY uid ORDER BY day) AS next_day,
                 {running}
             FROM user_days

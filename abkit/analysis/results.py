@@ -274,6 +274,7 @@ def analyze_plan(
     spark: Any = None,
     recorded_looks: int = 0,
     novelty: bool = True,
+    cache: bool | str | Path = True,
 ) -> AnalysisResult:
     """Analyse ``events`` under ``plan``: health gates, one row per metric, the decision.
 
@@ -283,9 +284,18 @@ def analyze_plan(
     to run the engine's passes on (:mod:`abkit.analysis.spark_source`; implied by a Spark
     DataFrame). ``novelty``: also the primaries' effect by exposure period and its trend
     (:mod:`abkit.analysis.novelty`, one more pass); False leaves them empty (simulations that
-    analyse thousands of logs)."""
+    analyse thousands of logs). ``cache``: for a folder of Parquet parts, where its rollup of
+    per-part statistics is kept (:mod:`abkit.analysis.rollup`; True: the default cache folder,
+    False: scan the log)."""
     engine = aggregate(
-        events, plan, table=table, until=until, pre_period=pre_period, users=users, spark=spark
+        events,
+        plan,
+        table=table,
+        until=until,
+        pre_period=pre_period,
+        users=users,
+        spark=spark,
+        cache=cache,
     )
     plan = engine.plan
     rows, extra = [], []
@@ -401,6 +411,7 @@ def analyze(
     until: Any = None,
     spark: Any = None,
     novelty: bool = True,
+    cache: bool | str | Path = True,
 ) -> AnalysisResult:
     """Analyse an experiment's dialog log: health gates, one row per metric, and the decision.
 
@@ -431,6 +442,10 @@ def analyze(
             a date alone meaning through that day, as on the CLI and in notebook 03.
         spark: a SparkSession (:func:`abkit.analysis.spark_source.spark_session`) to run on Spark.
         novelty: also the effect by exposure period and its trend (one more pass over the log).
+        cache: for a log that is a folder of Parquet parts, keep each part's statistics (the
+            rollup, :mod:`abkit.analysis.rollup`) in this folder, or in the default cache
+            folder (True; ``$ABKIT_CACHE_DIR``, else ``~/.cache/abkit``), so that a look reads
+            only the parts added since the last; False scans the whole log. Same numbers.
 
     Returns:
         :class:`AnalysisResult`: ``table`` (columns :data:`TABLE_COLUMNS`), ``health``,
@@ -475,6 +490,7 @@ def analyze(
         looks_file=looks_file,
         spark=spark,
         novelty=novelty,
+        cache=cache,
     )
 
 
@@ -487,6 +503,7 @@ def cumulative_effects(
     pre_period: pd.DataFrame | str | Path | None = None,
     users: pd.DataFrame | str | Path | None = None,
     candidate: str | None = None,
+    cache: bool | str | Path = True,
 ) -> pd.DataFrame:
     """The metric's effect and CI on the data up to the end of each day.
 
@@ -495,6 +512,7 @@ def cumulative_effects(
     ``pre_period`` / ``users``: the covariate sources, as for :func:`analyze_plan`.
     ``candidate``: with several candidates, the one compared with the control (required
     then; every arm is still read, so users seen in two candidates stay left out).
+    ``cache``: as for :func:`analyze` (a folder of parts: the looks read its rollup).
     """
     if candidate is None and len(plan.candidates) > 1:
         raise ValueError(
@@ -505,7 +523,7 @@ def cumulative_effects(
     if candidate not in plan.candidates:
         raise ValueError(f"candidate == {candidate!r}, not one of {list(plan.candidates)}")
 
-    sources = {"pre_period": pre_period, "users": users}
+    sources = {"pre_period": pre_period, "users": users, "cache": cache}
     declared = DEFAULT_METRICS if plan.metrics is None else plan.metrics
     chosen = [m for m in declared if m.name == metric]
     if not chosen:

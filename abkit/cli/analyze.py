@@ -138,6 +138,15 @@ def add_analyze(commands: argparse._SubParsersAction) -> None:
         "look, updated at each new one); required with monitoring: group_sequential",
     )
     parser.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="scan the whole log; by default a log that is a folder of Parquet parts keeps "
+        "each part's statistics (its rollup) in the experiment folder's .rollup/ (with --plan "
+        "experiments/NAME/experiment.yaml), else in $ABKIT_CACHE_DIR or ~/.cache/abkit, and a "
+        "look reads only the parts added or changed since the last",
+    )
+    parser.add_argument(
         "--engine",
         choices=("duckdb", "spark"),
         default="duckdb",
@@ -191,6 +200,15 @@ def _experiment_log(plan: Path | None) -> tuple[Path, str]:
     return Path(inputs.log), inputs.table
 
 
+def _rollup_cache(args: argparse.Namespace) -> Path | bool:
+    """``--no-cache``: False; an experiment file's folder: its ``.rollup/``; else True."""
+    if not args.cache:
+        return False
+    if args.plan is not None and args.plan.name == "experiment.yaml":
+        return args.plan.parent / ".rollup"
+    return True
+
+
 def _run_analyze(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -233,6 +251,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
         looks_file=args.looks,
         until=None if args.until is None else parse_until("--until", args.until),
         spark=spark,
+        cache=_rollup_cache(args),
     )
     if args.memo is not None:
         from abkit.report.memo import write_memo

@@ -15,6 +15,7 @@ __all__ = [
     "KIT_ROOT",
     "NOTEBOOKS_DIR",
     "REPORTS_DIR",
+    "cache_directory",
     "in_kit",
     "output_directory",
 ]
@@ -25,6 +26,16 @@ DATA_DIR = KIT_ROOT / "data"
 REPORTS_DIR = KIT_ROOT / "reports"
 # Where `abkit new NAME` puts experiments/NAME: the kit's experiments/, or $ABKIT_EXPERIMENTS.
 EXPERIMENTS_DIR = Path(os.environ.get("ABKIT_EXPERIMENTS") or KIT_ROOT / "experiments")
+
+
+def cache_directory() -> Path:
+    """Where the kit keeps what it can recompute (the rollups of log folders when there is no
+    experiment folder): ``$ABKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/abkit``, else
+    ``~/.cache/abkit``."""
+    if os.environ.get("ABKIT_CACHE_DIR"):
+        return Path(os.environ["ABKIT_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "abkit"
 
 
 def in_kit(path: str | Path) -> Path:

@@ -175,6 +175,12 @@ class AnalysisSettings:
     def events(self) -> str:
         return str(in_kit(self.events_path))
 
+    @property
+    def cache(self) -> Path | bool:
+        """Where the rollup of a log folder is kept (:mod:`abkit.analysis.rollup`): the
+        experiment folder's ``.rollup/``, else the default cache folder (True)."""
+        return Path(self.experiment).parent / ".rollup" if self.experiment else True
+
     def experiment_plan(self) -> ExperimentPlan:
         """The plan: file, then the inline ``plan``, then the flat parameters where set."""
         declared = read_plan_spec(in_kit(self.plan_file)) if self.plan_file else {}

@@ -1,0 +1,494 @@
+"""The rollup of a log that is a folder of Parquet parts: each part's sufficient statistics,
+computed once and stored, from which every look reads instead of scanning the dialogs.
+
+Per part (a ``*.parquet`` file of the folder) four small tables are kept, each a Parquet file
+named by the part's fingerprint (:class:`PartPrint`: name, size, modification time, row count
+and a CRC-32 of its bytes):
+
+- ``census``: the census's counts per (experiment, label) (:func:`checks.census_columns`);
+- ``users``: every per-user aggregate of the heavy pass (:func:`user_pass.pass_sql`) per
+  (user, UTC day), a column per aggregate named by a hash of its SQL;
+- ``ranges``: rows, first and last time, and per checked column the minimum, maximum,
+  non-finite count and largest fractional part, per (UTC day, label);
+- ``hashes``: the 64-bit hashes of the analysed rows' dialog ids.
+
+A look through day *d* adds the census over every part (the census is always of the whole log,
+as in the full scan), the ranges and per-user aggregates of days <= *d* (sums add, minima and
+maxima take theirs: :func:`abkit.analysis.looks.cumulative_window`), and then runs the same arm
+columns and gates as the full scan. Repeated dialog ids are checked across parts once per set
+of parts (a set without repeats has none in any of its looks). A part added to the folder is
+rolled up at the next look; a changed part is recomputed and a removed one dropped, each with a
+:class:`PartsChanged` warning.
+
+Only what adds up exactly is taken from the rollup (fail closed): :func:`rollup_reason` names
+what sends a look to the full scan instead (quantile metrics, capping, covariates, the unit
+gate's medians, segments, looks that do not end at a UTC midnight, Spark), and so do repeated
+dialog-id hashes and implausible timestamps, whose messages the full scan writes.
+
+Where it is stored: ``cache`` given to :func:`abkit.analysis.engine.aggregate` (an experiment's
+``.rollup/`` folder), else :func:`abkit.core.paths.cache_directory` ``/rollup/<folder hash>``.
+Sums of non-integer values may differ from the full scan's in the last bits (another order of
+floating-point additions); counts and integer sums are the same.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import warnings
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from abkit.analysis.capping import CAP_KEY
+from abkit.analysis.checks import (
+    Census,
+    census_columns,
+    checked_columns,
+    read_census,
+)
+from abkit.analysis.log_source import INTEGER_TYPE, LogSource, sql_text
+from abkit.analysis.looks import UTC_DAY, cumulative_window, daily_passes
+from abkit.analysis.metric_kinds import quoted
+from abkit.analysis.user_pass import PassSql, UserPass, pass_sql, read_pass
+from abkit.core.duckdb_session import utc
+from abkit.core.paths import cache_directory
+from abkit.plan.experiment_plan import ExperimentPlan
+
+__all__ = [
+    "ROLLUP_TABLES",
+    "PartPrint",
+    "PartsChanged",
+    "Rollup",
+    "look_day",
+    "open_rollup",
+    "part_prints",
+    "rollup_reason",
+]
+
+ROLLUP_TABLES = ("census", "users", "ranges", "hashes")
+_FORMAT = "abkit rollup 1"  # in the signature: a new layout never reads an old one
+_GLOB_CHARACTERS = set("*?[]{}'")
+
+
+class PartsChanged(UserWarning):
+    """A part of a rolled-up log folder changed or disappeared since its statistics were
+    stored: they are recomputed or dropped (the look reads the folder as it is now)."""
+
+
+@dataclass(frozen=True)
+class PartPrint:
+    """A part's fingerprint: a part whose print differs is rolled up again."""
+
+    name: str
+    size: int
+    modified_ns: int
+    rows: int
+    checksum: int  # CRC-32 of the whole file
+
+    @property
+    def key(self) -> str:
+        text = f"{self.name}\0{self.size}\0{self.modified_ns}\0{self.rows}\0{self.checksum}"
+        return hashlib.md5(text.encode()).hexdigest()[:24]
+
+
+_CHUNK = 1 << 24
+
+
+def part_prints(folder: Path) -> tuple[PartPrint, ...]:
+    """The fingerprint of every ``*.parquet`` file of ``folder`` (by name).
+
+    The checksum reads each file whole (about 0.25 s for 260 MB): a part rewritten with the
+    same size and modification time (a copy that keeps times, a rewrite within the clock's
+    tick) is still seen to have changed."""
+    prints = []
+    for path in sorted(folder.glob("*.parquet")):
+        stat = path.stat()
+        checksum = 0
+        with path.open("rb") as file:
+            while chunk := file.read(_CHUNK):
+                checksum = zlib.crc32(chunk, checksum)
+        rows = pq.read_metadata(path).num_rows
+        prints.append(PartPrint(path.name, stat.st_size, stat.st_mtime_ns, rows, checksum))
+    return tuple(prints)
+
+
+def rollup_reason(plan: ExperimentPlan, source: LogSource, events: Any) -> str:
+    """Why a look at ``events`` under ``plan`` cannot be read from a rollup ("" when it can):
+    the values a look needs must add up over parts and days."""
+    if not isinstance(events, str | Path) or not Path(events).expanduser().is_dir():
+        return "the log is not a folder of Parquet parts"
+    if _GLOB_CHARACTERS & set(str(Path(events).expanduser())):
+        return "the folder's path holds glob characters"
+    if not source.statistics:
+        return "the log is not read from Parquet"
+    if source.pre_period is not None or source.users is not None:
+        return "covariate sources are given"
+    for metric in plan.metrics or ():
+        if metric.kind == "quantile":
+            return f"metric {metric.name!r} is a quantile (its order statistics need the values)"
+        if metric.cap is not None:
+            return f"metric {metric.name!r} is capped (its bounds come from the look's values)"
+        if metric.covariate:
+            return f"metric {metric.name!r} has a covariate"
+    for column in checked_columns(plan):
+        if plan.column_rule(column).unit in ("ms", "s"):
+            return f"column {column!r} has a time unit (the unit gate reads its medians)"
+    return ""
+
+
+def look_day(cut: pd.Timestamp | None) -> int | None | bool:
+    """The UTC day (days since 1970-01-01) a look's cut-off ends, None for no cut-off, False
+    when the cut-off is not the last microsecond of a UTC day (the rollup holds whole days).
+
+    >>> look_day(pd.Timestamp("1970-01-02 23:59:59.999999", tz="UTC"))
+    1
+    >>> look_day(pd.Timestamp("1970-01-02 18:00", tz="UTC"))
+    False
+    """
+    if cut is None:
+        return None
+    following = cut.tz_convert("UTC") + pd.Timedelta(microseconds=1)
+    if following != following.floor("D"):
+        return False
+    return (following.date() - datetime.date(1970, 1, 1)).days - 1
+
+
+def _analysed_rows(source: LogSource, plan: ExperimentPlan) -> str:
+    """The rows a valid census analyses (:class:`Census` ``where``), written without the
+    census: the plan's experiment, the plan's labels."""
+    where = "TRUE"
+    if plan.experiment and "experiment" in source.columns:
+        where = f"experiment = {sql_text(plan.experiment)}"
+    return where + f" AND variant IN ({', '.join(sql_text(label) for label in plan.labels)})"
+
+
+def _stored(sql: str) -> str:
+    """The column that holds a per-user aggregate in the ``users`` table."""
+    return "a" + hashlib.md5(sql.encode()).hexdigest()[:16]
+
+
+def _user_aggregates(plan: ExperimentPlan) -> dict[str, str] | None:
+    """Per-user aggregate SQL -> its stored column, for every set of complete columns a look
+    may have (each aggregate depends on whether its own columns are complete); None when one
+    does not add up over days."""
+    every = frozenset(checked_columns(plan))
+    found: dict[str, str] = {}
+    for complete in (frozenset(), every):
+        for sql, alias in pass_sql(plan, {}, complete).user_cols.items():
+            if alias == "uid":
+                continue
+            if cumulative_window(sql) is None:
+                return None
+            found[sql] = _stored(sql)
+    return found
+
+
+def _build_sql(source: LogSource, plan: ExperimentPlan, aggregates: Mapping[str, str]) -> dict:
+    """The SQL of each rollup table over one part (the view ``log``)."""
+    where = _analysed_rows(source, plan)
+    rows = pass_sql(plan, {}, frozenset()).rows
+    per_user = ", ".join(f"{sql} AS {name}" for sql, name in aggregates.items())
+    ranges = ["count(*) AS total_rows", "min(timestamp) AS first", "max(timestamp) AS last"]
+    for index, column in enumerate(checked_columns(plan)):
+        name = quoted(column)
+        ranges += [
+            f"min({name}) AS lo{index}",
+            f"max({name}) AS hi{index}",
+            f"count_if(NOT isfinite({name})) AS nf{index}",
+            f"max({name} - floor({name})) AS fr{index}",
+        ]
+    return {
+        "census": f"SELECT {census_columns(source, plan)} FROM log GROUP BY ALL",
+        "users": f"SELECT user_id AS uid, {UTC_DAY} AS day, {per_user} "
+        f"FROM ({rows} WHERE {where}) GROUP BY ALL",
+        "ranges": f"SELECT {UTC_DAY} AS day, variant, {', '.join(ranges)} FROM log "
+        f"WHERE {where} GROUP BY ALL",
+        "hashes": f"SELECT hash(dialog_id) AS h FROM log WHERE {where}",
+    }
+
+
+def _write_json(path: Path, value: Any) -> None:
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(value, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # none yet, or torn by a crash: rebuilt
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A log folder's rollup under one plan, up to date with the folder's parts.
+
+    Attributes:
+        folder: where its tables are stored.
+        keys: the fingerprint key of each part, in the order of the parts' names.
+        aggregates: per-user aggregate SQL -> stored column.
+        said: the lines about parts added, changed or removed since the last look.
+    """
+
+    folder: Path
+    keys: tuple[str, ...]
+    aggregates: Mapping[str, str]
+    said: tuple[str, ...] = ()
+
+    def files(self, table: str) -> str:
+        """SQL list of ``table``'s files of every part."""
+        paths = [sql_text(str(self.folder / table / f"{key}.parquet")) for key in self.keys]
+        return f"[{', '.join(paths)}]"
+
+    def census(self, source: LogSource, plan: ExperimentPlan) -> Census:
+        """The census of the whole log (:func:`checks.read_census`), from every part's counts."""
+        con = source.connection
+        files = f"read_parquet({self.files('census')}, union_by_name = true)"
+        described = con.execute(f"DESCRIBE SELECT * FROM {files}").fetchall()
+        combined = {"experiment": "experiment", "variant": "variant"}
+        combined |= {"first": "min(first)", "last": "max(last)"}
+        columns = ", ".join(
+            f"{combined.get(row[0], f'CAST(sum({quoted(row[0])}) AS BIGINT)')} AS {quoted(row[0])}"
+            for row in described
+        )
+        rows = con.execute(f"SELECT {columns} FROM {files} GROUP BY ALL ORDER BY ALL").df()
+        return read_census(rows, source, plan)
+
+    def range_values(
+        self, source: LogSource, plan: ExperimentPlan, settled: Mapping[str, Any], day: int | None
+    ) -> dict[str, Any]:
+        """The range scan's values (:func:`checks.judge_ranges`) of the rows through ``day``,
+        with the keys the full scan computes for this log."""
+        parts = ["CAST(sum(total_rows) AS BIGINT) AS total_rows"]
+        for index, column in enumerate(checked_columns(plan)):
+            if column not in settled:
+                parts += [f"min(lo{index}) AS lo{index}", f"max(hi{index}) AS hi{index}"]
+            if not INTEGER_TYPE.match(source.types[column]):
+                parts.append(f"CAST(sum(nf{index}) AS BIGINT) AS nf{index}")
+                if plan.column_rule(column).integer:
+                    parts.append(f"max(fr{index}) AS fr{index}")
+        cursor = source.connection.execute(
+            f"SELECT {', '.join(parts)} FROM read_parquet({self.files('ranges')}) "
+            f"WHERE {_through(day)}"
+        )
+        names = [d[0] for d in cursor.description]
+        return dict(zip(names, cursor.fetchone(), strict=True))
+
+    def look_rows(self, source: LogSource, day: int | None) -> tuple[int, Any, Any]:
+        """Rows analysed through ``day``, and their first and last time."""
+        rows, first, last = source.connection.execute(
+            "SELECT CAST(sum(total_rows) AS BIGINT), min(first), max(last) FROM "
+            f"read_parquet({self.files('ranges')}) WHERE {_through(day)}"
+        ).fetchone()
+        return int(rows or 0), first, last
+
+    def unique(self, source: LogSource) -> bool:
+        """Whether the analysed rows of all parts together repeat no dialog-id hash. Checked
+        once per set of parts: a set found without repeats is stored, and a look at a subset
+        (a removed part), or at the same set, is answered from it; a new part's hashes are
+        checked against its own and the stored set's."""
+        checked_path = self.folder / "unique.json"
+        checked = set(_read_json(checked_path) or [])
+        current = set(self.keys)
+        if current <= checked:
+            return True
+        new = sorted(current - checked)
+        old = sorted(current & checked)
+        con = source.connection
+
+        def files(keys: Sequence[str]) -> str:
+            paths = [sql_text(str(self.folder / "hashes" / f"{k}.parquet")) for k in keys]
+            return f"read_parquet([{', '.join(paths)}])"
+
+        rows, distinct = con.execute(
+            f"SELECT count(*), count(DISTINCT h) FROM {files(new)}"
+        ).fetchone()
+        if distinct < rows:
+            return False
+        if old:
+            repeated = con.execute(
+                f"SELECT count(*) FROM {files(old)} WHERE h IN (SELECT h FROM {files(new)})"
+            ).fetchone()[0]
+            if repeated:
+                return False
+        _write_json(checked_path, sorted(current))
+        return True
+
+    def user_pass(
+        self,
+        source: LogSource,
+        plan: ExperimentPlan,
+        where: str,
+        ctx: Mapping[str, Any],
+        complete: frozenset[str],
+        day: int | None,
+        new_users: bool,
+    ) -> tuple[UserPass, np.ndarray | None] | None:
+        """The heavy pass of the look through ``day`` from the per-user aggregates, and, with
+        ``new_users``, the users first seen each day per arm (the sequential SRM test's
+        counts); None when a per-user aggregate of this look is not stored."""
+        parts = pass_sql(plan, ctx, complete)
+        per_user = self._per_user(parts)
+        if per_user is None:
+            return None
+        u = (
+            f"SELECT uid, min(day) AS first_day, {per_user} FROM "
+            f"read_parquet({self.files('users')}) WHERE {_through(day)} GROUP BY uid"
+        )
+        con = source.connection
+        cursor = con.execute(
+            f"SELECT {parts.arm_key} AS arm, {', '.join(parts.arm_cols)} FROM ({u}) GROUP BY arm"
+        )
+        columns = [d[0] for d in cursor.description]
+        found = [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
+        result = read_pass(source, plan, where, found, {})
+        if not new_users:
+            return result, None
+        n_arms = len(plan.labels)
+        counts = ", ".join(f"count_if(arm = {k})" for k in range(n_arms))
+        rows = con.execute(
+            f"SELECT first_day, {counts} FROM (SELECT first_day, {parts.arm_key} AS arm "
+            f"FROM ({u})) WHERE arm < {n_arms} GROUP BY first_day ORDER BY first_day"
+        ).fetchall()
+        return result, np.asarray([row[1:] for row in rows], dtype=float).reshape(-1, n_arms)
+
+    def daily(
+        self,
+        source: LogSource,
+        plan: ExperimentPlan,
+        where: str,
+        ctx: dict[str, Any],
+        complete: frozenset[str],
+        days: Sequence[datetime.date],
+    ) -> dict[datetime.date, UserPass] | None:
+        """The heavy pass at the end of each of ``days`` (:func:`looks.daily_passes`), from
+        the per-user aggregates by day."""
+        per_user = self._per_user(pass_sql(plan, ctx, complete))
+        if per_user is None:
+            return None
+        user_days = (
+            f"SELECT uid, day, {per_user} FROM read_parquet({self.files('users')}) "
+            "GROUP BY uid, day"
+        )
+        return daily_passes(source, plan, where, ctx, complete, days, user_days=user_days)
+
+    def _per_user(self, parts: PassSql) -> str | None:
+        """Each per-user aggregate of ``parts`` combined over stored rows, under its alias."""
+        combined = []
+        for sql, alias in parts.user_cols.items():
+            if alias == "uid":
+                continue
+            stored, window = self.aggregates.get(sql), cumulative_window(sql)
+            if stored is None or window is None:
+                return None
+            combined.append(f"{window}({stored}) AS {alias}")
+        return ", ".join(combined)
+
+
+def _through(day: int | None) -> str:
+    return "TRUE" if day is None else f"day <= {int(day)}"
+
+
+def _rollup_folder(events: str | Path, cache: Any, signature: str) -> Path:
+    if isinstance(cache, str | Path):
+        return Path(cache).expanduser() / signature
+    folder = str(Path(events).expanduser().resolve())
+    named = hashlib.md5(folder.encode()).hexdigest()[:16]
+    return cache_directory() / "rollup" / named / signature
+
+
+def open_rollup(
+    events: str | Path, source: LogSource, plan: ExperimentPlan, cache: Any = True
+) -> Rollup | None:
+    """The rollup of the folder ``events`` under ``plan``, brought up to date (the parts
+    added since the last look rolled up, changed ones recomputed, removed ones dropped:
+    :class:`PartsChanged` says so); None when :func:`rollup_reason` gives one or a per-user
+    aggregate does not add up over days.
+
+    ``cache``: the folder to keep it in, or True for the default
+    (:func:`abkit.core.paths.cache_directory`)."""
+    if rollup_reason(plan, source, events):
+        return None
+    aggregates = _user_aggregates(plan)
+    if aggregates is None or any(CAP_KEY in key for key in aggregates):
+        return None
+    build = _build_sql(source, plan, aggregates)
+    text = "\n".join([_FORMAT, source.select, *build.values()])
+    signature = hashlib.md5(text.encode()).hexdigest()[:16]
+    folder = _rollup_folder(events, cache, signature)
+    for table in ROLLUP_TABLES:
+        (folder / table).mkdir(parents=True, exist_ok=True)
+    prints = part_prints(Path(events).expanduser())
+    manifest = _read_json(folder / "parts.json") or {}
+    current = {p.name: p for p in prints}
+    kept, said = {}, []
+    for name, entry in sorted(manifest.items()):
+        now = current.get(name)
+        if now is not None and now.key == entry.get("key"):
+            kept[name] = entry
+            continue
+        if now is None:
+            said.append(f"part {name} is no longer in the folder: its statistics are dropped")
+        else:
+            said.append(
+                f"part {name} changed since it was rolled up (size {entry.get('size'):,} -> "
+                f"{now.size:,} bytes, rows {entry.get('rows'):,} -> {now.rows:,}): its "
+                "statistics are recomputed"
+            )
+        for table in ROLLUP_TABLES:
+            (folder / table / f"{entry.get('key')}.parquet").unlink(missing_ok=True)
+    manifest = kept
+    missing = [p for p in prints if p.name not in manifest or not _complete(folder, p.key)]
+    if missing:
+        _roll_up(events, source, build, folder, missing)
+        manifest.update({p.name: {"key": p.key, "size": p.size, "rows": p.rows} for p in missing})
+    if said or missing:
+        _write_json(folder / "parts.json", manifest)
+    label = str(Path(events).expanduser())
+    for line in said:
+        warnings.warn(f"log folder {label}: {line}", PartsChanged, stacklevel=3)
+    return Rollup(folder, tuple(p.key for p in prints), aggregates, tuple(said))
+
+
+def _complete(folder: Path, key: str) -> bool:
+    return all((folder / table / f"{key}.parquet").is_file() for table in ROLLUP_TABLES)
+
+
+def _roll_up(
+    events: str | Path,
+    source: LogSource,
+    build: Mapping[str, str],
+    folder: Path,
+    parts: Sequence[PartPrint],
+) -> None:
+    """Compute and store the tables of ``parts``, one part at a time (a view ``log`` over the
+    part alone: DuckDB reads only that file), each file written whole then renamed."""
+    base = source.statistics
+    if not base.endswith(")"):
+        raise ValueError(f"unexpected Parquet relation {base!r}")
+    with_part = base[:-1] + ", filename = 'abkit_part')"
+    cursor = utc(source.connection.cursor())
+    try:
+        for part in parts:
+            path = sql_text(str(Path(events).expanduser() / part.name))
+            cursor.execute(
+                f"CREATE OR REPLACE TEMP VIEW log AS SELECT {source.select} FROM {with_part} "
+                f"WHERE abkit_part = {path}"
+            )
+            for table, sql in build.items():
+                target = folder / table / f"{part.key}.parquet"
+                temporary = target.with_suffix(f".{os.getpid()}.tmp")
+                cursor.execute(f"COPY ({sql}) TO {sql_text(str(temporary))} (FORMAT parquet)")
+                os.replace(temporary, target)
+    finally:
+        cursor.close()

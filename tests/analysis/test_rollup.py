@@ -1,0 +1,279 @@
+"""The rollup of a folder of parts (abkit.analysis.rollup) against the full scan of the same
+folder (cache=False): the same gates, messages and numbers on every bundled log, on bad logs,
+and after parts are added, changed or removed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from abkit.analysis.engine import aggregate
+from abkit.analysis.log_source import open_log
+from abkit.analysis.results import analyze_plan, cumulative_effects
+from abkit.analysis.rollup import PartsChanged, look_day, rollup_reason
+from abkit.core.paths import DATA_DIR
+from abkit.plan.experiment_plan import ExperimentPlan, load_plan, read_plan_spec
+from abkit.serve.events import LogValidationError
+
+# pyarrow's from_pandas reads tz-aware columns through Series.values (its warning, not ours)
+pytestmark = pytest.mark.filterwarnings("ignore:Series.values returning")
+
+BUNDLED = {
+    "example": ("example_dialogs.parquet", {"split": 0.2}),
+    "guardrail_breach": ("scenario_guardrail_breach.parquet", {"split": 0.2}),
+    "srm": ("scenario_srm.parquet", {"split": 0.2}),
+    "segments": ("scenario_segments.parquet", {"split": 0.2}),
+    "judged": ("example_judged_dialogs.parquet", {"split": 0.2}),
+    "case_study": ("case_study_dialogs.parquet", {"split": 0.5}),
+    "otel": ("example_otel_dialogs.parquet", {"split": 0.5, "experiment": "support-bot-otel"}),
+    "abn": ("example_abn_dialogs.parquet", "example_abn_plan.yaml"),
+    "custom": ("example_custom_columns.parquet", "example_custom_plan.yaml"),
+}
+
+
+def split_by_day(frame: pd.DataFrame, folder: Path, prefix: str = "day") -> Path:
+    """One Parquet part per UTC day of ``timestamp``, in a new folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    days = pd.to_datetime(frame["timestamp"], utc=True).dt.strftime("%Y-%m-%d")
+    for day, rows in frame.groupby(days, sort=True):
+        pq.write_table(
+            pa.Table.from_pandas(rows, preserve_index=False), folder / f"{prefix}-{day}.parquet"
+        )
+    return folder
+
+
+def rollup_plan(plan: ExperimentPlan, folder: Path) -> ExperimentPlan:
+    """``plan`` with the metrics a rollup holds (no quantile, no time unit) for this log."""
+    with open_log(folder, plan) as source:
+        resolved = plan.resolve(source.columns)
+        kept = tuple(
+            m
+            for m in resolved.metrics or ()
+            if m.kind != "quantile"
+            and not any(resolved.column_rule(c).unit in ("ms", "s") for c in m.columns)
+        )
+    primary = next((m for m in kept if m.role == "primary"), None)
+    if primary is None:
+        kept = (dataclasses.replace(kept[0], role="primary"), *kept[1:])
+    chosen = dataclasses.replace(resolved, metrics=kept)
+    with open_log(folder, chosen) as source:
+        assert rollup_reason(chosen, source, folder) == ""
+    return chosen
+
+
+def assert_same(full, rolled) -> None:
+    pd.testing.assert_frame_equal(full.table, rolled.table, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        full.health.table, rolled.health.table, check_exact=False, rtol=1e-12
+    )
+    assert full.decision == rolled.decision
+    assert (full.engine.users, full.engine.dialogs) == (rolled.engine.users, rolled.engine.dialogs)
+    assert (full.engine.rows, full.engine.first, full.engine.last) == (
+        rolled.engine.rows,
+        rolled.engine.first,
+        rolled.engine.last,
+    )
+
+
+def both(folder: Path, plan: ExperimentPlan, cache: Path, **kwargs):
+    full = analyze_plan(folder, plan, cache=False, novelty=False, **kwargs)
+    rolled = analyze_plan(folder, plan, cache=cache, novelty=False, **kwargs)
+    return full, rolled
+
+
+def stored_parts(cache: Path) -> dict:
+    manifests = list(cache.glob("*/parts.json"))
+    assert len(manifests) == 1, manifests
+    return json.loads(manifests[0].read_text())
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_rollup_equals_the_full_scan_on_every_bundled_log(name, tmp_path) -> None:
+    file, spec = BUNDLED[name]
+    frame = pd.read_parquet(DATA_DIR / file)
+    folder = split_by_day(frame, tmp_path / "log")
+    plan = load_plan(read_plan_spec(DATA_DIR / spec) if isinstance(spec, str) else spec)
+    plan = rollup_plan(plan, folder)
+    cache = tmp_path / "rollup"
+    assert_same(*both(folder, plan, cache))
+    assert len(stored_parts(cache)) == len(list(folder.glob("*.parquet")))
+    # a look through a day, read from the same rollup (no part is rolled up again)
+    assert_same(*both(folder, plan, cache, until="2026-01-09"))
+    metric = next(m.name for m in plan.metrics if m.role == "primary")
+    candidate = plan.candidates[-1]
+    over_full = cumulative_effects(folder, plan, metric, candidate=candidate, cache=False)
+    over_rolled = cumulative_effects(folder, plan, metric, candidate=candidate, cache=cache)
+    pd.testing.assert_frame_equal(over_full, over_rolled, check_exact=False, rtol=1e-10)
+
+
+@pytest.fixture
+def parts(tmp_path) -> tuple[pd.DataFrame, ExperimentPlan]:
+    frame = pd.read_parquet(DATA_DIR / "example_dialogs.parquet")
+    folder = split_by_day(frame, tmp_path / "probe")
+    return frame, rollup_plan(load_plan({"split": 0.2}), folder)
+
+
+def _outcome(folder: Path, plan: ExperimentPlan, cache: Path | bool, **kwargs):
+    try:
+        return analyze_plan(folder, plan, cache=cache, novelty=False, **kwargs)
+    except (LogValidationError, ValueError) as error:
+        return f"{type(error).__name__}: {error}"
+
+
+def _assert_same_outcome(folder: Path, plan: ExperimentPlan, cache: Path, **kwargs) -> object:
+    full = _outcome(folder, plan, False, **kwargs)
+    rolled = _outcome(folder, plan, cache, **kwargs)
+    if isinstance(full, str):
+        assert rolled == full
+    else:
+        assert not isinstance(rolled, str), rolled
+        assert_same(full, rolled)
+    return full
+
+
+def _day(frame: pd.DataFrame, day: str) -> pd.Series:
+    return pd.to_datetime(frame["timestamp"], utc=True).dt.strftime("%Y-%m-%d") == day
+
+
+def _bad_logs(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    late = _day(frame, "2026-01-15")
+    first_late = frame.index[late][0]
+    bad: dict[str, pd.DataFrame] = {}
+    repeated = frame.loc[[first_late]].copy()
+    repeated["dialog_id"] = frame.loc[frame.index[0], "dialog_id"]  # a day-1 id, again on day 11
+    bad["repeated id across parts"] = pd.concat([frame, repeated], ignore_index=True)
+    out_of_range = frame.copy()
+    out_of_range.loc[first_late, "completed"] = 2
+    bad["value out of range"] = out_of_range
+    nan = frame.copy()
+    nan.loc[first_late, "csat"] = float("inf")
+    bad["infinite value"] = nan
+    null_user = frame.copy()
+    null_user.loc[first_late, "user_id"] = None
+    bad["null user id"] = null_user
+    placeholder = frame.copy()
+    placeholder.loc[frame.index[late][:3], "user_id"] = "N/A"
+    bad["placeholder user id"] = placeholder
+    crossed = frame.copy()
+    movers = crossed.loc[late & (crossed["variant"] == "control"), "user_id"].unique()[:300]
+    crossed.loc[late & crossed["user_id"].isin(movers), "variant"] = "treatment"
+    bad["users in both arms"] = crossed
+    missing = frame.copy()
+    missing.loc[late & (missing["variant"] == "treatment"), "completed"] = None
+    bad["missing in one arm"] = missing
+    old = frame.copy()
+    old.loc[first_late, "timestamp"] = pd.Timestamp("1999-12-31 12:00", tz="UTC")
+    bad["implausible time"] = old
+    unknown = frame.copy()
+    unknown.loc[first_late, "variant"] = "treatmnet"
+    bad["unknown label"] = unknown
+    srm = frame[~(late & (frame["variant"] == "treatment"))]
+    bad["sample ratio"] = srm
+    return bad
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "repeated id across parts",
+        "value out of range",
+        "infinite value",
+        "null user id",
+        "placeholder user id",
+        "users in both arms",
+        "missing in one arm",
+        "implausible time",
+        "unknown label",
+        "sample ratio",
+    ],
+)
+def test_rollup_gives_the_full_scans_verdicts_on_bad_logs(case, parts, tmp_path) -> None:
+    """A part that fails validation fails the look as the full scan does (the same message),
+    and a look that ends before it sees what the full scan sees."""
+    frame, plan = parts
+    folder = split_by_day(_bad_logs(frame)[case], tmp_path / "log")
+    cache = tmp_path / "rollup"
+    whole = _assert_same_outcome(folder, plan, cache)
+    early = _assert_same_outcome(folder, plan, cache, until="2026-01-10")
+    if case in ("value out of range", "infinite value", "repeated id across parts"):
+        assert isinstance(whole, str) and not isinstance(early, str)  # the bad part is later
+    if case == "unknown label":
+        ignoring = dataclasses.replace(plan, unknown_variants="ignore")
+        _assert_same_outcome(folder, ignoring, cache)
+
+
+def test_added_changed_and_removed_parts_are_detected(parts, tmp_path) -> None:
+    """Each look reads the folder as it is: a new day's part is rolled up, a rewritten part
+    recomputed and a removed one dropped, each change said (PartsChanged); the numbers stay
+    the full scan's."""
+    frame, plan = parts
+    days = sorted(pd.to_datetime(frame["timestamp"], utc=True).dt.strftime("%Y-%m-%d").unique())
+    folder = split_by_day(frame[~_day(frame, days[-1])], tmp_path / "log")
+    cache = tmp_path / "rollup"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PartsChanged)
+        assert_same(*both(folder, plan, cache))
+        assert len(stored_parts(cache)) == len(days) - 1
+        split_by_day(frame[_day(frame, days[-1])], folder)  # the next day's part arrives
+        assert_same(*both(folder, plan, cache))
+        assert len(stored_parts(cache)) == len(days)
+
+    changed = folder / f"day-{days[3]}.parquet"
+    rows = pq.read_table(changed).to_pandas()
+    rows.loc[rows.index[0], "completed"] = 1 - rows.loc[rows.index[0], "completed"]
+    stat = changed.stat()
+    pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), changed)
+    os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # even with its old time
+    with pytest.warns(PartsChanged, match=rf"part day-{days[3]}.parquet changed .* recomputed"):
+        rolled = analyze_plan(folder, plan, cache=cache, novelty=False)
+    assert_same(analyze_plan(folder, plan, cache=False, novelty=False), rolled)
+
+    (folder / f"day-{days[5]}.parquet").unlink()
+    with pytest.warns(PartsChanged, match=rf"part day-{days[5]}.parquet is no longer"):
+        rolled = analyze_plan(folder, plan, cache=cache, novelty=False)
+    assert_same(analyze_plan(folder, plan, cache=False, novelty=False), rolled)
+    assert len(stored_parts(cache)) == len(days) - 1
+    stored = next(cache.glob("*/users"))
+    assert len(list(stored.glob("*.parquet"))) == len(days) - 1  # the dropped part's files too
+
+
+def test_a_new_part_repeating_an_old_id_is_refused(parts, tmp_path) -> None:
+    """Repeats are checked across parts once per set of parts: a part that arrives later with
+    an id already seen fails the look, with the full scan's message."""
+    frame, plan = parts
+    days = sorted(pd.to_datetime(frame["timestamp"], utc=True).dt.strftime("%Y-%m-%d").unique())
+    folder = split_by_day(frame[~_day(frame, days[-1])], tmp_path / "log")
+    cache = tmp_path / "rollup"
+    analyze_plan(folder, plan, cache=cache, novelty=False)
+    last = frame[_day(frame, days[-1])].copy()
+    last.loc[last.index[0], "dialog_id"] = frame["dialog_id"].iloc[0]
+    split_by_day(last, folder)
+    message = _outcome(folder, plan, False)
+    assert isinstance(message, str) and "repeat a dialog_id" in message
+    assert _outcome(folder, plan, cache) == message
+
+
+def test_what_the_rollup_cannot_hold_is_scanned(parts, tmp_path) -> None:
+    """A quantile metric, a look that ends inside a day, cache=False or a single file: the
+    full scan, and nothing stored."""
+    frame, plan = parts
+    folder = split_by_day(frame, tmp_path / "log")
+    with open_log(folder, load_plan({"split": 0.2})) as source:
+        assert "quantile" in rollup_reason(
+            load_plan({"split": 0.2}).resolve(source.columns), source, folder
+        )
+    cache = tmp_path / "rollup"
+    aggregate(folder, load_plan({"split": 0.2}), cache=cache)
+    aggregate(folder, plan, until="2026-01-09T12:00Z", cache=cache)
+    aggregate(folder, plan, cache=False)
+    assert not list(cache.glob("*/parts.json"))
+    assert look_day(pd.Timestamp("2026-01-09 23:59:59.999999", tz="UTC")) == 20462
+    assert look_day(None) is None
