@@ -2,8 +2,12 @@
 computed once and stored, from which every look reads instead of scanning the dialogs.
 
 Per part (a ``*.parquet`` file of the folder) four small tables are kept, each a Parquet file
-named by the part's fingerprint (:class:`PartPrint`: name, size, modification time, row count
-and a CRC-32 of its bytes):
+named by the part's fingerprint: its :class:`PartPrint` (name, size, modification time, row
+count, a hash of the Parquet footer) and a CRC-32 of its bytes. A look re-reads a part's bytes
+only when its print differs from the stored one or when it was modified less than 10 s before
+it was last read (a write within the clock's tick keeps the time; git's "racily clean" rule).
+Not seen: a part replaced by other bytes of the same size, time, row count and footer (a copy
+that keeps times); ``cache=False`` scans the folder as it is.
 
 - ``census``: the census's counts per (experiment, label) (:func:`checks.census_columns`);
 - ``users``: every per-user aggregate of the heavy pass (:func:`user_pass.pass_sql`) per
@@ -37,6 +41,7 @@ import datetime
 import hashlib
 import json
 import os
+import time
 import warnings
 import zlib
 from collections.abc import Mapping, Sequence
@@ -68,6 +73,7 @@ __all__ = [
     "PartPrint",
     "PartsChanged",
     "Rollup",
+    "checksum",
     "look_day",
     "open_rollup",
     "part_prints",
@@ -86,39 +92,49 @@ class PartsChanged(UserWarning):
 
 @dataclass(frozen=True)
 class PartPrint:
-    """A part's fingerprint: a part whose print differs is rolled up again."""
+    """What a look reads of a part before trusting its stored statistics: its name, size,
+    modification time, row count and a hash of its Parquet footer (row groups, offsets,
+    statistics)."""
 
     name: str
     size: int
     modified_ns: int
     rows: int
-    checksum: int  # CRC-32 of the whole file
+    footer: str
 
     @property
-    def key(self) -> str:
-        text = f"{self.name}\0{self.size}\0{self.modified_ns}\0{self.rows}\0{self.checksum}"
-        return hashlib.md5(text.encode()).hexdigest()[:24]
-
-
-_CHUNK = 1 << 24
+    def text(self) -> str:
+        return f"{self.name}|{self.size}|{self.modified_ns}|{self.rows}|{self.footer}"
 
 
 def part_prints(folder: Path) -> tuple[PartPrint, ...]:
-    """The fingerprint of every ``*.parquet`` file of ``folder`` (by name).
-
-    The checksum reads each file whole (about 0.25 s for 260 MB): a part rewritten with the
-    same size and modification time (a copy that keeps times, a rewrite within the clock's
-    tick) is still seen to have changed."""
+    """The :class:`PartPrint` of every ``*.parquet`` file of ``folder`` (by name)."""
     prints = []
     for path in sorted(folder.glob("*.parquet")):
         stat = path.stat()
-        checksum = 0
         with path.open("rb") as file:
-            while chunk := file.read(_CHUNK):
-                checksum = zlib.crc32(chunk, checksum)
+            file.seek(max(stat.st_size - 8, 0))
+            tail = file.read(8)
+            length = int.from_bytes(tail[:4], "little") if len(tail) == 8 else 0
+            file.seek(max(stat.st_size - 8 - length, 0))
+            footer = hashlib.md5(file.read(length)).hexdigest()
         rows = pq.read_metadata(path).num_rows
-        prints.append(PartPrint(path.name, stat.st_size, stat.st_mtime_ns, rows, checksum))
+        prints.append(PartPrint(path.name, stat.st_size, stat.st_mtime_ns, rows, footer))
     return tuple(prints)
+
+
+def checksum(path: Path) -> int:
+    """CRC-32 of a file's bytes (about 0.25 s for 260 MB)."""
+    value = 0
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 24):
+            value = zlib.crc32(chunk, value)
+    return value
+
+
+# A part modified less than this before its print was taken may change again within the
+# clock's tick (or a file server's clock may differ): its bytes are checked at the next look.
+_RACY_NS = 10_000_000_000
 
 
 def rollup_reason(plan: ExperimentPlan, source: LogSource, events: Any) -> str:
@@ -423,41 +439,59 @@ def open_rollup(
     if aggregates is None or any(CAP_KEY in key for key in aggregates):
         return None
     build = _build_sql(source, plan, aggregates)
-    text = "\n".join([_FORMAT, source.select, *build.values()])
+    log_folder = str(Path(events).expanduser().resolve())  # two logs never share a rollup
+    text = "\n".join([_FORMAT, log_folder, source.select, *build.values()])
     signature = hashlib.md5(text.encode()).hexdigest()[:16]
     folder = _rollup_folder(events, cache, signature)
     for table in ROLLUP_TABLES:
         (folder / table).mkdir(parents=True, exist_ok=True)
-    prints = part_prints(Path(events).expanduser())
+    parts_folder = Path(events).expanduser()
+    keys, said, missing, changed = {}, [], [], False
     manifest = _read_json(folder / "parts.json") or {}
-    current = {p.name: p for p in prints}
-    kept, said = {}, []
-    for name, entry in sorted(manifest.items()):
-        now = current.get(name)
-        if now is not None and now.key == entry.get("key"):
-            kept[name] = entry
+    for part in part_prints(parts_folder):
+        entry = manifest.get(part.name) or {}
+        if entry.get("print") == part.text and part.modified_ns < entry.get("seen", 0) - _RACY_NS:
+            keys[part.name] = entry["key"]  # unchanged since well before it was read
             continue
-        if now is None:
-            said.append(f"part {name} is no longer in the folder: its statistics are dropped")
-        else:
+        seen = time.time_ns()  # before its bytes are read: a later write shows as racy
+        content = f"{part.text}|{checksum(parts_folder / part.name)}"
+        key = hashlib.md5(content.encode()).hexdigest()[:24]
+        keys[part.name], changed = key, True
+        if entry.get("key") == key:  # the same bytes: trusted from now on
+            manifest[part.name] = entry | {"print": part.text, "seen": seen}
+            continue
+        if entry:
             said.append(
-                f"part {name} changed since it was rolled up (size {entry.get('size'):,} -> "
-                f"{now.size:,} bytes, rows {entry.get('rows'):,} -> {now.rows:,}): its "
+                f"part {part.name} changed since it was rolled up (size {entry['size']:,} -> "
+                f"{part.size:,} bytes, rows {entry['rows']:,} -> {part.rows:,}): its "
                 "statistics are recomputed"
             )
-        for table in ROLLUP_TABLES:
-            (folder / table / f"{entry.get('key')}.parquet").unlink(missing_ok=True)
-    manifest = kept
-    missing = [p for p in prints if p.name not in manifest or not _complete(folder, p.key)]
+            _drop(folder, entry["key"])
+        manifest[part.name] = {
+            "key": key,
+            "print": part.text,
+            "seen": seen,
+            "size": part.size,
+            "rows": part.rows,
+        }
+    for name in sorted(set(manifest) - set(keys)):
+        said.append(f"part {name} is no longer in the folder: its statistics are dropped")
+        _drop(folder, manifest.pop(name)["key"])
+        changed = True
+    missing = [name for name, key in keys.items() if not _complete(folder, key)]
     if missing:
-        _roll_up(events, source, build, folder, missing)
-        manifest.update({p.name: {"key": p.key, "size": p.size, "rows": p.rows} for p in missing})
-    if said or missing:
+        _roll_up(events, source, build, folder, {name: keys[name] for name in missing})
+    if changed or missing:
         _write_json(folder / "parts.json", manifest)
-    label = str(Path(events).expanduser())
+    label = str(parts_folder)
     for line in said:
         warnings.warn(f"log folder {label}: {line}", PartsChanged, stacklevel=3)
-    return Rollup(folder, tuple(p.key for p in prints), aggregates, tuple(said))
+    return Rollup(folder, tuple(keys.values()), aggregates, tuple(said))
+
+
+def _drop(folder: Path, key: str) -> None:
+    for table in ROLLUP_TABLES:
+        (folder / table / f"{key}.parquet").unlink(missing_ok=True)
 
 
 def _complete(folder: Path, key: str) -> bool:
@@ -469,24 +503,25 @@ def _roll_up(
     source: LogSource,
     build: Mapping[str, str],
     folder: Path,
-    parts: Sequence[PartPrint],
+    parts: Mapping[str, str],
 ) -> None:
-    """Compute and store the tables of ``parts``, one part at a time (a view ``log`` over the
-    part alone: DuckDB reads only that file), each file written whole then renamed."""
+    """Compute and store the tables of ``parts`` (name -> key), one part at a time (a view
+    ``log`` over the part alone: DuckDB reads only that file), each file written whole then
+    renamed."""
     base = source.statistics
     if not base.endswith(")"):
         raise ValueError(f"unexpected Parquet relation {base!r}")
     with_part = base[:-1] + ", filename = 'abkit_part')"
     cursor = utc(source.connection.cursor())
     try:
-        for part in parts:
-            path = sql_text(str(Path(events).expanduser() / part.name))
+        for name, key in parts.items():
+            path = sql_text(str(Path(events).expanduser() / name))
             cursor.execute(
                 f"CREATE OR REPLACE TEMP VIEW log AS SELECT {source.select} FROM {with_part} "
                 f"WHERE abkit_part = {path}"
             )
             for table, sql in build.items():
-                target = folder / table / f"{part.key}.parquet"
+                target = folder / table / f"{key}.parquet"
                 temporary = target.with_suffix(f".{os.getpid()}.tmp")
                 cursor.execute(f"COPY ({sql}) TO {sql_text(str(temporary))} (FORMAT parquet)")
                 os.replace(temporary, target)
