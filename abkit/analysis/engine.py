@@ -398,12 +398,17 @@ def _from_rollup(
         settled = settled_by_statistics(source, plan, checked_columns(plan))
         judge_ranges(source, plan, where, rollup.range_values(source, plan, settled, day), settled)
     ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
-    found = rollup.user_pass(
-        source, plan, where, ctx, census.complete, day, plan.monitoring.kind != "fixed"
-    )
-    if found is None:
-        return None
-    result, daily = found
+    sequential = plan.monitoring.kind != "fixed"  # reads the users first seen each day
+    looks = None  # a look through a day: from every day's increments (kept for later looks)
+    if day is not None and not sequential:
+        looks = rollup.look_passes(source, plan, where, ctx, census.complete, [day])
+    if looks is not None and day in looks:
+        result, daily = looks[day], None
+    else:
+        found = rollup.user_pass(source, plan, where, ctx, census.complete, day, sequential)
+        if found is None:
+            return None
+        result, daily = found
     assembled = _assemble(plan, census, result, ctx, {}, ("", ""), daily)
     if until is not None:
         rows, first, last = rollup.look_rows(source, day)

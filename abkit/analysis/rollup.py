@@ -63,6 +63,7 @@ from abkit.analysis.checks import (
 from abkit.analysis.log_source import INTEGER_TYPE, LogSource, sql_text
 from abkit.analysis.looks import UTC_DAY, cumulative_window, daily_passes
 from abkit.analysis.metric_kinds import quoted
+from abkit.analysis.rollup_looks import accumulate, increments_sql
 from abkit.analysis.user_pass import PassSql, UserPass, pass_sql, read_pass
 from abkit.core.duckdb_session import utc
 from abkit.core.paths import cache_directory
@@ -389,26 +390,87 @@ class Rollup:
     ) -> dict[datetime.date, UserPass] | None:
         """The heavy pass at the end of each of ``days`` (:func:`looks.daily_passes`), from
         the per-user aggregates by day."""
-        per_user = self._per_user(pass_sql(plan, ctx, complete))
-        if per_user is None:
+        numbers = {(day - datetime.date(1970, 1, 1)).days: day for day in days}
+        looks = self.look_passes(source, plan, where, ctx, complete, list(numbers))
+        if looks is not None and len(looks) == len(numbers):
+            return {numbers[number]: found for number, found in looks.items()}
+        user_days = self._user_days(source, pass_sql(plan, ctx, complete))
+        if user_days is None:
             return None
-        user_days = (
-            f"SELECT uid, day, {per_user} FROM read_parquet({self.files('users')}) "
-            "GROUP BY uid, day"
-        )
         return daily_passes(source, plan, where, ctx, complete, days, user_days=user_days)
 
-    def _per_user(self, parts: PassSql) -> str | None:
-        """Each per-user aggregate of ``parts`` combined over stored rows, under its alias."""
-        combined = []
+    def look_passes(
+        self,
+        source: LogSource,
+        plan: ExperimentPlan,
+        where: str,
+        ctx: Mapping[str, Any],
+        complete: frozenset[str],
+        days: Sequence[int],
+    ) -> dict[int, UserPass] | None:
+        """The heavy pass of each look through one of ``days`` from the arm increments of
+        every day (:mod:`abkit.analysis.rollup_looks`: one query over the per-user aggregates,
+        its rows kept in the rollup for later looks at the same parts); None when an arm
+        column has no increment, and a look is left out when it needs the pass over users."""
+        parts = pass_sql(plan, ctx, complete)
+        user_days = self._user_days(source, parts)
+        if user_days is None:
+            return None
+        window_of = {
+            alias: cumulative_window(sql) or ""
+            for sql, alias in parts.user_cols.items()
+            if alias != "uid"
+        }
+        built = increments_sql(parts, user_days, window_of)
+        if built is None:
+            return None
+        sql, kinds = built
+        stored = self.folder / "looks" / f"{_digest(' '.join(self.keys) + sql)}.json"
+        rows = _read_json(stored)
+        if rows is None:
+            cursor = source.connection.execute(sql)
+            names = [d[0] for d in cursor.description]
+            rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+            stored.parent.mkdir(exist_ok=True)
+            _write_json(stored, rows)
+        looks = accumulate(rows, kinds, len(plan.labels), days)
+        if looks is None:
+            return None
+        return {day: read_pass(source, plan, where, found, {}) for day, found in looks.items()}
+
+    def _per_user(self, parts: PassSql, combine: bool = True) -> str | None:
+        """Each per-user aggregate of ``parts`` from the stored rows under its alias, combined
+        over rows (sum, min or max: for a GROUP BY) or, ``combine`` false, as stored."""
+        columns = []
         for sql, alias in parts.user_cols.items():
             if alias == "uid":
                 continue
             stored, window = self.aggregates.get(sql), cumulative_window(sql)
             if stored is None or window is None:
                 return None
-            combined.append(f"{window}({stored}) AS {alias}")
-        return ", ".join(combined)
+            columns.append(f"{window}({stored}) AS {alias}" if combine else f"{stored} AS {alias}")
+        return ", ".join(columns)
+
+    def _user_days(self, source: LogSource, parts: PassSql) -> str | None:
+        """SQL of the per-(user, day) aggregates of ``parts`` (``uid``, ``day``, each alias):
+        the stored rows as they are when no day is in two parts (a part's rows are one per
+        user and day), else combined by user and day."""
+        files = f"read_parquet({self.files('ranges')}, filename = 'abkit_part')"
+        shared = source.connection.execute(
+            f"SELECT count(*) FROM (SELECT day FROM {files} GROUP BY day "
+            "HAVING count(DISTINCT abkit_part) > 1)"
+        ).fetchone()[0]
+        per_user = self._per_user(parts, combine=bool(shared))
+        if per_user is None:
+            return None
+        users = f"read_parquet({self.files('users')})"
+        if shared:
+            return f"SELECT uid, day, {per_user} FROM {users} GROUP BY uid, day"
+        return f"SELECT uid, day, {per_user} FROM {users}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()[:24]
 
 
 def _through(day: int | None) -> str:

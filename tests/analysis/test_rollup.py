@@ -105,8 +105,11 @@ def test_rollup_equals_the_full_scan_on_every_bundled_log(name, tmp_path) -> Non
     cache = tmp_path / "rollup"
     assert_same(*both(folder, plan, cache))
     assert len(stored_parts(cache)) == len(list(folder.glob("*.parquet")))
-    # a look through a day, read from the same rollup (no part is rolled up again)
+    # a look through a day, read from the same rollup (no part is rolled up again): with an
+    # ordinal metric from the per-user pass, without one from the daily increments
     assert_same(*both(folder, plan, cache, until="2026-01-09"))
+    plain = tuple(dataclasses.replace(m, ordinal=False) for m in plan.metrics)
+    assert_same(*both(folder, dataclasses.replace(plan, metrics=plain), cache, until="2026-01-12"))
     metric = next(m.name for m in plan.metrics if m.role == "primary")
     candidate = plan.candidates[-1]
     over_full = cumulative_effects(folder, plan, metric, candidate=candidate, cache=False)
@@ -277,3 +280,82 @@ def test_what_the_rollup_cannot_hold_is_scanned(parts, tmp_path) -> None:
     assert not list(cache.glob("*/parts.json"))
     assert look_day(pd.Timestamp("2026-01-09 23:59:59.999999", tz="UTC")) == 20462
     assert look_day(None) is None
+
+
+def test_parts_that_share_days_are_combined(parts, tmp_path) -> None:
+    """Parts that are not one per day (here: rows dealt to three parts in turn, so a user's
+    day spans parts) give the same looks."""
+    frame, plan = parts
+    folder = tmp_path / "dealt"
+    folder.mkdir()
+    for k in range(3):
+        rows = frame.iloc[k::3]
+        pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), folder / f"p{k}.parquet")
+    cache = tmp_path / "rollup"
+    assert_same(*both(folder, plan, cache))
+    assert_same(*both(folder, plan, cache, until="2026-01-11"))
+    metric = plan.metrics[0].name
+    pd.testing.assert_frame_equal(
+        cumulative_effects(folder, plan, metric, cache=False),
+        cumulative_effects(folder, plan, metric, cache=cache),
+        check_exact=False,
+        rtol=1e-10,
+    )
+
+
+def _arm_rows(found) -> dict:
+    return {arm: dict(values) for arm, values in found.arms.items()}
+
+
+@pytest.mark.parametrize("case", ["clean", "users in both arms", "heavy user"])
+def test_every_look_from_daily_increments_equals_the_pass_over_users(case, parts, tmp_path):
+    """The looks through each day from the arm increments (abkit.analysis.rollup_looks) hold
+    the sums of the pass over each look's users; with users who change arm the running
+    maximum is not exact (no increments), and a look with a heavy user takes the pass."""
+    from abkit.analysis.health import heavy_user_threshold
+    from abkit.analysis.rollup import open_rollup
+    from abkit.analysis.user_pass import HEAVY_KEY
+
+    frame, plan = parts
+    ordinal = dataclasses.replace(plan, metrics=plan.metrics)
+    plan = dataclasses.replace(  # an ordinal metric's per-user lists have no increments
+        plan, metrics=tuple(dataclasses.replace(m, ordinal=False) for m in plan.metrics)
+    )
+    if case == "users in both arms":
+        frame = _bad_logs(frame)[case]
+    if case == "heavy user":
+        heavy = frame[frame["user_id"] == frame["user_id"].iloc[0]]
+        many = pd.concat([heavy.iloc[[0]]] * 1500, ignore_index=True)
+        many["dialog_id"] = [f"bot-{k}" for k in range(len(many))]
+        many["timestamp"] = pd.Timestamp("2026-01-16 10:00", tz="UTC")
+        frame = pd.concat([frame, many], ignore_index=True)
+    folder = split_by_day(frame, tmp_path / "log")
+    days = list(range(20458, 20472))  # 2026-01-05 .. 2026-01-18
+    with open_log(folder, plan) as source:
+        resolved = plan.resolve(source.columns)
+        rollup = open_rollup(folder, source, resolved, tmp_path / "rollup")
+        census = rollup.census(source, resolved)
+        ctx = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
+        args = (source, resolved, census.where, ctx, census.complete)
+        looks = rollup.look_passes(*args, days)
+        assert any(m.ordinal for m in ordinal.metrics)
+        assert rollup.look_passes(source, ordinal, *args[2:], days) is None
+        if case == "users in both arms":
+            assert looks is None
+            return
+        assert looks is not None
+        if case == "heavy user":
+            assert 20469 not in looks and 20468 in looks  # 2026-01-16 on has the bot
+        for day, found in looks.items():
+            expected = rollup.user_pass(*args, day, False)[0]
+            got, want = _arm_rows(found), _arm_rows(expected)
+            assert got.keys() == want.keys()
+            for arm, values in want.items():
+                assert got[arm].keys() == values.keys()
+                for key, value in values.items():
+                    if key == "heaviest":  # the heavy-user gate's example: shown only when
+                        assert got[arm][key] is None  # a user is heavy (then not from here)
+                    elif isinstance(value, float):
+                        assert got[arm][key] == pytest.approx(value, rel=1e-12, abs=1e-9)
+                    else:
+                        assert got[arm][key] == value, (day, arm, key)
