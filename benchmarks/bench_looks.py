@@ -63,9 +63,8 @@ def daily_parts(log: Path) -> Path:
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    uuid = (
-        "regexp_replace(md5(dialog_id), '^(.{8})(.{4})(.{4})(.{4})(.{12})$', '\\1-\\2-\\3-\\4-\\5')"
-    )
+    groups = "'^(.{8})(.{4})(.{4})(.{4})(.{12})$', '\\1-\\2-\\3-\\4-\\5'"
+    uuid = f"regexp_replace(md5(dialog_id), {groups})"
     day = "least(CAST(timestamp AS DATE), DATE '2026-01-18')"
     with duckdb.connect() as connection:
         connection.execute("SET TimeZone = 'UTC'")
@@ -113,20 +112,22 @@ def rollup_section(log: Path) -> None:
         analyze(growing, plan, cache=cache, novelty=False)
         os.link(parts[-1], growing / parts[-1].name)
         added, _ = timed(analyze, growing, plan, cache=cache, novelty=False)
-    print(
-        f"log: {folder.name}/ (14 daily parts, UUID-like dialog ids), {len(RATIOS)} ratio metrics"
-    )
-    print(f"DuckDB query of the same metrics (floor):  {floor:6.2f} s")
-    print(
-        f"one full analysis (cache=False):           {full:6.2f} s  ({full / floor:.2f}x the floor)"
-    )
-    print(
-        f"14 daily looks, full scans:                {scans:6.2f} s  ({scans / full:.2f}x one analysis)"
-    )
-    print(f"14 daily looks, rollup built on the way:   {cold:6.2f} s  ({cold / full:.2f}x)")
-    print(f"14 daily looks, rollup built:              {warm:6.2f} s  ({warm / full:.2f}x)")
-    print(f"effect over time ({len(over_time)} days), rollup built: {effect:6.2f} s")
-    print(f"a look after one more day's part:          {added:6.2f} s  ({added / full:.2f}x)")  # fmt: skip
+    rows = [
+        ("DuckDB query of the same metrics (floor)", floor, ""),
+        ("one full analysis (cache=False)", full, f"{full / floor:.2f}x the floor"),
+        ("14 daily looks, full scans", scans, f"{scans / full:.2f}x one analysis"),
+        ("14 daily looks, rollup built on the way", cold, f"{cold / full:.2f}x"),
+        ("14 daily looks, rollup built", warm, f"{warm / full:.2f}x"),
+        (
+            f"effect over time ({len(over_time)} days), rollup built",
+            effect,
+            f"{effect / full:.2f}x",
+        ),
+        ("a look after one more day's part", added, f"{added / full:.2f}x"),
+    ]
+    print(f"log: {folder.name}/ (14 daily parts, UUID-like ids), {len(RATIOS)} ratio metrics")
+    for label, seconds, ratio in rows:
+        print(f"{label + ':':<52}{seconds:6.2f} s  {ratio}")
 
 
 def one_pass_section(log: Path, metric: str) -> None:

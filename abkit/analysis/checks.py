@@ -6,7 +6,7 @@ the value and the rule, or returns what the health gates report."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,26 +64,28 @@ class Census:
     complete: frozenset[str] = frozenset()  # checked columns with a value in every row analysed
 
 
-def census_columns(source: LogSource, plan: ExperimentPlan) -> str:
+def census_columns(source: LogSource, known: Sequence[tuple[str, str]]) -> str:
     """The census's columns over ``log`` grouped by (experiment, variant): rows, null ids and
-    times, first and last time, and ``known{i}`` per checked column; each adds up over parts of
-    the log (the rollup of :mod:`abkit.analysis.rollup` keeps them per part)."""
+    times, first and last time, and the values known in each ``(column, alias)`` of ``known``;
+    each adds up over parts of the log (the rollup of :mod:`abkit.analysis.rollup` keeps them
+    per part)."""
     experiment = "experiment" if "experiment" in source.columns else "NULL"
-    checked = [c for c in checked_columns(plan) if c in source.columns]
-    known = "".join(f", count({quoted(c)}) AS known{i}" for i, c in enumerate(checked))
+    counts = "".join(f", count({quoted(c)}) AS {quoted(alias)}" for c, alias in known)
     return (
         f"{experiment} AS experiment, variant, count(*) AS rows, "
         "count(*) - count(user_id) AS null_users, count(*) - count(dialog_id) AS null_dialogs, "
         "count(*) - count(timestamp) AS null_times, min(timestamp) AS first, "
-        f"max(timestamp) AS last{known}"
+        f"max(timestamp) AS last{counts}"
     )
 
 
 def take_census(source: LogSource, plan: ExperimentPlan) -> Census:
     """Rows per (experiment, label), null ids and times, and the values known per checked
     column (a count per group is nearly free beside the grouping), in one light scan."""
+    checked = [c for c in checked_columns(plan) if c in source.columns]
+    known = [(c, f"known{i}") for i, c in enumerate(checked)]
     rows = source.connection.execute(
-        f"SELECT {census_columns(source, plan)} FROM log GROUP BY ALL ORDER BY ALL"
+        f"SELECT {census_columns(source, known)} FROM log GROUP BY ALL ORDER BY ALL"
     ).df()
     return read_census(rows, source, plan)
 

@@ -9,12 +9,16 @@ it was last read (a write within the clock's tick keeps the time; git's "racily 
 Not seen: a part replaced by other bytes of the same size, time, row count and footer (a copy
 that keeps times); ``cache=False`` scans the folder as it is.
 
-- ``census``: the census's counts per (experiment, label) (:func:`checks.census_columns`);
-- ``users``: every per-user aggregate of the heavy pass (:func:`user_pass.pass_sql`) per
-  (user, UTC day), a column per aggregate named by a hash of its SQL;
-- ``ranges``: rows, first and last time, and per checked column the minimum, maximum,
+- ``census``: the census's counts per (experiment, label) (:func:`checks.census_columns`),
+  with the values known in every numeric column;
+- ``ranges``: rows, first and last time, and per numeric column the minimum, maximum,
   non-finite count and largest fractional part, per (UTC day, label);
-- ``hashes``: the 64-bit hashes of the analysed rows' dialog ids.
+- ``hashes``: the 64-bit hashes of the analysed rows' dialog ids;
+- ``users``: the per-user aggregates of the heavy pass (:func:`user_pass.pass_sql`) per
+  (user, UTC day), a column per aggregate named by a hash of its SQL. The set grows with the
+  plans analysed (``aggregates.json``): a plan that needs sums not stored (other metrics)
+  extends it, and the ``users`` files are rebuilt once for the larger set. So the plans of
+  one experiment (the analysis, one metric's effect over time) share one rollup.
 
 A look through day *d* adds the census over every part (the census is always of the whole log,
 as in the full scan), the ranges and per-user aggregates of days <= *d* (sums add, minima and
@@ -60,7 +64,7 @@ from abkit.analysis.checks import (
     checked_columns,
     read_census,
 )
-from abkit.analysis.log_source import INTEGER_TYPE, LogSource, sql_text
+from abkit.analysis.log_source import INTEGER_TYPE, NUMERIC_TYPE, LogSource, sql_text
 from abkit.analysis.looks import UTC_DAY, cumulative_window, daily_passes
 from abkit.analysis.metric_kinds import quoted
 from abkit.analysis.rollup_looks import accumulate, increments_sql
@@ -209,22 +213,32 @@ def _user_aggregates(plan: ExperimentPlan) -> dict[str, str] | None:
     return found
 
 
+def _value_columns(source: LogSource) -> list[str]:
+    """The log's numeric columns other than ids and times: every column a plan may check."""
+    skipped = {"user_id", "dialog_id", "variant", "experiment", "timestamp", "measured_at"}
+    return [c for c in source.columns if c not in skipped and NUMERIC_TYPE.match(source.types[c])]
+
+
 def _build_sql(source: LogSource, plan: ExperimentPlan, aggregates: Mapping[str, str]) -> dict:
-    """The SQL of each rollup table over one part (the view ``log``)."""
+    """The SQL of each rollup table over one part (the view ``log``). The census and the
+    ranges cover every value column (any plan's metrics); the per-user aggregates, the set
+    ``aggregates`` that the plans analysed so far need."""
     where = _analysed_rows(source, plan)
     rows = pass_sql(plan, {}, frozenset()).rows
     per_user = ", ".join(f"{sql} AS {name}" for sql, name in aggregates.items())
+    values = _value_columns(source)
+    census = census_columns(source, [(c, f"known:{c}") for c in values])
     ranges = ["count(*) AS total_rows", "min(timestamp) AS first", "max(timestamp) AS last"]
-    for index, column in enumerate(checked_columns(plan)):
+    for column in values:
         name = quoted(column)
         ranges += [
-            f"min({name}) AS lo{index}",
-            f"max({name}) AS hi{index}",
-            f"count_if(NOT isfinite({name})) AS nf{index}",
-            f"max({name} - floor({name})) AS fr{index}",
+            f"min({name}) AS {quoted('lo:' + column)}",
+            f"max({name}) AS {quoted('hi:' + column)}",
+            f"count_if(NOT isfinite({name})) AS {quoted('nf:' + column)}",
+            f"max({name} - floor({name})) AS {quoted('fr:' + column)}",
         ]
     return {
-        "census": f"SELECT {census_columns(source, plan)} FROM log GROUP BY ALL",
+        "census": f"SELECT {census} FROM log GROUP BY ALL",
         "users": f"SELECT user_id AS uid, {UTC_DAY} AS day, {per_user} "
         f"FROM ({rows} WHERE {where}) GROUP BY ALL",
         "ranges": f"SELECT {UTC_DAY} AS day, variant, {', '.join(ranges)} FROM log "
@@ -264,21 +278,26 @@ class Rollup:
 
     def files(self, table: str) -> str:
         """SQL list of ``table``'s files of every part."""
-        paths = [sql_text(str(self.folder / table / f"{key}.parquet")) for key in self.keys]
+        paths = [
+            sql_text(str(_file(self.folder, table, key, self.aggregates))) for key in self.keys
+        ]
         return f"[{', '.join(paths)}]"
 
     def census(self, source: LogSource, plan: ExperimentPlan) -> Census:
         """The census of the whole log (:func:`checks.read_census`), from every part's counts."""
-        con = source.connection
-        files = f"read_parquet({self.files('census')}, union_by_name = true)"
-        described = con.execute(f"DESCRIBE SELECT * FROM {files}").fetchall()
-        combined = {"experiment": "experiment", "variant": "variant"}
-        combined |= {"first": "min(first)", "last": "max(last)"}
-        columns = ", ".join(
-            f"{combined.get(row[0], f'CAST(sum({quoted(row[0])}) AS BIGINT)')} AS {quoted(row[0])}"
-            for row in described
+        checked = [c for c in checked_columns(plan) if c in source.columns]
+        known = "".join(
+            f", CAST(sum({quoted('known:' + c)}) AS BIGINT) AS known{i}"
+            for i, c in enumerate(checked)
         )
-        rows = con.execute(f"SELECT {columns} FROM {files} GROUP BY ALL ORDER BY ALL").df()
+        counts = ", ".join(
+            f"CAST(sum({name}) AS BIGINT) AS {name}"
+            for name in ("rows", "null_users", "null_dialogs", "null_times")
+        )
+        rows = source.connection.execute(
+            f"SELECT experiment, variant, {counts}, min(first) AS first, max(last) AS last"
+            f"{known} FROM read_parquet({self.files('census')}) GROUP BY ALL ORDER BY ALL"
+        ).df()
         return read_census(rows, source, plan)
 
     def range_values(
@@ -288,12 +307,16 @@ class Rollup:
         with the keys the full scan computes for this log."""
         parts = ["CAST(sum(total_rows) AS BIGINT) AS total_rows"]
         for index, column in enumerate(checked_columns(plan)):
+
+            def stored(key: str, column: str = column) -> str:
+                return quoted(f"{key}:{column}")
+
             if column not in settled:
-                parts += [f"min(lo{index}) AS lo{index}", f"max(hi{index}) AS hi{index}"]
+                parts += [f"min({stored('lo')}) AS lo{index}", f"max({stored('hi')}) AS hi{index}"]
             if not INTEGER_TYPE.match(source.types[column]):
-                parts.append(f"CAST(sum(nf{index}) AS BIGINT) AS nf{index}")
+                parts.append(f"CAST(sum({stored('nf')}) AS BIGINT) AS nf{index}")
                 if plan.column_rule(column).integer:
-                    parts.append(f"max(fr{index}) AS fr{index}")
+                    parts.append(f"max({stored('fr')}) AS fr{index}")
         cursor = source.connection.execute(
             f"SELECT {', '.join(parts)} FROM read_parquet({self.files('ranges')}) "
             f"WHERE {_through(day)}"
@@ -324,7 +347,7 @@ class Rollup:
         con = source.connection
 
         def files(keys: Sequence[str]) -> str:
-            paths = [sql_text(str(self.folder / "hashes" / f"{k}.parquet")) for k in keys]
+            paths = [sql_text(str(_file(self.folder, "hashes", k, {}))) for k in keys]
             return f"read_parquet([{', '.join(paths)}])"
 
         rows, distinct = con.execute(
@@ -497,16 +520,25 @@ def open_rollup(
     (:func:`abkit.core.paths.cache_directory`)."""
     if rollup_reason(plan, source, events):
         return None
-    aggregates = _user_aggregates(plan)
-    if aggregates is None or any(CAP_KEY in key for key in aggregates):
+    needed = _user_aggregates(plan)
+    if needed is None or any(CAP_KEY in key for key in needed):
         return None
-    build = _build_sql(source, plan, aggregates)
+    shared = _build_sql(source, plan, {})  # all but the per-user aggregates: any metrics
     log_folder = str(Path(events).expanduser().resolve())  # two logs never share a rollup
-    text = "\n".join([_FORMAT, log_folder, source.select, *build.values()])
+    tables = [sql for table, sql in shared.items() if table != "users"]
+    text = "\n".join([_FORMAT, log_folder, source.select, shared["users"], *tables])
     signature = hashlib.md5(text.encode()).hexdigest()[:16]
     folder = _rollup_folder(events, cache, signature)
     for table in ROLLUP_TABLES:
         (folder / table).mkdir(parents=True, exist_ok=True)
+    aggregates = _read_json(folder / "aggregates.json") or {}
+    if not needed.keys() <= aggregates.keys():  # a plan with other metrics: their sums too
+        aggregates = dict(sorted((aggregates | needed).items()))
+        _write_json(folder / "aggregates.json", aggregates)
+        for stale in (folder / "users").glob("*.parquet"):
+            if not stale.name.endswith(f"-{_users_set(aggregates)}.parquet"):
+                stale.unlink(missing_ok=True)
+    build = _build_sql(source, plan, aggregates)
     parts_folder = Path(events).expanduser()
     keys, said, missing, changed = {}, [], [], False
     manifest = _read_json(folder / "parts.json") or {}
@@ -540,9 +572,10 @@ def open_rollup(
         said.append(f"part {name} is no longer in the folder: its statistics are dropped")
         _drop(folder, manifest.pop(name)["key"])
         changed = True
-    missing = [name for name, key in keys.items() if not _complete(folder, key)]
+    missing = [name for name, key in keys.items() if not _complete(folder, key, aggregates)]
     if missing:
-        _roll_up(events, source, build, folder, {name: keys[name] for name in missing})
+        parts = {name: keys[name] for name in missing}
+        _roll_up(events, source, build, folder, parts, aggregates)
     if changed or missing:
         _write_json(folder / "parts.json", manifest)
     label = str(parts_folder)
@@ -551,13 +584,25 @@ def open_rollup(
     return Rollup(folder, tuple(keys.values()), aggregates, tuple(said))
 
 
+def _users_set(aggregates: Mapping[str, str]) -> str:
+    """A name for the set of per-user aggregates the ``users`` files hold."""
+    return _digest(" ".join(sorted(aggregates.values())))[:12]
+
+
+def _file(folder: Path, table: str, key: str, aggregates: Mapping[str, str]) -> Path:
+    """Where a part's table is stored (the ``users`` table: per set of aggregates)."""
+    name = f"{key}-{_users_set(aggregates)}" if table == "users" else key
+    return folder / table / f"{name}.parquet"
+
+
 def _drop(folder: Path, key: str) -> None:
     for table in ROLLUP_TABLES:
-        (folder / table / f"{key}.parquet").unlink(missing_ok=True)
+        for path in (folder / table).glob(f"{key}*.parquet"):
+            path.unlink(missing_ok=True)
 
 
-def _complete(folder: Path, key: str) -> bool:
-    return all((folder / table / f"{key}.parquet").is_file() for table in ROLLUP_TABLES)
+def _complete(folder: Path, key: str, aggregates: Mapping[str, str]) -> bool:
+    return all(_file(folder, table, key, aggregates).is_file() for table in ROLLUP_TABLES)
 
 
 def _roll_up(
@@ -566,10 +611,11 @@ def _roll_up(
     build: Mapping[str, str],
     folder: Path,
     parts: Mapping[str, str],
+    aggregates: Mapping[str, str],
 ) -> None:
-    """Compute and store the tables of ``parts`` (name -> key), one part at a time (a view
-    ``log`` over the part alone: DuckDB reads only that file), each file written whole then
-    renamed."""
+    """Compute and store the missing tables of ``parts`` (name -> key), one part at a time (a
+    view ``log`` over the part alone: DuckDB reads only that file), each file written whole
+    then renamed."""
     base = source.statistics
     if not base.endswith(")"):
         raise ValueError(f"unexpected Parquet relation {base!r}")
@@ -583,7 +629,9 @@ def _roll_up(
                 f"WHERE abkit_part = {path}"
             )
             for table, sql in build.items():
-                target = folder / table / f"{key}.parquet"
+                target = _file(folder, table, key, aggregates)
+                if target.is_file():
+                    continue
                 temporary = target.with_suffix(f".{os.getpid()}.tmp")
                 cursor.execute(f"COPY ({sql}) TO {sql_text(str(temporary))} (FORMAT parquet)")
                 os.replace(temporary, target)

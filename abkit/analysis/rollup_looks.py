@@ -11,8 +11,9 @@ over the users of that look (integer sums exactly; others up to the order of add
 
 ``max(e)`` (the heavy-user gate's largest count) is a running maximum when no user ever changes
 arm; the gate's example user (``arg_max``) is left None, and a look with a heavy user (whose
-gate shows that example) is left to the pass over users. Anything else (an ordinal metric's per-user lists) has no
-increment: :func:`increments_sql` gives None and the look takes the pass over users.
+gate shows that example) is left to the pass over users. Anything else (an ordinal metric's
+per-user lists) has no increment: :func:`increments_sql` gives None and the look takes the pass
+over users.
 
 May import what :mod:`abkit.analysis.rollup` imports.
 """

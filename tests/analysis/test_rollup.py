@@ -359,3 +359,23 @@ def test_every_look_from_daily_increments_equals_the_pass_over_users(case, parts
                         assert got[arm][key] == pytest.approx(value, rel=1e-12, abs=1e-9)
                     else:
                         assert got[arm][key] == value, (day, arm, key)
+
+
+def test_plans_with_other_metrics_share_the_rollup(parts, tmp_path) -> None:
+    """The census, ranges and hashes cover every column, and the per-user sums grow with the
+    plans analysed: one metric's effect over time after the analysis adds nothing, a plan
+    with another metric rebuilds only the per-user files."""
+    frame, plan = parts
+    folder = split_by_day(frame, tmp_path / "log")
+    cache = tmp_path / "rollup"
+    first = dataclasses.replace(plan, metrics=plan.metrics[:2])
+    analyze_plan(folder, first, cache=cache, novelty=False)
+    (signature,) = cache.iterdir()
+    census = sorted(p.stat().st_mtime_ns for p in (signature / "census").iterdir())
+    cumulative_effects(folder, first, first.metrics[1].name, cache=cache)
+    users = sorted((signature / "users").iterdir())
+    assert_same(*both(folder, plan, cache))  # every metric: the per-user set grows
+    assert [signature] == list(cache.iterdir())
+    assert census == sorted(p.stat().st_mtime_ns for p in (signature / "census").iterdir())
+    assert not set(users) & set((signature / "users").iterdir())  # rebuilt for the larger set
+    assert len(list((signature / "users").iterdir())) == len(users)
