@@ -425,6 +425,7 @@ def aggregate_daily(
     pre_period: pd.DataFrame | str | Path | None = None,
     users: pd.DataFrame | str | Path | None = None,
     cache: bool | str | Path = True,
+    share: ExperimentPlan | None = None,
 ) -> dict[datetime.date, EngineResult] | None:
     """``aggregate(until=<end of day, UTC>, validated=True)`` for each of ``days`` from one
     pass (:func:`abkit.analysis.looks.daily_passes`), for a log an aggregate under this plan
@@ -432,7 +433,9 @@ def aggregate_daily(
     capping, a covariate) or the log is on Spark: then look day by day.
 
     The results carry each look's sums, users and dialogs; their health report is the whole
-    log's census with each look's counts, not a check of the look.
+    log's census with each look's counts, not a check of the look. ``share``: a plan with more
+    metrics (the analysis's) whose daily increments a rollup may already hold
+    (:mod:`abkit.analysis.rollup_looks`): taken when it does, for the same sums.
     """
     from abkit.analysis.looks import daily_passes
     from abkit.analysis.spark_source import is_spark_dataframe
@@ -450,6 +453,11 @@ def aggregate_daily(
             from abkit.analysis.rollup import open_rollup
 
             rollup = open_rollup(events, source, plan, cache)
+        if rollup and share is not None:
+            wide = share.resolve(source.columns)
+            found = _shared_looks(rollup, source, wide, days)
+            if found is not None:
+                return found
         census = rollup.census(source, plan) if rollup else take_census(source, plan)
         ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
         arguments = (source, plan, census.where, ctx, census.complete, days)
@@ -457,6 +465,19 @@ def aggregate_daily(
         if passes is None:
             return None
         return {day: _assemble(plan, census, result, ctx, {}) for day, result in passes.items()}
+
+
+def _shared_looks(
+    rollup: Any, source: LogSource, plan: ExperimentPlan, days: Sequence[datetime.date]
+) -> dict[datetime.date, EngineResult] | None:
+    """Every daily look of ``plan`` from a rollup's increments, when it holds them all."""
+    census = rollup.census(source, plan)
+    ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
+    numbers = {(day - datetime.date(1970, 1, 1)).days: day for day in days}
+    looks = rollup.look_passes(source, plan, census.where, ctx, census.complete, list(numbers))
+    if looks is None or len(looks) < len(numbers):
+        return None
+    return {numbers[n]: _assemble(plan, census, found, ctx, {}) for n, found in looks.items()}
 
 
 def _assemble(

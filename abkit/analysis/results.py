@@ -539,7 +539,9 @@ def cumulative_effects(
     days = pd.date_range(first, last, freq="D")
     daily = None  # every look in one pass, where the metric allows (abkit.analysis.looks)
     if days.tz is not None and str(days.tz) == "UTC":
-        daily = aggregate_daily(events, single, [d.date() for d in days], table=table, **sources)
+        daily = aggregate_daily(
+            events, single, [d.date() for d in days], table=table, share=plan, **sources
+        )
     rows = []
     for day in days:
         end = day + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)

@@ -379,3 +379,30 @@ def test_plans_with_other_metrics_share_the_rollup(parts, tmp_path) -> None:
     assert census == sorted(p.stat().st_mtime_ns for p in (signature / "census").iterdir())
     assert not set(users) & set((signature / "users").iterdir())  # rebuilt for the larger set
     assert len(list((signature / "users").iterdir())) == len(users)
+
+
+def test_the_cli_keeps_the_rollup_in_the_experiment_folder(parts, tmp_path, monkeypatch, capsys):
+    """``abkit analyze --plan experiments/NAME/experiment.yaml`` keeps the rollup in the
+    experiment's .rollup/, a log alone in the cache folder, and --no-cache none: the same
+    results."""
+    from abkit.cli.main import main
+    from abkit.experiment.runs import new_experiment
+
+    frame, _ = parts
+    folder = split_by_day(frame, tmp_path / "log")
+    monkeypatch.setenv("ABKIT_CACHE_DIR", str(tmp_path / "cache"))
+    experiment = new_experiment("rolled", tmp_path / "experiments", log=folder)
+    chosen = ["--metrics", "task_completion", "turns", "--json"]
+    plan = ["analyze", "--plan", str(experiment / "experiment.yaml"), *chosen]
+    assert main(plan) == 0
+    rolled = json.loads(capsys.readouterr().out)
+    assert list((experiment / ".rollup").glob("*/parts.json"))
+    assert main([*plan, "--no-cache"]) == 0
+    scanned = json.loads(capsys.readouterr().out)
+    assert scanned["decision"] == rolled["decision"] and scanned["health"] == rolled["health"]
+    pd.testing.assert_frame_equal(  # DuckDB's parallel float sums may differ in the last bits
+        pd.DataFrame(scanned["results"]), pd.DataFrame(rolled["results"]), rtol=1e-12
+    )
+    assert not (tmp_path / "cache").exists()
+    assert main(["analyze", str(folder), "--split", "0.2", *chosen]) == 0
+    assert list((tmp_path / "cache" / "rollup").glob("*/*/parts.json"))
