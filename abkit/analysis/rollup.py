@@ -2,12 +2,12 @@
 computed once and stored, from which every look reads instead of scanning the dialogs.
 
 Per part (a ``*.parquet`` file of the folder) four small tables are kept, each a Parquet file
-named by the part's fingerprint: its :class:`PartPrint` (name, size, modification time, row
-count, a hash of the Parquet footer) and a CRC-32 of its bytes. A look re-reads a part's bytes
-only when its print differs from the stored one or when it was modified less than 10 s before
-it was last read (a write within the clock's tick keeps the time; git's "racily clean" rule).
-Not seen: a part replaced by other bytes of the same size, time, row count and footer (a copy
-that keeps times); ``cache=False`` scans the folder as it is.
+named by the part's fingerprint: its print (:class:`abkit.analysis.parts.PartPrint`: name,
+size, modification time, row count, a hash of the Parquet footer) and a CRC-32 of its bytes. A
+look re-reads a part's bytes only when its print differs from the stored one or when it was
+modified less than 10 s before it was last read (a write within the clock's tick keeps the
+time; git's "racily clean" rule). Not seen: a part replaced by other bytes of the same size,
+time, row count and footer (a copy that keeps times); ``cache=False`` scans the folder as it is.
 
 - ``census``: the census's counts per (experiment, label) (:func:`checks.census_columns`),
   with the values known in every numeric column;
@@ -43,11 +43,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 import os
 import time
 import warnings
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +53,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from abkit.analysis.capping import CAP_KEY
 from abkit.analysis.checks import (
@@ -67,6 +64,7 @@ from abkit.analysis.checks import (
 from abkit.analysis.log_source import INTEGER_TYPE, NUMERIC_TYPE, LogSource, sql_text
 from abkit.analysis.looks import UTC_DAY, cumulative_window, daily_passes
 from abkit.analysis.metric_kinds import quoted
+from abkit.analysis.parts import RACY_NS, checksum, part_prints, read_json, write_json
 from abkit.analysis.rollup_looks import accumulate, increments_sql
 from abkit.analysis.user_pass import PassSql, UserPass, pass_sql, read_pass
 from abkit.core.duckdb_session import utc
@@ -75,13 +73,10 @@ from abkit.plan.experiment_plan import ExperimentPlan
 
 __all__ = [
     "ROLLUP_TABLES",
-    "PartPrint",
     "PartsChanged",
     "Rollup",
-    "checksum",
     "look_day",
     "open_rollup",
-    "part_prints",
     "rollup_reason",
 ]
 
@@ -93,53 +88,6 @@ _GLOB_CHARACTERS = set("*?[]{}'")
 class PartsChanged(UserWarning):
     """A part of a rolled-up log folder changed or disappeared since its statistics were
     stored: they are recomputed or dropped (the look reads the folder as it is now)."""
-
-
-@dataclass(frozen=True)
-class PartPrint:
-    """What a look reads of a part before trusting its stored statistics: its name, size,
-    modification time, row count and a hash of its Parquet footer (row groups, offsets,
-    statistics)."""
-
-    name: str
-    size: int
-    modified_ns: int
-    rows: int
-    footer: str
-
-    @property
-    def text(self) -> str:
-        return f"{self.name}|{self.size}|{self.modified_ns}|{self.rows}|{self.footer}"
-
-
-def part_prints(folder: Path) -> tuple[PartPrint, ...]:
-    """The :class:`PartPrint` of every ``*.parquet`` file of ``folder`` (by name)."""
-    prints = []
-    for path in sorted(folder.glob("*.parquet")):
-        stat = path.stat()
-        with path.open("rb") as file:
-            file.seek(max(stat.st_size - 8, 0))
-            tail = file.read(8)
-            length = int.from_bytes(tail[:4], "little") if len(tail) == 8 else 0
-            file.seek(max(stat.st_size - 8 - length, 0))
-            footer = hashlib.md5(file.read(length)).hexdigest()
-        rows = pq.read_metadata(path).num_rows
-        prints.append(PartPrint(path.name, stat.st_size, stat.st_mtime_ns, rows, footer))
-    return tuple(prints)
-
-
-def checksum(path: Path) -> int:
-    """CRC-32 of a file's bytes (about 0.25 s for 260 MB)."""
-    value = 0
-    with path.open("rb") as file:
-        while chunk := file.read(1 << 24):
-            value = zlib.crc32(chunk, value)
-    return value
-
-
-# A part modified less than this before its print was taken may change again within the
-# clock's tick (or a file server's clock may differ): its bytes are checked at the next look.
-_RACY_NS = 10_000_000_000
 
 
 def rollup_reason(plan: ExperimentPlan, source: LogSource, events: Any) -> str:
@@ -247,19 +195,6 @@ def _build_sql(source: LogSource, plan: ExperimentPlan, aggregates: Mapping[str,
     }
 
 
-def _write_json(path: Path, value: Any) -> None:
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(value, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # none yet, or torn by a crash: rebuilt
-
-
 @dataclass(frozen=True)
 class Rollup:
     """A log folder's rollup under one plan, up to date with the folder's parts.
@@ -338,7 +273,7 @@ class Rollup:
         (a removed part), or at the same set, is answered from it; a new part's hashes are
         checked against its own and the stored set's."""
         checked_path = self.folder / "unique.json"
-        checked = set(_read_json(checked_path) or [])
+        checked = set(read_json(checked_path) or [])
         current = set(self.keys)
         if current <= checked:
             return True
@@ -361,7 +296,7 @@ class Rollup:
             ).fetchone()[0]
             if repeated:
                 return False
-        _write_json(checked_path, sorted(current))
+        write_json(checked_path, sorted(current))
         return True
 
     def user_pass(
@@ -449,13 +384,13 @@ class Rollup:
             return None
         sql, kinds = built
         stored = self.folder / "looks" / f"{_digest(' '.join(self.keys) + sql)}.json"
-        rows = _read_json(stored)
+        rows = read_json(stored)
         if rows is None:
             cursor = source.connection.execute(sql)
             names = [d[0] for d in cursor.description]
             rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
             stored.parent.mkdir(exist_ok=True)
-            _write_json(stored, rows)
+            write_json(stored, rows)
         looks = accumulate(rows, kinds, len(plan.labels), days)
         if looks is None:
             return None
@@ -529,22 +464,43 @@ def open_rollup(
     text = "\n".join([_FORMAT, log_folder, source.select, shared["users"], *tables])
     signature = hashlib.md5(text.encode()).hexdigest()[:16]
     folder = _rollup_folder(events, cache, signature)
+    try:
+        return _refresh(events, source, plan, folder, needed)
+    except OSError as error:  # a folder that cannot be written: the look scans the log
+        warnings.warn(
+            f"the rollup in {folder} cannot be kept ({error}): the log is scanned whole "
+            "(set ABKIT_CACHE_DIR, or cache=False / --no-cache)",
+            PartsChanged,
+            stacklevel=3,
+        )
+        return None
+
+
+def _refresh(
+    events: str | Path,
+    source: LogSource,
+    plan: ExperimentPlan,
+    folder: Path,
+    needed: Mapping[str, str],
+) -> Rollup:
+    """Bring the rollup in ``folder`` up to date with the parts of ``events`` (see
+    :func:`open_rollup`)."""
     for table in ROLLUP_TABLES:
         (folder / table).mkdir(parents=True, exist_ok=True)
-    aggregates = _read_json(folder / "aggregates.json") or {}
+    aggregates = read_json(folder / "aggregates.json") or {}
     if not needed.keys() <= aggregates.keys():  # a plan with other metrics: their sums too
         aggregates = dict(sorted((aggregates | needed).items()))
-        _write_json(folder / "aggregates.json", aggregates)
+        write_json(folder / "aggregates.json", aggregates)
         for stale in (folder / "users").glob("*.parquet"):
             if not stale.name.endswith(f"-{_users_set(aggregates)}.parquet"):
                 stale.unlink(missing_ok=True)
     build = _build_sql(source, plan, aggregates)
     parts_folder = Path(events).expanduser()
     keys, said, missing, changed = {}, [], [], False
-    manifest = _read_json(folder / "parts.json") or {}
+    manifest = read_json(folder / "parts.json") or {}
     for part in part_prints(parts_folder):
         entry = manifest.get(part.name) or {}
-        if entry.get("print") == part.text and part.modified_ns < entry.get("seen", 0) - _RACY_NS:
+        if entry.get("print") == part.text and part.modified_ns < entry.get("seen", 0) - RACY_NS:
             keys[part.name] = entry["key"]  # unchanged since well before it was read
             continue
         seen = time.time_ns()  # before its bytes are read: a later write shows as racy
@@ -577,10 +533,10 @@ def open_rollup(
         parts = {name: keys[name] for name in missing}
         _roll_up(events, source, build, folder, parts, aggregates)
     if changed or missing:
-        _write_json(folder / "parts.json", manifest)
+        write_json(folder / "parts.json", manifest)
     label = str(parts_folder)
     for line in said:
-        warnings.warn(f"log folder {label}: {line}", PartsChanged, stacklevel=3)
+        warnings.warn(f"log folder {label}: {line}", PartsChanged, stacklevel=4)
     return Rollup(folder, tuple(keys.values()), aggregates, tuple(said))
 
 

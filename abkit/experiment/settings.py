@@ -159,26 +159,22 @@ class AnalysisSettings:
     def looks_path(self, plan: ExperimentPlan) -> Path | None:
         """Where a group-sequential plan keeps its looks: ``looks_file``, else looks.json in
         ``output_dir`` (kept between runs of the same experiment); None for other plans."""
-        if plan.monitoring.kind != "group_sequential":
-            return None
-        return in_kit(self.looks_file or str(Path(self.output_dir) / "looks.json"))
+        if plan.monitoring.kind == "group_sequential":
+            return in_kit(self.looks_file or str(Path(self.output_dir) / "looks.json"))
+        return None
 
     def recorded_looks(self) -> int:
         """Looks of this experiment its reports record (0 outside an experiment folder)."""
-        if not self.experiment:
-            return 0
         from abkit.experiment.file import recorded_looks
 
-        return recorded_looks(Path(self.experiment).parent)
+        return recorded_looks(Path(self.experiment).parent) if self.experiment else 0
 
     @property
     def events(self) -> str:
         return str(in_kit(self.events_path))
 
     @property
-    def cache(self) -> Path | bool:
-        """Where the rollup of a log folder is kept (:mod:`abkit.analysis.rollup`): the
-        experiment folder's ``.rollup/``, else the default cache folder (True)."""
+    def cache(self) -> Path | bool:  # where the rollup of a log folder is kept (the analysis's)
         return Path(self.experiment).parent / ".rollup" if self.experiment else True
 
     def experiment_plan(self) -> ExperimentPlan:

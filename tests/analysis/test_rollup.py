@@ -406,3 +406,13 @@ def test_the_cli_keeps_the_rollup_in_the_experiment_folder(parts, tmp_path, monk
     assert not (tmp_path / "cache").exists()
     assert main(["analyze", str(folder), "--split", "0.2", *chosen]) == 0
     assert list((tmp_path / "cache" / "rollup").glob("*/*/parts.json"))
+
+
+def test_a_rollup_that_cannot_be_kept_falls_back_to_the_scan(parts, tmp_path) -> None:
+    frame, plan = parts
+    folder = split_by_day(frame, tmp_path / "log")
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    with pytest.warns(PartsChanged, match="cannot be kept .* scanned whole"):
+        rolled = analyze_plan(folder, plan, cache=blocked / "rollup", novelty=False)
+    assert_same(analyze_plan(folder, plan, cache=False, novelty=False), rolled)
