@@ -69,6 +69,7 @@ from abkit.analysis.health import (
     srm_gate,
 )
 from abkit.analysis.log_source import NUMERIC_TYPE, LogSource, open_log, sql_text
+from abkit.analysis.looks import day_numbers
 from abkit.analysis.metric_kinds import KINDS, quoted
 from abkit.analysis.user_pass import HEAVY_KEY, UserPass, per_user_pass
 from abkit.core.params import parse_until
@@ -473,7 +474,7 @@ def _shared_looks(
     """Every daily look of ``plan`` from a rollup's increments, when it holds them all."""
     census = rollup.census(source, plan)
     ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
-    numbers = {(day - datetime.date(1970, 1, 1)).days: day for day in days}
+    numbers = day_numbers(days)
     looks = rollup.look_passes(source, plan, census.where, ctx, census.complete, list(numbers))
     if looks is None or len(looks) < len(numbers):
         return None

@@ -25,12 +25,23 @@ from abkit.analysis.log_source import LogSource
 from abkit.analysis.user_pass import UserPass, pass_sql, read_pass
 from abkit.plan.experiment_plan import ExperimentPlan
 
-__all__ = ["UTC_DAY", "cumulative_window", "daily_passes"]
+__all__ = ["UTC_DAY", "cumulative_window", "daily_passes", "day_numbers"]
 
 # the day of a row: its UTC calendar day (the days a look's ``until`` ends) as days since
 # 1970-01-01; integer arithmetic on the instant, far cheaper than a time-zone conversion
 UTC_DAY = "CAST(floor(epoch_us(timestamp) / 86400000000) AS BIGINT)"
 _EPOCH = datetime.date(1970, 1, 1)
+
+
+def day_numbers(days: Sequence[datetime.date]) -> dict[int, datetime.date]:
+    """Each date by its number in :data:`UTC_DAY` (days since 1970-01-01).
+
+    >>> day_numbers([datetime.date(1970, 1, 2)])
+    {1: datetime.date(1970, 1, 2)}
+    """
+    return {(day - _EPOCH).days: day for day in days}
+
+
 _AGGREGATES = r"(?:sum|count|count_if|min|max|avg|arg_max|arg_min|list|quantile\w*|mode|first)"
 _ONE = re.compile(
     r"(?:coalesce\((sum|count|count_if)\((.*)\), 0\)|(sum|count|count_if|min|max)\((.*)\))", re.S
@@ -84,7 +95,7 @@ def daily_passes(
         return None
     per_day = ", ".join(f"{sql} AS {alias}" for sql, alias in user_cols.items())
     running = ", ".join(f"{windows[alias]}({alias}) OVER w AS {alias}" for alias in windows)
-    numbers = {(day - _EPOCH).days: day for day in days}
+    numbers = day_numbers(days)
     first, last = min(numbers), max(numbers)
     user_days = user_days or (
         f"SELECT user_id AS uid, {UTC_DAY} AS day, {per_day} "

@@ -62,7 +62,7 @@ from abkit.analysis.checks import (
     read_census,
 )
 from abkit.analysis.log_source import INTEGER_TYPE, NUMERIC_TYPE, LogSource, sql_text
-from abkit.analysis.looks import UTC_DAY, cumulative_window, daily_passes
+from abkit.analysis.looks import UTC_DAY, cumulative_window, daily_passes, day_numbers
 from abkit.analysis.metric_kinds import quoted
 from abkit.analysis.parts import RACY_NS, checksum, part_prints, read_json, write_json
 from abkit.analysis.rollup_looks import accumulate, increments_sql
@@ -128,7 +128,7 @@ def look_day(cut: pd.Timestamp | None) -> int | None | bool:
     following = cut.tz_convert("UTC") + pd.Timedelta(microseconds=1)
     if following != following.floor("D"):
         return False
-    return (following.date() - datetime.date(1970, 1, 1)).days - 1
+    return next(iter(day_numbers([following.date()]))) - 1
 
 
 def _analysed_rows(source: LogSource, plan: ExperimentPlan) -> str:
@@ -348,7 +348,7 @@ class Rollup:
     ) -> dict[datetime.date, UserPass] | None:
         """The heavy pass at the end of each of ``days`` (:func:`looks.daily_passes`), from
         the per-user aggregates by day."""
-        numbers = {(day - datetime.date(1970, 1, 1)).days: day for day in days}
+        numbers = day_numbers(days)
         looks = self.look_passes(source, plan, where, ctx, complete, list(numbers))
         if looks is not None and len(looks) == len(numbers):
             return {numbers[number]: found for number, found in looks.items()}
