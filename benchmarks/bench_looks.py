@@ -5,6 +5,7 @@
    that the rollup holds (abkit.analysis.rollup):
    - a hand-written DuckDB query of the same metrics over the folder (the floor);
    - one full analysis (cache=False);
+   - the first analysis through the rollup (its build in the time);
    - 14 daily looks ``analyze(until=day)`` as full scans, and through the rollup (from an empty
      rollup: its build is in the time), and through the built rollup;
    - the effect-over-time cell (cumulative_effects) through the rollup;
@@ -94,6 +95,7 @@ def rollup_section(log: Path) -> None:
         scans = 0.0
         for day in days:
             scans += timed(analyze, folder, plan, until=day, cache=False, novelty=False)[0]
+        first, _ = timed(analyze, folder, plan, cache=Path(scratch) / "first", novelty=False)
         cold = 0.0
         for day in days:
             cold += timed(analyze, folder, plan, until=day, cache=cache, novelty=False)[0]
@@ -115,6 +117,7 @@ def rollup_section(log: Path) -> None:
     rows = [
         ("DuckDB query of the same metrics (floor)", floor, ""),
         ("one full analysis (cache=False)", full, f"{full / floor:.2f}x the floor"),
+        ("first analysis, building the rollup", first, f"{first / full:.2f}x"),
         ("14 daily looks, full scans", scans, f"{scans / full:.2f}x one analysis"),
         ("14 daily looks, rollup built on the way", cold, f"{cold / full:.2f}x"),
         ("14 daily looks, rollup built", warm, f"{warm / full:.2f}x"),
