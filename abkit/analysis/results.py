@@ -494,6 +494,11 @@ def analyze(
     )
 
 
+CUMULATIVE_COLUMNS = [
+    "day", "effect", "ci_low", "ci_high", "p_value", "se", "n_control", "n_treatment"
+]  # fmt: skip
+
+
 def cumulative_effects(
     events: pd.DataFrame | str | Path,
     plan: ExperimentPlan,
@@ -507,8 +512,9 @@ def cumulative_effects(
 ) -> pd.DataFrame:
     """The metric's effect and CI on the data up to the end of each day.
 
-    Columns: day, effect, ci_low, ci_high, p_value. Looking at this every day and stopping at
-    the first p < alpha inflates false positives: it is a picture, not a stopping rule.
+    Columns (:data:`CUMULATIVE_COLUMNS`): day, effect, ci_low, ci_high, p_value, se, and the
+    users of each arm. Looking at this every day and stopping at the first p < alpha inflates
+    false positives: it is a picture, not a stopping rule.
     ``pre_period`` / ``users``: the covariate sources, as for :func:`analyze_plan`.
     ``candidate``: with several candidates, the one compared with the control (required
     then; every arm is still read, so users seen in two candidates stay left out).
@@ -563,9 +569,12 @@ def cumulative_effects(
                 "ci_low": row["ci_low"],
                 "ci_high": row["ci_high"],
                 "p_value": row["p_value"] if math.isfinite(row["p_value"]) else math.nan,
+                "se": row["se"],
+                "n_control": row["n_control"],
+                "n_treatment": row["n_treatment"],
             }
         )
-    return pd.DataFrame(rows, columns=["day", "effect", "ci_low", "ci_high", "p_value"])
+    return pd.DataFrame(rows, columns=CUMULATIVE_COLUMNS)
 
 
 # --------------------------------------------------------------------------- the seed's test

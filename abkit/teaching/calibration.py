@@ -379,7 +379,7 @@ def run_sequential_check(
     ``completion_effect`` 0 gives A/A runs (rates are false-positive rates); a positive one,
     the power of each procedure at that effect.
     """
-    from abkit.analysis.results import analyze_plan
+    from abkit.analysis.results import cumulative_effects
     from abkit.plan.experiment_plan import load_plan
     from abkit.stats.sequential import boundaries, confidence_sequence
 
@@ -405,17 +405,11 @@ def run_sequential_check(
         log = simulate_dialogs(
             n_users=n_users, days=days, split=0.5, seed=seed + k, effects=effects
         )
-        start = pd.Timestamp(log["timestamp"].min()).floor("D")
-        looks = []
-        for day in range(1, days + 1):
-            end = start + pd.Timedelta(days=day) - pd.Timedelta(microseconds=1)
-            try:
-                row = analyze_plan(log, plan, until=end, novelty=False).table.iloc[0]
-            except ValueError:
-                continue  # an arm has no rows yet
-            users = int(row["n_control"] + row["n_treatment"])
-            if row["se"] > 0:
-                looks.append((row["effect"], row["se"], row["p_value"], users))
+        looks = []  # every daily look from one pass (the engine's, as notebook 03 draws it)
+        for row in cumulative_effects(log, plan, "task_completion").itertuples():
+            users = int(row.n_control + row.n_treatment)
+            if row.se > 0:
+                looks.append((row.effect, row.se, row.p_value, users))
         if not looks:
             continue
         effect, se, p, users = (pd.Series(column) for column in zip(*looks, strict=True))
