@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentFormatter
+from matplotlib.ticker import (
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+    PercentFormatter,
+)
 
 __all__ = [
     "audit_plot",
@@ -267,13 +273,14 @@ def forest_plot(results: pd.DataFrame) -> np.ndarray:
                 for label, variant in zip(labels, rows["variant"], strict=True)
             ]
         ax.set_yticks(range(len(rows)), labels)
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))  # labels never crowd
         ax.set_title(_ROLE_TITLES[role], loc="left", fontsize="medium")
         ax.grid(axis="x", color="0.9")
     several = "variant" in shown and shown["variant"].nunique() > 1
     axes[-1].set_xlabel(
-        f"relative effect, {'each candidate' if several else 'treatment'} vs control, with 95 % CI "
-        "(green: better, red: worse, grey: not significant)"
+        f"relative effect vs control ({'each candidate' if several else 'treatment'}), 95 % CI"
+        "\n(green: better, red: worse, grey: not significant)"
     )
     fig.tight_layout()
     return axes
