@@ -372,6 +372,9 @@ def aggregate(
     return assembled
 
 
+_TICK = pd.Timedelta(microseconds=1)
+
+
 def _from_rollup(
     events: Any, source: LogSource, plan: ExperimentPlan, until: Any, validated: bool, cache: Any
 ) -> EngineResult | None:
@@ -400,11 +403,14 @@ def _from_rollup(
         judge_ranges(source, plan, where, rollup.range_values(source, plan, settled, day), settled)
     ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
     sequential = plan.monitoring.kind != "fixed"  # reads the users first seen each day
-    looks = None  # a look through a day: from every day's increments (kept for later looks)
-    if day is not None and not sequential:
-        looks = rollup.look_passes(source, plan, where, ctx, census.complete, [day])
-    if looks is not None and day in looks:
-        result, daily = looks[day], None
+    looks, through = None, day  # a look through a day: from every day's increments, kept
+    if not sequential:  # for later looks; the whole log: its last day's, when already kept
+        end = as_utc(census.last).floor("D") + pd.Timedelta(days=1) - _TICK  # its last day's
+        through = day if day is not None else look_day(end)
+        arguments = (source, plan, where, ctx, census.complete, [through])
+        looks = rollup.look_passes(*arguments, kept_only=day is None)
+    if looks is not None and through in looks:
+        result, daily = looks[through], None
     else:
         found = rollup.user_pass(source, plan, where, ctx, census.complete, day, sequential)
         if found is None:

@@ -366,11 +366,13 @@ class Rollup:
         ctx: Mapping[str, Any],
         complete: frozenset[str],
         days: Sequence[int],
+        kept_only: bool = False,
     ) -> dict[int, UserPass] | None:
         """The heavy pass of each look through one of ``days`` from the arm increments of
         every day (:mod:`abkit.analysis.rollup_looks`: one query over the per-user aggregates,
         its rows kept in the rollup for later looks at the same parts); None when an arm
-        column has no increment, and a look is left out when it needs the pass over users."""
+        column has no increment (or, ``kept_only``, when they are not kept yet), and a look is
+        left out when it needs the pass over users."""
         parts = pass_sql(plan, ctx, complete)
         user_days = self._user_days(source, parts)
         if user_days is None:
@@ -386,6 +388,8 @@ class Rollup:
         sql, kinds = built
         stored = self.folder / "looks" / f"{_digest(' '.join(self.keys) + sql)}.json"
         rows = read_json(stored)
+        if rows is None and kept_only:
+            return None
         if rows is None:
             cursor = source.connection.execute(sql)
             names = [d[0] for d in cursor.description]

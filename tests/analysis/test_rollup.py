@@ -108,8 +108,11 @@ def test_rollup_equals_the_full_scan_on_every_bundled_log(name, tmp_path) -> Non
     # a look through a day, read from the same rollup (no part is rolled up again): with an
     # ordinal metric from the per-user pass, without one from the daily increments
     assert_same(*both(folder, plan, cache, until="2026-01-09"))
-    plain = tuple(dataclasses.replace(m, ordinal=False) for m in plan.metrics)
-    assert_same(*both(folder, dataclasses.replace(plan, metrics=plain), cache, until="2026-01-12"))
+    plain = dataclasses.replace(
+        plan, metrics=tuple(dataclasses.replace(m, ordinal=False) for m in plan.metrics)
+    )
+    assert_same(*both(folder, plain, cache, until="2026-01-12"))
+    assert_same(*both(folder, plain, cache))  # the whole log from the increments now kept
     metric = next(m.name for m in plan.metrics if m.role == "primary")
     candidate = plan.candidates[-1]
     over_full = cumulative_effects(folder, plan, metric, candidate=candidate, cache=False)
@@ -416,3 +419,27 @@ def test_a_rollup_that_cannot_be_kept_falls_back_to_the_scan(parts, tmp_path) ->
     with pytest.warns(PartsChanged, match="cannot be kept .* scanned whole"):
         rolled = analyze_plan(folder, plan, cache=blocked / "rollup", novelty=False)
     assert_same(analyze_plan(folder, plan, cache=False, novelty=False), rolled)
+
+
+def test_the_whole_log_is_read_from_kept_increments(parts, tmp_path, monkeypatch) -> None:
+    """Once a look through a day has kept the increments, a look at the whole log (its last
+    day's, the rows at its closing midnight included) is a sum of them, not a pass over users."""
+    from abkit.analysis.rollup import Rollup
+
+    frame, plan = parts
+    plan = dataclasses.replace(
+        plan, metrics=tuple(dataclasses.replace(m, ordinal=False) for m in plan.metrics)
+    )
+    late = frame.iloc[[0]].assign(
+        dialog_id="midnight", timestamp=pd.Timestamp("2026-01-19 00:00", tz="UTC")
+    )
+    folder = split_by_day(pd.concat([frame, late], ignore_index=True), tmp_path / "log")
+    cache = tmp_path / "rollup"
+    analyze_plan(folder, plan, cache=cache, until="2026-01-10", novelty=False)
+
+    def no_pass(*args, **kwargs):
+        raise AssertionError("the pass over users ran")
+
+    full = analyze_plan(folder, plan, cache=False, novelty=False)
+    monkeypatch.setattr(Rollup, "user_pass", no_pass)
+    assert_same(full, analyze_plan(folder, plan, cache=cache, novelty=False))
