@@ -182,6 +182,8 @@ class EngineResult:
             ``cuped_p{a}_{b}`` in ``sums``) are read, for metrics with a covariate.
         users: users per arm analysed (crossovers left out); dialogs likewise.
         rows: rows read (after the experiment filter), and the period they cover.
+        read_from: "" when the log was scanned; else what was read instead (the rollup of its
+            parts, :mod:`abkit.analysis.rollup`).
 
     With several candidates every per-arm field has one entry per arm; :meth:`pair` is the
     two-arm view of the control and one candidate that each metric's test reads.
@@ -198,6 +200,7 @@ class EngineResult:
     rows: int
     first: Any
     last: Any
+    read_from: str = ""
 
     def pair(self, candidate: str) -> EngineResult:
         """The control and ``candidate`` as a two-arm result (the same objects, no copy of
@@ -417,6 +420,7 @@ def _from_rollup(
             return None
         result, daily = found
     assembled = _assemble(plan, census, result, ctx, {}, ("", ""), daily)
+    assembled = dataclasses.replace(assembled, read_from=rollup.summary)
     if until is not None:
         rows, first, last = rollup.look_rows(source, day)
         assembled = dataclasses.replace(assembled, rows=rows, first=first, last=last)

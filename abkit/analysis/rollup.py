@@ -204,13 +204,21 @@ class Rollup:
         folder: where its tables are stored.
         keys: the fingerprint key of each part, in the order of the parts' names.
         aggregates: per-user aggregate SQL -> stored column.
-        said: the lines about parts added, changed or removed since the last look.
+        said: the lines about parts changed or removed since the last look.
+        built: the parts rolled up (or recomputed) by this look.
     """
 
     folder: Path
     keys: tuple[str, ...]
     aggregates: Mapping[str, str]
     said: tuple[str, ...] = ()
+    built: int = 0
+
+    @property
+    def summary(self) -> str:
+        """What a look read, for the memo: ``rollup of 14 parts (1 rolled up by this look)``."""
+        new = f" ({self.built} rolled up by this look)" if self.built else ""
+        return f"rollup of {len(self.keys)} part(s){new}"
 
     def files(self, table: str) -> str:
         """SQL list of ``table``'s files of every part."""
@@ -543,7 +551,7 @@ def _refresh(
     label = str(parts_folder)
     for line in said:
         warnings.warn(f"log folder {label}: {line}", PartsChanged, stacklevel=4)
-    return Rollup(folder, tuple(keys.values()), aggregates, tuple(said))
+    return Rollup(folder, tuple(keys.values()), aggregates, tuple(said), len(missing))
 
 
 def _users_set(aggregates: Mapping[str, str]) -> str:

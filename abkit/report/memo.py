@@ -202,6 +202,7 @@ class Provenance:
     dialogs: tuple[int, int]
     first: Any
     last: Any
+    read_from: str = ""  # the rollup of the log's parts, when the analysis read that
 
     @classmethod
     def of(cls, result: AnalysisResult, source: str | Path | pd.DataFrame) -> Provenance:
@@ -210,7 +211,8 @@ class Provenance:
         else:
             name = Path(str(source).rstrip("/")).name or str(source)
         engine = result.engine
-        return cls(name, engine.rows, engine.users, engine.dialogs, engine.first, engine.last)
+        counts = (engine.rows, engine.users, engine.dialogs, engine.first, engine.last)
+        return cls(name, *counts, read_from=engine.read_from)
 
 
 # The memo's style sheet, inlined into each memo (a memo is one self-contained page).
@@ -552,6 +554,8 @@ def _provenance_block(provenance: Provenance, labels: Sequence[str]) -> str:
         "dialogs": per_arm(provenance.dialogs),
         "period": _period(provenance.first, provenance.last),
     }
+    if provenance.read_from:
+        items["read from"] = provenance.read_from
     return (
         '<dl id="provenance">'
         + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items.items())

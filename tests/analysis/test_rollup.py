@@ -103,8 +103,15 @@ def test_rollup_equals_the_full_scan_on_every_bundled_log(name, tmp_path) -> Non
     plan = load_plan(read_plan_spec(DATA_DIR / spec) if isinstance(spec, str) else spec)
     plan = rollup_plan(plan, folder)
     cache = tmp_path / "rollup"
-    assert_same(*both(folder, plan, cache))
-    assert len(stored_parts(cache)) == len(list(folder.glob("*.parquet")))
+    full, rolled = both(folder, plan, cache)
+    assert_same(full, rolled)
+    parts = len(list(folder.glob("*.parquet")))
+    assert len(stored_parts(cache)) == parts
+    assert full.engine.read_from == ""  # what the memo's data section says
+    assert rolled.engine.read_from == f"rollup of {parts} part(s) ({parts} rolled up by this look)"
+    assert analyze_plan(folder, plan, cache=cache, novelty=False).engine.read_from == (
+        f"rollup of {parts} part(s)"
+    )
     # a look through a day, read from the same rollup (no part is rolled up again): with an
     # ordinal metric from the per-user pass, without one from the daily increments
     assert_same(*both(folder, plan, cache, until="2026-01-09"))
@@ -407,8 +414,11 @@ def test_the_cli_keeps_the_rollup_in_the_experiment_folder(parts, tmp_path, monk
         pd.DataFrame(scanned["results"]), pd.DataFrame(rolled["results"]), rtol=1e-12
     )
     assert not (tmp_path / "cache").exists()
-    assert main(["analyze", str(folder), "--split", "0.2", *chosen]) == 0
+    memo = tmp_path / "memo.html"
+    assert main(["analyze", str(folder), "--split", "0.2", *chosen, "--memo", str(memo)]) == 0
     assert list((tmp_path / "cache" / "rollup").glob("*/*/parts.json"))
+    days = len(list(folder.glob("*.parquet")))  # the memo says what the numbers were read from
+    assert f"<dt>read from</dt><dd>rollup of {days} part(s) ({days} rolled up" in memo.read_text()
 
 
 def test_a_rollup_that_cannot_be_kept_falls_back_to_the_scan(parts, tmp_path) -> None:
