@@ -384,7 +384,8 @@ def _from_rollup(
     """:func:`aggregate` from the rollup of a folder of parts (:mod:`abkit.analysis.rollup`):
     the same checks in the same order, on the parts' statistics; None when the look needs the
     full scan (what the rollup cannot hold, repeated dialog-id hashes, implausible times)."""
-    from abkit.analysis.rollup import look_day, open_rollup
+    from abkit.analysis.looks import look_day
+    from abkit.analysis.rollup import open_rollup
 
     cut = None
     if until is not None:
@@ -405,6 +406,8 @@ def _from_rollup(
         settled = settled_by_statistics(source, plan, checked_columns(plan))
         judge_ranges(source, plan, where, rollup.range_values(source, plan, settled, day), settled)
     ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
+    orders, medians = rollup.quantile_orders(source, plan, day)  # from each value's count
+    ctx.update(orders)
     sequential = plan.monitoring.kind != "fixed"  # reads the users first seen each day
     looks, through = None, day  # a look through a day: from every day's increments, kept
     if not sequential:  # for later looks; the whole log: its last day's, when already kept
@@ -419,7 +422,14 @@ def _from_rollup(
         if found is None:
             return None
         result, daily = found
-    assembled = _assemble(plan, census, result, ctx, {}, ("", ""), daily)
+        if orders and result.arms.get(len(plan.labels)):  # Q̂ without users of several arms
+            crossed = rollup.crossed_users(plan, ctx, census.complete, day)
+            ctx.update(rollup.quantile_orders(source, plan, day, crossed)[0])
+            found = rollup.user_pass(source, plan, where, ctx, census.complete, day, sequential)
+            if found is None:
+                return None
+            result, daily = found
+    assembled = _assemble(plan, census, result, ctx, medians, ("", ""), daily)
     assembled = dataclasses.replace(assembled, read_from=rollup.summary)
     if until is not None:
         rows, first, last = rollup.look_rows(source, day)
@@ -482,6 +492,8 @@ def _shared_looks(
     rollup: Any, source: LogSource, plan: ExperimentPlan, days: Sequence[datetime.date]
 ) -> dict[datetime.date, EngineResult] | None:
     """Every daily look of ``plan`` from a rollup's increments, when it holds them all."""
+    if any(m.kind == "quantile" for m in plan.metrics or ()):
+        return None  # a quantile's counts depend on each look's Q̂: no increments
     census = rollup.census(source, plan)
     ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
     numbers = day_numbers(days)

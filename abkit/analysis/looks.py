@@ -21,11 +21,19 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import pandas as pd
+
 from abkit.analysis.log_source import LogSource
 from abkit.analysis.user_pass import UserPass, pass_sql, read_pass
 from abkit.plan.experiment_plan import ExperimentPlan
 
-__all__ = ["UTC_DAY", "cumulative_window", "daily_passes", "day_numbers"]
+__all__ = [
+    "UTC_DAY",
+    "cumulative_window",
+    "daily_passes",
+    "day_numbers",
+    "look_day",
+]
 
 # the day of a row: its UTC calendar day (the days a look's ``until`` ends) as days since
 # 1970-01-01; integer arithmetic on the instant, far cheaper than a time-zone conversion
@@ -122,3 +130,20 @@ def daily_passes(
         row = dict(zip(columns, values, strict=True))
         by_look.setdefault(numbers[int(row.pop("look"))], []).append(row)
     return {day: read_pass(source, plan, where, by_look.get(day, []), {}) for day in days}
+
+
+def look_day(cut: pd.Timestamp | None) -> int | None | bool:
+    """The UTC day (days since 1970-01-01) a look's cut-off ends, None for no cut-off, False
+    when the cut-off is not the last microsecond of a UTC day (the rollup holds whole days).
+
+    >>> look_day(pd.Timestamp("1970-01-02 23:59:59.999999", tz="UTC"))
+    1
+    >>> look_day(pd.Timestamp("1970-01-02 18:00", tz="UTC"))
+    False
+    """
+    if cut is None:
+        return None
+    following = cut.tz_convert("UTC") + pd.Timedelta(microseconds=1)
+    if following != following.floor("D"):
+        return False
+    return next(iter(day_numbers([following.date()]))) - 1

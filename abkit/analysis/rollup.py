@@ -1,7 +1,7 @@
 """The rollup of a log that is a folder of Parquet parts: each part's sufficient statistics,
 computed once and stored, from which every look reads instead of scanning the dialogs.
 
-Per part (a ``*.parquet`` file of the folder) four small tables are kept, each a Parquet file
+Per part (a ``*.parquet`` file of the folder) small tables are kept, each a Parquet file
 named by the part's fingerprint: its print (:class:`abkit.analysis.parts.PartPrint`: name,
 size, modification time, row count, a hash of the Parquet footer) and a CRC-32 of its bytes. A
 look re-reads a part's bytes only when its print differs from the stored one or when it was
@@ -18,7 +18,9 @@ time, row count and footer (a copy that keeps times); ``cache=False`` scans the 
   (user, UTC day), a column per aggregate named by a hash of its SQL. The set grows with the
   plans analysed (``aggregates.json``): a plan that needs sums not stored (other metrics)
   extends it, and the ``users`` files are rebuilt once for the larger set. So the plans of
-  one experiment (the analysis, one metric's effect over time) share one rollup.
+  one experiment (the analysis, one metric's effect over time) share one rollup;
+- ``values:<column>`` for each quantile metric's column: its values counted per (user, day,
+  label) (:mod:`abkit.analysis.rollup_values`: exact order statistics and per-user counts).
 
 A look through day *d* adds the census over every part (the census is always of the whole log,
 as in the full scan), the ranges and per-user aggregates of days <= *d* (sums add, minima and
@@ -28,10 +30,10 @@ of parts (a set without repeats has none in any of its looks). A part added to t
 rolled up at the next look; a changed part is recomputed and a removed one dropped, each with a
 :class:`PartsChanged` warning.
 
-Only what adds up exactly is taken from the rollup (fail closed): :func:`rollup_reason` names
-what sends a look to the full scan instead (quantile metrics, capping, covariates, the unit
-gate's medians, segments, looks that do not end at a UTC midnight, Spark), and so do repeated
-dialog-id hashes and implausible timestamps, whose messages the full scan writes.
+Only what is exact is taken from the rollup (fail closed): :func:`rollup_reason` names what
+sends a look to the full scan (capping, covariates, the approximate median of a time column no
+quantile reads, segments, looks not ending at a UTC midnight, Spark), as do repeated dialog-id
+hashes and implausible timestamps, whose messages the full scan writes.
 
 Where it is stored: ``cache`` given to :func:`abkit.analysis.engine.aggregate` (an experiment's
 ``.rollup/`` folder), else :func:`abkit.core.paths.cache_directory` ``/rollup/<folder hash>``.
@@ -52,36 +54,40 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
 from abkit.analysis.capping import CAP_KEY
-from abkit.analysis.checks import (
-    Census,
-    census_columns,
-    checked_columns,
-    read_census,
-)
+from abkit.analysis.checks import Census, census_columns, checked_columns, read_census
 from abkit.analysis.log_source import INTEGER_TYPE, NUMERIC_TYPE, LogSource, sql_text
 from abkit.analysis.looks import UTC_DAY, cumulative_window, daily_passes, day_numbers
 from abkit.analysis.metric_kinds import quoted
 from abkit.analysis.parts import RACY_NS, checksum, part_prints, read_json, write_json
 from abkit.analysis.rollup_looks import accumulate, increments_sql
-from abkit.analysis.user_pass import PassSql, UserPass, pass_sql, read_pass
+from abkit.analysis.rollup_values import (
+    VALUES,
+    quantile_columns,
+    quantile_orders,
+    threshold_sums,
+    unknown_orders,
+    values_sql,
+    with_thresholds,
+)
+from abkit.analysis.user_pass import PassSql, UserPass, arm_row_columns, pass_sql, read_pass
 from abkit.core.duckdb_session import utc
 from abkit.core.paths import cache_directory
 from abkit.plan.experiment_plan import ExperimentPlan
+from abkit.stats.two_sample import QuantileOrder
 
 __all__ = [
     "ROLLUP_TABLES",
     "PartsChanged",
     "Rollup",
-    "look_day",
     "open_rollup",
     "rollup_reason",
 ]
 
 ROLLUP_TABLES = ("census", "users", "ranges", "hashes")
+_SHARED = ("census", "ranges", "hashes")  # what every plan reads: in the rollup's signature
 _FORMAT = "abkit rollup 1"  # in the signature: a new layout never reads an old one
 _GLOB_CHARACTERS = set("*?[]{}'")
 
@@ -103,33 +109,15 @@ def rollup_reason(plan: ExperimentPlan, source: LogSource, events: Any) -> str:
     if source.pre_period is not None or source.users is not None:
         return "covariate sources are given"
     for metric in plan.metrics or ():
-        if metric.kind == "quantile":
-            return f"metric {metric.name!r} is a quantile (its order statistics need the values)"
         if metric.cap is not None:
             return f"metric {metric.name!r} is capped (its bounds come from the look's values)"
         if metric.covariate:
             return f"metric {metric.name!r} has a covariate"
+    valued = quantile_columns(plan)  # their medians are exact from the stored values
     for column in checked_columns(plan):
-        if plan.column_rule(column).unit in ("ms", "s"):
+        if plan.column_rule(column).unit in ("ms", "s") and column not in valued:
             return f"column {column!r} has a time unit (the unit gate reads its medians)"
     return ""
-
-
-def look_day(cut: pd.Timestamp | None) -> int | None | bool:
-    """The UTC day (days since 1970-01-01) a look's cut-off ends, None for no cut-off, False
-    when the cut-off is not the last microsecond of a UTC day (the rollup holds whole days).
-
-    >>> look_day(pd.Timestamp("1970-01-02 23:59:59.999999", tz="UTC"))
-    1
-    >>> look_day(pd.Timestamp("1970-01-02 18:00", tz="UTC"))
-    False
-    """
-    if cut is None:
-        return None
-    following = cut.tz_convert("UTC") + pd.Timedelta(microseconds=1)
-    if following != following.floor("D"):
-        return False
-    return next(iter(day_numbers([following.date()]))) - 1
 
 
 def _analysed_rows(source: LogSource, plan: ExperimentPlan) -> str:
@@ -151,10 +139,12 @@ def _user_aggregates(plan: ExperimentPlan) -> dict[str, str] | None:
     may have (each aggregate depends on whether its own columns are complete); None when one
     does not add up over days."""
     every = frozenset(checked_columns(plan))
+    ctx = unknown_orders(plan)
+    thresholds = threshold_sums(plan, ctx)
     found: dict[str, str] = {}
     for complete in (frozenset(), every):
-        for sql, alias in pass_sql(plan, {}, complete).user_cols.items():
-            if alias == "uid":
+        for sql, alias in pass_sql(plan, ctx, complete).user_cols.items():
+            if alias == "uid" or sql in thresholds:
                 continue
             if cumulative_window(sql) is None:
                 return None
@@ -171,9 +161,10 @@ def _value_columns(source: LogSource) -> list[str]:
 def _build_sql(source: LogSource, plan: ExperimentPlan, aggregates: Mapping[str, str]) -> dict:
     """The SQL of each rollup table over one part (the view ``log``). The census and the
     ranges cover every value column (any plan's metrics); the per-user aggregates, the set
-    ``aggregates`` that the plans analysed so far need."""
+    ``aggregates`` that the plans analysed so far need; ``values:<column>``, each of this
+    plan's quantile columns' values with their count per (user, day, label)."""
     where = _analysed_rows(source, plan)
-    rows = pass_sql(plan, {}, frozenset()).rows
+    rows = f"SELECT *, {arm_row_columns(plan)} FROM log"
     per_user = ", ".join(f"{sql} AS {name}" for sql, name in aggregates.items())
     values = _value_columns(source)
     census = census_columns(source, [(c, f"known:{c}") for c in values])
@@ -186,7 +177,8 @@ def _build_sql(source: LogSource, plan: ExperimentPlan, aggregates: Mapping[str,
             f"count_if(NOT isfinite({name})) AS {quoted('nf:' + column)}",
             f"max({name} - floor({name})) AS {quoted('fr:' + column)}",
         ]
-    return {
+    kept = {f"{VALUES}:{c}": values_sql(c, where) for c in quantile_columns(plan)}
+    return kept | {
         "census": f"SELECT {census} FROM log GROUP BY ALL",
         "users": f"SELECT user_id AS uid, {UTC_DAY} AS day, {per_user} "
         f"FROM ({rows} WHERE {where}) GROUP BY ALL",
@@ -206,6 +198,7 @@ class Rollup:
         aggregates: per-user aggregate SQL -> stored column.
         said: the lines about parts changed or removed since the last look.
         built: the parts rolled up (or recomputed) by this look.
+        valued: the columns whose values are kept (the plan's quantile columns).
     """
 
     folder: Path
@@ -213,6 +206,7 @@ class Rollup:
     aggregates: Mapping[str, str]
     said: tuple[str, ...] = ()
     built: int = 0
+    valued: tuple[str, ...] = ()
 
     @property
     def summary(self) -> str:
@@ -308,6 +302,27 @@ class Rollup:
         write_json(checked_path, sorted(current))
         return True
 
+    def quantile_orders(
+        self, source: LogSource, plan: ExperimentPlan, day: int | None, crossed: str = ""
+    ) -> tuple[dict[str, tuple[QuantileOrder, ...]], dict[str, tuple[float, ...]]]:
+        """:func:`rollup_values.quantile_orders` through ``day`` from this rollup's values."""
+        return quantile_orders(source, plan, self.valued, self.files, _through(day), crossed)
+
+    def crossed_users(
+        self,
+        plan: ExperimentPlan,
+        ctx: Mapping[str, Any],
+        complete: frozenset[str],
+        day: int | None,
+    ) -> str:
+        """SQL of the users seen in several arms through ``day``."""
+        parts = pass_sql(plan, ctx, complete)
+        per_user = self._per_user(parts, skip=threshold_sums(plan, ctx))
+        return (
+            f"SELECT uid FROM (SELECT uid, {per_user} FROM read_parquet({self.files('users')}) "
+            f"WHERE {_through(day)} GROUP BY uid) WHERE ({parts.arm_key}) = {len(plan.labels)}"
+        )
+
     def user_pass(
         self,
         source: LogSource,
@@ -322,13 +337,16 @@ class Rollup:
         ``new_users``, the users first seen each day per arm (the sequential SRM test's
         counts); None when a per-user aggregate of this look is not stored."""
         parts = pass_sql(plan, ctx, complete)
-        per_user = self._per_user(parts)
+        thresholds = threshold_sums(plan, ctx)
+        per_user = self._per_user(parts, skip=thresholds)
         if per_user is None:
             return None
         u = (
             f"SELECT uid, min(day) AS first_day, {per_user} FROM "
             f"read_parquet({self.files('users')}) WHERE {_through(day)} GROUP BY uid"
         )
+        if thresholds:
+            u = with_thresholds(u, parts, thresholds, plan, self.valued, self.files, _through(day))
         con = source.connection
         cursor = con.execute(
             f"SELECT {parts.arm_key} AS arm, {', '.join(parts.arm_cols)} FROM ({u}) GROUP BY arm"
@@ -409,12 +427,15 @@ class Rollup:
             return None
         return {day: read_pass(source, plan, where, found, {}) for day, found in looks.items()}
 
-    def _per_user(self, parts: PassSql, combine: bool = True) -> str | None:
+    def _per_user(
+        self, parts: PassSql, combine: bool = True, skip: Mapping[str, Any] | None = None
+    ) -> str | None:
         """Each per-user aggregate of ``parts`` from the stored rows under its alias, combined
-        over rows (sum, min or max: for a GROUP BY) or, ``combine`` false, as stored."""
+        over rows (sum, min or max: for a GROUP BY) or, ``combine`` false, as stored; those in
+        ``skip`` left out."""
         columns = []
         for sql, alias in parts.user_cols.items():
-            if alias == "uid":
+            if alias == "uid" or sql in (skip or {}):
                 continue
             stored, window = self.aggregates.get(sql), cumulative_window(sql)
             if stored is None or window is None:
@@ -473,7 +494,7 @@ def open_rollup(
         return None
     shared = _build_sql(source, plan, {})  # all but the per-user aggregates: any metrics
     log_folder = str(Path(events).expanduser().resolve())  # two logs never share a rollup
-    tables = [sql for table, sql in shared.items() if table != "users"]
+    tables = [sql for table, sql in shared.items() if table in _SHARED]
     text = "\n".join([_FORMAT, log_folder, source.select, shared["users"], *tables])
     signature = hashlib.md5(text.encode()).hexdigest()[:16]
     folder = _rollup_folder(events, cache, signature)
@@ -498,7 +519,7 @@ def _refresh(
 ) -> Rollup:
     """Bring the rollup in ``folder`` up to date with the parts of ``events`` (see
     :func:`open_rollup`)."""
-    for table in ROLLUP_TABLES:
+    for table in (*ROLLUP_TABLES, VALUES):
         (folder / table).mkdir(parents=True, exist_ok=True)
     aggregates = read_json(folder / "aggregates.json") or {}
     if not needed.keys() <= aggregates.keys():  # a plan with other metrics: their sums too
@@ -541,7 +562,7 @@ def _refresh(
         said.append(f"part {name} is no longer in the folder: its statistics are dropped")
         _drop(folder, manifest.pop(name)["key"])
         changed = True
-    missing = [name for name, key in keys.items() if not _complete(folder, key, aggregates)]
+    missing = [name for name, key in keys.items() if not _complete(folder, key, aggregates, build)]
     if missing:
         parts = {name: keys[name] for name in missing}
         rows = sum(int(manifest[name]["rows"]) for name in missing)
@@ -551,7 +572,9 @@ def _refresh(
     label = str(parts_folder)
     for line in said:
         warnings.warn(f"log folder {label}: {line}", PartsChanged, stacklevel=4)
-    return Rollup(folder, tuple(keys.values()), aggregates, tuple(said), len(missing))
+    return Rollup(
+        folder, tuple(keys.values()), aggregates, tuple(said), len(missing), quantile_columns(plan)
+    )
 
 
 def _users_set(aggregates: Mapping[str, str]) -> str:
@@ -560,19 +583,23 @@ def _users_set(aggregates: Mapping[str, str]) -> str:
 
 
 def _file(folder: Path, table: str, key: str, aggregates: Mapping[str, str]) -> Path:
-    """Where a part's table is stored (the ``users`` table: per set of aggregates)."""
+    """Where a part's table is stored (the ``users`` table: per set of aggregates; a
+    ``values:<column>`` table: per column)."""
+    if table.startswith(VALUES + ":"):
+        column = hashlib.md5(table.encode()).hexdigest()[:12]
+        return folder / VALUES / f"{key}-{column}.parquet"
     name = f"{key}-{_users_set(aggregates)}" if table == "users" else key
     return folder / table / f"{name}.parquet"
 
 
 def _drop(folder: Path, key: str) -> None:
-    for table in ROLLUP_TABLES:
+    for table in (*ROLLUP_TABLES, VALUES):
         for path in (folder / table).glob(f"{key}*.parquet"):
             path.unlink(missing_ok=True)
 
 
-def _complete(folder: Path, key: str, aggregates: Mapping[str, str]) -> bool:
-    return all(_file(folder, table, key, aggregates).is_file() for table in ROLLUP_TABLES)
+def _complete(folder: Path, key: str, aggregates: Mapping[str, str], tables: Any) -> bool:
+    return all(_file(folder, table, key, aggregates).is_file() for table in tables)
 
 
 _PROGRESS_ROWS = 2_000_000  # a build longer than about 2 s shows its progress

@@ -22,7 +22,15 @@ from abkit.analysis.metric_kinds import ARM_ROW, KINDS, ORDINAL_VALUE, TREATED_R
 from abkit.core.params import odd_id_sql
 from abkit.plan.experiment_plan import ExperimentPlan
 
-__all__ = ["HEAVY_KEY", "PassSql", "UserPass", "pass_sql", "per_user_pass", "read_pass"]
+__all__ = [
+    "HEAVY_KEY",
+    "PassSql",
+    "UserPass",
+    "arm_row_columns",
+    "pass_sql",
+    "per_user_pass",
+    "read_pass",
+]
 
 HEAVY_KEY = "heavy_user_threshold"  # in the pass's context: dialogs above which a user is flagged
 
@@ -114,18 +122,23 @@ def pass_sql(
     covariates = covariate_query(plan, names_by_metric, ctx)
     if covariates.layouts:
         per_user("min(timestamp)", "first_seen")
-    if crossed == 2:
-        treatment = sql_text(plan.treatment)
-        rows = f"SELECT *, CAST(variant = {treatment} AS DOUBLE) AS {TREATED_ROW} FROM log"
-    else:  # a candidate's row is "treated"; ARM_ROW numbers the arms as plan.labels does
-        numbered = " ".join(
-            f"WHEN {sql_text(label)} THEN {k}" for k, label in enumerate(plan.candidates, 1)
-        )
-        rows = (
-            f"SELECT *, CAST(variant <> {sql_text(plan.control)} AS DOUBLE) AS {TREATED_ROW}, "
-            f"CASE variant {numbered} ELSE 0 END AS {ARM_ROW} FROM log"
-        )
+    rows = f"SELECT *, {arm_row_columns(plan)} FROM log"
     return PassSql(user_cols, arm_cols, arm_key, rows, covariates)
+
+
+def arm_row_columns(plan: ExperimentPlan) -> str:
+    """SQL of the per-row arm columns the pass reads, from ``variant``: :data:`TREATED_ROW`
+    (1.0 for a candidate's row) and, with several candidates, :data:`ARM_ROW` (the arm's
+    index in ``plan.labels``)."""
+    if len(plan.labels) == 2:
+        return f"CAST(variant = {sql_text(plan.treatment)} AS DOUBLE) AS {TREATED_ROW}"
+    numbered = " ".join(
+        f"WHEN {sql_text(label)} THEN {k}" for k, label in enumerate(plan.candidates, 1)
+    )
+    return (
+        f"CAST(variant <> {sql_text(plan.control)} AS DOUBLE) AS {TREATED_ROW}, "
+        f"CASE variant {numbered} ELSE 0 END AS {ARM_ROW}"
+    )
 
 
 def read_pass(

@@ -17,8 +17,9 @@ import pytest
 
 from abkit.analysis.engine import aggregate
 from abkit.analysis.log_source import open_log
+from abkit.analysis.looks import look_day
 from abkit.analysis.results import analyze_plan, cumulative_effects
-from abkit.analysis.rollup import PartsChanged, look_day, rollup_reason
+from abkit.analysis.rollup import PartsChanged, rollup_reason
 from abkit.core.paths import DATA_DIR
 from abkit.plan.experiment_plan import ExperimentPlan, load_plan, read_plan_spec
 from abkit.serve.events import LogValidationError
@@ -51,14 +52,17 @@ def split_by_day(frame: pd.DataFrame, folder: Path, prefix: str = "day") -> Path
 
 
 def rollup_plan(plan: ExperimentPlan, folder: Path) -> ExperimentPlan:
-    """``plan`` with the metrics a rollup holds (no quantile, no time unit) for this log."""
+    """``plan`` with the metrics a rollup holds for this log (all but those of a column with
+    a time unit that no quantile metric reads: the unit gate's median is then approximate)."""
     with open_log(folder, plan) as source:
         resolved = plan.resolve(source.columns)
+        valued = {m.column for m in resolved.metrics or () if m.kind == "quantile"}
         kept = tuple(
             m
             for m in resolved.metrics or ()
-            if m.kind != "quantile"
-            and not any(resolved.column_rule(c).unit in ("ms", "s") for c in m.columns)
+            if not any(
+                resolved.column_rule(c).unit in ("ms", "s") and c not in valued for c in m.columns
+            )
         )
     primary = next((m for m in kept if m.role == "primary"), None)
     if primary is None:
@@ -275,16 +279,17 @@ def test_a_new_part_repeating_an_old_id_is_refused(parts, tmp_path) -> None:
 
 
 def test_what_the_rollup_cannot_hold_is_scanned(parts, tmp_path) -> None:
-    """A quantile metric, a look that ends inside a day, cache=False or a single file: the
+    """A capped metric, a look that ends inside a day, cache=False or a single file: the
     full scan, and nothing stored."""
     frame, plan = parts
     folder = split_by_day(frame, tmp_path / "log")
-    with open_log(folder, load_plan({"split": 0.2})) as source:
-        assert "quantile" in rollup_reason(
-            load_plan({"split": 0.2}).resolve(source.columns), source, folder
-        )
+    capped = dataclasses.replace(
+        plan, metrics=(dataclasses.replace(plan.metrics[0], cap={"upper": 0.99}), *plan.metrics[1:])
+    )
+    with open_log(folder, capped) as source:
+        assert "capped" in rollup_reason(capped, source, folder)
     cache = tmp_path / "rollup"
-    aggregate(folder, load_plan({"split": 0.2}), cache=cache)
+    aggregate(folder, capped, cache=cache)
     aggregate(folder, plan, until="2026-01-09T12:00Z", cache=cache)
     aggregate(folder, plan, cache=False)
     assert not list(cache.glob("*/parts.json"))
@@ -327,6 +332,9 @@ def test_every_look_from_daily_increments_equals_the_pass_over_users(case, parts
     from abkit.analysis.user_pass import HEAVY_KEY
 
     frame, plan = parts
+    plan = dataclasses.replace(  # a quantile's counts follow each look's Q̂: no increments
+        plan, metrics=tuple(m for m in plan.metrics if m.kind != "quantile")
+    )
     ordinal = dataclasses.replace(plan, metrics=plan.metrics)
     plan = dataclasses.replace(  # an ordinal metric's per-user lists have no increments
         plan, metrics=tuple(dataclasses.replace(m, ordinal=False) for m in plan.metrics)
@@ -437,8 +445,11 @@ def test_the_whole_log_is_read_from_kept_increments(parts, tmp_path, monkeypatch
     from abkit.analysis.rollup import Rollup
 
     frame, plan = parts
-    plan = dataclasses.replace(
-        plan, metrics=tuple(dataclasses.replace(m, ordinal=False) for m in plan.metrics)
+    plan = dataclasses.replace(  # neither ordinal lists nor quantile counts have increments
+        plan,
+        metrics=tuple(
+            dataclasses.replace(m, ordinal=False) for m in plan.metrics if m.kind != "quantile"
+        ),
     )
     late = frame.iloc[[0]].assign(
         dialog_id="midnight", timestamp=pd.Timestamp("2026-01-19 00:00", tz="UTC")
