@@ -32,6 +32,7 @@ from abkit.stats.two_sample import RatioStats
 
 __all__ = [
     "Census",
+    "arm_conditions",
     "as_utc",
     "census_columns",
     "read_census",
@@ -303,6 +304,15 @@ def implausible_times(
     return time_gate(counts.get(False, 0), counts.get(True, 0), earliest, last, now)
 
 
+def arm_conditions(plan: ExperimentPlan) -> list[str]:
+    """SQL conditions picking each arm's rows, in the order of ``plan.labels`` (with two arms
+    the control's are the rows that are not the treatment's)."""
+    if len(plan.labels) == 2:
+        treatment = sql_text(plan.treatment)
+        return [f"variant <> {treatment}", f"variant = {treatment}"]
+    return [f"variant = {sql_text(label)}" for label in plan.labels]
+
+
 def check_ranges(
     source: LogSource, plan: ExperimentPlan, where: str, medians_known: Iterable[str] = ()
 ) -> dict[str, tuple]:
@@ -322,11 +332,7 @@ def check_ranges(
     """
     columns = checked_columns(plan)
     settled = settled_by_statistics(source, plan, columns)
-    if len(plan.labels) == 2:
-        treatment = sql_text(plan.treatment)
-        arms = [f"variant <> {treatment}", f"variant = {treatment}"]
-    else:
-        arms = [f"variant = {sql_text(label)}" for label in plan.labels]
+    arms = arm_conditions(plan)
     parts = ["count(*) AS total_rows"]
     units = []
     for index, column in enumerate(columns):

@@ -42,6 +42,7 @@ from abkit.analysis.capping import cap_bounds
 from abkit.analysis.checks import (
     Census,
     SegmentFilter,
+    arm_conditions,
     as_utc,
     check_ranges,
     checked_columns,
@@ -109,11 +110,7 @@ def _quantile_orders(
     for metric in plan.metrics or ():
         if metric.kind == "quantile":
             by_column.setdefault(metric.column, []).append(metric)
-    if len(plan.labels) == 2:  # the treatment's rows, and the rest (the control's)
-        treatment = sql_text(plan.treatment)
-        conditions = [f"variant <> {treatment}", f"variant = {treatment}"]
-    else:
-        conditions = [f"variant = {sql_text(label)}" for label in plan.labels]
+    conditions = arm_conditions(plan)
     for column, metrics in by_column.items():
         name = quoted(column)
         arms = tuple(  # one query per arm: each arm's values come back as one array, no mask
@@ -329,15 +326,18 @@ def aggregate(
                     f"{[m.name for m in plan.metrics or () if column in m.columns]} read it)"
                     f"{hint}"
                 )
+        checked = None  # the census of a rollup that passed the checks, and what it read
         if cache is not False and spark is None and segment is None:
             rolled = _from_rollup(events, source, plan, until, validated, cache)
-            if rolled is not None:
+            if isinstance(rolled, EngineResult):
                 return rolled
-        census = take_census(source, plan)
+            checked = rolled
+        census = checked[0] if checked else take_census(source, plan)
         where = census.where
         where += until_condition(until, census.first)
         if segment is not None:
             where += segment.condition(where)
+        validated = validated or checked is not None
         dated = None if validated else implausible_times(source, plan, where, census)
         quantile_columns = {m.column for m in plan.metrics or () if m.kind == "quantile"}
         medians = {} if validated else check_ranges(source, plan, where, quantile_columns)
@@ -372,6 +372,9 @@ def aggregate(
                 f"SELECT count(*), min(timestamp), max(timestamp) FROM log WHERE {where}"
             ).fetchone()
             assembled = dataclasses.replace(assembled, rows=int(rows), first=first, last=last)
+        if checked:
+            read_from = f"{checked[1]} for the checks; the log for the per-user pass"
+            assembled = dataclasses.replace(assembled, read_from=read_from)
     return assembled
 
 
@@ -380,12 +383,14 @@ _TICK = pd.Timedelta(microseconds=1)
 
 def _from_rollup(
     events: Any, source: LogSource, plan: ExperimentPlan, until: Any, validated: bool, cache: Any
-) -> EngineResult | None:
+) -> EngineResult | tuple[Census, str] | None:
     """:func:`aggregate` from the rollup of a folder of parts (:mod:`abkit.analysis.rollup`):
     the same checks in the same order, on the parts' statistics; None when the look needs the
-    full scan (what the rollup cannot hold, repeated dialog-id hashes, implausible times)."""
+    full scan (what the rollup cannot hold, repeated dialog-id hashes, implausible times); the
+    census and what was read when the checks passed but the heavy pass reads the log
+    (:func:`abkit.analysis.rollup.reads_the_log`)."""
     from abkit.analysis.looks import look_day
-    from abkit.analysis.rollup import open_rollup
+    from abkit.analysis.rollup import open_rollup, reads_the_log
 
     cut = None
     if until is not None:
@@ -405,9 +410,9 @@ def _from_rollup(
             return None  # the full scan counts the repeated ids exactly and shows one
         settled = settled_by_statistics(source, plan, checked_columns(plan))
         judge_ranges(source, plan, where, rollup.range_values(source, plan, settled, day), settled)
+    if reads_the_log(plan):
+        return census, rollup.summary
     ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
-    orders, medians = rollup.quantile_orders(source, plan, day)  # from each value's count
-    ctx.update(orders)
     sequential = plan.monitoring.kind != "fixed"  # reads the users first seen each day
     looks, through = None, day  # a look through a day: from every day's increments, kept
     if not sequential:  # for later looks; the whole log: its last day's, when already kept
@@ -422,14 +427,7 @@ def _from_rollup(
         if found is None:
             return None
         result, daily = found
-        if orders and result.arms.get(len(plan.labels)):  # Q̂ without users of several arms
-            crossed = rollup.crossed_users(plan, ctx, census.complete, day)
-            ctx.update(rollup.quantile_orders(source, plan, day, crossed)[0])
-            found = rollup.user_pass(source, plan, where, ctx, census.complete, day, sequential)
-            if found is None:
-                return None
-            result, daily = found
-    assembled = _assemble(plan, census, result, ctx, medians, ("", ""), daily)
+    assembled = _assemble(plan, census, result, ctx, {}, ("", ""), daily)
     assembled = dataclasses.replace(assembled, read_from=rollup.summary)
     if until is not None:
         rows, first, last = rollup.look_rows(source, day)

@@ -282,13 +282,6 @@ class QuantileKind:
     def user_sums(
         self, metric: Metric, ctx: Mapping[str, Any], complete: Complete = frozenset()
     ) -> dict[str, str]:
-        return {
-            "y": f"count_if({self.at_or_below(metric, ctx)})",
-            "x": known_count(metric.column, complete),
-        }
-
-    def at_or_below(self, metric: Metric, ctx: Mapping[str, Any]) -> str:
-        """SQL condition of a row: its value is at most its own arm's Q̂ (the I of the pass)."""
         column = quoted(metric.column)
         # an arm without values has no Q̂ (NaN); 0 stands in, as NULL would void the other arm
         levels = [
@@ -301,7 +294,7 @@ class QuantileKind:
         else:  # several candidates: each row's arm picks its Q̂
             cases = " ".join(f"WHEN {k} THEN {level}" for k, level in enumerate(levels[1:], 1))
             own = f"(CASE {ARM_ROW} {cases} ELSE {levels[0]} END)"
-        return f"{column} <= {own}"
+        return {"y": f"count_if({column} <= {own})", "x": known_count(metric.column, complete)}
 
     def arm_sums(self) -> dict[str, str]:
         return dict(_RATIO_SUMS)

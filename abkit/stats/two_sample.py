@@ -28,7 +28,6 @@ __all__ = [
     "clustered_quantile_se",
     "quantile_order_statistics",
     "quantile_orders",
-    "quantile_orders_from_counts",
     "delta_method_ratio",
     "fisher_exact_test",
     "mann_whitney_test",
@@ -384,40 +383,6 @@ def quantile_orders(
         )
         for q, (rank, lower, upper) in zip(levels, ranks, strict=True)
     ]
-
-
-def quantile_orders_from_counts(
-    values: np.ndarray, counts: np.ndarray, levels: Sequence[float], *, alpha: float = 0.05
-) -> list[QuantileOrder]:
-    """:func:`quantile_orders` of the sample in which each of ``values`` occurs ``counts``
-    times (a histogram, e.g. a rollup's): the same order statistics, read from the cumulative
-    counts of the sorted distinct values instead of the expanded sample.
-
-    >>> a = quantile_orders_from_counts(np.array([3.0, 1.0, 2.0]), np.array([1, 5, 4]), [0.5])
-    >>> b = quantile_orders(np.array([1.0] * 5 + [2.0] * 4 + [3.0]), [0.5])
-    >>> a == b
-    True
-    """
-    v = np.asarray(values, dtype=float)
-    c = np.asarray(counts, dtype=np.int64)
-    if v.shape != c.shape or (c < 0).any():
-        raise ValueError("values and counts must have one shape, counts >= 0")
-    order = np.argsort(v, kind="stable")
-    v, cumulative = v[order], np.cumsum(c[order])
-    n = int(cumulative[-1]) if cumulative.size else 0
-    if n == 0:
-        return [QuantileOrder(math.nan, math.nan, 0, q) for q in levels]
-    z = sps.norm.ppf(1 - alpha / 2)
-
-    def at(rank: int) -> float:  # the value of 0-based rank: the first cumulative count above it
-        return float(v[np.searchsorted(cumulative, rank, side="right")])
-
-    found = []
-    for q in levels:
-        rank, lower, upper = _order_ranks(n, q, alpha)
-        sigma = math.nan if lower is None or upper is None else (at(upper) - at(lower)) / (2 * z)
-        found.append(QuantileOrder(at(rank), sigma, n, q))
-    return found
 
 
 def quantile_order_statistics(

@@ -19,7 +19,7 @@ from abkit.analysis.engine import aggregate
 from abkit.analysis.log_source import open_log
 from abkit.analysis.looks import look_day
 from abkit.analysis.results import analyze_plan, cumulative_effects
-from abkit.analysis.rollup import PartsChanged, rollup_reason
+from abkit.analysis.rollup import PartsChanged, reads_the_log, rollup_reason
 from abkit.core.paths import DATA_DIR
 from abkit.plan.experiment_plan import ExperimentPlan, load_plan, read_plan_spec
 from abkit.serve.events import LogValidationError
@@ -107,9 +107,20 @@ def test_rollup_equals_the_full_scan_on_every_bundled_log(name, tmp_path) -> Non
     plan = load_plan(read_plan_spec(DATA_DIR / spec) if isinstance(spec, str) else spec)
     plan = rollup_plan(plan, folder)
     cache = tmp_path / "rollup"
+    parts = len(list(folder.glob("*.parquet")))
+    if reads_the_log(plan):  # quantile metrics: the checks from the rollup, the pass on the log
+        full, rolled = both(folder, plan, cache)
+        assert_same(full, rolled)
+        assert rolled.engine.read_from == (
+            f"rollup of {parts} part(s) ({parts} rolled up by this look) for the checks; the "
+            "log for the per-user pass"
+        )
+        assert_same(*both(folder, plan, cache, until="2026-01-10"))
+        plan = dataclasses.replace(
+            plan, metrics=tuple(m for m in plan.metrics if m.kind != "quantile")
+        )
     full, rolled = both(folder, plan, cache)
     assert_same(full, rolled)
-    parts = len(list(folder.glob("*.parquet")))
     assert len(stored_parts(cache)) == parts
     assert full.engine.read_from == ""  # what the memo's data section says
     assert rolled.engine.read_from == f"rollup of {parts} part(s) ({parts} rolled up by this look)"
@@ -133,9 +144,14 @@ def test_rollup_equals_the_full_scan_on_every_bundled_log(name, tmp_path) -> Non
 
 @pytest.fixture
 def parts(tmp_path) -> tuple[pd.DataFrame, ExperimentPlan]:
+    """The example log and the default plan without its quantile metrics (every look of it
+    read from the rollup)."""
     frame = pd.read_parquet(DATA_DIR / "example_dialogs.parquet")
     folder = split_by_day(frame, tmp_path / "probe")
-    return frame, rollup_plan(load_plan({"split": 0.2}), folder)
+    plan = rollup_plan(load_plan({"split": 0.2}), folder)
+    return frame, dataclasses.replace(
+        plan, metrics=tuple(m for m in plan.metrics if m.kind != "quantile")
+    )
 
 
 def _outcome(folder: Path, plan: ExperimentPlan, cache: Path | bool, **kwargs):
@@ -222,6 +238,10 @@ def test_rollup_gives_the_full_scans_verdicts_on_bad_logs(case, parts, tmp_path)
     early = _assert_same_outcome(folder, plan, cache, until="2026-01-10")
     if case in ("value out of range", "infinite value", "repeated id across parts"):
         assert isinstance(whole, str) and not isinstance(early, str)  # the bad part is later
+    quantiles = load_plan({"split": 0.2})  # the checks from the rollup, the pass on the log
+    verdict = _assert_same_outcome(folder, quantiles, cache)
+    assert isinstance(verdict, str) == isinstance(whole, str)
+    _assert_same_outcome(folder, quantiles, cache, until="2026-01-10")
     if case == "unknown label":
         ignoring = dataclasses.replace(plan, unknown_variants="ignore")
         _assert_same_outcome(folder, ignoring, cache)
@@ -273,6 +293,19 @@ def test_a_new_part_repeating_an_old_id_is_refused(parts, tmp_path) -> None:
     last = frame[_day(frame, days[-1])].copy()
     last.loc[last.index[0], "dialog_id"] = frame["dialog_id"].iloc[0]
     split_by_day(last, folder)
+    message = _outcome(folder, plan, False)
+    assert isinstance(message, str) and "repeat a dialog_id" in message
+    assert _outcome(folder, plan, cache) == message
+    split_by_day(frame[_day(frame, days[-1])], folder)  # the part as it should have been
+    with pytest.warns(PartsChanged, match="changed"):
+        rolled = analyze_plan(folder, plan, cache=cache, novelty=False)
+    assert_same(analyze_plan(folder, plan, cache=False, novelty=False), rolled)
+    (folder / f"day-{days[2]}.parquet").unlink()  # a part removed, then one repeating an id
+    repeated = frame[_day(frame, days[2])].copy()
+    repeated.loc[repeated.index[0], "dialog_id"] = frame["dialog_id"].iloc[0]
+    with pytest.warns(PartsChanged, match="no longer"):
+        analyze_plan(folder, plan, cache=cache, novelty=False)
+    split_by_day(repeated, folder, prefix="again")
     message = _outcome(folder, plan, False)
     assert isinstance(message, str) and "repeat a dialog_id" in message
     assert _outcome(folder, plan, cache) == message
@@ -332,9 +365,6 @@ def test_every_look_from_daily_increments_equals_the_pass_over_users(case, parts
     from abkit.analysis.user_pass import HEAVY_KEY
 
     frame, plan = parts
-    plan = dataclasses.replace(  # a quantile's counts follow each look's Q̂: no increments
-        plan, metrics=tuple(m for m in plan.metrics if m.kind != "quantile")
-    )
     ordinal = dataclasses.replace(plan, metrics=plan.metrics)
     plan = dataclasses.replace(  # an ordinal metric's per-user lists have no increments
         plan, metrics=tuple(dataclasses.replace(m, ordinal=False) for m in plan.metrics)
@@ -445,11 +475,8 @@ def test_the_whole_log_is_read_from_kept_increments(parts, tmp_path, monkeypatch
     from abkit.analysis.rollup import Rollup
 
     frame, plan = parts
-    plan = dataclasses.replace(  # neither ordinal lists nor quantile counts have increments
-        plan,
-        metrics=tuple(
-            dataclasses.replace(m, ordinal=False) for m in plan.metrics if m.kind != "quantile"
-        ),
+    plan = dataclasses.replace(
+        plan, metrics=tuple(dataclasses.replace(m, ordinal=False) for m in plan.metrics)
     )
     late = frame.iloc[[0]].assign(
         dialog_id="midnight", timestamp=pd.Timestamp("2026-01-19 00:00", tz="UTC")

@@ -26,8 +26,6 @@ from abkit.stats.two_sample import (
     fisher_exact_test,
     mann_whitney_test,
     non_inferiority_p_value,
-    quantile_orders,
-    quantile_orders_from_counts,
     relative_lift,
     two_proportion_z_test,
     welch_t_test,
@@ -163,27 +161,6 @@ def test_clustered_quantile_se_agrees_with_a_user_bootstrap() -> None:
 def test_clustered_quantile_needs_enough_values() -> None:
     estimate, se = clustered_quantile(np.arange(50.0), np.arange(50), 0.99)
     assert estimate == 49.0 and math.isnan(se)
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_order_statistics_from_counts_equal_those_of_the_expanded_sample(seed) -> None:
-    """A histogram's order statistics (a rollup's stored counts per value) are those of the
-    sample it stands for; Q̂ is numpy's inverted-CDF quantile."""
-    rng = np.random.default_rng(seed)
-    size = int(rng.integers(1, 400))
-    values = rng.integers(0, 60, size).astype(float) * 12.5  # ties across and within rows
-    counts = rng.integers(0, 5, size)
-    expanded = np.repeat(values, counts)
-    levels = [0.5, 0.9, 0.95, 0.99]
-    got = quantile_orders_from_counts(values, counts, levels)
-    want = quantile_orders(expanded, levels)
-    for g, w, q in zip(got, want, levels, strict=True):
-        assert (g.estimate, g.n, g.q) == (w.estimate, w.n, w.q) or (g.n == w.n == 0)
-        assert g.sigma_iid == w.sigma_iid or (math.isnan(g.sigma_iid) and math.isnan(w.sigma_iid))
-        if expanded.size:
-            assert g.estimate == np.quantile(expanded, q, method="inverted_cdf")
-    with pytest.raises(ValueError, match="counts >= 0"):
-        quantile_orders_from_counts(np.array([1.0]), np.array([-1]), [0.5])
 
 
 def test_non_inferiority_direction() -> None:
