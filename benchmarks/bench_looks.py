@@ -9,7 +9,8 @@
    - 14 daily looks ``analyze(until=day)`` as full scans, and through the rollup (from an empty
      rollup: its build is in the time), and through the built rollup;
    - the effect-over-time cell (cumulative_effects) through the rollup;
-   - a look after one more day's part arrives (the rollup of the 13 days before it built).
+   - a look after one more day's part arrives (the rollup of the 13 days before it built);
+   - the default plan (latency quantiles): the checks from the rollup, the pass on the log.
 2. The effect-over-time view of the single-file log: every daily look in one pass
    (abkit.analysis.looks) against a look per day (the path taken before).
 
@@ -133,6 +134,37 @@ def rollup_section(log: Path) -> None:
         print(f"{label + ':':<52}{seconds:6.2f} s  {ratio}")
 
 
+def quantile_section(log: Path) -> None:
+    """The default plan (three latency quantiles among its metrics): the checks from the
+    rollup, the heavy pass over the log (abkit.analysis.rollup.reads_the_log)."""
+    folder = daily_parts(log)
+    plan = load_plan({"split": 0.2})
+    days = [f"2026-01-{d:02d}" for d in range(5, 19)]
+    analyze = results.analyze_plan
+    with tempfile.TemporaryDirectory(prefix="abkit-bench-rollup-") as scratch:
+        cache = Path(scratch) / "rollup"
+        analyze(folder, plan, cache=False, novelty=False)  # warm the file cache
+        full, whole = timed(analyze, folder, plan, cache=False, novelty=False)
+        first, _ = timed(analyze, folder, plan, cache=cache, novelty=False)
+        again, rolled = timed(analyze, folder, plan, cache=cache, novelty=False)
+        pd.testing.assert_frame_equal(whole.table, rolled.table, check_exact=False, rtol=1e-12)
+        scans = sum(
+            timed(analyze, folder, plan, until=day, cache=False, novelty=False)[0] for day in days
+        )
+        looks = sum(
+            timed(analyze, folder, plan, until=day, cache=cache, novelty=False)[0] for day in days
+        )
+    print(f"\nlog: {folder.name}/, the default plan ({len(whole.table)} rows, 3 latency quantiles)")
+    for label, seconds, ratio in [
+        ("one full analysis (cache=False)", full, ""),
+        ("first analysis, building the checks' rollup", first, f"{first / full:.2f}x"),
+        ("the analysis again, checks from the rollup", again, f"{again / full:.2f}x"),
+        ("14 daily looks, full scans", scans, f"{scans / full:.2f}x one analysis"),
+        ("14 daily looks, checks from the rollup", looks, f"{looks / full:.2f}x"),
+    ]:
+        print(f"{label + ':':<52}{seconds:6.2f} s  {ratio}")
+
+
 def one_pass_section(log: Path, metric: str) -> None:
     plan = load_plan({"split": 0.2})
     single = results.cumulative_effects  # warm the imports and the file cache once
@@ -162,6 +194,7 @@ def main() -> None:
     if not args.log.is_file():
         raise SystemExit(f"--log == '{args.log}': no such file; run make_bench_data.py first")
     rollup_section(args.log)
+    quantile_section(args.log)
     one_pass_section(args.log, args.metric)
 
 
