@@ -72,6 +72,7 @@ from abkit.core.paths import cache_directory
 from abkit.plan.experiment_plan import ExperimentPlan
 
 __all__ = [
+    "LOOKS_BEFORE_BUILD",
     "ROLLUP_TABLES",
     "PartsChanged",
     "Rollup",
@@ -449,8 +450,9 @@ def open_rollup(
 ) -> Rollup | None:
     """The rollup of the folder ``events`` under ``plan``, brought up to date (the parts
     added since the last look rolled up, changed ones recomputed, removed ones dropped:
-    :class:`PartsChanged` says so); None when :func:`rollup_reason` gives one or a per-user
-    aggregate does not add up over days.
+    :class:`PartsChanged` says so); None when :func:`rollup_reason` gives one, a per-user
+    aggregate does not add up over days, or this is the first look at the folder (a one-off
+    analysis scans it: :data:`LOOKS_BEFORE_BUILD`).
 
     ``cache``: the folder to keep it in, or True for the default
     (:func:`abkit.core.paths.cache_directory`)."""
@@ -466,6 +468,8 @@ def open_rollup(
     signature = hashlib.md5(text.encode()).hexdigest()[:16]
     folder = _rollup_folder(events, cache, signature)
     try:
+        if not _looked_before(folder):
+            return None  # a one-off look scans the log: the rollup is built from the next one
         return _refresh(events, source, plan, folder, needed)
     except OSError as error:  # a folder that cannot be written: the look scans the log
         warnings.warn(
@@ -475,6 +479,24 @@ def open_rollup(
             stacklevel=3,
         )
         return None
+
+
+LOOKS_BEFORE_BUILD = 1  # looks at a folder that scan it before its rollup is built
+
+
+def _looked_before(folder: Path) -> bool:
+    """Whether the folder's rollup is kept (built, or :data:`LOOKS_BEFORE_BUILD` looks were
+    taken): a one-off analysis of a folder costs a full scan and nothing stored but a note
+    of the look (``looks.json``), the next look builds the rollup."""
+    if (folder / "parts.json").is_file():
+        return True
+    noted = folder / "looks.json"
+    taken = int(read_json(noted) or 0)
+    if taken >= LOOKS_BEFORE_BUILD:
+        return True
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(noted, taken + 1)
+    return False
 
 
 def _refresh(

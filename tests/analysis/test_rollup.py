@@ -142,6 +142,15 @@ def test_rollup_equals_the_full_scan_on_every_bundled_log(name, tmp_path) -> Non
     pd.testing.assert_frame_equal(over_full, over_rolled, check_exact=False, rtol=1e-10)
 
 
+@pytest.fixture(autouse=True)
+def build_at_the_first_look(monkeypatch):
+    """The rollup is built at the first look here (by default at the second: a one-off
+    analysis scans the folder and stores nothing; tested below)."""
+    import abkit.analysis.rollup as rollup
+
+    monkeypatch.setattr(rollup, "LOOKS_BEFORE_BUILD", 0)
+
+
 @pytest.fixture
 def parts(tmp_path) -> tuple[pd.DataFrame, ExperimentPlan]:
     """The example log and the default plan without its quantile metrics (every look of it
@@ -457,6 +466,24 @@ def test_the_cli_keeps_the_rollup_in_the_experiment_folder(parts, tmp_path, monk
     assert list((tmp_path / "cache" / "rollup").glob("*/*/parts.json"))
     days = len(list(folder.glob("*.parquet")))  # the memo says what the numbers were read from
     assert f"<dt>read from</dt><dd>rollup of {days} part(s) ({days} rolled up" in memo.read_text()
+
+
+def test_a_one_off_look_scans_and_the_next_builds_the_rollup(parts, tmp_path, monkeypatch):
+    """By default the first look at a folder is the full scan (nothing stored but a count of
+    the looks); the second builds the rollup and reads from it."""
+    import abkit.analysis.rollup as rollup
+
+    monkeypatch.setattr(rollup, "LOOKS_BEFORE_BUILD", 1)
+    frame, plan = parts
+    folder = split_by_day(frame, tmp_path / "log")
+    cache = tmp_path / "rollup"
+    first = analyze_plan(folder, plan, cache=cache, novelty=False)
+    assert first.engine.read_from == ""
+    assert [p.name for p in cache.glob("*/*")] == ["looks.json"]
+    second = analyze_plan(folder, plan, cache=cache, novelty=False)
+    days = len(list(folder.glob("*.parquet")))
+    assert second.engine.read_from == f"rollup of {days} part(s) ({days} rolled up by this look)"
+    assert_same(first, second)
 
 
 def test_a_rollup_that_cannot_be_kept_falls_back_to_the_scan(parts, tmp_path) -> None:
