@@ -38,6 +38,9 @@ sends a look to the full scan (capping, covariates, the approximate median of a 
 quantile reads, segments, looks not ending at a UTC midnight, Spark), as do repeated dialog-id
 hashes and implausible timestamps, whose messages the full scan writes.
 
+When: from the second look at a folder (:data:`LOOKS_BEFORE_BUILD`); the first is the full
+scan, so a one-off analysis pays nothing for a rollup it would not read again.
+
 Where it is stored: ``cache`` given to :func:`abkit.analysis.engine.aggregate` (an experiment's
 ``.rollup/`` folder), else :func:`abkit.core.paths.cache_directory` ``/rollup/<folder hash>``.
 Sums of non-integer values may differ from the full scan's in the last bits (another order of
