@@ -72,7 +72,7 @@ from abkit.analysis.health import (
 from abkit.analysis.log_source import NUMERIC_TYPE, LogSource, open_log, sql_text
 from abkit.analysis.looks import day_numbers
 from abkit.analysis.metric_kinds import KINDS, quoted
-from abkit.analysis.user_pass import HEAVY_KEY, UserPass, per_user_pass
+from abkit.analysis.user_pass import HEAVY_KEY, PassScope, UserPass, per_user_pass
 from abkit.core.params import parse_until
 from abkit.plan.experiment_plan import ExperimentPlan
 from abkit.serve.events import LogValidationError
@@ -413,17 +413,17 @@ def _from_rollup(
     if reads_the_log(plan):
         return census, rollup.summary
     ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
+    scope = PassScope(source, plan, where, ctx, census.complete)
     sequential = plan.monitoring.kind != "fixed"  # reads the users first seen each day
     looks, through = None, day  # a look through a day: from every day's increments, kept
     if not sequential:  # for later looks; the whole log: its last day's, when already kept
         end = as_utc(census.last).floor("D") + pd.Timedelta(days=1) - _TICK  # its last day's
         through = day if day is not None else look_day(end)
-        arguments = (source, plan, where, ctx, census.complete, [through])
-        looks = rollup.look_passes(*arguments, kept_only=day is None)
+        looks = rollup.look_passes(scope, [through], kept_only=day is None)
     if looks is not None and through in looks:
         result, daily = looks[through], None
     else:
-        found = rollup.user_pass(source, plan, where, ctx, census.complete, day, sequential)
+        found = rollup.user_pass(scope, day, sequential)
         if found is None:
             return None
         result, daily = found
@@ -479,8 +479,8 @@ def aggregate_daily(
                 return found
         census = rollup.census(source, plan) if rollup else take_census(source, plan)
         ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
-        arguments = (source, plan, census.where, ctx, census.complete, days)
-        passes = rollup.daily(*arguments) if rollup else daily_passes(*arguments)
+        scope = PassScope(source, plan, census.where, ctx, census.complete)
+        passes = rollup.daily(scope, days) if rollup else daily_passes(scope, days)
         if passes is None:
             return None
         return {day: _assemble(plan, census, result, ctx, {}) for day, result in passes.items()}
@@ -495,7 +495,8 @@ def _shared_looks(
     census = rollup.census(source, plan)
     ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
     numbers = day_numbers(days)
-    looks = rollup.look_passes(source, plan, census.where, ctx, census.complete, list(numbers))
+    scope = PassScope(source, plan, census.where, ctx, census.complete)
+    looks = rollup.look_passes(scope, list(numbers))
     if looks is None or len(looks) < len(numbers):
         return None
     return {numbers[n]: _assemble(plan, census, found, ctx, {}) for n, found in looks.items()}

@@ -23,9 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from abkit.analysis.log_source import LogSource
-from abkit.analysis.user_pass import UserPass, pass_sql, read_pass
-from abkit.plan.experiment_plan import ExperimentPlan
+from abkit.analysis.user_pass import PassScope, UserPass
 
 __all__ = [
     "UTC_DAY",
@@ -82,19 +80,13 @@ def cumulative_window(sql: str) -> str | None:
 
 
 def daily_passes(
-    source: LogSource,
-    plan: ExperimentPlan,
-    where: str,
-    ctx: dict[str, Any],
-    complete: frozenset[str],
-    days: Sequence[datetime.date],
-    user_days: str = "",
+    scope: PassScope, days: Sequence[datetime.date], user_days: str = ""
 ) -> dict[datetime.date, UserPass] | None:
     """The heavy pass at the end of each of ``days`` (UTC dates), from one query; None when
     the plan's per-user aggregates do not accumulate over days (see the module's docstring).
     ``user_days``: SQL of the per-(user, day) aggregates (``uid``, ``day`` and each alias),
     when they are stored (:mod:`abkit.analysis.rollup`); by default taken from the log."""
-    parts = pass_sql(plan, ctx, complete)
+    parts = scope.sql()
     if parts.covariates.layouts:
         return None
     user_cols = {sql: alias for sql, alias in parts.user_cols.items() if alias != "uid"}
@@ -107,7 +99,7 @@ def daily_passes(
     first, last = min(numbers), max(numbers)
     user_days = user_days or (
         f"SELECT user_id AS uid, {UTC_DAY} AS day, {per_day} "
-        f"FROM ({parts.rows} WHERE {where}) GROUP BY user_id, day"
+        f"FROM ({parts.rows} WHERE {scope.where}) GROUP BY user_id, day"
     )
     sql = f"""
         WITH user_days AS ({user_days}), running AS (
@@ -123,13 +115,13 @@ def daily_passes(
         SELECT look, {parts.arm_key} AS arm, {", ".join(parts.arm_cols)}
         FROM states WHERE look IN ({", ".join(map(str, numbers))}) GROUP BY look, arm
     """
-    cursor = source.connection.execute(sql)
+    cursor = scope.source.connection.execute(sql)
     columns = [d[0] for d in cursor.description]
     by_look: dict[datetime.date, list[dict[str, Any]]] = {}
     for values in cursor.fetchall():
         row = dict(zip(columns, values, strict=True))
         by_look.setdefault(numbers[int(row.pop("look"))], []).append(row)
-    return {day: read_pass(source, plan, where, by_look.get(day, []), {}) for day in days}
+    return {day: scope.read(by_look.get(day, [])) for day in days}
 
 
 def look_day(cut: pd.Timestamp | None) -> int | None | bool:

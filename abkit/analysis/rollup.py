@@ -69,7 +69,7 @@ from abkit.analysis.looks import UTC_DAY, cumulative_window, daily_passes, day_n
 from abkit.analysis.metric_kinds import quoted
 from abkit.analysis.parts import RACY_NS, checksum, part_prints, read_json, write_json
 from abkit.analysis.rollup_looks import accumulate, increments_sql
-from abkit.analysis.user_pass import PassSql, UserPass, arm_row_columns, pass_sql, read_pass
+from abkit.analysis.user_pass import PassScope, PassSql, UserPass, arm_row_columns, pass_sql
 from abkit.core.duckdb_session import utc
 from abkit.core.paths import cache_directory
 from abkit.plan.experiment_plan import ExperimentPlan
@@ -301,19 +301,12 @@ class Rollup:
         return True
 
     def user_pass(
-        self,
-        source: LogSource,
-        plan: ExperimentPlan,
-        where: str,
-        ctx: Mapping[str, Any],
-        complete: frozenset[str],
-        day: int | None,
-        new_users: bool,
+        self, scope: PassScope, day: int | None, new_users: bool
     ) -> tuple[UserPass, np.ndarray | None] | None:
         """The heavy pass of the look through ``day`` from the per-user aggregates, and, with
         ``new_users``, the users first seen each day per arm (the sequential SRM test's
         counts); None when a per-user aggregate of this look is not stored."""
-        parts = pass_sql(plan, ctx, complete)
+        parts, plan = scope.sql(), scope.plan
         per_user = self._per_user(parts)
         if per_user is None:
             return None
@@ -321,13 +314,12 @@ class Rollup:
             f"SELECT uid, min(day) AS first_day, {per_user} FROM "
             f"read_parquet({self.files('users')}) WHERE {_through(day)} GROUP BY uid"
         )
-        con = source.connection
+        con = scope.source.connection
         cursor = con.execute(
             f"SELECT {parts.arm_key} AS arm, {', '.join(parts.arm_cols)} FROM ({u}) GROUP BY arm"
         )
         columns = [d[0] for d in cursor.description]
-        found = [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
-        result = read_pass(source, plan, where, found, {})
+        result = scope.read([dict(zip(columns, v, strict=True)) for v in cursor.fetchall()])
         if not new_users:
             return result, None
         n_arms = len(plan.labels)
@@ -339,42 +331,29 @@ class Rollup:
         return result, np.asarray([row[1:] for row in rows], dtype=float).reshape(-1, n_arms)
 
     def daily(
-        self,
-        source: LogSource,
-        plan: ExperimentPlan,
-        where: str,
-        ctx: dict[str, Any],
-        complete: frozenset[str],
-        days: Sequence[datetime.date],
+        self, scope: PassScope, days: Sequence[datetime.date]
     ) -> dict[datetime.date, UserPass] | None:
         """The heavy pass at the end of each of ``days`` (:func:`looks.daily_passes`), from
         the per-user aggregates by day."""
         numbers = day_numbers(days)
-        looks = self.look_passes(source, plan, where, ctx, complete, list(numbers))
+        looks = self.look_passes(scope, list(numbers))
         if looks is not None and len(looks) == len(numbers):
             return {numbers[number]: found for number, found in looks.items()}
-        user_days = self._user_days(source, pass_sql(plan, ctx, complete))
+        user_days = self._user_days(scope.source, scope.sql())
         if user_days is None:
             return None
-        return daily_passes(source, plan, where, ctx, complete, days, user_days=user_days)
+        return daily_passes(scope, days, user_days=user_days)
 
     def look_passes(
-        self,
-        source: LogSource,
-        plan: ExperimentPlan,
-        where: str,
-        ctx: Mapping[str, Any],
-        complete: frozenset[str],
-        days: Sequence[int],
-        kept_only: bool = False,
+        self, scope: PassScope, days: Sequence[int], kept_only: bool = False
     ) -> dict[int, UserPass] | None:
         """The heavy pass of each look through one of ``days`` from the arm increments of
         every day (:mod:`abkit.analysis.rollup_looks`: one query over the per-user aggregates,
         its rows kept in the rollup for later looks at the same parts); None when an arm
         column has no increment (or, ``kept_only``, when they are not kept yet), and a look is
         left out when it needs the pass over users."""
-        parts = pass_sql(plan, ctx, complete)
-        user_days = self._user_days(source, parts)
+        parts = scope.sql()
+        user_days = self._user_days(scope.source, parts)
         if user_days is None:
             return None
         window_of = {
@@ -391,15 +370,15 @@ class Rollup:
         if rows is None and kept_only:
             return None
         if rows is None:
-            cursor = source.connection.execute(sql)
+            cursor = scope.source.connection.execute(sql)
             names = [d[0] for d in cursor.description]
             rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
             stored.parent.mkdir(exist_ok=True)
             write_json(stored, rows)
-        looks = accumulate(rows, kinds, len(plan.labels), days)
+        looks = accumulate(rows, kinds, len(scope.plan.labels), days)
         if looks is None:
             return None
-        return {day: read_pass(source, plan, where, found, {}) for day, found in looks.items()}
+        return {day: scope.read(found) for day, found in looks.items()}
 
     def _per_user(self, parts: PassSql, combine: bool = True) -> str | None:
         """Each per-user aggregate of ``parts`` from the stored rows under its alias, combined

@@ -24,6 +24,7 @@ from abkit.plan.experiment_plan import ExperimentPlan
 
 __all__ = [
     "HEAVY_KEY",
+    "PassScope",
     "PassSql",
     "UserPass",
     "arm_row_columns",
@@ -56,6 +57,26 @@ class PassSql:
     arm_key: str
     rows: str
     covariates: Any
+
+
+@dataclass(frozen=True)
+class PassScope:
+    """What one heavy pass reads: the log, the plan, its rows (``where``), what the kinds
+    computed before the pass (``ctx``) and the columns the census found complete."""
+
+    source: LogSource
+    plan: ExperimentPlan
+    where: str
+    ctx: Mapping[str, Any]
+    complete: frozenset[str] = frozenset()
+
+    def sql(self) -> PassSql:
+        """:func:`pass_sql` of this scope."""
+        return pass_sql(self.plan, self.ctx, self.complete)
+
+    def read(self, found: list[dict[str, Any]]) -> UserPass:
+        """:func:`read_pass` of one look's arm rows."""
+        return read_pass(self.source, self.plan, self.where, found, {})
 
 
 def pass_sql(

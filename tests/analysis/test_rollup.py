@@ -371,7 +371,7 @@ def test_every_look_from_daily_increments_equals_the_pass_over_users(case, parts
     maximum is not exact (no increments), and a look with a heavy user takes the pass."""
     from abkit.analysis.health import heavy_user_threshold
     from abkit.analysis.rollup import open_rollup
-    from abkit.analysis.user_pass import HEAVY_KEY
+    from abkit.analysis.user_pass import HEAVY_KEY, PassScope
 
     frame, plan = parts
     ordinal = dataclasses.replace(plan, metrics=plan.metrics)
@@ -393,10 +393,10 @@ def test_every_look_from_daily_increments_equals_the_pass_over_users(case, parts
         rollup = open_rollup(folder, source, resolved, tmp_path / "rollup")
         census = rollup.census(source, resolved)
         ctx = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
-        args = (source, resolved, census.where, ctx, census.complete)
-        looks = rollup.look_passes(*args, days)
+        scope = PassScope(source, resolved, census.where, ctx, census.complete)
+        looks = rollup.look_passes(scope, days)
         assert any(m.ordinal for m in ordinal.metrics)
-        assert rollup.look_passes(source, ordinal, *args[2:], days) is None
+        assert rollup.look_passes(dataclasses.replace(scope, plan=ordinal), days) is None
         if case == "users in both arms":
             assert looks is None
             return
@@ -404,7 +404,7 @@ def test_every_look_from_daily_increments_equals_the_pass_over_users(case, parts
         if case == "heavy user":
             assert 20469 not in looks and 20468 in looks  # 2026-01-16 on has the bot
         for day, found in looks.items():
-            expected = rollup.user_pass(*args, day, False)[0]
+            expected = rollup.user_pass(scope, day, False)[0]
             got, want = _arm_rows(found), _arm_rows(expected)
             assert got.keys() == want.keys()
             for arm, values in want.items():
