@@ -118,24 +118,32 @@ def rollup_section(log: Path) -> None:
         analyze(growing, plan, cache=cache, novelty=False)  # the rollup of 13 days built
         os.link(parts[-1], growing / parts[-1].name)
         added, _ = timed(analyze, growing, plan, cache=cache, novelty=False)
-    rows = [
-        ("DuckDB query of the same metrics (floor)", floor, ""),
-        ("one full analysis (cache=False)", full, f"{full / floor:.2f}x the floor"),
-        ("first analysis (a one-off: the full scan)", first, f"{first / floor:.2f}x the floor"),
-        ("second analysis, building the rollup", second, f"{second / full:.2f}x"),
-        ("14 daily looks, full scans", scans, f"{scans / full:.2f}x one analysis"),
-        ("14 daily looks, rollup built on the way", cold, f"{cold / full:.2f}x"),
-        ("14 daily looks, rollup built", warm, f"{warm / full:.2f}x"),
-        (
-            f"effect over time ({len(over_time)} days), rollup built",
-            effect,
-            f"{effect / full:.2f}x",
-        ),
-        ("a look after one more day's part", added, f"{added / full:.2f}x"),
-    ]
-    print(f"log: {folder.name}/ (14 daily parts, UUID-like ids), {len(RATIOS)} ratio metrics")
-    for label, seconds, ratio in rows:
-        print(f"{label + ':':<52}{seconds:6.2f} s  {ratio}")
+    title = f"log: {folder.name}/ (14 daily parts, UUID-like ids), {len(RATIOS)} ratio metrics"
+    print(title)
+    print_row("DuckDB query of the same metrics (floor)", floor, "")
+    print_row("one full analysis (cache=False)", full, f"{full / floor:.2f}x the floor")
+    print_row("first analysis (a one-off: the full scan)", first, f"{first / floor:.2f}x the floor")
+    print_rows(
+        full,
+        [
+            ("second analysis, building the rollup", second),
+            ("14 daily looks, full scans", scans),
+            ("14 daily looks, rollup built on the way", cold),
+            ("14 daily looks, rollup built", warm),
+            (f"effect over time ({len(over_time)} days), rollup built", effect),
+            ("a look after one more day's part", added),
+        ],
+    )
+
+
+def print_row(label: str, seconds: float, ratio: str) -> None:
+    print(f"{label + ':':<52}{seconds:6.2f} s  {ratio}")
+
+
+def print_rows(full: float, rows: list[tuple[str, float]]) -> None:
+    """One line per timing: label, seconds, and the ratio to one full analysis."""
+    for label, seconds in rows:
+        print_row(label, seconds, f"{seconds / full:.2f}x one analysis")
 
 
 def quantile_section(log: Path) -> None:
@@ -160,15 +168,17 @@ def quantile_section(log: Path) -> None:
             timed(analyze, folder, plan, until=day, cache=cache, novelty=False)[0] for day in days
         )
     print(f"\nlog: {folder.name}/, the default plan ({len(whole.table)} rows, 3 latency quantiles)")
-    for label, seconds, ratio in [
-        ("one full analysis (cache=False)", full, ""),
-        ("first analysis (a one-off: the full scan)", first, f"{first / full:.2f}x"),
-        ("second analysis, building the checks' rollup", second, f"{second / full:.2f}x"),
-        ("the analysis again, checks from the rollup", again, f"{again / full:.2f}x"),
-        ("14 daily looks, full scans", scans, f"{scans / full:.2f}x one analysis"),
-        ("14 daily looks, checks from the rollup", looks, f"{looks / full:.2f}x"),
-    ]:
-        print(f"{label + ':':<52}{seconds:6.2f} s  {ratio}")
+    print_row("one full analysis (cache=False)", full, "")
+    print_rows(
+        full,
+        [
+            ("first analysis (a one-off: the full scan)", first),
+            ("second analysis, building the checks' rollup", second),
+            ("the analysis again, checks from the rollup", again),
+            ("14 daily looks, full scans", scans),
+            ("14 daily looks, checks from the rollup", looks),
+        ],
+    )
 
 
 def one_pass_section(log: Path, metric: str) -> None:
