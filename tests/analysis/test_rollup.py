@@ -116,6 +116,13 @@ def test_rollup_equals_the_full_scan_on_every_bundled_log(name, tmp_path) -> Non
             "log for the per-user pass"
         )
         assert_same(*both(folder, plan, cache, until="2026-01-10"))
+        metric = next(m.name for m in plan.metrics if m.role == "primary")  # shares the plan
+        pd.testing.assert_frame_equal(
+            cumulative_effects(folder, plan, metric, candidate=plan.candidates[-1], cache=False),
+            cumulative_effects(folder, plan, metric, candidate=plan.candidates[-1], cache=cache),
+            check_exact=False,
+            rtol=1e-10,
+        )
         plan = dataclasses.replace(
             plan, metrics=tuple(m for m in plan.metrics if m.kind != "quantile")
         )
