@@ -469,10 +469,10 @@ LOOKS_BEFORE_BUILD = 1  # looks at a folder that scan it before its rollup is bu
 def _looked_before(folder: Path) -> bool:
     """Whether the folder's rollup is kept (built, or :data:`LOOKS_BEFORE_BUILD` looks were
     taken): a one-off analysis of a folder costs a full scan and nothing stored but a note
-    of the look (``looks.json``), the next look builds the rollup."""
+    of the look (``scans.json``), the next look builds the rollup."""
     if (folder / "parts.json").is_file():
         return True
-    noted = folder / "looks.json"
+    noted = folder / "scans.json"
     taken = int(read_json(noted) or 0)
     if taken >= LOOKS_BEFORE_BUILD:
         return True

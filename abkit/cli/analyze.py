@@ -143,8 +143,9 @@ def add_analyze(commands: argparse._SubParsersAction) -> None:
         action="store_false",
         help="scan the whole log; by default a log that is a folder of Parquet parts keeps "
         "each part's statistics (its rollup) in the experiment folder's .rollup/ (with --plan "
-        "experiments/NAME/experiment.yaml), else in $ABKIT_CACHE_DIR or ~/.cache/abkit, and a "
-        "look reads only the parts added or changed since the last",
+        "experiments/NAME/experiment.yaml), else in $ABKIT_CACHE_DIR or ~/.cache/abkit, from "
+        "the second look at the folder on (the first scans it), and a look reads only the "
+        "parts added or changed since the last",
     )
     parser.add_argument(
         "--engine",

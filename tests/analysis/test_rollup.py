@@ -486,7 +486,7 @@ def test_a_one_off_look_scans_and_the_next_builds_the_rollup(parts, tmp_path, mo
     cache = tmp_path / "rollup"
     first = analyze_plan(folder, plan, cache=cache, novelty=False)
     assert first.engine.read_from == ""
-    assert [p.name for p in cache.glob("*/*")] == ["looks.json"]
+    assert [p.name for p in cache.glob("*/*")] == ["scans.json"]
     second = analyze_plan(folder, plan, cache=cache, novelty=False)
     days = len(list(folder.glob("*.parquet")))
     assert second.engine.read_from == f"rollup of {days} part(s) ({days} rolled up by this look)"
