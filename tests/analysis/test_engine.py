@@ -228,15 +228,18 @@ def test_integer_columns_bounded_by_parquet_statistics_are_still_exact(example, 
     assert row(result, "task_completion")["control"] == row(base, "task_completion")["control"]
 
 
-@pytest.mark.parametrize("per_part", [1_000, 10**9])
+@pytest.mark.parametrize("per_part", [1_000, 10**9, None])
 def test_repeated_dialog_ids_are_found_in_one_count_or_in_parts(
     example, tmp_path, monkeypatch, per_part
 ) -> None:
-    """The exact id count split by hash into parts (8, the most, at 1,000 ids per part) finds a
-    repeat wherever it sits: the same user, another user, the other arm."""
+    """The exact id count split by hash into parts (8, the most, at 1,000 ids per part), in
+    one SQL count, or (None) sorted in numpy finds a repeat wherever it sits: the same user,
+    another user, the other arm."""
     import abkit.analysis.checks
 
-    monkeypatch.setattr(abkit.analysis.checks, "_IDS_PER_PART", per_part)
+    if per_part is not None:
+        monkeypatch.setattr(abkit.analysis.checks, "_SORTED_IDS_MAX", 0)
+        monkeypatch.setattr(abkit.analysis.checks, "_IDS_PER_PART", per_part)
     assert analyze(source(example, ".parquet", tmp_path), split=0.2).engine.rows == len(example)
     treated = example.index[example["variant"] == "treatment"]
     log = example.copy()
