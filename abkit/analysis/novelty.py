@@ -26,7 +26,7 @@ from scipy.stats import norm
 from abkit.analysis.checks import as_utc, take_census, until_condition
 from abkit.analysis.engine import open_source
 from abkit.analysis.log_source import sql_text
-from abkit.analysis.metric_kinds import KINDS
+from abkit.analysis.metric_kinds import KINDS, quoted
 from abkit.plan.experiment_plan import ExperimentPlan
 from abkit.stats.trend import exposure_trend
 
@@ -67,37 +67,53 @@ def period_days_for(first: Any, last: Any) -> int:
     return max(1, math.ceil(span / PERIODS))
 
 
-def _per_user_periods(
+def _user_period_matrices(
     events: Any, plan: ExperimentPlan, metric: Any, days: int, until: Any, table: str, spark: Any
-) -> pd.DataFrame:
-    """Each (user, period)'s numerator and denominator sums of ``metric`` and the user's arm
-    (an index into ``plan.labels``), users of one arm only, rows up to ``until``."""
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per arm (in the order of ``plan.labels``), the users × periods numerator and
+    denominator sums of ``metric`` (0 where a user has no dialog in a period), users of one
+    arm only, rows up to ``until``. Each dialog's period counts from its user's first dialog
+    (a join on the users' first times); the sums are pivoted to one row per user in SQL, so
+    no user id leaves the database."""
     with open_source(events, plan, table, spark) as source:
         census = take_census(source, plan)
         where = census.where + until_condition(until, census.first)
         sums = KINDS[metric.kind].user_sums(metric, {}, frozenset())
-        arm = " ".join(f"WHEN {sql_text(label)} THEN {k}" for k, label in enumerate(plan.labels))
-        seconds = 86_400 * days
-        sql = (
-            f"SELECT user_id, min(CASE variant {arm} END) AS arm, period, {sums['y']} AS y, "
-            f"{sums['x']} AS x FROM (SELECT *, CAST(floor((epoch(timestamp) - epoch(min("
-            f"timestamp) OVER (PARTITION BY user_id))) / {seconds}) AS INTEGER) AS period FROM "
-            f"log WHERE {where} AND user_id NOT IN (SELECT user_id FROM log WHERE {where} "
-            "GROUP BY user_id HAVING count(DISTINCT variant) > 1)) GROUP BY user_id, period"
+        arm = "CASE variant " + " ".join(
+            f"WHEN {sql_text(label)} THEN {k}" for k, label in enumerate(plan.labels)
         )
-        return source.connection.execute(sql).df()
-
-
-def _matrices(frame: pd.DataFrame, arm: int, periods: int) -> tuple[np.ndarray, np.ndarray]:
-    """Users × periods numerator and denominator sums of one arm (0 where no dialog)."""
-    rows = frame[frame["arm"] == arm]
-    users = {user: k for k, user in enumerate(pd.unique(rows["user_id"]))}
-    y, x = np.zeros((len(users), periods)), np.zeros((len(users), periods))
-    index = rows["user_id"].map(users).to_numpy(dtype=np.int64)
-    period = rows["period"].to_numpy(dtype=np.int64)
-    np.add.at(y, (index, period), rows["y"].to_numpy(float))
-    np.add.at(x, (index, period), rows["x"].to_numpy(float))
-    return y, x
+        seconds = 86_400 * days
+        read = ", ".join(quoted(c) for c in ("user_id", "variant", "timestamp", *metric.columns))
+        periods = (
+            f"SELECT user_id, min({arm} END) AS arm, max({arm} END) AS arm_high, period, "
+            f"{sums['y']} AS y, {sums['x']} AS x FROM (SELECT *, CAST(floor((epoch(timestamp) "
+            f"- epoch(first_seen)) / {seconds}) AS INTEGER) AS period FROM (SELECT {read} FROM log "
+            f"WHERE {where}) JOIN (SELECT user_id, min(timestamp) AS first_seen FROM log WHERE "
+            f"{where} GROUP BY user_id) USING (user_id)) GROUP BY user_id, period"
+        )
+        con = source.connection  # periods past the last one hold nothing (and are dropped)
+        span = (as_utc(census.last) - as_utc(census.first)) / pd.Timedelta(seconds=seconds)
+        count = int(math.floor(span)) + 1 if math.isfinite(span) else 0
+        pivot = ", ".join(
+            f"coalesce(sum({v}) FILTER (WHERE period = {p}), 0) AS {v}{p}"
+            for v in ("y", "x")
+            for p in range(count)
+        )
+        found = con.execute(  # users seen in several arms are left out
+            f"SELECT min(arm) AS arm{', ' + pivot if pivot else ''} FROM ({periods}) "
+            "GROUP BY user_id HAVING min(arm) = max(arm_high)"
+        ).fetchnumpy()
+    matrices = []
+    for k in range(len(plan.labels)):
+        mine = np.asarray(found["arm"]) == k
+        y, x = (
+            np.column_stack([np.asarray(found[f"{v}{p}"], dtype=float)[mine] for p in range(count)])
+            if count
+            else np.zeros((int(mine.sum()), 0))
+            for v in ("y", "x")
+        )
+        matrices.append((y, x))
+    return matrices
 
 
 def novelty_tables(
@@ -134,11 +150,9 @@ def novelty_tables(
                     }
                 )
             continue
-        frame = _per_user_periods(events, plan, metric, days, until, table, spark)
-        count = int(frame["period"].max()) + 1 if len(frame) else 0
-        control = _matrices(frame, 0, count)
+        matrices = _user_period_matrices(events, plan, metric, days, until, table, spark)
         for k, candidate in enumerate(plan.candidates, start=1):
-            found = exposure_trend(*control, *_matrices(frame, k, count))
+            found = exposure_trend(*matrices[0], *matrices[k])
             for j, period in enumerate(found.periods):
                 periods.append(
                     {
