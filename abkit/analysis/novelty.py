@@ -103,17 +103,14 @@ def _user_period_matrices(
             f"SELECT min(arm) AS arm{', ' + pivot if pivot else ''} FROM ({periods}) "
             "GROUP BY user_id HAVING min(arm) = max(arm_high)"
         ).fetchnumpy()
-    matrices = []
-    for k in range(len(plan.labels)):
-        mine = np.asarray(found["arm"]) == k
-        y, x = (
-            np.column_stack([np.asarray(found[f"{v}{p}"], dtype=float)[mine] for p in range(count)])
-            if count
-            else np.zeros((int(mine.sum()), 0))
-            for v in ("y", "x")
-        )
-        matrices.append((y, x))
-    return matrices
+    arms = np.asarray(found["arm"])
+
+    def matrix(name: str) -> np.ndarray:  # users × periods, the users in the query's order
+        columns = [np.asarray(found[f"{name}{p}"], dtype=float) for p in range(count)]
+        return np.column_stack(columns) if columns else np.zeros((arms.size, 0))
+
+    y, x = matrix("y"), matrix("x")
+    return [(y[arms == k], x[arms == k]) for k in range(len(plan.labels))]
 
 
 def novelty_tables(
