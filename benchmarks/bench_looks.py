@@ -12,11 +12,13 @@
    - the effect-over-time cell (cumulative_effects) through the rollup;
    - a look after one more day's part arrives (the rollup of the 13 days before it built);
    - the default plan (latency quantiles): the checks from the rollup, the pass on the log.
+   With --spark, instead: the same folder and plan on local-mode Spark, full scans against the
+   rollup kept by Spark.
 2. The effect-over-time view of the single-file log: every daily look in one pass
    (abkit.analysis.looks) against a look per day (the path taken before).
 
     .venv/bin/python benchmarks/make_bench_data.py   # once: benchmarks/output/dialogs_10m.parquet
-    .venv/bin/python benchmarks/bench_looks.py [--log FILE] [--metric task_completion]
+    .venv/bin/python benchmarks/bench_looks.py [--log FILE] [--metric task_completion] [--spark]
 """
 
 from __future__ import annotations
@@ -136,6 +138,44 @@ def rollup_section(log: Path) -> None:
     )
 
 
+def spark_section(log: Path) -> None:
+    """The same folder and plan on local-mode Spark (local[2]): a full scan, the rollup's build
+    (the second look), and 14 daily looks as full scans and through the built rollup."""
+    from abkit.analysis.spark_source import spark_session
+
+    folder = daily_parts(log)
+    metrics = [dataclasses.replace(m, ordinal=False) for m in metrics_by_name(RATIOS)]
+    plan = ExperimentPlan(split=0.2, metrics=tuple(metrics))
+    days = [f"2026-01-{d:02d}" for d in range(5, 19)]
+    spark = spark_session("local[2]")
+
+    def analyze(**kwargs):
+        return results.analyze_plan(folder, plan, novelty=False, spark=spark, **kwargs)
+
+    with tempfile.TemporaryDirectory(prefix="abkit-bench-rollup-spark-") as scratch:
+        cache = Path(scratch) / "rollup"
+        analyze(cache=False)  # the session's and the file cache's warm-up
+        full, whole = timed(analyze, cache=False)
+        first, _ = timed(analyze, cache=cache)
+        second, _ = timed(analyze, cache=cache)
+        again, rolled = timed(analyze, cache=cache)
+        pd.testing.assert_frame_equal(whole.table, rolled.table, check_exact=False, rtol=1e-12)
+        scans = sum(timed(analyze, until=day, cache=False)[0] for day in days)
+        warm = sum(timed(analyze, until=day, cache=cache)[0] for day in days)
+    print("\non Spark (local[2]), the same folder and plan")
+    print_rows(
+        full,
+        [
+            ("one full analysis (cache=False)", full),
+            ("first analysis (a one-off: the full scan)", first),
+            ("second analysis, building the rollup", second),
+            ("third analysis, from the rollup", again),
+            ("14 daily looks, full scans", scans),
+            ("14 daily looks, rollup built", warm),
+        ],
+    )
+
+
 def print_row(label: str, seconds: float, ratio: str) -> None:
     print(f"{label + ':':<52}{seconds:6.2f} s  {ratio}")
 
@@ -206,9 +246,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--log", type=Path, default=DEFAULT_LOG)
     parser.add_argument("--metric", default="task_completion")
+    parser.add_argument(
+        "--spark", action="store_true", help="only the rollup on local-mode Spark (abkit[spark])"
+    )
     args = parser.parse_args()
     if not args.log.is_file():
         raise SystemExit(f"--log == '{args.log}': no such file; run make_bench_data.py first")
+    if args.spark:
+        spark_section(args.log)
+        return
     rollup_section(args.log)
     quantile_section(args.log)
     one_pass_section(args.log, args.metric)

@@ -327,7 +327,7 @@ def aggregate(
                     f"{hint}"
                 )
         checked = None  # the census of a rollup that passed the checks, and what it read
-        if cache is not False and spark is None and segment is None:
+        if cache is not False and segment is None:
             rolled = _from_rollup(events, source, plan, until, validated, cache)
             if isinstance(rolled, EngineResult):
                 return rolled

@@ -509,6 +509,7 @@ def cumulative_effects(
     users: pd.DataFrame | str | Path | None = None,
     candidate: str | None = None,
     cache: bool | str | Path = True,
+    spark: Any = None,
 ) -> pd.DataFrame:
     """The metric's effect and CI on the data up to the end of each day.
 
@@ -519,6 +520,7 @@ def cumulative_effects(
     ``candidate``: with several candidates, the one compared with the control (required
     then; every arm is still read, so users seen in two candidates stay left out).
     ``cache``: as for :func:`analyze` (a folder of parts: the looks read its rollup).
+    ``spark``: a SparkSession to run every look on (a folder of parts: from Spark's rollup).
     """
     if candidate is None and len(plan.candidates) > 1:
         raise ValueError(
@@ -540,11 +542,11 @@ def cumulative_effects(
         primary="",
         monitoring=Monitoring(),
     )
-    full = aggregate(events, single, table=table, **sources)  # the metric's checks, all rows
+    full = aggregate(events, single, table=table, spark=spark, **sources)  # checks, all rows
     first, last = pd.Timestamp(full.first).floor("D"), pd.Timestamp(full.last).floor("D")
     days = pd.date_range(first, last, freq="D")
     daily = None  # every look in one pass, where the metric allows (abkit.analysis.looks)
-    if days.tz is not None and str(days.tz) == "UTC":
+    if spark is None and days.tz is not None and str(days.tz) == "UTC":
         daily = aggregate_daily(
             events, single, [d.date() for d in days], table=table, share=plan, **sources
         )
@@ -555,7 +557,9 @@ def cumulative_effects(
             look = (
                 daily[day.date()]
                 if daily is not None
-                else aggregate(events, single, table=table, until=end, validated=True, **sources)
+                else aggregate(
+                    events, single, table=table, until=end, validated=True, spark=spark, **sources
+                )
             )
         except ValueError:
             continue  # an arm has no rows yet

@@ -35,8 +35,17 @@ column; measured in ``benchmarks/bench_looks.py``).
 
 Only what is exact is taken from the rollup (fail closed): :func:`rollup_reason` names what
 sends a look to the full scan (capping, covariates, the approximate median of a time column no
-quantile reads, segments, looks not ending at a UTC midnight, Spark), as do repeated dialog-id
-hashes and implausible timestamps, whose messages the full scan writes.
+quantile reads, segments, looks not ending at a UTC midnight, a folder in which Spark reads
+files other than its ``*.parquet`` parts), as do repeated dialog-id hashes and implausible
+timestamps, whose messages the full scan writes. A new part's census must count the rows of
+its Parquet footer, or its tables are dropped and the look scans the log.
+
+On Spark (a folder of parts read with ``spark=``): the same tables and queries, transpiled
+(:mod:`abkit.analysis.spark_source`); the new parts' tables are computed in one job per table,
+keyed by part (:mod:`abkit.analysis.rollup_tables`), and the repeated-id check counts on the
+executors. A Spark rollup is kept apart from a DuckDB one of the same folder (Spark's 64-bit
+hash of an id is another function). The executors write its files and the driver moves them
+into place: on a cluster, the folder it is kept in must be on a file system both see.
 
 When: from the second look at a folder (:data:`LOOKS_BEFORE_BUILD`); the first is the full
 scan, so a one-off analysis pays nothing for a rollup it would not read again.
@@ -51,7 +60,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -60,17 +68,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from abkit.analysis.capping import CAP_KEY
-from abkit.analysis.checks import Census, census_columns, checked_columns, read_census
-from abkit.analysis.log_source import INTEGER_TYPE, NUMERIC_TYPE, LogSource, sql_text
-from abkit.analysis.looks import UTC_DAY, cumulative_window, daily_passes, day_numbers
+from abkit.analysis.checks import Census, checked_columns, read_census
+from abkit.analysis.log_source import INTEGER_TYPE, LogSource, sql_text
+from abkit.analysis.looks import cumulative_window, daily_passes, day_numbers
 from abkit.analysis.metric_kinds import quoted
 from abkit.analysis.parts import RACY_NS, checksum, part_prints, read_json, write_json
 from abkit.analysis.rollup_looks import accumulate, increments_sql
-from abkit.analysis.user_pass import PassScope, PassSql, UserPass, arm_row_columns, pass_sql
-from abkit.core.duckdb_session import utc
+from abkit.analysis.rollup_tables import (
+    ROLLUP_TABLES,
+    build_sql,
+    check_rows,
+    drop_part,
+    is_complete,
+    on_spark,
+    roll_up,
+    table_file,
+    users_set,
+)
+from abkit.analysis.user_pass import PassScope, PassSql, UserPass, pass_sql
 from abkit.core.paths import cache_directory
 from abkit.plan.experiment_plan import ExperimentPlan
 
@@ -84,7 +101,6 @@ __all__ = [
     "rollup_reason",
 ]
 
-ROLLUP_TABLES = ("census", "users", "ranges", "hashes")
 _SHARED = ("census", "ranges", "hashes")  # what every plan reads: in the rollup's signature
 _FORMAT = "abkit rollup 1"  # in the signature: a new layout never reads an old one
 _GLOB_CHARACTERS = set("*?[]{}'")
@@ -102,8 +118,13 @@ def rollup_reason(plan: ExperimentPlan, source: LogSource, events: Any) -> str:
         return "the log is not a folder of Parquet parts"
     if _GLOB_CHARACTERS & set(str(Path(events).expanduser())):
         return "the folder's path holds glob characters"
-    if not source.statistics:
+    spark = on_spark(source)
+    if not source.statistics and not spark:
         return "the log is not read from Parquet"
+    if spark:
+        parts = sorted(str(p.resolve()) for p in Path(events).expanduser().glob("*.parquet"))
+        if source.connection.input_files("raw_log") != parts:
+            return "Spark reads other files than the folder's *.parquet parts (subfolders)"
     if source.pre_period is not None or source.users is not None:
         return "covariate sources are given"
     for metric in plan.metrics or ():
@@ -125,15 +146,6 @@ def reads_the_log(plan: ExperimentPlan) -> bool:
     return any(m.kind == "quantile" for m in plan.metrics or ())
 
 
-def _analysed_rows(source: LogSource, plan: ExperimentPlan) -> str:
-    """The rows a valid census analyses (:class:`Census` ``where``), written without the
-    census: the plan's experiment, the plan's labels."""
-    where = "TRUE"
-    if plan.experiment and "experiment" in source.columns:
-        where = f"experiment = {sql_text(plan.experiment)}"
-    return where + f" AND variant IN ({', '.join(sql_text(label) for label in plan.labels)})"
-
-
 def _stored(sql: str) -> str:
     """The column that holds a per-user aggregate in the ``users`` table."""
     return "a" + hashlib.md5(sql.encode()).hexdigest()[:16]
@@ -153,40 +165,6 @@ def _user_aggregates(plan: ExperimentPlan) -> dict[str, str] | None:
                 return None
             found[sql] = _stored(sql)
     return found
-
-
-def _value_columns(source: LogSource) -> list[str]:
-    """The log's numeric columns other than ids and times: every column a plan may check."""
-    skipped = {"user_id", "dialog_id", "variant", "experiment", "timestamp", "measured_at"}
-    return [c for c in source.columns if c not in skipped and NUMERIC_TYPE.match(source.types[c])]
-
-
-def _build_sql(source: LogSource, plan: ExperimentPlan, aggregates: Mapping[str, str]) -> dict:
-    """The SQL of each rollup table over one part (the view ``log``). The census and the
-    ranges cover every value column (any plan's metrics); the per-user aggregates, the set
-    ``aggregates`` that the plans analysed so far need."""
-    where = _analysed_rows(source, plan)
-    rows = f"SELECT *, {arm_row_columns(plan)} FROM log"
-    per_user = ", ".join(f"{sql} AS {name}" for sql, name in aggregates.items())
-    values = _value_columns(source)
-    census = census_columns(source, [(c, f"known:{c}") for c in values])
-    ranges = ["count(*) AS total_rows", "min(timestamp) AS first", "max(timestamp) AS last"]
-    for column in values:
-        name = quoted(column)
-        ranges += [
-            f"min({name}) AS {quoted('lo:' + column)}",
-            f"max({name}) AS {quoted('hi:' + column)}",
-            f"count_if(NOT isfinite({name})) AS {quoted('nf:' + column)}",
-            f"max({name} - floor({name})) AS {quoted('fr:' + column)}",
-        ]
-    return {
-        "census": f"SELECT {census} FROM log GROUP BY ALL",
-        "users": f"SELECT user_id AS uid, {UTC_DAY} AS day, {per_user} "
-        f"FROM ({rows} WHERE {where}) GROUP BY ALL",
-        "ranges": f"SELECT {UTC_DAY} AS day, variant, {', '.join(ranges)} FROM log "
-        f"WHERE {where} GROUP BY ALL",
-        "hashes": f"SELECT hash(dialog_id) AS h FROM log WHERE {where}",
-    }
 
 
 @dataclass(frozen=True)
@@ -216,7 +194,7 @@ class Rollup:
     def files(self, table: str) -> str:
         """SQL list of ``table``'s files of every part."""
         paths = [
-            sql_text(str(_file(self.folder, table, key, self.aggregates))) for key in self.keys
+            sql_text(str(table_file(self.folder, table, key, self.aggregates))) for key in self.keys
         ]
         return f"[{', '.join(paths)}]"
 
@@ -284,13 +262,18 @@ class Rollup:
         old = sorted(current & checked)
 
         def files(keys: Sequence[str]) -> str:
-            paths = [sql_text(str(_file(self.folder, "hashes", k, {}))) for k in keys]
+            paths = [sql_text(str(table_file(self.folder, "hashes", k, {}))) for k in keys]
             return f"read_parquet([{', '.join(paths)}])"
 
         con = source.connection
-        fresh = np.sort(con.execute(f"SELECT h FROM {files(new)}").fetchnumpy()["h"])
-        if fresh.size > 1 and bool((fresh[1:] == fresh[:-1]).any()):
-            return False
+        if on_spark(source):  # counted by the executors, not collected to the driver
+            sql = f"SELECT count(*) - count(DISTINCT h) FROM {files(new)}"
+            if con.execute(sql).fetchone()[0]:
+                return False
+        else:
+            fresh = np.sort(con.execute(f"SELECT h FROM {files(new)}").fetchnumpy()["h"])
+            if fresh.size > 1 and bool((fresh[1:] == fresh[:-1]).any()):
+                return False
         if old:
             repeated = con.execute(
                 f"SELECT count(*) FROM {files(new)} WHERE h IN (SELECT h FROM {files(old)})"
@@ -443,10 +426,11 @@ def open_rollup(
     needed = None if reads_the_log(plan) else _user_aggregates(plan)
     if needed is not None and any(CAP_KEY in key for key in needed):
         return None
-    shared = _build_sql(source, plan, {})  # all but the per-user aggregates: any metrics
+    shared = build_sql(source, plan, {})  # all but the per-user aggregates: any metrics
     log_folder = str(Path(events).expanduser().resolve())  # two logs never share a rollup
     tables = [sql for table, sql in shared.items() if table in _SHARED]
-    text = "\n".join([_FORMAT, log_folder, source.select, shared["users"], *tables])
+    engine = "spark" if on_spark(source) else "duckdb"  # Spark's hash is another function
+    text = "\n".join([_FORMAT, engine, log_folder, source.select, shared["users"], *tables])
     signature = hashlib.md5(text.encode()).hexdigest()[:16]
     folder = _rollup_folder(events, cache, signature)
     try:
@@ -498,9 +482,9 @@ def _refresh(
         aggregates = dict(sorted((aggregates | needed).items()))
         write_json(folder / "aggregates.json", aggregates)
         for stale in (folder / "users").glob("*.parquet"):
-            if not stale.name.endswith(f"-{_users_set(aggregates)}.parquet"):
+            if not stale.name.endswith(f"-{users_set(aggregates)}.parquet"):
                 stale.unlink(missing_ok=True)
-    build = _build_sql(source, plan, aggregates)
+    build = build_sql(source, plan, aggregates, keyed=on_spark(source))
     if needed is None:
         build = {table: build[table] for table in _SHARED}
     parts_folder = Path(events).expanduser()
@@ -524,7 +508,7 @@ def _refresh(
                 f"{part.size:,} bytes, rows {entry['rows']:,} -> {part.rows:,}): its "
                 "statistics are recomputed"
             )
-            _drop(folder, entry["key"])
+            drop_part(folder, entry["key"])
         manifest[part.name] = {
             "key": key,
             "print": part.text,
@@ -534,83 +518,19 @@ def _refresh(
         }
     for name in sorted(set(manifest) - set(keys)):
         said.append(f"part {name} is no longer in the folder: its statistics are dropped")
-        _drop(folder, manifest.pop(name)["key"])
+        drop_part(folder, manifest.pop(name)["key"])
         changed = True
-    missing = [name for name, key in keys.items() if not _complete(folder, key, aggregates, build)]
+    missing = [
+        name for name, key in keys.items() if not is_complete(folder, key, aggregates, build)
+    ]
     if missing:
         parts = {name: keys[name] for name in missing}
         rows = sum(int(manifest[name]["rows"]) for name in missing)
-        _roll_up(events, source, build, folder, parts, aggregates, rows)
+        roll_up(events, source, build, folder, parts, aggregates, rows)
+        check_rows(source, folder, {keys[n]: int(manifest[n]["rows"]) for n in missing})
     if changed or missing:
         write_json(folder / "parts.json", manifest)
     label = str(parts_folder)
     for line in said:
         warnings.warn(f"log folder {label}: {line}", PartsChanged, stacklevel=4)
     return Rollup(folder, tuple(keys.values()), aggregates, tuple(said), len(missing))
-
-
-def _users_set(aggregates: Mapping[str, str]) -> str:
-    """A name for the set of per-user aggregates the ``users`` files hold."""
-    return _digest(" ".join(sorted(aggregates.values())))[:12]
-
-
-def _file(folder: Path, table: str, key: str, aggregates: Mapping[str, str]) -> Path:
-    """Where a part's table is stored (the ``users`` table: per set of aggregates)."""
-    name = f"{key}-{_users_set(aggregates)}" if table == "users" else key
-    return folder / table / f"{name}.parquet"
-
-
-def _drop(folder: Path, key: str) -> None:
-    for table in ROLLUP_TABLES:
-        for path in (folder / table).glob(f"{key}*.parquet"):
-            path.unlink(missing_ok=True)
-
-
-def _complete(folder: Path, key: str, aggregates: Mapping[str, str], tables: Any) -> bool:
-    return all(_file(folder, table, key, aggregates).is_file() for table in tables)
-
-
-_PROGRESS_ROWS = 2_000_000  # a build longer than about 2 s shows its progress
-
-
-def _roll_up(
-    events: str | Path,
-    source: LogSource,
-    build: Mapping[str, str],
-    folder: Path,
-    parts: Mapping[str, str],
-    aggregates: Mapping[str, str],
-    rows: int = 0,
-) -> None:
-    """Compute and store the missing tables of ``parts`` (name -> key), one part at a time (a
-    view ``log`` over the part alone: DuckDB reads only that file), each file written whole
-    then renamed; a progress bar on stderr from :data:`_PROGRESS_ROWS` rows (about 1 s per
-    million dialogs on 2 cores)."""
-    base = source.statistics
-    if not base.endswith(")"):
-        raise ValueError(f"unexpected Parquet relation {base!r}")
-    with_part = base[:-1] + ", filename = 'abkit_part')"
-    cursor = utc(source.connection.cursor())
-    try:
-        shown = tqdm(
-            parts.items(),
-            total=len(parts),
-            desc=f"rolling up {len(parts)} log part(s), {rows:,} rows",
-            unit="part",
-            disable=rows < _PROGRESS_ROWS,
-        )
-        for name, key in shown:
-            path = sql_text(str(Path(events).expanduser() / name))
-            cursor.execute(
-                f"CREATE OR REPLACE TEMP VIEW log AS SELECT {source.select} FROM {with_part} "
-                f"WHERE abkit_part = {path}"
-            )
-            for table, sql in build.items():
-                target = _file(folder, table, key, aggregates)
-                if target.is_file():
-                    continue
-                temporary = target.with_suffix(f".{os.getpid()}.tmp")
-                cursor.execute(f"COPY ({sql}) TO {sql_text(str(temporary))} (FORMAT parquet)")
-                os.replace(temporary, target)
-    finally:
-        cursor.close()

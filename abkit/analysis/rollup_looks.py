@@ -88,8 +88,8 @@ def increments_sql(
     aliases = [a for a in parts.user_cols.values() if a != "uid"]
 
     def before(alias: str) -> str:  # the state before the day: a sum less the day's own part
-        if window_of[alias] == "sum":
-            return f"sum({alias}) OVER w - {alias}"
+        if window_of[alias] == "sum":  # in parentheses: Spark reads "OVER w - a" as a name
+            return f"(sum({alias}) OVER w) - {alias}"
         return f"{window_of[alias]}({alias}) OVER b"
 
     running = ", ".join(

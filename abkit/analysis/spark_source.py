@@ -15,6 +15,8 @@ with rewrites where the dialects differ in meaning, not only in spelling:
   TIMESTAMP)``, Spark's instant, not ``TIMESTAMP_NTZ``): the session time zone is UTC (set by
   :func:`spark_session`; a session of the caller's is checked for it); ``timezone(zone, t)``
   becomes ``to_utc_timestamp(t, zone)``;
+- ``epoch_us(t)`` becomes ``unix_micros(t)``; ``floor(x)`` keeps a non-finite ``x`` (Spark's
+  floor is a BIGINT and overflows on infinity, DuckDB's is infinity);
 - ``to_seconds(s)`` (an interval) becomes ``make_dt_interval(0, 0, 0, s)``, and DuckDB's
   ``any_value`` (which skips NULLs) Spark's ``any_value(x, true)``.
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -165,6 +168,8 @@ def to_spark_sql(sql: str) -> str:
                         ),
                     )
                 )
+            if name == "epoch_us" and len(args) == 1:  # microseconds since the epoch
+                return exp.Anonymous(this="unix_micros", expressions=[args[0].copy()])
             if name == "hash" and len(args) == 1:
                 return exp.Anonymous(this="xxhash64", expressions=[args[0].copy()])
             if name == "timezone" and len(args) == 2:
@@ -190,6 +195,19 @@ def to_spark_sql(sql: str) -> str:
             return exp.Anonymous(
                 this="percentile", expressions=[node.this.copy(), node.expression.copy()]
             )
+        if isinstance(node, exp.Floor) and node.args.get("decimals") is None:
+            # DuckDB's floor of a DOUBLE is a DOUBLE (of infinity: infinity); Spark's is a
+            # BIGINT, and of infinity an overflow error: the non-finite value is kept
+            value = node.this.transform(rewrite)
+            finite = exp.and_(
+                exp.not_(exp.func("isnan", value.copy())),
+                exp.LT(
+                    this=exp.func("abs", value.copy()),
+                    expression=exp.cast(exp.Literal.string("Infinity"), "double"),
+                ),
+            )
+            whole = exp.Floor(this=value.copy())
+            return exp.Case(ifs=[exp.If(this=finite, true=whole)], default=value.copy())
         if isinstance(node, exp.UnixToTime):
             return exp.Anonymous(this="timestamp_seconds", expressions=[node.this.copy()])
         if isinstance(node, exp.CTE) and node.args.get("materialized"):
@@ -288,7 +306,7 @@ class SparkConnection:
     def execute(self, sql: str, parameters: Mapping[str, Any] | None = None) -> SparkResult:
         if parameters:
             raise NotImplementedError("parameterized statements are not used on Spark")
-        text = sql.strip()
+        text = _PARQUET_LIST.sub(self._files_view, sql.strip())  # a rollup's tables
         if text.upper().startswith("DESCRIBE "):
             frame = self.session.sql(to_spark_sql(text[len("DESCRIBE ") :]))
             fields = frame.schema.fields
@@ -301,6 +319,73 @@ class SparkConnection:
             text = re.sub(r"^CREATE\s+TEMP\s+VIEW", "CREATE OR REPLACE TEMP VIEW", text, flags=re.I)
         return SparkResult(self.session.sql(to_spark_sql(text)))
 
+    def _files_view(self, match: re.Match) -> str:
+        """A view over the Parquet files a ``read_parquet([...])`` names (a rollup's tables),
+        with ``filename = 'c'``: their path as column ``c`` (Spark's ``input_file_name``, a
+        URI). Made afresh for each statement: a rewritten file is read as it is now."""
+        from pyspark.sql import functions
+
+        paths = [_unquoted(text) for text in re.findall(r"'((?:[^']|'')*)'", match.group(1))]
+        frame = self.session.read.parquet(*paths)
+        if match.group(2):
+            frame = frame.withColumn(match.group(2), functions.input_file_name())
+        name = f"abkit_files_{len(self._views)}"
+        self.register(name, frame)
+        return name
+
+    def view_of_parts(self, view: str, raw: str, keys: Mapping[str, str], select: str) -> None:
+        """The view ``view`` of the Parquet parts ``keys`` (path -> key): the canonical
+        columns (``select``, the log view's own) and the part's key as ``abkit_key``, each part
+        read with the schema of the whole log's relation ``raw`` (a column missing in a part:
+        NULLs, as when the folder is read at once)."""
+        from pyspark.sql import functions
+
+        schema = self.session.table(raw).schema
+        frame = self.session.read.schema(schema).parquet(*keys)
+        uri = {_local(text): text for text in frame.inputFiles()}
+        named = self.session.createDataFrame(
+            [(uri[str(Path(path).resolve())], key) for path, key in keys.items()],
+            "abkit_uri string, abkit_key string",
+        )
+        frame = frame.withColumn("abkit_uri", functions.input_file_name())
+        frame = frame.join(functions.broadcast(named), "abkit_uri").drop("abkit_uri")
+        self.register(f"{view}_raw", frame)
+        self.execute(
+            f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select}, abkit_key FROM {view}_raw"
+        )
+
+    def write_parts(self, query: str, targets: Mapping[str, Path]) -> None:
+        """Write the rows of ``query`` (DuckDB SQL with a column ``abkit_key``) as one Parquet
+        file per key, at ``targets[key]``, without that column: one Spark job for every part,
+        each file moved into place whole (a key without rows: a file of no rows). The files are
+        the driver's: a rollup on Spark needs the executors to see the folder it is kept in."""
+        import shutil
+        import tempfile
+
+        frame = self.session.sql(to_spark_sql(query))
+        first = next(iter(targets.values()))
+        scratch = Path(tempfile.mkdtemp(prefix=".spark-", dir=first.parent))
+        try:
+            out = scratch / "out"
+            frame.repartition("abkit_key").write.partitionBy("abkit_key").parquet(str(out))
+            for key, target in targets.items():
+                written = sorted((out / f"abkit_key={key}").glob("part-*.parquet"))
+                if not written:
+                    empty = scratch / "empty"
+                    if not empty.exists():
+                        frame.drop("abkit_key").limit(0).coalesce(1).write.parquet(str(empty))
+                    written = [scratch / f"{key}.parquet"]
+                    shutil.copyfile(next(empty.glob("part-*.parquet")), written[0])
+                if len(written) != 1:
+                    raise OSError(f"Spark wrote {len(written)} Parquet files for {target.name}")
+                os.replace(written[0], target)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def input_files(self, raw: str) -> list[str]:
+        """The files Spark reads for the relation ``raw``, as local paths."""
+        return sorted(_local(uri) for uri in self.session.table(raw).inputFiles())
+
     def register(self, name: str, frame: Any) -> None:
         frame.createOrReplaceTempView(name)
         self._views.append(name)
@@ -309,6 +394,22 @@ class SparkConnection:
         for name in self._views:
             with contextlib.suppress(Exception):
                 self.session.catalog.dropTempView(name)
+
+
+_PARQUET_LIST = re.compile(
+    r"read_parquet\(\[((?:\s*'(?:[^']|'')*'\s*,?)*)\](?:\s*,\s*filename\s*=\s*'(\w+)')?\)"
+)
+
+
+def _unquoted(text: str) -> str:
+    return text.replace("''", "'")
+
+
+def _local(uri: str) -> str:
+    """A file URI Spark names (``file:///tmp/a%20b.parquet``) as a local path."""
+    from urllib.parse import unquote, urlparse
+
+    return unquote(urlparse(uri).path)
 
 
 # --------------------------------------------------------------------------- opening a log

@@ -503,6 +503,32 @@ def test_a_rollup_that_cannot_be_kept_falls_back_to_the_scan(parts, tmp_path) ->
     assert_same(analyze_plan(folder, plan, cache=False, novelty=False), rolled)
 
 
+def test_a_part_whose_rollup_miscounts_its_rows_is_dropped_and_the_log_scanned(
+    parts, tmp_path, monkeypatch
+) -> None:
+    """Fail closed: a new part's census must count the rows its Parquet footer holds (here
+    the footer is made to say one more); its tables are dropped and the look scans the log."""
+    import abkit.analysis.rollup as rollup
+
+    frame, plan = parts
+    folder = split_by_day(frame, tmp_path / "log")
+    cache = tmp_path / "rollup"
+    counted = rollup.part_prints
+
+    def one_more(where: Path):
+        found = counted(where)
+        return (dataclasses.replace(found[0], rows=found[0].rows + 1), *found[1:])
+
+    monkeypatch.setattr(rollup, "part_prints", one_more)
+    message = rf"counted {counted(folder)[0].rows:,} rows where its footer says .* scanned whole"
+    with pytest.warns(PartsChanged, match=message):
+        rolled = analyze_plan(folder, plan, cache=cache, novelty=False)
+    assert rolled.engine.read_from == ""
+    assert_same(analyze_plan(folder, plan, cache=False, novelty=False), rolled)
+    census = next(cache.glob("*/census"))
+    assert len(list(census.glob("*.parquet"))) == len(counted(folder)) - 1  # that part's dropped
+
+
 def test_the_whole_log_is_read_from_kept_increments(parts, tmp_path, monkeypatch) -> None:
     """Once a look through a day has kept the increments, a look at the whole log (its last
     day's, the rows at its closing midnight included) is a sum of them, not a pass over users."""
