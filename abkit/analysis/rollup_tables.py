@@ -147,10 +147,12 @@ def roll_up(
     aggregates: Mapping[str, str],
     rows: int = 0,
 ) -> None:
-    """Compute and store the missing tables of ``parts`` (name -> key), one part at a time (a
-    view ``log`` over the part alone: DuckDB reads only that file), each file written whole
-    then renamed; a progress bar on stderr from :data:`_PROGRESS_ROWS` rows (about 1 s per
-    million dialogs on 2 cores)."""
+    """Compute and store the missing tables of ``parts`` (name -> key), each file written
+    whole then renamed. DuckDB: one part at a time (the view :data:`PART_VIEW` over the part
+    alone, so only that file is read), with a progress bar on stderr from
+    :data:`_PROGRESS_ROWS` rows (about 1 s per million dialogs on 2 cores). Spark: every part
+    at once, one job per table, the rows keyed by part (``build`` from ``build_sql(keyed=True)``).
+    """
     if on_spark(source):  # every part's table in one job (a folder of many small files)
         where = {str(Path(events).expanduser() / name): key for name, key in parts.items()}
         source.connection.view_of_parts(PART_VIEW, "raw_log", where, source.select)

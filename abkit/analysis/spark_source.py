@@ -20,6 +20,10 @@ with rewrites where the dialects differ in meaning, not only in spelling:
 - ``to_seconds(s)`` (an interval) becomes ``make_dt_interval(0, 0, 0, s)``, and DuckDB's
   ``any_value`` (which skips NULLs) Spark's ``any_value(x, true)``.
 
+For the rollup of a folder of parts (:mod:`abkit.analysis.rollup`), a ``read_parquet([...])``
+list of its stored files becomes a view over them, and :meth:`SparkConnection.view_of_parts` /
+:meth:`SparkConnection.write_parts` compute and write the tables of many parts in one job.
+
 So the plan, the validation, the health gates, the per-user and per-arm sums and the tests are
 the same objects as with DuckDB (one engine, two executors), and tests compare the two on the
 same logs (``tests/test_spark.py``). One figure is approximate on both engines and so differs
@@ -343,9 +347,11 @@ class SparkConnection:
         schema = self.session.table(raw).schema
         frame = self.session.read.schema(schema).parquet(*keys)
         uri = {_local(text): text for text in frame.inputFiles()}
+        local = {str(Path(path).resolve()): key for path, key in keys.items()}
+        if set(local) - set(uri):  # an OSError: the look scans the log, with a warning
+            raise OSError(f"Spark did not list the parts {sorted(set(local) - set(uri))[:3]}")
         named = self.session.createDataFrame(
-            [(uri[str(Path(path).resolve())], key) for path, key in keys.items()],
-            "abkit_uri string, abkit_key string",
+            [(uri[path], key) for path, key in local.items()], "abkit_uri string, abkit_key string"
         )
         frame = frame.withColumn("abkit_uri", functions.input_file_name())
         frame = frame.join(functions.broadcast(named), "abkit_uri").drop("abkit_uri")
@@ -356,9 +362,10 @@ class SparkConnection:
 
     def write_parts(self, query: str, targets: Mapping[str, Path]) -> None:
         """Write the rows of ``query`` (DuckDB SQL with a column ``abkit_key``) as one Parquet
-        file per key, at ``targets[key]``, without that column: one Spark job for every part,
-        each file moved into place whole (a key without rows: a file of no rows). The files are
-        the driver's: a rollup on Spark needs the executors to see the folder it is kept in."""
+        file per key, at ``targets[key]``, without that column:
+        one Spark job writes every part's file, and the driver moves each into place whole (a
+        key without rows: a file of no rows); on a cluster the folder must be on a file system
+        the executors and the driver both see."""
         import shutil
         import tempfile
 
