@@ -1,7 +1,9 @@
 """The rollup of a folder of parts on Spark (abkit.analysis.rollup with
-abkit.analysis.spark_source): every look equals Spark's own full scan of the folder
+abkit.analysis.spark_source): every look from Spark's rollup equals the full scan of the folder
 (cache=False) on every bundled log and on the bad logs of the DuckDB rollup's tests, and an
-added, changed or removed part is detected. Skipped, with the reason, where pyspark or a Java
+added, changed or removed part is detected. The full scan is DuckDB's, which Spark's own full
+scan equals on the same logs (tests/analysis/test_spark.py); Spark's own for a folder with a
+file only Spark reads. Skipped, with the reason, where pyspark or a Java
 runtime is missing."""
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ import pytest
 import test_rollup
 from test_rollup import (  # the DuckDB rollup's helpers and bad logs, reused as they are
     BUNDLED,
-    _assert_same_outcome,
     _bad_logs,
     _day,
+    _outcome,
     assert_same,
     both,
     rollup_plan,
@@ -63,8 +65,26 @@ def spark():
     return spark_session("local[2]")
 
 
+def on_spark(folder: Path, plan, cache: Path, spark, **kwargs):
+    """DuckDB's full scan, and the look on Spark from Spark's rollup."""
+    full = analyze_plan(folder, plan, cache=False, novelty=False, **kwargs)
+    return full, analyze_plan(folder, plan, cache=cache, novelty=False, spark=spark, **kwargs)
+
+
+def same_outcome_on_spark(folder: Path, plan, cache: Path, spark, **kwargs) -> object:
+    """The full scan's result or message (DuckDB's) and the rollup's on Spark: the same."""
+    full = _outcome(folder, plan, False, **kwargs)
+    rolled = _outcome(folder, plan, cache, spark=spark, **kwargs)
+    if isinstance(full, str):
+        assert rolled == full
+    else:
+        assert not isinstance(rolled, str), rolled
+        assert_same(full, rolled)
+    return full
+
+
 @pytest.mark.parametrize("name", sorted(BUNDLED))
-def test_rollup_on_spark_equals_sparks_full_scan_on_every_bundled_log(name, spark, tmp_path):
+def test_rollup_on_spark_equals_the_full_scan_on_every_bundled_log(name, spark, tmp_path):
     file, spec = BUNDLED[name]
     frame = pd.read_parquet(DATA_DIR / file)
     folder = split_in_fives(frame, tmp_path / "log")
@@ -73,11 +93,11 @@ def test_rollup_on_spark_equals_sparks_full_scan_on_every_bundled_log(name, spar
     cache = tmp_path / "rollup"
     count = len(list(folder.glob("*.parquet")))
     if reads_the_log(plan):  # the checks from the rollup, the per-user pass on the log
-        assert_same(*both(folder, plan, cache, spark=spark))
+        assert_same(*on_spark(folder, plan, cache, spark))
         plan = dataclasses.replace(
             plan, metrics=tuple(m for m in plan.metrics if m.kind != "quantile")
         )
-    full, rolled = both(folder, plan, cache, spark=spark)
+    full, rolled = on_spark(folder, plan, cache, spark)
     assert_same(full, rolled)
     assert rolled.engine.read_from.startswith(f"rollup of {count} part(s)")
     assert len(stored_parts(cache)) == count  # looks through a day: the bad logs' test
@@ -102,10 +122,10 @@ def test_rollup_on_spark_gives_the_full_scans_verdicts_on_bad_logs(case, parts, 
     frame, plan = parts
     folder = split_in_fives(_bad_logs(frame)[case], tmp_path / "log")
     cache = tmp_path / "rollup"
-    whole = _assert_same_outcome(folder, plan, cache, spark=spark)
+    whole = same_outcome_on_spark(folder, plan, cache, spark)
     if case in ("value out of range", "infinite value", "repeated id across parts"):
         assert isinstance(whole, str)  # the bad part is the last: a look before it passes
-        early = _assert_same_outcome(folder, plan, cache, spark=spark, until="2026-01-10")
+        early = same_outcome_on_spark(folder, plan, cache, spark, until="2026-01-10")
         assert not isinstance(early, str)
 
 
@@ -116,7 +136,7 @@ def test_parts_added_changed_or_removed_on_spark_are_detected(parts, spark, tmp_
     cache = tmp_path / "rollup"
     with warnings.catch_warnings():
         warnings.simplefilter("error", PartsChanged)
-        assert_same(*both(folder, plan, cache, spark=spark))
+        assert_same(*on_spark(folder, plan, cache, spark))
         split_by_day(frame[_day(frame, days[-1])], folder)  # the next day's part arrives
         full, rolled = both(folder, plan, cache, spark=spark)
         assert_same(full, rolled)
@@ -130,20 +150,18 @@ def test_parts_added_changed_or_removed_on_spark_are_detected(parts, spark, tmp_
     pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), changed)
     with pytest.warns(PartsChanged, match=rf"part day-{days[3]}.parquet changed"):
         rolled = analyze_plan(folder, plan, cache=cache, novelty=False, spark=spark)
-    assert_same(analyze_plan(folder, plan, cache=False, novelty=False, spark=spark), rolled)
+    assert_same(analyze_plan(folder, plan, cache=False, novelty=False), rolled)
 
     (folder / f"day-{days[5]}.parquet").unlink()
     with pytest.warns(PartsChanged, match=rf"part day-{days[5]}.parquet is no longer"):
         rolled = analyze_plan(folder, plan, cache=cache, novelty=False, spark=spark)
-    assert_same(analyze_plan(folder, plan, cache=False, novelty=False, spark=spark), rolled)
+    assert_same(analyze_plan(folder, plan, cache=False, novelty=False), rolled)
 
     metric = next(m.name for m in plan.metrics if m.role == "primary")
-    over = {  # the effect-over-time cell: a look per day, each from Spark's rollup
-        cache_: cumulative_effects(folder, plan, metric, cache=cache_, spark=spark)
-        for cache_ in (False, cache)
-    }
-    pd.testing.assert_frame_equal(over[False], over[cache], check_exact=False, rtol=1e-10)
-    assert len(over[cache]) == len(days)
+    full = cumulative_effects(folder, plan, metric, cache=False)  # DuckDB's looks, scanned
+    over = cumulative_effects(folder, plan, metric, cache=cache, spark=spark)  # Spark's rollup
+    pd.testing.assert_frame_equal(full, over, check_exact=False, rtol=1e-10)
+    assert len(over) == len(days)
 
     # DuckDB keeps a rollup of its own (its dialog-id hash is another function than Spark's)
     assert analyze_plan(folder, plan, cache=cache, novelty=False).engine.read_from
