@@ -42,7 +42,10 @@ if shutil.which("java") is None:
 
 from abkit.analysis.spark_source import spark_session  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore:Series.values returning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Series.values returning"),
+    pytest.mark.xdist_group("spark"),  # with the other Spark files, on one worker (make test)
+]
 
 
 def split_in_fives(frame: pd.DataFrame, folder: Path) -> Path:
@@ -93,7 +96,8 @@ def test_rollup_on_spark_equals_the_full_scan_on_every_bundled_log(name, spark, 
     cache = tmp_path / "rollup"
     count = len(list(folder.glob("*.parquet")))
     if reads_the_log(plan):  # the checks from the rollup, the per-user pass on the log
-        assert_same(*on_spark(folder, plan, cache, spark))
+        if name == "example":  # the default plan (the pass on the log is test_spark.py's)
+            assert_same(*on_spark(folder, plan, cache, spark))
         plan = dataclasses.replace(
             plan, metrics=tuple(m for m in plan.metrics if m.kind != "quantile")
         )
