@@ -43,7 +43,7 @@ else
 endif
 
 test: setup ## run every test (two workers): unit, references, papermill matrix, nbval over notebooks/; lists the 25 slowest
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
 
 lab: setup ## open JupyterLab at the kit's root (notebooks/, experiments/, reports/); ARGS=... passes on
 	$(BIN)/jupyter lab --notebook-dir="$(CURDIR)" $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $$ARGS

@@ -24,9 +24,6 @@ if shutil.which("java") is None:
 
 from abkit.analysis.spark_source import spark_session, to_spark_sql  # noqa: E402
 
-# with `--dist loadgroup` (make test): the Spark files run on one worker, one after the other
-pytestmark = pytest.mark.xdist_group("spark")
-
 
 @pytest.fixture(scope="module")
 def spark():

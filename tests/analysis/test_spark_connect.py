@@ -28,9 +28,6 @@ from test_spark import _same_result  # noqa: E402
 
 from abkit.analysis.spark_source import spark_session  # noqa: E402
 
-# with `--dist loadgroup` (make test): the Spark files run on one worker, one after the other
-pytestmark = pytest.mark.xdist_group("spark")
-
 
 def _free_port() -> int:
     with socket.socket() as probe:
