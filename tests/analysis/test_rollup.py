@@ -99,13 +99,17 @@ def stored_parts(cache: Path) -> dict:
     return json.loads(manifests[0].read_text())
 
 
+def bundled_in_parts(name: str, folder: Path, split=split_by_day) -> tuple[Path, ExperimentPlan]:
+    """A bundled log written in parts to ``folder`` by ``split``, and its plan for the rollup."""
+    file, spec = BUNDLED[name]
+    folder = split(pd.read_parquet(DATA_DIR / file), folder)
+    plan = load_plan(read_plan_spec(DATA_DIR / spec) if isinstance(spec, str) else spec)
+    return folder, rollup_plan(plan, folder)
+
+
 @pytest.mark.parametrize("name", sorted(BUNDLED))
 def test_rollup_equals_the_full_scan_on_every_bundled_log(name, tmp_path) -> None:
-    file, spec = BUNDLED[name]
-    frame = pd.read_parquet(DATA_DIR / file)
-    folder = split_by_day(frame, tmp_path / "log")
-    plan = load_plan(read_plan_spec(DATA_DIR / spec) if isinstance(spec, str) else spec)
-    plan = rollup_plan(plan, folder)
+    folder, plan = bundled_in_parts(name, tmp_path / "log")
     cache = tmp_path / "rollup"
     parts = len(list(folder.glob("*.parquet")))
     if reads_the_log(plan):  # quantile metrics: the checks from the rollup, the pass on the log
@@ -177,9 +181,13 @@ def _outcome(folder: Path, plan: ExperimentPlan, cache: Path | bool, **kwargs):
         return f"{type(error).__name__}: {error}"
 
 
-def _assert_same_outcome(folder: Path, plan: ExperimentPlan, cache: Path, **kwargs) -> object:
+def _assert_same_outcome(
+    folder: Path, plan: ExperimentPlan, cache: Path, rolled_on: object = None, **kwargs
+) -> object:
+    """The full scan's result or message (DuckDB's) and the rollup's (on Spark with
+    ``rolled_on``, a SparkSession): the same."""
     full = _outcome(folder, plan, False, **kwargs)
-    rolled = _outcome(folder, plan, cache, **kwargs)
+    rolled = _outcome(folder, plan, cache, spark=rolled_on, **kwargs)
     if isinstance(full, str):
         assert rolled == full
     else:
@@ -190,6 +198,20 @@ def _assert_same_outcome(folder: Path, plan: ExperimentPlan, cache: Path, **kwar
 
 def _day(frame: pd.DataFrame, day: str) -> pd.Series:
     return pd.to_datetime(frame["timestamp"], utc=True).dt.strftime("%Y-%m-%d") == day
+
+
+BAD_CASES = [  # the logs of _bad_logs, each failing one gate in a late part
+    "repeated id across parts",
+    "value out of range",
+    "infinite value",
+    "null user id",
+    "placeholder user id",
+    "users in both arms",
+    "missing in one arm",
+    "implausible time",
+    "unknown label",
+    "sample ratio",
+]
 
 
 def _bad_logs(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -229,21 +251,7 @@ def _bad_logs(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return bad
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        "repeated id across parts",
-        "value out of range",
-        "infinite value",
-        "null user id",
-        "placeholder user id",
-        "users in both arms",
-        "missing in one arm",
-        "implausible time",
-        "unknown label",
-        "sample ratio",
-    ],
-)
+@pytest.mark.parametrize("case", BAD_CASES)
 def test_rollup_gives_the_full_scans_verdicts_on_bad_logs(case, parts, tmp_path) -> None:
     """A part that fails validation fails the look as the full scan does (the same message),
     and a look that ends before it sees what the full scan sees."""
@@ -263,14 +271,18 @@ def test_rollup_gives_the_full_scans_verdicts_on_bad_logs(case, parts, tmp_path)
         _assert_same_outcome(folder, ignoring, cache)
 
 
+def all_but_the_last_day(frame: pd.DataFrame, tmp_path: Path) -> tuple[list[str], Path, Path]:
+    """The log's days, a folder of daily parts of all but the last, and a rollup folder."""
+    days = sorted(pd.to_datetime(frame["timestamp"], utc=True).dt.strftime("%Y-%m-%d").unique())
+    return days, split_by_day(frame[~_day(frame, days[-1])], tmp_path / "log"), tmp_path / "rollup"
+
+
 def test_added_changed_and_removed_parts_are_detected(parts, tmp_path) -> None:
     """Each look reads the folder as it is: a new day's part is rolled up, a rewritten part
     recomputed and a removed one dropped, each change said (PartsChanged); the numbers stay
     the full scan's."""
     frame, plan = parts
-    days = sorted(pd.to_datetime(frame["timestamp"], utc=True).dt.strftime("%Y-%m-%d").unique())
-    folder = split_by_day(frame[~_day(frame, days[-1])], tmp_path / "log")
-    cache = tmp_path / "rollup"
+    days, folder, cache = all_but_the_last_day(frame, tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error", PartsChanged)
         assert_same(*both(folder, plan, cache))
@@ -302,9 +314,7 @@ def test_a_new_part_repeating_an_old_id_is_refused(parts, tmp_path) -> None:
     """Repeats are checked across parts once per set of parts: a part that arrives later with
     an id already seen fails the look, with the full scan's message."""
     frame, plan = parts
-    days = sorted(pd.to_datetime(frame["timestamp"], utc=True).dt.strftime("%Y-%m-%d").unique())
-    folder = split_by_day(frame[~_day(frame, days[-1])], tmp_path / "log")
-    cache = tmp_path / "rollup"
+    days, folder, cache = all_but_the_last_day(frame, tmp_path)
     analyze_plan(folder, plan, cache=cache, novelty=False)
     last = frame[_day(frame, days[-1])].copy()
     last.loc[last.index[0], "dialog_id"] = frame["dialog_id"].iloc[0]

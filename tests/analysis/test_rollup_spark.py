@@ -20,21 +20,21 @@ import pytest
 import test_rollup
 from conftest import slow_scale
 from test_rollup import (  # the DuckDB rollup's helpers and bad logs, reused as they are
+    BAD_CASES,
     BUNDLED,
+    _assert_same_outcome,
     _bad_logs,
     _day,
-    _outcome,
+    all_but_the_last_day,
     assert_same,
     both,
-    rollup_plan,
+    bundled_in_parts,
     split_by_day,
     stored_parts,
 )
 
 from abkit.analysis.results import analyze_plan, cumulative_effects
 from abkit.analysis.rollup import PartsChanged, reads_the_log
-from abkit.core.paths import DATA_DIR
-from abkit.plan.experiment_plan import load_plan, read_plan_spec
 
 pytest.importorskip("pyspark", reason="pyspark not installed: pip install 'abkit[spark]'")
 pytest.importorskip("sqlglot", reason="sqlglot not installed: pip install 'abkit[spark]'")
@@ -62,20 +62,7 @@ def split_in_fives(frame: pd.DataFrame, folder: Path) -> Path:
 # a repeat across parts, a range, a non-finite value, a crossover, an implausible time.
 FULL = slow_scale() >= 1
 LOGS = sorted(BUNDLED) if FULL else ["abn", "custom", "example", "otel"]
-BAD_CASES = [
-    "repeated id across parts",
-    "value out of range",
-    "infinite value",
-    "null user id",
-    "placeholder user id",
-    "users in both arms",
-    "missing in one arm",
-    "implausible time",
-    "unknown label",
-    "sample ratio",
-]
-if not FULL:
-    BAD_CASES = [BAD_CASES[i] for i in (0, 1, 2, 5, 7)]
+CASES = BAD_CASES if FULL else [BAD_CASES[i] for i in (0, 1, 2, 5, 7)]
 
 parts = test_rollup.parts  # the example log in daily parts and its plan without quantiles
 build_at_the_first_look = test_rollup.build_at_the_first_look  # autouse: built at once
@@ -92,26 +79,10 @@ def on_spark(folder: Path, plan, cache: Path, spark, **kwargs):
     return full, analyze_plan(folder, plan, cache=cache, novelty=False, spark=spark, **kwargs)
 
 
-def same_outcome_on_spark(folder: Path, plan, cache: Path, spark, **kwargs) -> object:
-    """The full scan's result or message (DuckDB's) and the rollup's on Spark: the same."""
-    full = _outcome(folder, plan, False, **kwargs)
-    rolled = _outcome(folder, plan, cache, spark=spark, **kwargs)
-    if isinstance(full, str):
-        assert rolled == full
-    else:
-        assert not isinstance(rolled, str), rolled
-        assert_same(full, rolled)
-    return full
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", LOGS)
 def test_rollup_on_spark_equals_the_full_scan_on_every_bundled_log(name, spark, tmp_path):
-    file, spec = BUNDLED[name]
-    frame = pd.read_parquet(DATA_DIR / file)
-    folder = split_in_fives(frame, tmp_path / "log")
-    plan = load_plan(read_plan_spec(DATA_DIR / spec) if isinstance(spec, str) else spec)
-    plan = rollup_plan(plan, folder)
+    folder, plan = bundled_in_parts(name, tmp_path / "log", split_in_fives)
     cache = tmp_path / "rollup"
     count = len(list(folder.glob("*.parquet")))
     if reads_the_log(plan):  # the checks from the rollup, the per-user pass on the log
@@ -127,23 +98,21 @@ def test_rollup_on_spark_equals_the_full_scan_on_every_bundled_log(name, spark, 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", BAD_CASES)
+@pytest.mark.parametrize("case", CASES)
 def test_rollup_on_spark_gives_the_full_scans_verdicts_on_bad_logs(case, parts, spark, tmp_path):
     frame, plan = parts
     folder = split_in_fives(_bad_logs(frame)[case], tmp_path / "log")
     cache = tmp_path / "rollup"
-    whole = same_outcome_on_spark(folder, plan, cache, spark)
+    whole = _assert_same_outcome(folder, plan, cache, spark)
     if case in ("value out of range", "infinite value", "repeated id across parts"):
         assert isinstance(whole, str)  # the bad part is the last: a look before it passes
-        early = same_outcome_on_spark(folder, plan, cache, spark, until="2026-01-10")
+        early = _assert_same_outcome(folder, plan, cache, spark, until="2026-01-10")
         assert not isinstance(early, str)
 
 
 def test_parts_added_changed_or_removed_on_spark_are_detected(parts, spark, tmp_path) -> None:
     frame, plan = parts
-    days = sorted(pd.to_datetime(frame["timestamp"], utc=True).dt.strftime("%Y-%m-%d").unique())
-    folder = split_by_day(frame[~_day(frame, days[-1])], tmp_path / "log")
-    cache = tmp_path / "rollup"
+    days, folder, cache = all_but_the_last_day(frame, tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error", PartsChanged)
         assert_same(*on_spark(folder, plan, cache, spark))
