@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import os
 import tempfile
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import pyarrow.parquet as pq
 
 from abkit.analysis.log_types import INTEGER_TYPE, NUMERIC_TYPE, timestamp_sql
 from abkit.analysis.metric_kinds import quoted
-from abkit.core.duckdb_session import connect, utc
+from abkit.core.duckdb_session import connect, shared_cursor
 from abkit.plan.experiment_plan import ExperimentPlan
 from abkit.plan.metrics import REQUIRED_COLUMNS
 from abkit.serve.events import (
@@ -88,19 +87,14 @@ def sql_text(value: str) -> str:
 # --------------------------------------------------------------------------- opening a log
 
 _DATABASE_SUFFIXES = (".duckdb", ".db", ".ddb")
-_SHARED: dict[int, duckdb.DuckDBPyConnection] = {}  # process id -> its in-memory database
-_SHARED_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
 def _connection(*sources: Any) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB connection for one opening of a log, closed at the end of the block.
-
-    Creating an in-memory database costs about 20 ms, a further connection to one the process
-    keeps open well under 1 ms (it counts on a monitor analysing many looks, and on tests).
-    Every view, registered DataFrame and table the kit creates is TEMP, so a connection sees
-    only its own. A DuckDB file is ATTACHed, which every connection of a database would see:
-    with one among ``sources``, the connection gets a database of its own.
+    """A DuckDB connection for one opening of a log, closed at the end of the block: a cursor
+    on the process's shared in-memory database (:func:`abkit.core.duckdb_session.shared_cursor`).
+    A DuckDB file is ATTACHed, which every connection of a database would see: with one among
+    ``sources``, the connection gets a database of its own.
     """
     if any(
         isinstance(s, str | Path) and Path(s).suffix.lower() in _DATABASE_SUFFIXES for s in sources
@@ -108,16 +102,8 @@ def _connection(*sources: Any) -> Iterator[duckdb.DuckDBPyConnection]:
         with connect() as own:
             yield own
         return
-    with _SHARED_LOCK:  # a forked child must not reuse its parent's database
-        database = _SHARED.get(os.getpid())
-        if database is None:
-            _SHARED.clear()
-            database = _SHARED[os.getpid()] = connect()
-        connection = utc(database.cursor())
-    try:
+    with shared_cursor() as connection:
         yield connection
-    finally:
-        connection.close()
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,15 @@ DuckDB connection the kit opens comes from :func:`connect` or passes through :fu
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 
-__all__ = ["connect", "utc"]
+__all__ = ["connect", "shared_cursor", "utc"]
 
 SESSION_TIME_ZONE = "UTC"
 
@@ -33,3 +37,33 @@ def connect(
     ('UTC',)
     """
     return utc(duckdb.connect(str(database), read_only=read_only))
+
+
+_SHARED: dict[int, duckdb.DuckDBPyConnection] = {}  # process id -> its in-memory database
+_SHARED_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def shared_cursor() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection (cursor, time zone UTC) to the in-memory database this process keeps
+    open, closed at the end of the block.
+
+    Creating an in-memory database costs 10 to 20 ms, a further connection to one well under
+    1 ms: it counts where many small logs are read (a monitor's looks, a simulation of many
+    experiments, tests). Every view, registered DataFrame and table the kit creates on such a
+    cursor is TEMP, so it sees only its own. A forked child opens a database of its own.
+
+    >>> with shared_cursor() as cursor:
+    ...     cursor.execute("SELECT current_setting('TimeZone')").fetchone()
+    ('UTC',)
+    """
+    with _SHARED_LOCK:
+        database = _SHARED.get(os.getpid())
+        if database is None:
+            _SHARED.clear()
+            database = _SHARED[os.getpid()] = connect()
+        cursor = utc(database.cursor())
+    try:
+        yield cursor
+    finally:
+        cursor.close()

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import math
 
-import duckdb
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
 from abkit.analysis.checks import first_values
+from abkit.core.duckdb_session import shared_cursor
 from abkit.stats.cuped import Moments
 from abkit.stats.ppi import ppi_clustered
 
@@ -29,14 +29,11 @@ __all__ = ["stratified_judged"]
 
 def _user_strata(log: pd.DataFrame, stratum: str) -> pd.Series:
     """Each user's stratum: the value of ``stratum`` on their first dialog (as text)."""
-    connection = duckdb.connect()
-    try:
+    with shared_cursor() as connection:  # the kit's session: UTC, as the analysis reads times
         connection.register("log", log[["user_id", "dialog_id", "timestamp", stratum]])
         first = connection.sql(
             f"SELECT user_id, v FROM ({first_values(stratum, 'TRUE')}) WHERE r = 1"
         ).df()
-    finally:
-        connection.close()
     return first.set_index("user_id")["v"]
 
 

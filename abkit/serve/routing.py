@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats
 
-from abkit.core.duckdb_session import connect
+from abkit.core.duckdb_session import shared_cursor
 from abkit.core.params import (
     check_number,
     check_text,
@@ -136,7 +136,7 @@ def _user_ids_array(user_ids: Any) -> pa.Array:
     elif not pa.types.is_string(array.type):
         raise TypeError(f"user_ids have type {array.type}, must be strings or integers")
     # the engine's cheap SQL test first (abkit.core.params.odd_id_sql), then the exact one
-    with connect() as connection:
+    with shared_cursor() as connection:
         connection.register("ids", pa.table({"user_id": array}))
         positions = connection.execute(
             f"SELECT position FROM (SELECT user_id, row_number() OVER () - 1 AS position "
@@ -209,7 +209,7 @@ def buckets_of(key: str, user_ids: Any) -> np.ndarray:
             dtype=np.int64,
             count=len(ids),
         )
-    with connect() as connection:
+    with shared_cursor() as connection:
         connection.register("ids", pa.table({"user_id": ids}))
         result = connection.execute(_BUCKET_SQL, {"prefix": f"{key}:"}).fetchnumpy()
     return result["bucket"].astype(np.int64)
