@@ -102,7 +102,7 @@ __all__ = [
 ]
 
 _SHARED = ("census", "ranges", "hashes")  # what every plan reads: in the rollup's signature
-_FORMAT = "abkit rollup 1"  # in the signature: a new layout never reads an old one
+_FORMAT = "abkit rollup 2"  # in the signature: a new layout never reads an old one
 _GLOB_CHARACTERS = set("*?[]{}'")
 
 
@@ -191,12 +191,14 @@ class Rollup:
         new = f" ({self.built} rolled up by this look)" if self.built else ""
         return f"rollup of {len(self.keys)} part(s){new}"
 
-    def files(self, table: str) -> str:
-        """SQL list of ``table``'s files of every part."""
-        paths = [
-            sql_text(str(table_file(self.folder, table, key, self.aggregates))) for key in self.keys
-        ]
+    def files(self, table: str, keys: Sequence[str] | None = None) -> str:
+        """SQL list of ``table``'s files of every part (or of the parts ``keys``)."""
+        chosen = self.keys if keys is None else keys
+        paths = [sql_text(str(table_file(self.folder, table, k, self.aggregates))) for k in chosen]
         return f"[{', '.join(paths)}]"
+
+    def _read(self, table: str, keys: Sequence[str]) -> str:
+        return f"read_parquet({self.files(table, keys)})"
 
     def census(self, source: LogSource, plan: ExperimentPlan) -> Census:
         """The census of the whole log (:func:`checks.read_census`), from every part's counts."""
@@ -331,37 +333,90 @@ class Rollup:
         self, scope: PassScope, days: Sequence[int], kept_only: bool = False
     ) -> dict[int, UserPass] | None:
         """The heavy pass of each look through one of ``days`` from the arm increments of
-        every day (:mod:`abkit.analysis.rollup_looks`: one query over the per-user aggregates,
-        its rows kept in the rollup for later looks at the same parts); None when an arm
-        column has no increment (or, ``kept_only``, when they are not kept yet), and a look is
-        left out when it needs the pass over users."""
+        every day (:mod:`abkit.analysis.rollup_looks`), kept in the rollup for later looks;
+        None when an arm column has no increment (or, ``kept_only``, when they are neither
+        kept nor extended from kept ones), and a look is left out when it needs the pass over
+        users.
+
+        The increments of a set of parts are one query over the per-user aggregates; when the
+        increments of a subset of the parts are kept and the other parts hold only later days
+        (the day's new part), only those days' increments are computed
+        (:meth:`_later_days`)."""
         parts = scope.sql()
-        user_days = self._user_days(scope.source, parts)
-        if user_days is None:
-            return None
         window_of = {
             alias: cumulative_window(sql) or ""
             for sql, alias in parts.user_cols.items()
             if alias != "uid"
         }
-        built = increments_sql(parts, user_days, window_of)
-        if built is None:
+        template = increments_sql(parts, "USER_DAYS", window_of)
+        if template is None:
             return None
-        sql, kinds = built
-        stored = self.folder / "looks" / f"{_digest(' '.join(self.keys) + sql)}.json"
-        rows = read_json(stored)
+        kinds, above = template[1], template[2]
+        name = _digest(template[0])
+        stored = self.folder / "looks" / f"{name}-{_digest(' '.join(sorted(self.keys)))}.json"
+        kept = read_json(stored)
+        rows = kept["rows"] if kept is not None else self._later_days(scope, parts, name, window_of)
         if rows is None and kept_only:
             return None
         if rows is None:
-            cursor = scope.source.connection.execute(sql)
-            names = [d[0] for d in cursor.description]
-            rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+            user_days = self._user_days(scope.source, parts)
+            if user_days is None:
+                return None
+            rows = self._increments(scope, parts, user_days, window_of)
+        if kept is None:
             stored.parent.mkdir(exist_ok=True)
-            write_json(stored, rows)
-        looks = accumulate(rows, kinds, len(scope.plan.labels), days)
+            write_json(stored, {"keys": sorted(self.keys), "rows": rows})
+        looks = accumulate(rows, kinds, len(scope.plan.labels), days, above)
         if looks is None:
             return None
         return {day: scope.read(found) for day, found in looks.items()}
+
+    @staticmethod
+    def _increments(
+        scope: PassScope, parts: PassSql, user_days: str, window_of: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        sql = increments_sql(parts, user_days, window_of)[0]  # type: ignore[index]
+        cursor = scope.source.connection.execute(sql)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+    def _later_days(
+        self, scope: PassScope, parts: PassSql, name: str, window_of: Mapping[str, str]
+    ) -> list[dict[str, Any]] | None:
+        """The increments of every day from those kept for a subset of the parts, when each
+        other part's rows all come after the kept ones' last day: the kept rows, and the new
+        days' from the new parts' per-user rows, each user's state before them (their sums,
+        minima and maxima over the kept parts' rows) standing as one row of the day before.
+        The same sums as the query over every part (integer sums exactly, others up to the
+        order of additions); None when no such subset is kept."""
+        current = set(self.keys)
+        best: dict[str, Any] | None = None
+        for path in (self.folder / "looks").glob(f"{name}-*.json"):
+            found = read_json(path)
+            if found and set(found["keys"]) < current:
+                if best is None or len(found["keys"]) > len(best["keys"]):
+                    best = found
+        if best is None:
+            return None
+        new = sorted(current - set(best["keys"]))
+        first = scope.source.connection.execute(
+            f"SELECT min(day) FROM {self._read('ranges', new)}"
+        ).fetchone()[0]
+        last = max((int(row["day"]) for row in best["rows"]), default=None)
+        if first is None or (last is not None and int(first) <= last):
+            return None  # no new rows, or a new part holds a day already looked at
+        per_user = self._per_user(parts)
+        if per_user is None:
+            return None
+        old, added = self._read("users", best["keys"]), self._read("users", new)
+        before = int(first) - 1
+        user_days = (
+            f"SELECT uid, {before} AS day, {per_user} FROM {old} "
+            f"WHERE uid IN (SELECT uid FROM {added}) GROUP BY uid "
+            f"UNION ALL SELECT uid, day, {per_user} FROM {added} GROUP BY uid, day"
+        )
+        rows = self._increments(scope, parts, user_days, window_of)
+        return best["rows"] + [row for row in rows if int(row["day"]) > before]
 
     def _per_user(self, parts: PassSql, combine: bool = True) -> str | None:
         """Each per-user aggregate of ``parts`` from the stored rows under its alias, combined

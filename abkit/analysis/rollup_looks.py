@@ -11,7 +11,11 @@ over the users of that look (integer sums exactly; others up to the order of add
 
 ``max(e)`` (the heavy-user gate's largest count) is a running maximum when no user ever changes
 arm; the gate's example user (``arg_max``) is left None, and a look with a heavy user (whose
-gate shows that example) is left to the pass over users. Anything else (an ordinal metric's
+gate shows that example) is left to the pass over users. ``count_if(e > c)`` beside ``max(e)``
+(the gate's count of heavy users, ``c`` the threshold, which grows with the log's days) is not
+summed: it is 0 while the running maximum is at most ``c``, and a look where it is not is left
+to the pass over users; so the increments do not depend on ``c``, and the kept increments of a
+folder serve its next look when a day's part is added. Anything else (an ordinal metric's
 per-user lists) has no increment: :func:`increments_sql` gives None and the look takes the pass
 over users.
 
@@ -28,9 +32,10 @@ from abkit.analysis.user_pass import PassSql
 
 __all__ = ["Increment", "accumulate", "increments_sql", "single_call"]
 
-Increment = Literal["add", "max", "example"]
+Increment = Literal["add", "max", "example", "above"]
 _NAME = re.compile(r"^(.*) AS (\w+)$", re.S)
 _CALL = re.compile(r"^(\w+)\((.*)\)$", re.S)
+_ABOVE = re.compile(r"^(.*) > (\d+(?:\.\d*)?)$", re.S)  # e > c, c a non-negative number
 
 
 def single_call(sql: str) -> tuple[str, str] | None:
@@ -75,14 +80,39 @@ def _increment(column: str) -> tuple[str, str, Increment] | None:
     return None
 
 
+def _above(column: str, maxima: Mapping[str, str]) -> tuple[str, str, float] | None:
+    """``(name, the max column, c)`` of a ``count_if(e > c) AS name`` beside ``max(e)``."""
+    named = _NAME.match(column.strip())
+    call = single_call(named.group(1)) if named else None
+    if call is None or call[0] != "count_if":
+        return None
+    compared = _ABOVE.match(call[1].strip())
+    if compared is None or compared.group(1).strip() not in maxima:
+        return None
+    return named.group(2), maxima[compared.group(1).strip()], float(compared.group(2))
+
+
 def increments_sql(
     parts: PassSql, user_days: str, window_of: Mapping[str, str]
-) -> tuple[str, dict[str, Increment]] | None:
+) -> tuple[str, dict[str, Increment], dict[str, tuple[str, float]]] | None:
     """The query of each (day, arm)'s increments of the arm columns of ``parts``, from
     ``user_days`` (``uid``, ``day`` and each per-user alias, one row per user and day; each
     alias accumulates over days by ``window_of[alias]``: sum, min or max), with each column's
-    kind; None when an arm column has no increment."""
-    found = [_increment(column) for column in parts.arm_cols]
+    kind and, for each ``count_if(e > c)`` beside ``max(e)``, that max column and ``c`` (not
+    in the query); None when an arm column has no increment."""
+    found, above = [], {}
+    maxima = {}
+    for column in parts.arm_cols:
+        named = _NAME.match(column.strip())
+        call = single_call(named.group(1)) if named else None
+        if call is not None and call[0] == "max":
+            maxima[call[1].strip()] = named.group(2)
+    for column in parts.arm_cols:
+        bound = _above(column, maxima)
+        if bound is not None:
+            above[bound[0]] = bound[1:]
+            continue
+        found.append(_increment(column))
     if any(item is None for item in found):
         return None
     aliases = [a for a in parts.user_cols.values() if a != "uid"]
@@ -111,7 +141,8 @@ def increments_sql(
         )
         SELECT day, {parts.arm_key} AS arm, {columns} FROM signed GROUP BY day, arm
     """
-    return sql, {name: kind for name, _, kind in found}  # type: ignore[misc]
+    kinds: dict[str, Increment] = {name: kind for name, _, kind in found}  # type: ignore[misc]
+    return sql, kinds | dict.fromkeys(above, "above"), above
 
 
 def accumulate(
@@ -119,11 +150,15 @@ def accumulate(
     kinds: Mapping[str, Increment],
     n_arms: int,
     days: Sequence[int],
+    above: Mapping[str, tuple[str, float]] | None = None,
 ) -> dict[int, list[dict[str, Any]]] | None:
     """Each look's arm rows (``arm`` and each column, arms without users left out) from the
     increments ``rows``, for each of ``days``; None when a running maximum is not exact (a
-    user changed arm). A look with a heavy user is left out (the gate then shows an example
-    user, which increments do not keep): its caller takes the pass over users."""
+    user changed arm). ``above``: each ``count_if(e > c)`` column's max column and ``c``
+    (0 while that maximum is at most ``c``). A look with a heavy user is left out (the gate
+    then shows an example user, which increments do not keep; and their count is not
+    kept): its caller takes the pass over users."""
+    above = above or {}
     by_day: dict[int, list[Mapping[str, Any]]] = {}
     for row in rows:
         by_day.setdefault(int(row["day"]), []).append(row)
@@ -139,6 +174,8 @@ def accumulate(
             for row in by_day[pending[position]]:
                 arm = state.setdefault(int(row["arm"]), {})
                 for name, kind in kinds.items():
+                    if kind == "above":
+                        continue
                     value = row[name]
                     if kind == "example":  # shown only with a heavy user: not kept
                         arm[name] = None
@@ -149,7 +186,13 @@ def accumulate(
                     elif arm.get(name) is None or value > arm[name]:
                         arm[name] = value  # a running maximum
             position += 1
-        if any((arm.get("heavy_users") or 0) > 0 for arm in state.values()):
+        for arm in state.values():
+            for name, (largest, bound) in above.items():
+                arm[name] = 0 if arm.get(largest) is None or arm[largest] <= bound else None
+        if any(
+            (arm.get("heavy_users") or 0) > 0 or any(arm.get(name) is None for name in above)
+            for arm in state.values()
+        ):
             continue
         looks[day] = [
             {"arm": key, **values}

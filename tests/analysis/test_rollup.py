@@ -561,3 +561,41 @@ def test_the_whole_log_is_read_from_kept_increments(parts, tmp_path, monkeypatch
     full = analyze_plan(folder, plan, cache=False, novelty=False)
     monkeypatch.setattr(Rollup, "user_pass", no_pass)
     assert_same(full, analyze_plan(folder, plan, cache=cache, novelty=False))
+
+
+def test_a_new_days_part_extends_the_kept_increments(parts, tmp_path, monkeypatch) -> None:
+    """Looks by day keep the increments; when the next day's part arrives only its days are
+    computed (each user's state before them from the kept parts), though the heavy-user
+    threshold grows with the log's days; a part holding an earlier day takes the query over
+    every part. Every look, by day and of the whole log, stays the full scan's."""
+    from abkit.analysis.rollup import Rollup
+
+    frame, plan = parts
+    plan = dataclasses.replace(
+        plan, metrics=tuple(dataclasses.replace(m, ordinal=False) for m in plan.metrics)
+    )
+    days, folder, cache = all_but_the_last_day(frame, tmp_path)
+    extended = []
+    later_days = Rollup._later_days
+
+    def spied(self, *args, **kwargs):
+        found = later_days(self, *args, **kwargs)
+        extended.append(found is not None)
+        return found
+
+    monkeypatch.setattr(Rollup, "_later_days", spied)
+    for day in days[:-1]:
+        assert_same(*both(folder, plan, cache, until=day))
+    assert extended == [False]  # the first look's query, kept for the others
+    split_by_day(frame[_day(frame, days[-1])], folder)  # the next day's part arrives
+    assert_same(*both(folder, plan, cache))
+    assert extended == [False, True]
+    for day in days:
+        assert_same(*both(folder, plan, cache, until=day))
+    assert extended == [False, True]
+
+    earlier = frame[_day(frame, days[2])].head(40)  # late rows of an old day, a part of theirs
+    split_by_day(earlier.assign(dialog_id="late-" + earlier["dialog_id"]), folder, "late")
+    for day in (days[1], days[2], days[-1]):
+        assert_same(*both(folder, plan, cache, until=day))
+    assert extended == [False, True, False]
