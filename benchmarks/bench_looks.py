@@ -11,8 +11,8 @@
      rollup: its build is in the time), and through the built rollup;
    - the effect-over-time cell (cumulative_effects) through the rollup;
    - a look after one more day's part arrives (the rollup of the 13 days before it built);
-     the same when daily looks were taken before it (their increments kept and extended),
-     and the effect over time after it;
+     the same when looks through each day were taken before it (their increments kept, then
+     extended by the new day's), and the 14 daily looks after it;
    - the default plan (latency quantiles): the checks from the rollup, the pass on the log.
    With --spark, instead: the same folder and plan on local-mode Spark, full scans against the
    rollup kept by Spark.
@@ -122,18 +122,21 @@ def rollup_section(log: Path) -> None:
         analyze(growing, plan, cache=cache, novelty=False)  # the rollup of 13 days built
         os.link(parts[-1], growing / parts[-1].name)
         added, _ = timed(analyze, growing, plan, cache=cache, novelty=False)
-        # the same, daily looks taken before it (notebook 03's effect over time): the new
-        # day's increments extend the kept ones
+        # the same, a look through each day taken before it: the new day's increments
+        # extend the kept ones, and the looks through each day after it read them
         daily = Path(scratch) / "daily"
         daily.mkdir()
         for part in parts[:-1]:
             os.link(part, daily / part.name)
         analyze(daily, plan, cache=cache, novelty=False)
-        results.cumulative_effects(daily, plan, RATIOS[0], cache=cache)
+        for day in days[:-1]:
+            analyze(daily, plan, until=day, cache=cache, novelty=False)
         os.link(parts[-1], daily / parts[-1].name)
         extended, latest = timed(analyze, daily, plan, cache=cache, novelty=False)
         pd.testing.assert_frame_equal(whole.table, latest.table, check_exact=False, rtol=1e-12)
-        redrawn, _ = timed(results.cumulative_effects, daily, plan, RATIOS[0], cache=cache)
+        redrawn = sum(
+            timed(analyze, daily, plan, until=day, cache=cache, novelty=False)[0] for day in days
+        )
     title = f"log: {folder.name}/ (14 daily parts, UUID-like ids), {len(RATIOS)} ratio metrics"
     print(title)
     print_row("DuckDB query of the same metrics (floor)", floor, "")
@@ -148,8 +151,8 @@ def rollup_section(log: Path) -> None:
             ("14 daily looks, rollup built", warm),
             (f"effect over time ({len(over_time)} days), rollup built", effect),
             ("a look after one more day's part", added),
-            ("the same, daily looks kept before it", extended),
-            ("then the effect over time", redrawn),
+            ("the same, looks through each day taken before it", extended),
+            ("then 14 daily looks", redrawn),
         ],
     )
 

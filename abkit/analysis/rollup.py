@@ -334,9 +334,9 @@ class Rollup:
     ) -> dict[int, UserPass] | None:
         """The heavy pass of each look through one of ``days`` from the arm increments of
         every day (:mod:`abkit.analysis.rollup_looks`), kept in the rollup for later looks;
-        None when an arm column has no increment (or, ``kept_only``, when they are neither
-        kept nor extended from kept ones), and a look is left out when it needs the pass over
-        users.
+        None when an arm column has no increment (or, ``kept_only``, when they are not kept:
+        for one look the pass over users costs less), and a look is left out when it needs
+        the pass over users.
 
         The increments of a set of parts are one query over the per-user aggregates; when the
         increments of a subset of the parts are kept and the other parts hold only later days
@@ -355,9 +355,9 @@ class Rollup:
         name = _digest(template[0])
         stored = self.folder / "looks" / f"{name}-{_digest(' '.join(sorted(self.keys)))}.json"
         kept = read_json(stored)
-        rows = kept["rows"] if kept is not None else self._later_days(scope, parts, name, window_of)
-        if rows is None and kept_only:
+        if kept is None and kept_only:
             return None
+        rows = kept["rows"] if kept is not None else self._later_days(scope, parts, name, window_of)
         if rows is None:
             user_days = self._user_days(scope.source, parts)
             if user_days is None:
