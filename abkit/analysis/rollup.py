@@ -88,6 +88,7 @@ from abkit.analysis.rollup_tables import (
     users_set,
 )
 from abkit.analysis.user_pass import PassScope, PassSql, UserPass, pass_sql
+from abkit.core.duckdb_session import new_cursor
 from abkit.core.paths import cache_directory
 from abkit.plan.experiment_plan import ExperimentPlan
 
@@ -99,11 +100,18 @@ __all__ = [
     "open_rollup",
     "reads_the_log",
     "rollup_reason",
+    "tables_connection",
 ]
 
 _SHARED = ("census", "ranges", "hashes")  # what every plan reads: in the rollup's signature
 _FORMAT = "abkit rollup 2"  # in the signature: a new layout never reads an old one
 _GLOB_CHARACTERS = set("*?[]{}'")
+
+
+def _instant(sql: str) -> str:
+    """A stored time read back as an instant: Spark writes timestamps as INT96, which DuckDB
+    reads as a TIMESTAMP without a zone, in UTC (the session's zone: the cast keeps it)."""
+    return f"CAST({sql} AS TIMESTAMPTZ)"
 
 
 class PartsChanged(UserWarning):
@@ -124,7 +132,10 @@ def rollup_reason(plan: ExperimentPlan, source: LogSource, events: Any) -> str:
     if spark:
         parts = sorted(str(p.resolve()) for p in Path(events).expanduser().glob("*.parquet"))
         if source.connection.input_files("raw_log") != parts:
-            return "Spark reads other files than the folder's *.parquet parts (subfolders)"
+            return (
+                "Spark reads other files than the folder's *.parquet parts (files in "
+                "subfolders, or of other names)"
+            )
     if source.pre_period is not None or source.users is not None:
         return "covariate sources are given"
     for metric in plan.metrics or ():
@@ -177,6 +188,7 @@ class Rollup:
         aggregates: per-user aggregate SQL -> stored column.
         said: the lines about parts changed or removed since the last look.
         built: the parts rolled up (or recomputed) by this look.
+        connection: where the stored tables are queried (:func:`tables_connection`).
     """
 
     folder: Path
@@ -184,6 +196,7 @@ class Rollup:
     aggregates: Mapping[str, str]
     said: tuple[str, ...] = ()
     built: int = 0
+    connection: Any = None
 
     @property
     def summary(self) -> str:
@@ -211,8 +224,9 @@ class Rollup:
             f"CAST(sum({name}) AS BIGINT) AS {name}"
             for name in ("rows", "null_users", "null_dialogs", "null_times")
         )
-        rows = source.connection.execute(
-            f"SELECT experiment, variant, {counts}, min(first) AS first, max(last) AS last"
+        rows = self.connection.execute(
+            f"SELECT experiment, variant, {counts}, {_instant('min(first)')} AS first, "
+            f"{_instant('max(last)')} AS last"
             f"{known} FROM read_parquet({self.files('census')}) GROUP BY ALL ORDER BY ALL"
         ).df()
         return read_census(rows, source, plan)
@@ -234,7 +248,7 @@ class Rollup:
                 parts.append(f"CAST(sum({stored('nf')}) AS BIGINT) AS nf{index}")
                 if plan.column_rule(column).integer:
                     parts.append(f"max({stored('fr')}) AS fr{index}")
-        cursor = source.connection.execute(
+        cursor = self.connection.execute(
             f"SELECT {', '.join(parts)} FROM read_parquet({self.files('ranges')}) "
             f"WHERE {_through(day)}"
         )
@@ -243,8 +257,9 @@ class Rollup:
 
     def look_rows(self, source: LogSource, day: int | None) -> tuple[int, Any, Any]:
         """Rows analysed through ``day``, and their first and last time."""
-        rows, first, last = source.connection.execute(
-            "SELECT CAST(sum(total_rows) AS BIGINT), min(first), max(last) FROM "
+        rows, first, last = self.connection.execute(
+            f"SELECT CAST(sum(total_rows) AS BIGINT), {_instant('min(first)')}, "
+            f"{_instant('max(last)')} FROM "
             f"read_parquet({self.files('ranges')}) WHERE {_through(day)}"
         ).fetchone()
         return int(rows or 0), first, last
@@ -267,15 +282,10 @@ class Rollup:
             paths = [sql_text(str(table_file(self.folder, "hashes", k, {}))) for k in keys]
             return f"read_parquet([{', '.join(paths)}])"
 
-        con = source.connection
-        if on_spark(source):  # counted by the executors, not collected to the driver
-            sql = f"SELECT count(*) - count(DISTINCT h) FROM {files(new)}"
-            if con.execute(sql).fetchone()[0]:
-                return False
-        else:
-            fresh = np.sort(con.execute(f"SELECT h FROM {files(new)}").fetchnumpy()["h"])
-            if fresh.size > 1 and bool((fresh[1:] == fresh[:-1]).any()):
-                return False
+        con = self.connection
+        fresh = np.sort(con.execute(f"SELECT h FROM {files(new)}").fetchnumpy()["h"])
+        if fresh.size > 1 and bool((fresh[1:] == fresh[:-1]).any()):
+            return False
         if old:
             repeated = con.execute(
                 f"SELECT count(*) FROM {files(new)} WHERE h IN (SELECT h FROM {files(old)})"
@@ -299,7 +309,7 @@ class Rollup:
             f"SELECT uid, min(day) AS first_day, {per_user} FROM "
             f"read_parquet({self.files('users')}) WHERE {_through(day)} GROUP BY uid"
         )
-        con = scope.source.connection
+        con = self.connection
         cursor = con.execute(
             f"SELECT {parts.arm_key} AS arm, {', '.join(parts.arm_cols)} FROM ({u}) GROUP BY arm"
         )
@@ -324,7 +334,7 @@ class Rollup:
         looks = self.look_passes(scope, list(numbers))
         if looks is not None and len(looks) == len(numbers):
             return {numbers[number]: found for number, found in looks.items()}
-        user_days = self._user_days(scope.source, scope.sql())
+        user_days = self._user_days(scope.sql())
         if user_days is None:
             return None
         return daily_passes(scope, days, user_days=user_days)
@@ -357,12 +367,12 @@ class Rollup:
         kept = read_json(stored)
         if kept is None and kept_only:
             return None
-        rows = kept["rows"] if kept is not None else self._later_days(scope, parts, name, window_of)
+        rows = kept["rows"] if kept is not None else self._later_days(parts, name, window_of)
         if rows is None:
-            user_days = self._user_days(scope.source, parts)
+            user_days = self._user_days(parts)
             if user_days is None:
                 return None
-            rows = self._increments(scope, parts, user_days, window_of)
+            rows = self._increments(parts, user_days, window_of)
         if kept is None:
             stored.parent.mkdir(exist_ok=True)
             write_json(stored, {"keys": sorted(self.keys), "rows": rows})
@@ -371,17 +381,16 @@ class Rollup:
             return None
         return {day: scope.read(found) for day, found in looks.items()}
 
-    @staticmethod
     def _increments(
-        scope: PassScope, parts: PassSql, user_days: str, window_of: Mapping[str, str]
+        self, parts: PassSql, user_days: str, window_of: Mapping[str, str]
     ) -> list[dict[str, Any]]:
         sql = increments_sql(parts, user_days, window_of)[0]  # type: ignore[index]
-        cursor = scope.source.connection.execute(sql)
+        cursor = self.connection.execute(sql)
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
     def _later_days(
-        self, scope: PassScope, parts: PassSql, name: str, window_of: Mapping[str, str]
+        self, parts: PassSql, name: str, window_of: Mapping[str, str]
     ) -> list[dict[str, Any]] | None:
         """The increments of every day from those kept for a subset of the parts, when each
         other part's rows all come after the kept ones' last day: the kept rows, and the new
@@ -399,7 +408,7 @@ class Rollup:
         if best is None:
             return None
         new = sorted(current - set(best["keys"]))
-        first = scope.source.connection.execute(
+        first = self.connection.execute(
             f"SELECT min(day) FROM {self._read('ranges', new)}"
         ).fetchone()[0]
         last = max((int(row["day"]) for row in best["rows"]), default=None)
@@ -415,7 +424,7 @@ class Rollup:
             f"WHERE uid IN (SELECT uid FROM {added}) GROUP BY uid "
             f"UNION ALL SELECT uid, day, {per_user} FROM {added} GROUP BY uid, day"
         )
-        rows = self._increments(scope, parts, user_days, window_of)
+        rows = self._increments(parts, user_days, window_of)
         return best["rows"] + [row for row in rows if int(row["day"]) > before]
 
     def _per_user(self, parts: PassSql, combine: bool = True) -> str | None:
@@ -431,12 +440,12 @@ class Rollup:
             columns.append(f"{window}({stored}) AS {alias}" if combine else f"{stored} AS {alias}")
         return ", ".join(columns)
 
-    def _user_days(self, source: LogSource, parts: PassSql) -> str | None:
+    def _user_days(self, parts: PassSql) -> str | None:
         """SQL of the per-(user, day) aggregates of ``parts`` (``uid``, ``day``, each alias):
         the stored rows as they are when no day is in two parts (a part's rows are one per
         user and day), else combined by user and day."""
         files = f"read_parquet({self.files('ranges')}, filename = 'abkit_part')"
-        shared = source.connection.execute(
+        shared = self.connection.execute(
             f"SELECT count(*) FROM (SELECT day FROM {files} GROUP BY day "
             "HAVING count(DISTINCT abkit_part) > 1)"
         ).fetchone()[0]
@@ -447,6 +456,13 @@ class Rollup:
         if shared:
             return f"SELECT uid, day, {per_user} FROM {users} GROUP BY uid, day"
         return f"SELECT uid, day, {per_user} FROM {users}"
+
+
+def tables_connection(source: LogSource) -> Any:
+    """Where a rollup's stored tables are queried: the log's DuckDB connection; on Spark, a
+    DuckDB connection too (the tables are small local Parquet files, written by Spark, that a
+    Spark query would cost a job per look to read; the sums are the same)."""
+    return new_cursor() if on_spark(source) else source.connection
 
 
 def _digest(text: str) -> str:
@@ -543,6 +559,7 @@ def _refresh(
     if needed is None:
         build = {table: build[table] for table in _SHARED}
     parts_folder = Path(events).expanduser()
+    connection = tables_connection(source)
     keys, said, missing, changed = {}, [], [], False
     manifest = read_json(folder / "parts.json") or {}
     for part in part_prints(parts_folder):
@@ -582,10 +599,10 @@ def _refresh(
         parts = {name: keys[name] for name in missing}
         rows = sum(int(manifest[name]["rows"]) for name in missing)
         roll_up(events, source, build, folder, parts, aggregates, rows)
-        check_rows(source, folder, {keys[n]: int(manifest[n]["rows"]) for n in missing})
+        check_rows(connection, folder, {keys[n]: int(manifest[n]["rows"]) for n in missing})
     if changed or missing:
         write_json(folder / "parts.json", manifest)
     label = str(parts_folder)
     for line in said:
         warnings.warn(f"log folder {label}: {line}", PartsChanged, stacklevel=4)
-    return Rollup(folder, tuple(keys.values()), aggregates, tuple(said), len(missing))
+    return Rollup(folder, tuple(keys.values()), aggregates, tuple(said), len(missing), connection)

@@ -93,12 +93,12 @@ def build_sql(
     }
 
 
-def check_rows(source: LogSource, folder: Path, expected: Mapping[str, int]) -> None:
+def check_rows(connection: Any, folder: Path, expected: Mapping[str, int]) -> None:
     """Fail closed: each new part's census counts the rows of its Parquet footer, or its
     tables are dropped and the look scans the log (an OSError, as for a folder that cannot be
-    kept)."""
+    kept). ``connection``: where the stored tables are queried."""
     files = ", ".join(sql_text(str(table_file(folder, "census", key, {}))) for key in expected)
-    found = source.connection.execute(
+    found = connection.execute(
         f"SELECT abkit_part, CAST(sum(rows) AS BIGINT) FROM read_parquet([{files}], "
         "filename = 'abkit_part') GROUP BY abkit_part"
     ).fetchall()

@@ -93,7 +93,6 @@ def spark_session(master: str = DEFAULT_MASTER) -> Any:
     """A SparkSession for the engine: ``master`` (``local[*]``, ``spark://host:7077``, or
     ``sc://host:15002`` for Spark Connect), session time zone UTC, quiet logs, no UI."""
     _require()
-    import os
     import shutil
     import warnings
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-__all__ = ["connect", "shared_cursor", "utc"]
+__all__ = ["connect", "new_cursor", "shared_cursor", "utc"]
 
 SESSION_TIME_ZONE = "UTC"
 
@@ -57,13 +57,19 @@ def shared_cursor() -> Iterator[duckdb.DuckDBPyConnection]:
     ...     cursor.execute("SELECT current_setting('TimeZone')").fetchone()
     ('UTC',)
     """
+    cursor = new_cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
+def new_cursor() -> duckdb.DuckDBPyConnection:
+    """A connection (time zone UTC) to the in-memory database this process keeps open, for
+    a caller that closes it (or lets it be collected): see :func:`shared_cursor`."""
     with _SHARED_LOCK:
         database = _SHARED.get(os.getpid())
         if database is None:
             _SHARED.clear()
             database = _SHARED[os.getpid()] = connect()
-        cursor = utc(database.cursor())
-    try:
-        yield cursor
-    finally:
-        cursor.close()
+        return utc(database.cursor())
