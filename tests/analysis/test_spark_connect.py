@@ -80,3 +80,31 @@ def test_the_analysis_through_spark_connect_is_duckdbs(connect_url) -> None:
         _same_result(analyze(log, split=0.2), analyze(log, split=0.2, spark=spark))
     finally:
         spark.stop()
+
+
+def test_the_rollup_through_spark_connect_gives_duckdbs_full_scan(connect_url, tmp_path) -> None:
+    """A folder of daily parts looked at three times through Spark Connect (the one-off scan,
+    the look that builds the rollup, a look from it): each the full scan's numbers on DuckDB;
+    the last read from the rollup."""
+    import dataclasses
+
+    import pandas as pd
+    import test_rollup
+
+    from abkit.analysis.results import analyze_plan
+    from abkit.plan.experiment_plan import load_plan
+
+    frame = pd.read_parquet(DATA_DIR / "example_dialogs.parquet")
+    folder = test_rollup.split_by_day(frame, tmp_path / "log")
+    plan = test_rollup.rollup_plan(load_plan({"split": 0.2}), folder)
+    plan = dataclasses.replace(plan, metrics=tuple(m for m in plan.metrics if m.kind != "quantile"))
+    cache = tmp_path / "rollup"
+    _stop_local_sessions()
+    spark = spark_session(connect_url)
+    try:
+        for _ in range(3):
+            test_rollup._assert_same_outcome(folder, plan, cache, rolled_on=spark)
+        rolled = analyze_plan(folder, plan, cache=cache, spark=spark, novelty=False)
+        assert rolled.engine.read_from.startswith("rollup of 14 part(s)"), rolled.engine.read_from
+    finally:
+        spark.stop()
