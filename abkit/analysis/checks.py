@@ -31,6 +31,7 @@ from abkit.stats.ppi import PPI_COMPONENTS, check_same_scale
 from abkit.stats.two_sample import RatioStats
 
 __all__ = [
+    "SORTED_IDS_MAX",
     "Census",
     "arm_conditions",
     "as_utc",
@@ -444,11 +445,11 @@ def settled_by_statistics(
 # are ranges of hash value: counting 4 of them took 0.43-0.48 s against 0.49-0.57 s for parts
 # by h % 4.
 _IDS_PER_PART = 2_500_000
-_SORTED_IDS_MAX = 50_000_000  # dialog-id hashes sorted in memory up to here (400 MB)
+SORTED_IDS_MAX = 50_000_000  # dialog-id hashes sorted in memory up to here (400 MB)
 
 
 def distinct_dialog_ids(source: LogSource, where: str, rows: int) -> int:
-    """Distinct dialog ids (64-bit hashes). Up to :data:`_SORTED_IDS_MAX` rows on DuckDB the
+    """Distinct dialog ids (64-bit hashes). Up to :data:`SORTED_IDS_MAX` rows on DuckDB the
     hashes are sorted in numpy and their changes counted (0.6 s for 10M against 0.9–1.4 s for
     SQL ``count(DISTINCT)`` on 2 cores); beyond, or on Spark, counted in parts split by hash
     value, the number of parts capped by the connection's ``distinct_parts_max`` (Spark: 1,
@@ -456,7 +457,7 @@ def distinct_dialog_ids(source: LogSource, where: str, rows: int) -> int:
     limit = int(getattr(source.connection, "distinct_parts_max", 8))
     parts = max(1, min(limit, math.ceil(rows / _IDS_PER_PART)))
     hashed = f"SELECT hash(dialog_id) AS h FROM log WHERE {where}"
-    if limit > 1 and rows <= _SORTED_IDS_MAX:
+    if limit > 1 and rows <= SORTED_IDS_MAX:
         found = np.sort(source.connection.execute(hashed).fetchnumpy()["h"])
         return int(np.count_nonzero(found[1:] != found[:-1])) + int(found.size > 0)
     if parts == 1:

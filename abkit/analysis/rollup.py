@@ -69,6 +69,7 @@ from typing import Any
 
 import numpy as np
 
+from abkit.analysis import checks
 from abkit.analysis.capping import CAP_KEY
 from abkit.analysis.checks import Census, checked_columns, read_census
 from abkit.analysis.log_source import INTEGER_TYPE, LogSource, sql_text
@@ -268,8 +269,9 @@ class Rollup:
         """Whether the analysed rows of all parts together repeat no dialog-id hash. Checked
         once per set of parts: a set found without repeats is stored, and a look at a subset
         (a removed part), or at the same set, is answered from it. The new parts' hashes are
-        sorted in numpy (a tenth of the time of SQL ``count(DISTINCT)`` on 10M hashes) and
-        looked up among the stored set's (a semi-join)."""
+        sorted in numpy (a tenth of the time of SQL ``count(DISTINCT)`` on 10M hashes; beyond
+        :data:`abkit.analysis.checks.SORTED_IDS_MAX`, counted in SQL) and looked up among the
+        stored set's (a semi-join)."""
         checked_path = self.folder / "unique.json"
         checked = set(read_json(checked_path) or [])
         current = set(self.keys)
@@ -283,9 +285,15 @@ class Rollup:
             return f"read_parquet([{', '.join(paths)}])"
 
         con = self.connection
-        fresh = np.sort(con.execute(f"SELECT h FROM {files(new)}").fetchnumpy()["h"])
-        if fresh.size > 1 and bool((fresh[1:] == fresh[:-1]).any()):
-            return False
+        count = int(con.execute(f"SELECT count(*) FROM {files(new)}").fetchone()[0])
+        if count > checks.SORTED_IDS_MAX:  # DuckDB's hash table, which can spill to disk
+            sql = f"SELECT count(*) - count(DISTINCT h) FROM {files(new)}"
+            if con.execute(sql).fetchone()[0]:
+                return False
+        else:
+            fresh = np.sort(con.execute(f"SELECT h FROM {files(new)}").fetchnumpy()["h"])
+            if fresh.size > 1 and bool((fresh[1:] == fresh[:-1]).any()):
+                return False
         if old:
             repeated = con.execute(
                 f"SELECT count(*) FROM {files(new)} WHERE h IN (SELECT h FROM {files(old)})"

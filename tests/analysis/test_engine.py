@@ -238,7 +238,7 @@ def test_repeated_dialog_ids_are_found_in_one_count_or_in_parts(
     import abkit.analysis.checks
 
     if per_part is not None:
-        monkeypatch.setattr(abkit.analysis.checks, "_SORTED_IDS_MAX", 0)
+        monkeypatch.setattr(abkit.analysis.checks, "SORTED_IDS_MAX", 0)
         monkeypatch.setattr(abkit.analysis.checks, "_IDS_PER_PART", per_part)
     assert analyze(source(example, ".parquet", tmp_path), split=0.2).engine.rows == len(example)
     treated = example.index[example["variant"] == "treatment"]

@@ -600,3 +600,17 @@ def test_a_new_days_part_extends_the_kept_increments(parts, tmp_path, monkeypatc
     for day in (days[1], days[2], days[-1]):
         assert_same(*both(folder, plan, cache, until=day))
     assert extended == [False, True, False]
+
+
+def test_repeated_ids_are_found_by_a_count_beyond_the_sorted_limit(parts, tmp_path, monkeypatch):
+    """Beyond checks.SORTED_IDS_MAX new hashes (here 0) the rollup counts repeated ids in
+    SQL instead of sorting them in memory: the verdict stays the full scan's."""
+    import abkit.analysis.checks as checks
+
+    monkeypatch.setattr(checks, "SORTED_IDS_MAX", 0)
+    frame, plan = parts
+    for case in ("clean", "repeated id across parts"):
+        log = frame if case == "clean" else _bad_logs(frame)[case]
+        folder = split_by_day(log, tmp_path / case)
+        found = _assert_same_outcome(folder, plan, tmp_path / f"rollup-{case}")
+        assert isinstance(found, str) == (case != "clean"), found
