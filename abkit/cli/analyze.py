@@ -286,6 +286,8 @@ def _run_analyze(args: argparse.Namespace) -> int:
                 f"{cuped['decided_on'].iloc[0]})"
             )
             print(cuped.drop(columns="decided_on").round(4).to_string(index=False))
+    if result.engine.read_from:  # what the look read, as the memo says it
+        print(f"\nread from: {result.engine.read_from}")
     print(f"\n{result.decision}")
     if args.memo is not None:
         print(f"memo: {args.memo}")

@@ -483,6 +483,12 @@ def test_the_cli_keeps_the_rollup_in_the_experiment_folder(parts, tmp_path, monk
     assert list((tmp_path / "cache" / "rollup").glob("*/*/parts.json"))
     days = len(list(folder.glob("*.parquet")))  # the memo says what the numbers were read from
     assert f"<dt>read from</dt><dd>rollup of {days} part(s) ({days} rolled up" in memo.read_text()
+    capsys.readouterr()
+    text = ["analyze", str(folder), "--split", "0.2", *chosen[:-1]]  # the text says it too
+    assert main(text) == 0
+    assert f"\nread from: rollup of {days} part(s)\n" in capsys.readouterr().out
+    assert main([*text, "--no-cache"]) == 0
+    assert "read from:" not in capsys.readouterr().out  # a scan: nothing to say
 
 
 def test_a_one_off_look_scans_and_the_next_builds_the_rollup(parts, tmp_path, monkeypatch):
