@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from abkit.analysis.health import (
 )
 from abkit.analysis.log_source import INTEGER_TYPE, LogSource, sql_text
 from abkit.analysis.metric_kinds import quoted
+from abkit.analysis.part_schema import AbsentColumn
 from abkit.core.params import is_missing_id, odd_id_sql, parse_until, visible_id
 from abkit.plan.experiment_plan import ExperimentPlan
 from abkit.serve.events import LogValidationError
@@ -64,6 +65,7 @@ class Census:
     first: Any
     last: Any
     complete: frozenset[str] = frozenset()  # checked columns with a value in every row analysed
+    absent: Mapping[str, AbsentColumn] = field(default_factory=dict)  # checked, lacking in parts
 
 
 def census_columns(source: LogSource, known: Sequence[tuple[str, str]]) -> str:
@@ -185,6 +187,7 @@ def read_census(rows: pd.DataFrame, source: LogSource, plan: ExperimentPlan) -> 
         rows["first"].min(),
         rows["last"].max(),
         complete,
+        {c: source.absent[c] for c in checked if c in source.absent},
     )
 
 

@@ -63,6 +63,7 @@ from abkit.analysis.covariates import (
 from abkit.analysis.health import (
     HealthCheck,
     HealthReport,
+    absent_column_gate,
     crossover_gate,
     heavy_user_gate,
     heavy_user_threshold,
@@ -538,6 +539,7 @@ def _assemble(
                 "(the plan's unknown_variants is 'ignore')",
             )
         )
+    checks += [absent_column_gate(column, where) for column, where in census.absent.items()]
     if census.other_experiment_rows:
         checks.append(
             HealthCheck(

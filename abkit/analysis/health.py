@@ -45,6 +45,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from abkit.analysis.part_schema import AbsentColumn
 from abkit.serve.routing import SrmResult, srm_check
 from abkit.stats.cuped import Moments
 from abkit.stats.ppi import label_selection_test
@@ -52,6 +53,7 @@ from abkit.stats.sequential import sequential_srm_p_values
 from abkit.stats.two_sample import RatioStats, ratio_difference_test
 
 __all__ = [
+    "absent_column_gate",
     "HEALTH_COLUMNS",
     "HealthCheck",
     "HealthReport",
@@ -151,6 +153,24 @@ def sequential_srm_gate(
     failed = p_value < threshold or fixed.status == "fail"
     detail = f"{fixed.detail}; always-valid p over {len(daily_users)} day(s) = {p_value:.3g}"
     return dataclasses.replace(fixed, status="fail" if failed else "pass", detail=detail)
+
+
+def absent_column_gate(column: str, where: AbsentColumn) -> HealthCheck:
+    """A warning for a metric's column that some parts of a folder log lack: the rows there are
+    missing values of it (counted by the missing-values gate), and the parts are named so that
+    a column renamed in one part is seen, not averaged away.
+
+    >>> absent_column_gate("csat", AbsentColumn("csat", ("d18.parquet",), 9, 14)).status
+    'warn'
+    """
+    return HealthCheck(
+        f"parts without {column}",
+        "warn",
+        math.nan,
+        math.nan,
+        f"column '{where.column}' is {where.describe()}: their rows count as missing values "
+        f"of {column}",
+    )
 
 
 def crossover_gate(

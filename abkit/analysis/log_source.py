@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from abkit.analysis.log_types import INTEGER_TYPE, NUMERIC_TYPE, timestamp_sql
 from abkit.analysis.metric_kinds import quoted
+from abkit.analysis.part_schema import AbsentColumn, check_part_schemas, refuse_absent_keys
 from abkit.core.duckdb_session import connect, shared_cursor
 from abkit.plan.experiment_plan import ExperimentPlan
 from abkit.plan.metrics import REQUIRED_COLUMNS
@@ -48,6 +49,7 @@ __all__ = [
     "open_log",
     "open_pre_period",
     "sql_text",
+    "text_columns",
     "unreadable",
 ]
 
@@ -121,6 +123,7 @@ class LogSource:
             DuckDB takes from the files' statistics (exact for integer columns), else "".
         raw_names: the log's own name of each canonical column.
         select: the view's columns over the raw relation (for the rollup's view of one part).
+        absent: by canonical name, the columns some parts of a folder log lack.
     """
 
     connection: duckdb.DuckDBPyConnection
@@ -132,6 +135,7 @@ class LogSource:
     statistics: str = ""
     raw_names: Mapping[str, str] = dataclasses.field(default_factory=dict)
     select: str = ""
+    absent: Mapping[str, AbsentColumn] = dataclasses.field(default_factory=dict)
 
 
 def _literal_path(path: Path, stack: contextlib.ExitStack) -> str:
@@ -171,39 +175,6 @@ def _refuse_mixed_object_columns(frame: pd.DataFrame, name: str) -> None:
         )
 
 
-def _refuse_text_in_some_parts(
-    connection: duckdb.DuckDBPyConnection,
-    glob: str,
-    name: str,
-    label: str,
-    text_columns: frozenset[str],
-) -> None:
-    """Refuse a folder whose parts hold a column as text in some and as a number or a time in
-    others: read together it would be text, and for an id the same user written as 123 in one
-    part and '000123' in another would be two users."""
-    rows = connection.execute(
-        "SELECT name, list(file_name ORDER BY file_name) FILTER (WHERE is_text), "
-        "list(file_name ORDER BY file_name) FILTER (WHERE NOT is_text) FROM (SELECT name, "
-        "file_name, coalesce(converted_type IN ('UTF8', 'ENUM', 'JSON') OR logical_type LIKE "
-        "'StringType%' OR logical_type LIKE 'EnumType%', false) AS is_text FROM "
-        f"parquet_schema({glob}) WHERE coalesce(num_children, 0) = 0) GROUP BY name ORDER BY name"
-    ).fetchall()
-    for column, text, other in rows:
-        if text and other:
-            parts = len(text) + len(other)
-            why = (
-                ": an id written as a number in one part and as text in another (123 and "
-                "'000123') would name two users or dialogs"
-                if column in text_columns
-                else ""
-            )
-            raise LogValidationError(
-                f"{name} == '{label}': column '{column}' is text in {len(text)} of {parts} "
-                f"parts (e.g. {Path(text[0]).name}) and a number or time in the others (e.g. "
-                f"{Path(other[0]).name}){why}; write it with one type in every part"
-            )
-
-
 def _raw_relation(
     events: pd.DataFrame | str | Path,
     table: str,
@@ -212,12 +183,13 @@ def _raw_relation(
     text_columns: frozenset[str] = frozenset(),
     view: str = "log",
     name: str = "events",
-) -> tuple[str, str]:
-    """The SQL name of the raw log and a label for messages."""
+) -> tuple[str, str, dict[str, AbsentColumn]]:
+    """The SQL name of the raw log, a label for messages and, for a folder, the columns some
+    parts lack (:func:`~abkit.analysis.part_schema.check_part_schemas`)."""
     if isinstance(events, pd.DataFrame):
         _refuse_mixed_object_columns(events, name)
         connection.register(f"raw_{view}", events)
-        return f"raw_{view}", "DataFrame"
+        return f"raw_{view}", "DataFrame", {}
     if not isinstance(events, str | Path):
         raise TypeError(
             f"{name} == {type(events).__name__}, must be a DataFrame or the path of a .parquet "
@@ -234,13 +206,13 @@ def _raw_relation(
         if not parts:
             raise LogValidationError(f"{name} == '{path}': a folder with no .parquet files")
         glob = sql_text(str(Path(_literal_path(path, stack)) / "*.parquet"))
-        _refuse_text_in_some_parts(connection, glob, name, str(path), text_columns)
+        absent = check_part_schemas(connection, glob, name, str(path), text_columns)
         # by name: a part without a column gives NULLs there (missing values, counted), and
         # a column is read in the type that holds every part's values (BIGINT and DOUBLE
         # parts: DOUBLE), never cast to the first part's type (0.5 rounded to a BIGINT 1)
-        return f"read_parquet({glob}, union_by_name = true)", str(path)
+        return f"read_parquet({glob}, union_by_name = true)", str(path), absent
     if suffix == ".parquet":
-        return f"read_parquet({sql_text(_literal_path(path, stack))})", str(path)
+        return f"read_parquet({sql_text(_literal_path(path, stack))})", str(path), {}
     if suffix == ".csv":
         literal = sql_text(_literal_path(path, stack))
         try:
@@ -251,9 +223,11 @@ def _raw_relation(
         typed = ", ".join(
             f"{sql_text(row[0])}: 'VARCHAR'" for row in sniffed if row[0] in text_columns
         )
-        return f"read_csv({literal}, types={{{typed}}})" if typed else (
-            f"read_csv({literal})"
-        ), str(path)
+        return (
+            f"read_csv({literal}, types={{{typed}}})" if typed else (f"read_csv({literal})"),
+            str(path),
+            {},
+        )
     if suffix in _DATABASE_SUFFIXES:
         database = f"source_{view}"
         try:
@@ -270,7 +244,7 @@ def _raw_relation(
         )
         if table not in tables:
             raise ValueError(f"table == {table!r} not in {path}; it has {tables}")
-        return f"{database}.{quoted(table)}", str(path)
+        return f"{database}.{quoted(table)}", str(path), {}
     raise ValueError(
         f"{name} == '{path}', must be a .parquet file or folder, a .csv file or a .duckdb database"
     )
@@ -303,7 +277,7 @@ def log_columns(
     """The log's column names after the column map (reads the schema only)."""
     with contextlib.ExitStack() as stack:
         connection = stack.enter_context(_connection(events))
-        raw, label = _raw_relation(events, table, connection, stack)
+        raw, label, _ = _raw_relation(events, table, connection, stack)
         described = connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()
         return list(_canonical({r[0]: str(r[1]) for r in described}, column_map or {}, label))
 
@@ -321,18 +295,26 @@ def _create_view(
     name: str = "events",
 ) -> LogSource:
     """Create ``view`` over ``events`` with canonical names and types; see :func:`open_log`."""
-    text = frozenset(_IDS) | {c for c, t in plan.column_map.items() if t in _IDS}
-    raw, label = _raw_relation(events, table, connection, stack, text, view, name)
+    text = text_columns(plan)
+    raw, label, absent = _raw_relation(events, table, connection, stack, text, view, name)
     try:
         connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()
     except duckdb.Error as error:
         raise unreadable(name, label, error) from None
     if raw.startswith("read_csv("):
         raw = _loaded(connection, raw, f"raw_{view}")
-    return create_view(connection, raw, label, plan, view=view, required=required, what=what)
+    return create_view(
+        connection, raw, label, plan, view=view, required=required, what=what, absent=absent
+    )
 
 
 _IDS = ("user_id", "dialog_id", "variant", "experiment")
+
+
+def text_columns(plan: ExperimentPlan) -> frozenset[str]:
+    """The columns read as text whatever a file holds (ids and labels: 007 is not 7), by
+    canonical name and by the log's own name under the plan's column map."""
+    return frozenset(_IDS) | {c for c, t in plan.column_map.items() if t in _IDS}
 
 
 def create_view(
@@ -344,14 +326,20 @@ def create_view(
     view: str,
     required: tuple[str, ...] = REQUIRED_COLUMNS,
     what: str = "dialog log",
+    absent: Mapping[str, AbsentColumn] | None = None,
 ) -> LogSource:
     """The view ``view`` over the relation ``raw`` with canonical names and types, on any
     connection that runs the engine's SQL (DuckDB, or Spark through
     :class:`abkit.analysis.spark_source.SparkConnection`): the column map, the required columns,
-    ids as
-    text, metric columns as DOUBLE, timestamps normalized."""
+    ids as text, metric columns as DOUBLE, timestamps normalized. ``absent``: the columns some
+    parts of a folder lack (a required column or the experiment: refused; others are kept in
+    :attr:`LogSource.absent` by canonical name)."""
     described = connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()
     raw_types = {row[0]: str(row[1]) for row in described}
+    absent = absent or {}
+    owned = {canonical: own for own, canonical in plan.column_map.items()}
+    keys = {k: owned.get(k, k) for k in (*required, "experiment")}
+    refuse_absent_keys(absent, {k: own for k, own in keys.items() if own in raw_types}, what, label)
     canonical = _canonical(raw_types, plan.column_map, label)
     missing = [c for c in required if c not in canonical]
     if missing:
@@ -394,6 +382,7 @@ def create_view(
         statistics=statistics,
         raw_names=canonical,
         select=columns,
+        absent={c: absent[r] for c, r in canonical.items() if r in absent},
     )
 
 

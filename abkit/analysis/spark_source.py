@@ -521,13 +521,18 @@ def open_spark_log(
     _require()
     import dataclasses
 
-    from abkit.analysis.log_source import create_view
+    from abkit.analysis.log_source import create_view, text_columns
+    from abkit.analysis.part_schema import check_folder_schemas
 
     connection = SparkConnection(spark)
     try:
+        absent = {}
+        if isinstance(events, str | Path):  # a folder's parts, read from their footers
+            path = Path(events).expanduser()
+            absent = check_folder_schemas(path, "events", text_columns(plan))
         frame, label = _raw_frame(events, spark, table, "events")
         connection.register("raw_log", frame)
-        source = create_view(connection, "raw_log", label, plan, view="log")
+        source = create_view(connection, "raw_log", label, plan, view="log", absent=absent)
         extra = {}
         for key, given, view, required, what in (
             ("pre_period", pre_period, "pre_log", ("user_id", "timestamp"), "pre-period log"),

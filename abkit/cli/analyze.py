@@ -28,12 +28,11 @@ examples:
   abkit analyze lake.dialogs --plan plan.yaml --engine spark --spark-master sc://spark:15002
 
 The plan (YAML; see abkit.plan.experiment_plan) declares labels, split, experiment, column map,
-alpha, the
-corrections and the metrics with their roles, ranges and margins; the options override it.
-Health gates run first (sample ratio, users in both arms, missing values, units); a failed
-gate makes the decision INVALID. Relative effects are (T - C)/|C|. A metric with a
-covariate (plan: covariate: pre_period, or a users-table column) is adjusted by CUPED; the
-table shows the unadjusted and CUPED estimates and the variance reduction.
+alpha, the corrections and the metrics with their roles, ranges and margins; the options
+override it. Health gates run first (sample ratio, users in both arms, missing values, units); a
+failed gate makes the decision INVALID. Relative effects are (T - C)/|C|. A metric with a
+covariate (plan: covariate: pre_period, or a users-table column) is adjusted by CUPED; the table
+shows the unadjusted and CUPED estimates and the variance reduction.
 
 exit status: 0 when the analysis ran (whatever the decision), 2 on bad input.
 """
@@ -145,7 +144,7 @@ def add_analyze(commands: argparse._SubParsersAction) -> None:
         "each part's statistics (its rollup) in the experiment folder's .rollup/ (with --plan "
         "experiments/NAME/experiment.yaml), else in $ABKIT_CACHE_DIR or ~/.cache/abkit, from "
         "the second look at the folder on (the first scans it), and a look reads only the "
-        "parts added or changed since the last",
+        "parts added or changed since the last look",
     )
     parser.add_argument(
         "--engine",

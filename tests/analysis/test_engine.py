@@ -612,6 +612,10 @@ def test_parquet_parts_that_disagree_are_unified_or_refused_whatever_their_order
     )
     counts = f"{unrated[~arms].sum():,} control and {unrated[arms].sum():,} treatment"
     assert counts in gate["detail"]
+    absent = result.health.table.set_index("gate").loc["parts without csat"]
+    assert absent["status"] == "warn"
+    where = f"absent from 1 of 2 parts (part-1.parquet; {len(example) - half:,} rows)"
+    assert where in absent["detail"] and where in str(result.decision)
     text = tmp_path / "text"
     text.mkdir()
     first.to_parquet(text / "part-0.parquet", index=False)
@@ -623,6 +627,42 @@ def test_parquet_parts_that_disagree_are_unified_or_refused_whatever_their_order
         match=r"column 'csat' is text in 1 of 2 parts \(e.g. part-1.parquet\) and a number",
     ):
         analyze(text, split=0.2)
+
+
+def test_a_part_that_renames_a_column_is_named_and_refused_for_a_key(example, tmp_path) -> None:
+    """A part that writes a column under another name: for a metric's column its rows are
+    missing values, and a health warning names the part, its rows and the name it has instead
+    (the decision repeats it); for a column every row needs (the user id, also under the
+    plan's column map) the log is refused, naming both."""
+    half = len(example) // 2
+    folder = tmp_path / "renamed"
+    folder.mkdir()
+    example.iloc[:half].to_parquet(folder / "day-1.parquet", index=False)
+    late = example.iloc[half:].rename(columns={"completed": "resolved"})
+    late.to_parquet(folder / "day-2.parquet", index=False)
+    result = analyze(folder, split=0.2, metrics=metrics_by_name(["task_completion"]))
+    gate = result.health.table.set_index("gate").loc["parts without completed"]
+    assert gate["status"] == "warn"
+    assert gate["detail"] == (
+        f"column 'completed' is absent from 1 of 2 parts (day-2.parquet; {len(late):,} rows), "
+        "which have ['resolved'] instead: their rows count as missing values of completed"
+    )
+    assert "Warning: parts without completed" in str(result.decision)
+    late.rename(columns={"user_id": "customer"}).to_parquet(folder / "day-2.parquet", index=False)
+    with pytest.raises(
+        LogValidationError,
+        match=r"column 'user_id' is absent from 1 of 2 parts \(day-2.parquet; [\d,]+ rows\), "
+        r"which have \['customer', 'resolved'\] instead; every row needs it",
+    ):
+        analyze(folder, split=0.2)
+    mapped = tmp_path / "mapped"
+    mapped.mkdir()
+    example.iloc[:half].rename(columns={"user_id": "customer"}).to_parquet(
+        mapped / "day-1.parquet", index=False
+    )
+    example.iloc[half:].to_parquet(mapped / "day-2.parquet", index=False)
+    with pytest.raises(LogValidationError, match=r"column 'customer' \(the log's user_id\) is"):
+        analyze(mapped, plan=load_plan({"split": 0.2, "column_map": {"customer": "user_id"}}))
 
 
 def test_until_means_the_same_on_every_path_and_must_be_iso(example) -> None:

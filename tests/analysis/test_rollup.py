@@ -271,6 +271,22 @@ def test_rollup_gives_the_full_scans_verdicts_on_bad_logs(case, parts, tmp_path)
         _assert_same_outcome(folder, ignoring, cache)
 
 
+def test_a_part_that_renames_a_column_gives_the_full_scans_warning(parts, tmp_path) -> None:
+    """A late part writing a metric's column under another name: the rollup's looks give the
+    full scan's warning naming the part, and its numbers, through the day before and after."""
+    frame, plan = parts
+    folder = split_by_day(frame, tmp_path / "log")
+    late = folder / "day-2026-01-15.parquet"
+    pd.read_parquet(late).rename(columns={"csat": "rating"}).to_parquet(late, index=False)
+    cache = tmp_path / "rollup"
+    for _ in range(2):  # the rollup built, then read
+        whole = _assert_same_outcome(folder, plan, cache)
+        _assert_same_outcome(folder, plan, cache, until="2026-01-15")
+    gate = whole.health.table.set_index("gate").loc["parts without csat"]
+    assert gate["status"] == "warn" and "(day-2026-01-15.parquet;" in gate["detail"]
+    assert "which have ['rating'] instead" in gate["detail"]
+
+
 def all_but_the_last_day(frame: pd.DataFrame, tmp_path: Path) -> tuple[list[str], Path, Path]:
     """The log's days, a folder of daily parts of all but the last, and a rollup folder."""
     days = sorted(pd.to_datetime(frame["timestamp"], utc=True).dt.strftime("%Y-%m-%d").unique())

@@ -323,8 +323,9 @@ def test_what_spark_cannot_read_is_named(spark, events: str, message: str) -> No
 
 def test_parquet_parts_are_merged_by_name_or_refused_naming_the_column(spark, tmp_path) -> None:
     """A folder whose parts disagree: a part without a column reads as missing values there,
-    as on DuckDB; a column that is whole numbers in one part and floats in another is never
-    read with one part's type (Spark refuses to merge them, naming the column)."""
+    as on DuckDB (the parts named in a warning; a part without the user id column is
+    refused, as on DuckDB); a column that is whole numbers in one part and floats in another
+    is never read with one part's type (Spark refuses to merge them, naming the column)."""
     log = _log()
     half = len(log) // 2
     lacking = tmp_path / "lacking"
@@ -333,7 +334,15 @@ def test_parquet_parts_are_merged_by_name_or_refused_naming_the_column(spark, tm
     log.iloc[half:].drop(columns=["csat"]).to_parquet(lacking / "part-1.parquet", index=False)
     duck, on_spark = (analyze(lacking, split=0.5, spark=engine) for engine in (None, spark))
     _same_result(duck, on_spark)
-    assert "missing csat" in set(on_spark.health.table["gate"])
+    assert {"missing csat", "parts without csat"} <= set(on_spark.health.table["gate"])
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    log.iloc[:half].to_parquet(renamed / "part-0.parquet", index=False)
+    log.iloc[half:].rename(columns={"user_id": "customer"}).to_parquet(
+        renamed / "part-1.parquet", index=False
+    )
+    with pytest.raises(LogValidationError, match=r"'user_id' is absent from 1 of 2 parts \(part-1"):
+        analyze(renamed, split=0.5, spark=spark)
     floats = tmp_path / "floats"
     floats.mkdir()
     log.iloc[:half].to_parquet(floats / "part-0.parquet", index=False)
