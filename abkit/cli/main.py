@@ -7,6 +7,8 @@ status 2 and one line naming the parameter, the value and what is allowed.
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import sys
 from collections.abc import Sequence
 
@@ -84,6 +86,15 @@ def user_error(error: BaseException) -> str | None:
     return " ".join(text.split())
 
 
+def _silence_stdout() -> None:
+    """Point standard output at the null device, so that the interpreter's last flush of the
+    closed pipe does not print an error of its own."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # not a file descriptor (tests)
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``abkit`` console script; returns the exit status.
 
@@ -94,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
+    except BrokenPipeError:  # the reader stopped early (abkit analyze ... | head): not an error
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, what a shell reports for a command a closed pipe stopped
     except Exception as error:
         message = None if args.debug else user_error(error)
         if message is None:

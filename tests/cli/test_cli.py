@@ -206,3 +206,15 @@ def test_design_of_an_abn_plan_sizes_each_comparison_at_dunnetts_level() -> None
     table = abkit("design", "--baseline", "0.71", "--mde", "0.03", "--plan", plan).stdout
     assert "over 2 candidates (Dunnett)" in table.splitlines()[0]
     assert "for an A/B test of these two arms alone (alpha 0.05)" in table.splitlines()[-1]
+
+
+def test_a_reader_that_stops_early_is_not_an_error() -> None:
+    """``abkit analyze ... | head``: the closed pipe ends the command quietly with the shell's
+    status for it (141), not a one-line error about a broken pipe."""
+    log = Path(__file__).resolve().parents[2] / "data" / "example_dialogs.parquet"
+    command = [ABKIT, "analyze", str(log), "--split", "0.2"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as run:
+        run.stdout.close()  # before the analysis prints anything
+        err = run.stderr.read().decode()
+        assert run.wait(timeout=120) == 141, err
+    assert err == ""
