@@ -20,6 +20,9 @@ time, row count and footer (a copy that keeps times); ``cache=False`` scans the 
   extends it, and the ``users`` files are rebuilt once for the larger set. So the plans of
   one experiment (the analysis, one metric's effect over time) share one rollup.
 
+Beside them, per-user totals over a set of parts (:mod:`abkit.analysis.rollup_totals`), from
+which a look at the whole log combines one row per user with the newer parts' rows.
+
 A look through day *d* adds the census over every part (the census is always of the whole log,
 as in the full scan), the ranges and per-user aggregates of days <= *d* (sums add, minima and
 maxima take theirs: :func:`abkit.analysis.looks.cumulative_window`), and then runs the same arm
@@ -88,6 +91,7 @@ from abkit.analysis.rollup_tables import (
     table_file,
     users_set,
 )
+from abkit.analysis.rollup_totals import whole_log_rows
 from abkit.analysis.user_pass import PassScope, PassSql, UserPass, pass_sql
 from abkit.core.duckdb_session import new_cursor
 from abkit.core.paths import cache_directory
@@ -313,10 +317,10 @@ class Rollup:
         per_user = self._per_user(parts)
         if per_user is None:
             return None
-        u = (
-            f"SELECT uid, min(day) AS first_day, {per_user} FROM "
-            f"read_parquet({self.files('users')}) WHERE {_through(day)} GROUP BY uid"
-        )
+        rows = f"read_parquet({self.files('users')}) WHERE {_through(day)}"
+        if day is None:  # kept per-user totals and the newer parts' rows (rollup_totals)
+            rows = whole_log_rows(self.connection, self.folder, self.aggregates, self.keys)
+        u = f"SELECT uid, min(day) AS first_day, {per_user} FROM {rows} GROUP BY uid"
         con = self.connection
         cursor = con.execute(
             f"SELECT {parts.arm_key} AS arm, {', '.join(parts.arm_cols)} FROM ({u}) GROUP BY arm"

@@ -21,7 +21,7 @@ from abkit.analysis.looks import look_day
 from abkit.analysis.results import analyze_plan, cumulative_effects
 from abkit.analysis.rollup import PartsChanged, reads_the_log, rollup_reason
 from abkit.core.paths import DATA_DIR
-from abkit.plan.experiment_plan import ExperimentPlan, load_plan, read_plan_spec
+from abkit.plan.experiment_plan import ExperimentPlan, Monitoring, load_plan, read_plan_spec
 from abkit.serve.events import LogValidationError
 
 # pyarrow's from_pandas reads tz-aware columns through Series.values (its warning, not ours)
@@ -324,6 +324,53 @@ def test_added_changed_and_removed_parts_are_detected(parts, tmp_path) -> None:
     assert len(stored_parts(cache)) == len(days) - 1
     stored = next(cache.glob("*/users"))
     assert len(list(stored.glob("*.parquet"))) == len(days) - 1  # the dropped part's files too
+
+
+@pytest.mark.parametrize("share", [0.0, 1e9])
+def test_whole_log_looks_read_kept_per_user_totals(parts, tmp_path, monkeypatch, share) -> None:
+    """A look at the whole log reads kept per-user totals and the rows of the parts added
+    since (share 0: new totals written at every look; a large share: the first totals kept
+    and the newer parts' rows added to them); totals holding a changed or removed part are
+    never read. Every look is the full scan's, the sequential SRM's daily counts included."""
+    import abkit.analysis.rollup
+    import abkit.analysis.rollup_totals as rollup_totals
+
+    monkeypatch.setattr(rollup_totals, "_REWRITE_SHARE", share)
+    frame, plan = parts
+    monitored = dataclasses.replace(
+        plan, monitoring=Monitoring(kind="always_valid", planned_users=2_000)
+    )
+    days, folder, cache = all_but_the_last_day(frame, tmp_path)
+    read: list[str] = []
+    kept = rollup_totals.whole_log_rows
+
+    def spy(connection, where, aggregates, keys):
+        read.append(kept(connection, where, aggregates, keys))
+        return read[-1]
+
+    monkeypatch.setattr(abkit.analysis.rollup, "whole_log_rows", spy)
+
+    def listed() -> list[dict]:
+        return [json.loads(p.read_text()) for p in cache.glob("*/totals/*.json")]
+
+    for each in (plan, monitored):
+        assert_same(*both(folder, each, cache))
+    assert [len(found["keys"]) for found in listed()] == [len(days) - 1]
+    assert "UNION ALL" not in read[-1]  # the totals alone
+    split_by_day(frame[_day(frame, days[-1])], folder)  # the next day's part arrives
+    for each in (plan, monitored):
+        assert_same(*both(folder, each, cache))
+    assert [len(found["keys"]) for found in listed()] == [len(days) - (share > 1)]
+    assert ("UNION ALL" in read[-1]) == (share > 1)  # the totals and the new part's rows
+    changed = folder / f"day-{days[2]}.parquet"
+    rows = pq.read_table(changed).to_pandas()
+    rows.loc[rows.index[0], "turns"] += 1
+    pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), changed)
+    (folder / f"day-{days[4]}.parquet").unlink()
+    with pytest.warns(PartsChanged):
+        rolled = analyze_plan(folder, monitored, cache=cache, novelty=False)
+    assert_same(analyze_plan(folder, monitored, cache=False, novelty=False), rolled)
+    assert [len(found["keys"]) for found in listed()] == [len(days) - 1]  # written anew
 
 
 def test_a_new_part_repeating_an_old_id_is_refused(parts, tmp_path) -> None:
