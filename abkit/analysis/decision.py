@@ -160,10 +160,9 @@ def decide_fixed(table: pd.DataFrame, health: HealthReport) -> Decision:
         return Decision("don't ship", (*reasons, *warnings))
     if len(wins) and not len(unsure):
         passed = ", ".join(guards["metric"]) or "none defined"
-        return Decision(
-            "ship",
-            (*reasons, f"All guardrails passed ({passed}); every health gate passed.", *warnings),
-        )
+        gates = "no health gate failed (warnings below)" if warnings else "every health gate passed"
+        done = f"All guardrails passed ({passed}); {gates}."
+        return Decision("ship", (*reasons, done, *warnings))
     if not len(wins):
         reasons.insert(0, "No primary metric improved significantly yet.")
     return Decision("keep running", (*reasons, *warnings))
