@@ -160,7 +160,8 @@ def decide_fixed(table: pd.DataFrame, health: HealthReport) -> Decision:
         return Decision("don't ship", (*reasons, *warnings))
     if len(wins) and not len(unsure):
         passed = ", ".join(guards["metric"]) or "none defined"
-        gates = "no health gate failed (warnings below)" if warnings else "every health gate passed"
+        warned = f"no health gate failed, {len(warnings)} warned" if warnings else ""
+        gates = warned or "every health gate passed"
         done = f"All guardrails passed ({passed}); {gates}."
         return Decision("ship", (*reasons, done, *warnings))
     if not len(wins):

@@ -649,7 +649,7 @@ def test_a_part_that_renames_a_column_is_named_and_refused_for_a_key(example, tm
     )
     assert "Warning: parts without completed" in str(result.decision)
     assert result.decision.verdict == "ship"  # with the warning, not "every gate passed"
-    assert "no health gate failed (warnings below)" in str(result.decision)
+    assert "no health gate failed, 1 warned. Warning: parts without" in str(result.decision)
     late.rename(columns={"user_id": "customer"}).to_parquet(folder / "day-2.parquet", index=False)
     with pytest.raises(
         LogValidationError,
