@@ -416,15 +416,15 @@ def _from_rollup(
     ctx: dict[str, Any] = {HEAVY_KEY: heavy_user_threshold(census.first, census.last)}
     scope = PassScope(source, plan, where, ctx, census.complete)
     sequential = plan.monitoring.kind != "fixed"  # reads the users first seen each day
-    looks, through = None, day  # a look through a day: from every day's increments, kept
-    if not sequential:  # for later looks; the whole log: its last day's, when already kept
-        end = as_utc(census.last).floor("D") + pd.Timedelta(days=1) - _TICK  # its last day's
-        through = day if day is not None else look_day(end)
-        looks = rollup.look_passes(scope, [through], kept_only=day is None)
+    last = look_day(as_utc(census.last).floor("D") + pd.Timedelta(days=1) - _TICK)
+    whole = day is None or day >= last  # through the log's last day or later: every row
+    looks, through = None, last if whole else day  # a look through a day: from every day's
+    if not sequential:  # increments, kept for later looks; the whole log: when already kept
+        looks = rollup.look_passes(scope, [through], kept_only=whole)
     if looks is not None and through in looks:
         result, daily = looks[through], None
     else:
-        found = rollup.user_pass(scope, day, sequential)
+        found = rollup.user_pass(scope, None if whole else day, sequential)
         if found is None:
             return None
         result, daily = found

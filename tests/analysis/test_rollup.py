@@ -362,6 +362,11 @@ def test_whole_log_looks_read_kept_per_user_totals(parts, tmp_path, monkeypatch,
         assert_same(*both(folder, each, cache))
     assert [len(found["keys"]) for found in listed()] == [len(days) - (share > 1)]
     assert ("UNION ALL" in read[-1]) == (share > 1)  # the totals and the new part's rows
+    read.clear()
+    for until in (days[-1], "2026-03-01"):  # through the last day or later: every row
+        for each in (plan, monitored):
+            assert_same(*both(folder, each, cache, until=until))
+    assert len(read) == 4
     changed = folder / f"day-{days[2]}.parquet"
     rows = pq.read_table(changed).to_pandas()
     rows.loc[rows.index[0], "turns"] += 1
