@@ -314,13 +314,17 @@ class Rollup:
         ``new_users``, the users first seen each day per arm (the sequential SRM test's
         counts); None when a per-user aggregate of this look is not stored."""
         parts, plan = scope.sql(), scope.plan
-        per_user = self._per_user(parts)
-        if per_user is None:
+        if self._per_user(parts) is None:
             return None
-        rows = f"read_parquet({self.files('users')}) WHERE {_through(day)}"
+        rows, single = f"read_parquet({self.files('users')}) WHERE {_through(day)}", False
         if day is None:  # kept per-user totals and the newer parts' rows (rollup_totals)
-            rows = whole_log_rows(self.connection, self.folder, self.aggregates, self.keys)
-        u = f"SELECT uid, min(day) AS first_day, {per_user} FROM {rows} GROUP BY uid"
+            rows, single = whole_log_rows(self.connection, self.folder, self.aggregates, self.keys)
+        per_user = self._per_user(parts, combine=not single)
+        u = (
+            f"SELECT uid, day AS first_day, {per_user} FROM {rows}"
+            if single  # one row per user already
+            else f"SELECT uid, min(day) AS first_day, {per_user} FROM {rows} GROUP BY uid"
+        )
         con = self.connection
         cursor = con.execute(
             f"SELECT {parts.arm_key} AS arm, {', '.join(parts.arm_cols)} FROM ({u}) GROUP BY arm"

@@ -75,11 +75,12 @@ def _kept(folder: Path, aggregates: Mapping[str, str], keys: Sequence[str]) -> t
 
 def whole_log_rows(
     connection: Any, folder: Path, aggregates: Mapping[str, str], keys: Sequence[str]
-) -> str:
+) -> tuple[str, bool]:
     """A SQL relation of (``uid``, ``day``, each stored aggregate) whose rows, combined by user,
     give the whole log's per-user aggregates of the parts ``keys``: kept totals plus the
     ``users`` rows of the parts added since (written as new totals when those are many), or
-    every part's ``users`` rows when no totals are kept and none can be written."""
+    every part's ``users`` rows when no totals are kept and none can be written; and whether
+    it is already one row per user (totals of exactly these parts: nothing to combine)."""
 
     def users_of(chosen: Sequence[str]) -> str:
         paths = [sql_text(str(table_file(folder, "users", k, aggregates))) for k in chosen]
@@ -89,7 +90,7 @@ def whole_log_rows(
     kept = _kept(folder, aggregates, keys)
     newer = [k for k in keys if not kept or k not in kept[1]]
     if kept and not newer:
-        return f"(SELECT uid, day, {columns} FROM read_parquet({sql_text(str(kept[0]))}))"
+        return f"read_parquet({sql_text(str(kept[0]))})", True
     parts = [f"SELECT uid, day, {columns} FROM {users_of(newer)}"]
     if kept:
         parts.insert(0, f"SELECT uid, day, {columns} FROM read_parquet({sql_text(str(kept[0]))})")
@@ -97,7 +98,7 @@ def whole_log_rows(
     if kept:
         added = connection.execute(f"SELECT count(*) FROM {users_of(newer)}").fetchone()[0]
         if added < _REWRITE_SHARE * kept[2]:
-            return rows
+            return rows, False
     name = f"{users_set(aggregates)}-{_parts_name(keys)}"
     target = folder / "totals" / f"{name}.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -114,10 +115,10 @@ def whole_log_rows(
         os.replace(temporary, target)
     except (OSError, duckdb.IOException):  # a read-only or full disk: the rows as they are
         temporary.unlink(missing_ok=True)
-        return rows
+        return rows, False
     write_json(target.with_suffix(".json"), {"keys": sorted(keys), "rows": written})
     for older in (folder / "totals").glob("*.json"):  # of these or of fewer aggregates
         if older.stem != name:
             older.unlink(missing_ok=True)
             older.with_suffix(".parquet").unlink(missing_ok=True)
-    return f"(SELECT uid, day, {columns} FROM read_parquet({sql_text(str(target))}))"
+    return f"read_parquet({sql_text(str(target))})", True

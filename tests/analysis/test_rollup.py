@@ -341,7 +341,7 @@ def test_whole_log_looks_read_kept_per_user_totals(parts, tmp_path, monkeypatch,
         plan, monitoring=Monitoring(kind="always_valid", planned_users=2_000)
     )
     days, folder, cache = all_but_the_last_day(frame, tmp_path)
-    read: list[str] = []
+    read: list[tuple[str, bool]] = []
     kept = rollup_totals.whole_log_rows
 
     def spy(connection, where, aggregates, keys):
@@ -356,12 +356,12 @@ def test_whole_log_looks_read_kept_per_user_totals(parts, tmp_path, monkeypatch,
     for each in (plan, monitored):
         assert_same(*both(folder, each, cache))
     assert [len(found["keys"]) for found in listed()] == [len(days) - 1]
-    assert "UNION ALL" not in read[-1]  # the totals alone
+    assert "UNION ALL" not in read[-1][0] and read[-1][1]  # the totals alone: a row per user
     split_by_day(frame[_day(frame, days[-1])], folder)  # the next day's part arrives
     for each in (plan, monitored):
         assert_same(*both(folder, each, cache))
     assert [len(found["keys"]) for found in listed()] == [len(days) - (share > 1)]
-    assert ("UNION ALL" in read[-1]) == (share > 1)  # the totals and the new part's rows
+    assert ("UNION ALL" in read[-1][0]) == (share > 1)  # the totals and the new part's rows
     read.clear()
     for until in (days[-1], "2026-03-01"):  # through the last day or later: every row
         for each in (plan, monitored):
