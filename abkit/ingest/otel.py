@@ -37,6 +37,7 @@ whose model has no price leave their dialog's cost empty and are counted.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import time
@@ -313,6 +314,28 @@ def _price_table_sql(con: duckdb.DuckDBPyConnection, prices: PriceTable | None) 
     con.register("price_frame", frame)
 
 
+def _refuse_unmatched_labels(con: duckdb.DuckDBPyConnection, labels: Sequence[str]) -> None:
+    """Refuse a label (``--labels``) that no dialog carries while spans were rejected for a
+    label spelt nearly the same (difflib's ratio >= 0.8): a misspelt label would write a log of
+    one arm and reject the other's spans. A label no span carries otherwise (an arm not served
+    yet) is left to the analysis, which refuses a role without rows."""
+    found = {row[0] for row in con.execute("SELECT DISTINCT variant FROM dialogs").fetchall()}
+    rejected = dict(
+        con.execute(
+            "SELECT variant, count(*) FROM judged WHERE starts_with(reason, 'unknown variant') "
+            "GROUP BY variant"
+        ).fetchall()
+    )
+    for label in labels:
+        near = difflib.get_close_matches(label, list(rejected), n=3, cutoff=0.8)
+        if label not in found and near:
+            carried = ", ".join(f"{v!r} ({rejected[v]:,} spans)" for v in near)
+            raise ValueError(
+                f"--labels == {list(labels)}: no span carries {label!r}, and spans carrying "
+                f"{carried} were rejected as unknown variants; give the labels the spans carry"
+            )
+
+
 def ingest_otel(
     files: Sequence[str | Path],
     out: str | Path,
@@ -437,6 +460,7 @@ def ingest_otel(
         if not reasons:
             raise ValueError(f"spans files {[str(p) for p in paths]} hold no spans")
         raise ValueError(f"no span could be made into a dialog; rejects: {reasons}")
+    _refuse_unmatched_labels(con, mapping.labels)
     target.parent.mkdir(parents=True, exist_ok=True)
     fmt = "FORMAT PARQUET" if target.suffix.lower() == ".parquet" else "FORMAT CSV, HEADER"
     temporary = target.with_name(target.name + ".tmp")

@@ -288,6 +288,22 @@ def test_a_file_that_is_not_otlp_json_lines_is_refused(tmp_path) -> None:
         ingest_otel([empty], tmp_path / "log.parquet")
 
 
+def test_a_misspelt_label_is_refused_naming_the_labels_the_spans_carry(tmp_path) -> None:
+    """--labels control treatmnt would write a log of the control arm alone and reject every
+    treatment span as an unknown variant: refused, naming the label and the near spellings the
+    spans carry. A label no span carries is otherwise written (an arm not served yet: the log
+    of test_each_kind_of_bad_span_is_counted_with_its_reason has no control dialog)."""
+    out = tmp_path / "log.parquet"
+    with pytest.raises(
+        ValueError,
+        match=r"--labels == \['control', 'treatmnt'\]: no span carries 'treatmnt', and spans "
+        r"carrying 'treatment' \(1,334 spans\), 'treatment ' \(1 spans\) were rejected",
+    ):
+        misspelt = SpanMapping(labels=("control", "treatmnt"))
+        ingest_otel([DATA_DIR / EXAMPLE_SPANS], out, mapping=misspelt)
+    assert not out.exists()
+
+
 def test_the_bundled_export_matches_its_ingested_log_and_the_cli(tmp_path) -> None:
     from kit_cli import abkit
 
